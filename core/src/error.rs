@@ -1,0 +1,179 @@
+//! The one error type of `hypergolix-core`.
+
+use thiserror::Error;
+
+/// Which Golix object type an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// Identity container.
+    Gidc,
+    /// Encrypted object container.
+    Geoc,
+    /// Static binding.
+    Gobs,
+    /// Dynamic binding frame.
+    Gobd,
+    /// Debinding.
+    Gdxx,
+    /// Asymmetric request.
+    Garq,
+    /// Secret serialization (`SH`).
+    Secret,
+    /// Exported private keys (`GPRV`).
+    PrivateKeys,
+}
+
+impl core::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Gidc => "GIDC",
+            ObjectKind::Geoc => "GEOC",
+            ObjectKind::Gobs => "GOBS",
+            ObjectKind::Gobd => "GOBD",
+            ObjectKind::Gdxx => "GDXX",
+            ObjectKind::Garq => "GARQ",
+            ObjectKind::Secret => "SH",
+            ObjectKind::PrivateKeys => "GPRV",
+        })
+    }
+}
+
+/// Every failure `hypergolix-core` can report. Each distinct protocol failure is
+/// its own variant so callers (and golden vectors) can tell them apart; see
+/// [`Error::code`] for the stable short names.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input ended before a field that must be present.
+    #[error("truncated {kind}: needed {needed} bytes, got {got}")]
+    Truncated {
+        /// Object being parsed.
+        kind: ObjectKind,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        got: usize,
+    },
+    /// Bytes remain after the last field of an object.
+    #[error("{kind} has {extra} trailing bytes")]
+    TrailingBytes {
+        /// Object being parsed.
+        kind: ObjectKind,
+        /// How many bytes follow the object.
+        extra: usize,
+    },
+    /// The magic number is not one of the six Golix object types.
+    #[error("unknown magic number {0:02x?}")]
+    UnknownMagic([u8; 4]),
+    /// The version field is not the one version this implementation supports.
+    #[error("unsupported {kind} version {version}")]
+    UnsupportedVersion {
+        /// Object being parsed.
+        kind: ObjectKind,
+        /// The version found.
+        version: u32,
+    },
+    /// The cipher suite byte names no suite this build knows.
+    #[error("unknown cipher suite {0:#04x}")]
+    UnknownSuite(u8),
+    /// The suite is known (its layout can be parsed) but its cryptography is not implemented.
+    #[error("cipher suite {0:#04x} can be parsed but not verified or created by this build")]
+    UnsupportedSuite(u8),
+    /// The address algorithm byte names no algorithm this build knows.
+    #[error("unknown address algorithm {0:#04x}")]
+    UnknownAddressAlgorithm(u8),
+    /// The object's file hash does not match its content.
+    #[error("{kind} file hash does not match its content")]
+    HashMismatch {
+        /// Object being checked.
+        kind: ObjectKind,
+    },
+    /// The dynamic hash of a first GOBD frame does not match its content.
+    #[error("dynamic hash of a first GOBD frame does not match its content")]
+    DynamicHashMismatch,
+    /// A GOBD frame's counter and target vector do not fit together.
+    #[error("illegal dynamic frame: {0}")]
+    IllegalFrame(&'static str),
+    /// A length field is inconsistent (not a whole number of GHIDs, too large, ...).
+    #[error("invalid length: {0}")]
+    InvalidLength(&'static str),
+    /// The signature does not verify under the signer's public key.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// A GARQ's MAC does not verify.
+    #[error("request MAC verification failed")]
+    BadMac,
+    /// A public key is malformed (not a valid curve point or not canonically encoded).
+    #[error("invalid {0} public key")]
+    InvalidKey(&'static str),
+    /// A public key is weak (small order or outside the prime-order subgroup).
+    #[error("weak {0} public key rejected")]
+    WeakKey(&'static str),
+    /// A key agreement produced a non-contributory (all-zero) result.
+    #[error("key agreement was not contributory")]
+    NonContributory,
+    /// An object's cipher suite differs from its signer's identity (or a secret's from its container).
+    #[error("cipher suite mismatch: object {object:#04x}, key {key:#04x}")]
+    SuiteMismatch {
+        /// Suite byte of the object.
+        object: u8,
+        /// Suite of the identity or secret used with it.
+        key: u8,
+    },
+    /// The identity supplied is not the one the object names.
+    #[error("identity mismatch: object names a different author, binder or recipient")]
+    WrongIdentity,
+    /// A GARQ is addressed to someone else.
+    #[error("request is addressed to another recipient")]
+    WrongRecipient,
+    /// The author named inside a GARQ is unknown to the caller.
+    #[error("request author is unknown")]
+    UnknownAuthor,
+    /// Authenticated decryption failed (wrong secret, tampered payload).
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// A GARQ's inner container could not be parsed.
+    #[error("malformed request payload: {0}")]
+    MalformedRequest(&'static str),
+    /// A GHID's text form could not be decoded.
+    #[error("invalid GHID text")]
+    InvalidGhidText,
+    /// An argument to a constructor was out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+}
+
+impl Error {
+    /// A stable short name for the error, used by golden vectors and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Truncated { .. } => "truncated",
+            Error::TrailingBytes { .. } => "trailing_bytes",
+            Error::UnknownMagic(_) => "unknown_magic",
+            Error::UnsupportedVersion { .. } => "unsupported_version",
+            Error::UnknownSuite(_) => "unknown_suite",
+            Error::UnsupportedSuite(_) => "unsupported_suite",
+            Error::UnknownAddressAlgorithm(_) => "unknown_address_algorithm",
+            Error::HashMismatch { .. } => "hash_mismatch",
+            Error::DynamicHashMismatch => "dynamic_hash_mismatch",
+            Error::IllegalFrame(_) => "illegal_frame",
+            Error::InvalidLength(_) => "invalid_length",
+            Error::BadSignature => "bad_signature",
+            Error::BadMac => "bad_mac",
+            Error::InvalidKey(_) => "invalid_key",
+            Error::WeakKey(_) => "weak_key",
+            Error::NonContributory => "non_contributory",
+            Error::SuiteMismatch { .. } => "suite_mismatch",
+            Error::WrongIdentity => "wrong_identity",
+            Error::WrongRecipient => "wrong_recipient",
+            Error::UnknownAuthor => "unknown_author",
+            Error::DecryptionFailed => "decryption_failed",
+            Error::MalformedRequest(_) => "malformed_request",
+            Error::InvalidGhidText => "invalid_ghid_text",
+            Error::InvalidArgument(_) => "invalid_argument",
+        }
+    }
+}
+
+/// Result alias for `hypergolix-core`.
+pub type Result<T> = core::result::Result<T, Error>;
