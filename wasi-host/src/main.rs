@@ -1,1 +1,80 @@
-fn main() {}
+//! The `hypergolix` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hypergolix_core::golix::SecondParty;
+use hypergolix_wasi_host::runtime::{default_cache_dir, Runtime};
+use hypergolix_wasi_host::{inspect, Error};
+
+/// Hypergolix: end-to-end encrypted sync.
+#[derive(Parser)]
+#[command(name = "hypergolix", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pretty-print and verify a Golix object file.
+    Inspect {
+        /// The object file.
+        file: PathBuf,
+        /// A GIDC file whose identity may sign the object (repeatable).
+        #[arg(long = "identity")]
+        identities: Vec<PathBuf>,
+    },
+    /// Run the engine's WASI self-test (the golden vectors) under wasmtime.
+    Selftest {
+        /// The WASI component to run.
+        #[arg(long, env = "HYPERGOLIX_SELFTEST_WASM",
+              default_value = "target/wasm32-wasip2/release/examples/wasi_vectors.wasm")]
+        module: PathBuf,
+        /// Directory for compiled code.
+        #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source })
+}
+
+fn run(cli: Cli) -> Result<bool, Error> {
+    match cli.command {
+        Command::Inspect { file, identities } => {
+            let ids = identities
+                .iter()
+                .map(|p| Ok(SecondParty::parse(&read(p)?)?))
+                .collect::<Result<Vec<_>, Error>>()?;
+            let (text, ok) = inspect::describe(&read(&file)?, &ids);
+            print!("{text}");
+            Ok(ok)
+        }
+        Command::Selftest { module, cache_dir } => {
+            let cache = cache_dir.unwrap_or_else(default_cache_dir);
+            let runtime = Runtime::new(Some(&cache))?;
+            eprintln!("loading {} (compiled-code cache: {})", module.display(), cache.display());
+            let (component, load) = runtime.load(&module)?;
+            eprintln!("loaded in {:.1} ms", load.as_secs_f64() * 1e3);
+            let out = runtime.run_command(&component, &["wasi_vectors"])?;
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            eprintln!("ran in {:.1} ms, exit code {}", out.run_time.as_secs_f64() * 1e3, out.exit_code);
+            Ok(out.exit_code == 0)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("hypergolix: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

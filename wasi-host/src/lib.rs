@@ -1,0 +1,13 @@
+//! # hypergolix-wasi-host
+//!
+//! The native host of the Hypergolix engine. It runs WebAssembly components
+//! built for `wasm32-wasip2` under wasmtime, with compiled code cached on disk
+//! so later starts skip compilation. The host owns IO; the engine owns logic.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod inspect;
+pub mod runtime;
+
+pub use error::{Error, Result};
