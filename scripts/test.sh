@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, set-up included: `./scripts/test.sh` on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+START=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
+
+step "set-up"
+./scripts/setup.sh
+
+export CARGO_TERM_COLOR=never
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --features hypergolix-core/vectors -- -D warnings
+cargo clippy -p hypergolix-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+step "native tests (core, web)"
+cargo test --workspace --exclude hypergolix-wasi-host --features hypergolix-core/vectors
+
+step "golden vectors are reproducible from their generator"
+cargo run -q -p hypergolix-core --features vectors --example gen_vectors > "$ROOT/target/golix-cs3.regenerated.json"
+cmp vectors/golix-cs3.json "$ROOT/target/golix-cs3.regenerated.json"
+echo "vectors/golix-cs3.json matches its generator"
+
+step "golden vectors as wasm in headless Chromium"
+(cd web && CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=180 \
+  cargo test --target wasm32-unknown-unknown)
+
+step "golden vectors as a WASI component under wasmtime (wasi-host)"
+cargo build --release -p hypergolix-core --example wasi_vectors --features vectors --target wasm32-wasip2
+cargo test --release -p hypergolix-wasi-host
+./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
+
+step "independent Python implementation of suite 0x3 reproduces the vectors"
+./tests/independent/run.sh
+
+step "fuzz smoke run"
+./fuzz/smoke.sh "${FUZZ_SECONDS:-5}"
+
+step "benchmarks compile and run once"
+cargo bench -p hypergolix-core --bench golix -- --test
+
+step "done in $(( $(date +%s) - START ))s"
