@@ -45,10 +45,14 @@ fn geoc(c: &mut Criterion) {
         }
         let mut i = 0u64;
         g.bench_function(BenchmarkId::new("create", size), |b| {
-            b.iter(|| {
-                i += 1;
-                alice.make_container(fresh(i), black_box(&pt)).expect("geoc")
-            })
+            b.iter_batched(
+                || {
+                    i += 1;
+                    fresh(i)
+                },
+                |secret| alice.make_container(secret, black_box(&pt)).expect("geoc"),
+                criterion::BatchSize::SmallInput,
+            )
         });
         let (obj, secret) = alice.make_container(fresh(0), &pt).expect("geoc");
         let bytes = obj.to_bytes();

@@ -36,6 +36,32 @@ enum Command {
         #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Run any WASI command component (wasm32-wasip2) under the host's wasmtime.
+    RunWasm {
+        /// The component.
+        module: PathBuf,
+        /// Arguments passed to the component.
+        args: Vec<String>,
+        /// Directory for compiled code.
+        #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+fn run_component(module: &std::path::Path, args: &[String], cache_dir: Option<PathBuf>) -> Result<bool, Error> {
+    let cache = cache_dir.unwrap_or_else(default_cache_dir);
+    let runtime = Runtime::new(Some(&cache))?;
+    eprintln!("loading {} (compiled-code cache: {})", module.display(), cache.display());
+    let (component, load) = runtime.load(module)?;
+    eprintln!("loaded in {:.1} ms", load.as_secs_f64() * 1e3);
+    let name = module.file_stem().and_then(|s| s.to_str()).unwrap_or("component").to_string();
+    let mut argv: Vec<&str> = vec![&name];
+    argv.extend(args.iter().map(String::as_str));
+    let out = runtime.run_command(&component, &argv)?;
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    eprintln!("ran in {:.1} ms, exit code {}", out.run_time.as_secs_f64() * 1e3, out.exit_code);
+    Ok(out.exit_code == 0)
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
@@ -53,18 +79,8 @@ fn run(cli: Cli) -> Result<bool, Error> {
             print!("{text}");
             Ok(ok)
         }
-        Command::Selftest { module, cache_dir } => {
-            let cache = cache_dir.unwrap_or_else(default_cache_dir);
-            let runtime = Runtime::new(Some(&cache))?;
-            eprintln!("loading {} (compiled-code cache: {})", module.display(), cache.display());
-            let (component, load) = runtime.load(&module)?;
-            eprintln!("loaded in {:.1} ms", load.as_secs_f64() * 1e3);
-            let out = runtime.run_command(&component, &["wasi_vectors"])?;
-            print!("{}", out.stdout);
-            eprint!("{}", out.stderr);
-            eprintln!("ran in {:.1} ms, exit code {}", out.run_time.as_secs_f64() * 1e3, out.exit_code);
-            Ok(out.exit_code == 0)
-        }
+        Command::Selftest { module, cache_dir } => run_component(&module, &[], cache_dir),
+        Command::RunWasm { module, args, cache_dir } => run_component(&module, &args, cache_dir),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Identities: [`FirstParty`] (holds private keys, creates objects) and
 //! [`SecondParty`] (public keys from a GIDC, verifies objects).
 
+use std::sync::Arc;
+
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
@@ -13,19 +15,49 @@ use super::gidc::Gidc;
 use super::gobd::Gobd;
 use super::pair::{Gdxx, Gobs};
 use super::secret::{FreshSecret, Secret};
-use super::suite::{crypto_suite, default_suite, suite, PrivateKeys, PublicKeys};
+use super::suite::{crypto_suite, default_suite, suite, PrivateKeys, PublicKeys, SignatureVerifier};
 use crate::error::{Error, ObjectKind, Result};
 
-/// A second-party (public) identity, built from a verified GIDC.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A second-party (public) identity, built from a verified GIDC. Its signing
+/// key is decoded once, so verifying many objects costs only the signature check.
+#[derive(Clone)]
 pub struct SecondParty {
     gidc: Gidc,
+    verifier: Option<Arc<dyn SignatureVerifier>>,
 }
+
+impl core::fmt::Debug for SecondParty {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SecondParty({:?}, suite {:#04x})", self.gidc.ghid(), self.gidc.suite())
+    }
+}
+
+impl PartialEq for SecondParty {
+    fn eq(&self, other: &Self) -> bool {
+        self.gidc == other.gidc
+    }
+}
+impl Eq for SecondParty {}
 
 impl SecondParty {
     /// Wraps a parsed GIDC (parsing already checked its hash and keys).
     pub fn from_gidc(gidc: Gidc) -> Self {
-        Self { gidc }
+        // Suites without cryptography in this build have no verifier; verifying
+        // then reports the suite as unsupported.
+        let verifier = suite(gidc.suite())
+            .ok()
+            .filter(|s| s.has_crypto())
+            .and_then(|s| s.prepare_verifier(&gidc.keys().signing).ok())
+            .map(Arc::from);
+        Self { gidc, verifier }
+    }
+
+    /// Verifies a signature over a file-hash digest with this identity's key.
+    pub fn verify_digest(&self, digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()> {
+        match &self.verifier {
+            Some(v) => v.verify(digest, signature),
+            None => Err(crypto_suite(self.suite()).err().unwrap_or(Error::InvalidKey("signing"))),
+        }
     }
 
     /// Parses a GIDC into an identity.

@@ -20,5 +20,6 @@ pub(crate) fn verify_signature(
     if identity.suite() != object_suite {
         return Err(Error::SuiteMismatch { object: object_suite, key: identity.suite() });
     }
-    crypto_suite(object_suite)?.verify(&identity.keys().signing, ghid.digest(), signature)
+    crypto_suite(object_suite)?;
+    identity.verify_digest(ghid.digest(), signature)
 }

@@ -6,7 +6,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SuiteLayout};
+use super::{CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SignatureVerifier, SuiteLayout};
 use crate::error::{Error, Result};
 use crate::golix::address::DIGEST_LEN;
 
@@ -49,7 +49,7 @@ impl CipherSuite for Suite1 {
         }
         Ok(())
     }
-    fn verify(&self, _: &[u8], _: &[u8; DIGEST_LEN], _: &[u8]) -> Result<()> {
+    fn prepare_verifier(&self, _: &[u8]) -> Result<Box<dyn SignatureVerifier>> {
         Err(Error::UnsupportedSuite(SUITE_ID))
     }
     fn encrypt(&self, _: &[u8], _: &[u8], _: &[u8], _: &[u8]) -> Result<Vec<u8>> {

@@ -21,7 +21,7 @@ use hkdf::SimpleHkdf;
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::{CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SuiteLayout};
+use super::{CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SignatureVerifier, SuiteLayout};
 use crate::error::{Error, Result};
 use crate::golix::address::DIGEST_LEN;
 
@@ -155,11 +155,10 @@ impl CipherSuite for Suite3 {
         check_x25519_key(&keys.exchange)
     }
 
-    fn verify(&self, signing_key: &[u8], digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()> {
+    fn prepare_verifier(&self, signing_key: &[u8]) -> Result<Box<dyn SignatureVerifier>> {
         let key = VerifyingKey::from_bytes(&array32(signing_key, "Ed25519")?)
             .map_err(|_| Error::InvalidKey("Ed25519"))?;
-        let sig = Signature::from_slice(signature).map_err(|_| Error::BadSignature)?;
-        key.verify_strict(digest, &sig).map_err(|_| Error::BadSignature)
+        Ok(Box::new(Verifier3(key)))
     }
 
     fn encrypt(&self, key: &[u8], nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
@@ -237,6 +236,16 @@ impl CipherSuite for Suite3 {
 
     fn private_key_random_len(&self) -> usize {
         3 * KEY_LEN
+    }
+}
+
+/// A decoded Ed25519 public key.
+struct Verifier3(VerifyingKey);
+
+impl SignatureVerifier for Verifier3 {
+    fn verify(&self, digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()> {
+        let sig = Signature::from_slice(signature).map_err(|_| Error::BadSignature)?;
+        self.0.verify_strict(digest, &sig).map_err(|_| Error::BadSignature)
     }
 }
 

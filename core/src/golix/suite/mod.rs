@@ -72,7 +72,12 @@ pub trait CipherSuite: Send + Sync + 'static {
     fn check_public_keys(&self, keys: &PublicKeys) -> Result<()>;
 
     /// Verifies `signature` over a 64-byte file-hash digest.
-    fn verify(&self, signing_key: &[u8], digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()>;
+    fn verify(&self, signing_key: &[u8], digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()> {
+        self.prepare_verifier(signing_key)?.verify(digest, signature)
+    }
+
+    /// Decodes a signing public key once, for repeated verification.
+    fn prepare_verifier(&self, signing_key: &[u8]) -> Result<Box<dyn SignatureVerifier>>;
 
     /// Encrypts a container payload with a secret's key and nonce, binding `aad`.
     fn encrypt(&self, key: &[u8], nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>>;
@@ -102,6 +107,12 @@ pub trait CipherSuite: Send + Sync + 'static {
 
     /// How many random bytes [`CipherSuite::private_keys_from_random`] consumes.
     fn private_key_random_len(&self) -> usize;
+}
+
+/// A decoded signature public key, ready to verify many signatures.
+pub trait SignatureVerifier: Send + Sync {
+    /// Verifies `signature` over a 64-byte file-hash digest.
+    fn verify(&self, digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()>;
 }
 
 /// The private half of an identity for one suite.
