@@ -29,7 +29,9 @@ fn raw_ed25519(c: &mut Criterion) {
     let sig = key.sign(&msg);
     let mut g = c.benchmark_group("raw");
     g.bench_function("ed25519_sign_64B", |b| b.iter(|| key.sign(black_box(&msg))));
-    g.bench_function("ed25519_verify_strict_64B", |b| b.iter(|| vk.verify_strict(black_box(&msg), &sig)));
+    g.bench_function("ed25519_verify_strict_64B", |b| {
+        b.iter(|| vk.verify_strict(black_box(&msg), &sig))
+    });
     g.finish();
 }
 
@@ -84,36 +86,99 @@ fn bindings(c: &mut Criterion) {
         b.iter(|| FirstParty::from_random(SUITE_ID, black_box(&[4u8; 96])).expect("id"))
     });
     let gidc = alice.second_party().gidc().to_bytes();
-    g.bench_function("gidc_parse_check_keys", |b| b.iter(|| SecondParty::from_gidc(Gidc::parse(black_box(&gidc)).expect("gidc"))));
+    g.bench_function("gidc_parse_check_keys", |b| {
+        b.iter(|| SecondParty::from_gidc(Gidc::parse(black_box(&gidc)).expect("gidc")))
+    });
 
-    g.bench_function("gobs_create", |b| b.iter(|| alice.make_static_binding(black_box(&target))));
+    g.bench_function("gobs_create", |b| {
+        b.iter(|| alice.make_static_binding(black_box(&target)))
+    });
     let gobs = alice.make_static_binding(&target).to_bytes();
-    g.bench_function("gobs_parse_verify", |b| b.iter(|| Gobs::parse(black_box(&gobs)).expect("p").verify(&me).expect("v")));
+    g.bench_function("gobs_parse_verify", |b| {
+        b.iter(|| {
+            Gobs::parse(black_box(&gobs))
+                .expect("p")
+                .verify(&me)
+                .expect("v")
+        })
+    });
 
-    g.bench_function("gdxx_create", |b| b.iter(|| alice.make_debinding(black_box(&target))));
+    g.bench_function("gdxx_create", |b| {
+        b.iter(|| alice.make_debinding(black_box(&target)))
+    });
     let gdxx = alice.make_debinding(&target).to_bytes();
-    g.bench_function("gdxx_parse_verify", |b| b.iter(|| Gdxx::parse(black_box(&gdxx)).expect("p").verify(&me).expect("v")));
+    g.bench_function("gdxx_parse_verify", |b| {
+        b.iter(|| {
+            Gdxx::parse(black_box(&gdxx))
+                .expect("p")
+                .verify(&me)
+                .expect("v")
+        })
+    });
 
     let f0 = alice.make_first_frame(&target).expect("frame");
-    g.bench_function("gobd_first_frame_create", |b| b.iter(|| alice.make_first_frame(black_box(&target)).expect("f")));
+    g.bench_function("gobd_first_frame_create", |b| {
+        b.iter(|| alice.make_first_frame(black_box(&target)).expect("f"))
+    });
     let f1 = alice.make_next_frame(&f0, &target, 7).expect("frame");
-    g.bench_function("gobd_next_frame_create", |b| b.iter(|| alice.make_next_frame(black_box(&f0), &target, 7).expect("f")));
+    g.bench_function("gobd_next_frame_create", |b| {
+        b.iter(|| {
+            alice
+                .make_next_frame(black_box(&f0), &target, 7)
+                .expect("f")
+        })
+    });
     let f0b = f0.to_bytes();
     let f1b = f1.to_bytes();
-    g.bench_function("gobd_first_frame_parse_verify", |b| b.iter(|| Gobd::parse(black_box(&f0b)).expect("p").verify(&me).expect("v")));
-    g.bench_function("gobd_next_frame_parse_verify", |b| b.iter(|| Gobd::parse(black_box(&f1b)).expect("p").verify(&me).expect("v")));
+    g.bench_function("gobd_first_frame_parse_verify", |b| {
+        b.iter(|| {
+            Gobd::parse(black_box(&f0b))
+                .expect("p")
+                .verify(&me)
+                .expect("v")
+        })
+    });
+    g.bench_function("gobd_next_frame_parse_verify", |b| {
+        b.iter(|| {
+            Gobd::parse(black_box(&f1b))
+                .expect("p")
+                .verify(&me)
+                .expect("v")
+        })
+    });
 
-    let payload = RequestPayload::Handshake { target, secret: secret.clone() };
+    let payload = RequestPayload::Handshake {
+        target,
+        secret: secret.clone(),
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     g.bench_function("garq_create", |b| {
-        b.iter(|| alice.make_request(bob.second_party(), payload.clone(), &mut rng).expect("garq"))
+        b.iter(|| {
+            alice
+                .make_request(bob.second_party(), payload.clone(), &mut rng)
+                .expect("garq")
+        })
     });
-    let garq = alice.make_request(bob.second_party(), payload, &mut rng).expect("garq").to_bytes();
-    let lookup = |g: &hypergolix_core::golix::Ghid| (*g == alice.ghid()).then(|| alice.second_party().clone());
+    let garq = alice
+        .make_request(bob.second_party(), payload, &mut rng)
+        .expect("garq")
+        .to_bytes();
+    let lookup = |g: &hypergolix_core::golix::Ghid| {
+        (*g == alice.ghid()).then(|| alice.second_party().clone())
+    };
     g.bench_function("garq_parse_open", |b| {
-        b.iter(|| bob.open_request(&Garq::parse(black_box(&garq)).expect("p"), lookup).expect("open"))
+        b.iter(|| {
+            bob.open_request(&Garq::parse(black_box(&garq)).expect("p"), lookup)
+                .expect("open")
+        })
     });
-    g.bench_function("ratchet", |b| b.iter(|| secret.ratchet(black_box(&target), &f0.dynamic_ghid()).expect("r")));
+    g.bench_function("ratchet", |b| {
+        b.iter(|| {
+            secret
+                .ratchet(black_box(&target), &f0.dynamic_ghid())
+                .expect("r")
+        })
+    });
     g.finish();
 }
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey};
 use hypergolix_core::golix::suite::cs3::SUITE_ID;
-use hypergolix_core::golix::{FirstParty, FreshSecret, Geoc, Gobd, Gobs, RequestPayload, SecondParty};
+use hypergolix_core::golix::{
+    FirstParty, FreshSecret, Geoc, Gobd, Gobs, RequestPayload, SecondParty,
+};
 
 const BUDGET: Duration = Duration::from_millis(400);
 
@@ -26,7 +28,11 @@ fn measure(name: &str, bytes: usize, mut f: impl FnMut(u64)) {
         n += 1;
     }
     let ns = start.elapsed().as_nanos() as f64 / n as f64;
-    let mbs = if bytes > 0 { bytes as f64 / ns * 1e3 } else { 0.0 };
+    let mbs = if bytes > 0 {
+        bytes as f64 / ns * 1e3
+    } else {
+        0.0
+    };
     println!("{name}\t{ns:.0}\t{mbs:.1}");
 }
 
@@ -54,12 +60,19 @@ fn main() {
     for size in [64usize, 1024, 65536, 1 << 20] {
         let pt = vec![0x5au8; size];
         measure(&format!("geoc_create_{size}"), size, |i| {
-            black_box(alice.make_container(fresh(i), black_box(&pt)).expect("geoc"));
+            black_box(
+                alice
+                    .make_container(fresh(i), black_box(&pt))
+                    .expect("geoc"),
+            );
         });
         let (geoc, secret) = alice.make_container(fresh(0), &pt).expect("geoc");
         let bytes = geoc.to_bytes();
         measure(&format!("geoc_verify_{size}"), size, |_| {
-            Geoc::parse(black_box(&bytes)).expect("parse").verify(&me).expect("verify");
+            Geoc::parse(black_box(&bytes))
+                .expect("parse")
+                .verify(&me)
+                .expect("verify");
         });
         measure(&format!("geoc_verify_decrypt_{size}"), size, |_| {
             let g = Geoc::parse(black_box(&bytes)).expect("parse");
@@ -74,24 +87,45 @@ fn main() {
     });
     let gobs = alice.make_static_binding(&target).to_bytes();
     measure("gobs_verify", 0, |_| {
-        Gobs::parse(black_box(&gobs)).expect("parse").verify(&me).expect("verify");
+        Gobs::parse(black_box(&gobs))
+            .expect("parse")
+            .verify(&me)
+            .expect("verify");
     });
     let f0 = alice.make_first_frame(&target).expect("frame");
     measure("gobd_next_frame_create", 0, |_| {
-        black_box(alice.make_next_frame(black_box(&f0), &target, 7).expect("frame"));
+        black_box(
+            alice
+                .make_next_frame(black_box(&f0), &target, 7)
+                .expect("frame"),
+        );
     });
-    let f1 = alice.make_next_frame(&f0, &target, 7).expect("frame").to_bytes();
+    let f1 = alice
+        .make_next_frame(&f0, &target, 7)
+        .expect("frame")
+        .to_bytes();
     measure("gobd_next_frame_verify", 0, |_| {
-        Gobd::parse(black_box(&f1)).expect("parse").verify(&me).expect("verify");
+        Gobd::parse(black_box(&f1))
+            .expect("parse")
+            .verify(&me)
+            .expect("verify");
     });
     let payload = RequestPayload::Handshake { target, secret };
     measure("garq_create", 0, |i| {
         let mut r = [7u8; 32];
         r[..8].copy_from_slice(&i.to_le_bytes());
-        black_box(alice.make_request_with_random(bob.second_party(), payload.clone(), &r).expect("garq"));
+        black_box(
+            alice
+                .make_request_with_random(bob.second_party(), payload.clone(), &r)
+                .expect("garq"),
+        );
     });
-    let garq = alice.make_request_with_random(bob.second_party(), payload.clone(), &[7u8; 32]).expect("garq");
-    let lookup = |g: &hypergolix_core::golix::Ghid| (*g == alice.ghid()).then(|| alice.second_party().clone());
+    let garq = alice
+        .make_request_with_random(bob.second_party(), payload.clone(), &[7u8; 32])
+        .expect("garq");
+    let lookup = |g: &hypergolix_core::golix::Ghid| {
+        (*g == alice.ghid()).then(|| alice.second_party().clone())
+    };
     measure("garq_open", 0, |_| {
         black_box(bob.open_request(black_box(&garq), lookup).expect("open"));
     });

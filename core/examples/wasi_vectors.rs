@@ -2,7 +2,8 @@
 //! `hypergolix selftest` under wasmtime. Prints the report; exits 1 on failure.
 
 fn main() {
-    let report = hypergolix_core::golix::vectors::check_all(include_str!("../../vectors/golix-cs3.json"));
+    let report =
+        hypergolix_core::golix::vectors::check_all(include_str!("../../vectors/golix-cs3.json"));
     print!("{}", report.render());
     if !report.ok() {
         std::process::exit(1);

@@ -12,7 +12,8 @@ fn golden_vectors_pass_natively() {
     assert!(report.ok(), "{}", report.render());
     // Every identity and vector in the file was checked.
     let file: serde_json::Value = serde_json::from_str(VECTORS).expect("json");
-    let expected = file["identities"].as_array().map_or(0, Vec::len) + file["vectors"].as_array().map_or(0, Vec::len);
+    let expected = file["identities"].as_array().map_or(0, Vec::len)
+        + file["vectors"].as_array().map_or(0, Vec::len);
     assert_eq!(report.passed, expected);
     assert!(expected > 50);
 }

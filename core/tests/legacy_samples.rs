@@ -22,17 +22,34 @@ fn cs1_samples_parse_and_round_trip() {
     };
     let mut count = 0;
     let mut gidcs = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
-    for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "golix")) {
+    for path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "golix"))
+    {
         let bytes = std::fs::read(path).expect("read");
         let obj = GolixObject::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(obj.suite(), 1);
-        assert_eq!(obj.to_bytes(), bytes, "{} re-serializes differently", path.display());
+        assert_eq!(
+            obj.to_bytes(),
+            bytes,
+            "{} re-serializes differently",
+            path.display()
+        );
         // File names end in the first 12 characters of the GHID's text form.
         let stem = path.file_stem().and_then(|s| s.to_str()).expect("name");
         let suffix = &stem[stem.len() - 12.min(stem.len())..];
-        assert!(obj.ghid().to_text().starts_with(suffix), "{}: ghid {}", path.display(), obj.ghid());
+        assert!(
+            obj.ghid().to_text().starts_with(suffix),
+            "{}: ghid {}",
+            path.display(),
+            obj.ghid()
+        );
         if let GolixObject::Gidc(g) = &obj {
             gidcs.push(SecondParty::from_gidc(g.clone()));
         }

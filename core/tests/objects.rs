@@ -4,7 +4,7 @@ mod common;
 
 use common::{fresh, identity, rng};
 use hypergolix_core::golix::{
-    Garq, Geoc, Gdxx, Gidc, Gobd, Gobs, GolixObject, RequestPayload, Secret, SecondParty,
+    Garq, Gdxx, Geoc, Gidc, Gobd, Gobs, GolixObject, RequestPayload, SecondParty, Secret,
 };
 use hypergolix_core::Error;
 
@@ -21,7 +21,9 @@ fn gidc_round_trip_and_sizes() {
 #[test]
 fn container_create_verify_decrypt() {
     let alice = identity(1);
-    let (geoc, secret) = alice.make_container(fresh(2), b"hello world").expect("geoc");
+    let (geoc, secret) = alice
+        .make_container(fresh(2), b"hello world")
+        .expect("geoc");
     let bytes = geoc.to_bytes();
     assert_eq!(bytes.len(), 9 + 65 + 8 + 11 + 16 + 65 + 64);
     let parsed = Geoc::parse(&bytes).expect("parse");
@@ -65,7 +67,10 @@ fn static_binding_and_debinding() {
     parsed.verify(alice.second_party()).expect("verify");
     assert_eq!(parsed.target(), gobs.ghid());
     // The two types do not parse as each other.
-    assert!(matches!(Gobs::parse(&gdxx.to_bytes()), Err(Error::UnknownMagic(_))));
+    assert!(matches!(
+        Gobs::parse(&gdxx.to_bytes()),
+        Err(Error::UnknownMagic(_))
+    ));
 }
 
 #[test]
@@ -84,8 +89,12 @@ fn dynamic_frames_follow_the_rules() {
     let mut secret: Secret = s0;
     let mut container = c0.ghid();
     for i in 1..=5u64 {
-        let next = secret.ratchet(&container, &f0.dynamic_ghid()).expect("ratchet");
-        let (c, s) = alice.make_container(next, format!("v{i}").as_bytes()).expect("geoc");
+        let next = secret
+            .ratchet(&container, &f0.dynamic_ghid())
+            .expect("ratchet");
+        let (c, s) = alice
+            .make_container(next, format!("v{i}").as_bytes())
+            .expect("geoc");
         frame = alice.make_next_frame(&frame, &c.ghid(), 2).expect("frame");
         assert_eq!(frame.counter(), i);
         assert_eq!(frame.dynamic_ghid(), f0.dynamic_ghid());
@@ -100,13 +109,28 @@ fn dynamic_frames_follow_the_rules() {
     }
 
     // Illegal shapes are refused at creation.
-    assert!(matches!(alice.make_frame(0, vec![c0.ghid(), c0.ghid()], None), Err(Error::IllegalFrame(_))));
-    assert!(matches!(alice.make_frame(3, vec![c0.ghid()], Some(f0.dynamic_ghid())), Err(Error::IllegalFrame(_))));
-    assert!(matches!(alice.make_frame(3, vec![c0.ghid(); 2], None), Err(Error::InvalidArgument(_))));
-    assert!(matches!(alice.make_frame(0, vec![c0.ghid()], Some(f0.dynamic_ghid())), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        alice.make_frame(0, vec![c0.ghid(), c0.ghid()], None),
+        Err(Error::IllegalFrame(_))
+    ));
+    assert!(matches!(
+        alice.make_frame(3, vec![c0.ghid()], Some(f0.dynamic_ghid())),
+        Err(Error::IllegalFrame(_))
+    ));
+    assert!(matches!(
+        alice.make_frame(3, vec![c0.ghid(); 2], None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        alice.make_frame(0, vec![c0.ghid()], Some(f0.dynamic_ghid())),
+        Err(Error::InvalidArgument(_))
+    ));
     // Only the binder can continue a binding.
     let bob = identity(9);
-    assert_eq!(bob.make_next_frame(&frame, &c0.ghid(), 2).err(), Some(Error::WrongIdentity));
+    assert_eq!(
+        bob.make_next_frame(&frame, &c0.ghid(), 2).err(),
+        Some(Error::WrongIdentity)
+    );
 }
 
 #[test]
@@ -114,11 +138,20 @@ fn ratchet_is_deterministic_and_moves() {
     let alice = identity(1);
     let (c0, s0) = alice.make_container(fresh(2), b"v0").expect("geoc");
     let f0 = alice.make_first_frame(&c0.ghid()).expect("frame");
-    let a = s0.ratchet(&c0.ghid(), &f0.dynamic_ghid()).expect("ratchet").into_secret();
-    let b = s0.ratchet(&c0.ghid(), &f0.dynamic_ghid()).expect("ratchet").into_secret();
+    let a = s0
+        .ratchet(&c0.ghid(), &f0.dynamic_ghid())
+        .expect("ratchet")
+        .into_secret();
+    let b = s0
+        .ratchet(&c0.ghid(), &f0.dynamic_ghid())
+        .expect("ratchet")
+        .into_secret();
     assert_eq!(a, b);
     assert_ne!(a, s0);
-    let other_dyn = s0.ratchet(&c0.ghid(), &c0.ghid()).expect("ratchet").into_secret();
+    let other_dyn = s0
+        .ratchet(&c0.ghid(), &c0.ghid())
+        .expect("ratchet")
+        .into_secret();
     assert_ne!(a, other_dyn);
 }
 
@@ -129,32 +162,58 @@ fn requests_open_only_for_their_recipient() {
     let carol = identity(3);
     let (geoc, secret) = alice.make_container(fresh(4), b"shared").expect("geoc");
     let lookup = |g: &hypergolix_core::golix::Ghid| -> Option<SecondParty> {
-        [&alice, &bob, &carol].iter().find(|p| p.ghid() == *g).map(|p| p.second_party().clone())
+        [&alice, &bob, &carol]
+            .iter()
+            .find(|p| p.ghid() == *g)
+            .map(|p| p.second_party().clone())
     };
-    let payload = RequestPayload::Handshake { target: geoc.ghid(), secret: secret.clone() };
-    let garq = alice.make_request(bob.second_party(), payload.clone(), &mut rng(5)).expect("garq");
+    let payload = RequestPayload::Handshake {
+        target: geoc.ghid(),
+        secret: secret.clone(),
+    };
+    let garq = alice
+        .make_request(bob.second_party(), payload.clone(), &mut rng(5))
+        .expect("garq");
     let parsed = Garq::parse(&garq.to_bytes()).expect("parse");
     assert_eq!(parsed.recipient(), bob.ghid());
     let opened = bob.open_request(&parsed, lookup).expect("open");
     assert_eq!(opened.author, alice.ghid());
     assert_eq!(opened.payload, payload);
-    let RequestPayload::Handshake { secret: got, .. } = opened.payload else { panic!("handshake") };
+    let RequestPayload::Handshake { secret: got, .. } = opened.payload else {
+        panic!("handshake")
+    };
     assert_eq!(geoc.decrypt(&got).expect("decrypt"), b"shared");
 
-    assert_eq!(carol.open_request(&parsed, lookup), Err(Error::WrongRecipient));
+    assert_eq!(
+        carol.open_request(&parsed, lookup),
+        Err(Error::WrongRecipient)
+    );
     // An unknown author cannot be authenticated.
-    assert_eq!(bob.open_request(&parsed, |_| None), Err(Error::UnknownAuthor));
+    assert_eq!(
+        bob.open_request(&parsed, |_| None),
+        Err(Error::UnknownAuthor)
+    );
     // Two requests with the same payload differ (fresh ephemeral keys).
-    let again = alice.make_request(bob.second_party(), payload, &mut rng(6)).expect("garq");
+    let again = alice
+        .make_request(bob.second_party(), payload, &mut rng(6))
+        .expect("garq");
     assert_ne!(again.ghid(), garq.ghid());
 
     // Ack / Nak / Raw round trip.
     for p in [
-        RequestPayload::Ack { target: garq.ghid(), status: 0 },
-        RequestPayload::Nak { target: garq.ghid(), status: 42 },
+        RequestPayload::Ack {
+            target: garq.ghid(),
+            status: 0,
+        },
+        RequestPayload::Nak {
+            target: garq.ghid(),
+            status: 42,
+        },
         RequestPayload::Raw(vec![1, 2, 3]),
     ] {
-        let r = bob.make_request(alice.second_party(), p.clone(), &mut rng(7)).expect("garq");
+        let r = bob
+            .make_request(alice.second_party(), p.clone(), &mut rng(7))
+            .expect("garq");
         assert_eq!(alice.open_request(&r, lookup).expect("open").payload, p);
     }
 }
@@ -175,7 +234,10 @@ fn private_key_export_round_trip() {
     );
     let mut truncated = blob.clone();
     truncated.pop();
-    assert!(matches!(hypergolix_core::golix::FirstParty::import(&truncated, &key), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        hypergolix_core::golix::FirstParty::import(&truncated, &key),
+        Err(Error::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -185,9 +247,15 @@ fn any_object_dispatch() {
     let o = GolixObject::parse(&geoc.to_bytes()).expect("parse");
     assert_eq!(o.ghid(), geoc.ghid());
     assert_eq!(o.signer(), Some(alice.ghid()));
-    assert!(matches!(GolixObject::parse(b"GIDC"), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        GolixObject::parse(b"GIDC"),
+        Err(Error::Truncated { .. })
+    ));
     assert!(GolixObject::parse(b"").is_err());
-    assert!(matches!(GolixObject::parse(b"ABCDEFGH"), Err(Error::UnknownMagic(_))));
+    assert!(matches!(
+        GolixObject::parse(b"ABCDEFGH"),
+        Err(Error::UnknownMagic(_))
+    ));
 }
 
 #[test]

@@ -35,7 +35,10 @@ impl From<wasmtime::Error> for Error {
 
 impl From<hypergolix_core::Error> for Error {
     fn from(e: hypergolix_core::Error) -> Self {
-        Error::Golix { code: e.code(), source: e }
+        Error::Golix {
+            code: e.code(),
+            source: e,
+        }
     }
 }
 

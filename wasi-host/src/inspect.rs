@@ -48,13 +48,26 @@ pub fn describe(bytes: &[u8], identities: &[SecondParty]) -> (String, bool) {
         }
         GolixObject::Garq(o) => {
             let _ = writeln!(out, "recipient: {}", o.recipient());
-            let _ = writeln!(out, "payload:  {} bytes (sealed; only the recipient can open it)", o.payload().len());
+            let _ = writeln!(
+                out,
+                "payload:  {} bytes (sealed; only the recipient can open it)",
+                o.payload().len()
+            );
         }
     }
-    let lookup = |g: &hypergolix_core::golix::Ghid| identities.iter().find(|i| i.ghid() == *g).cloned();
+    let lookup =
+        |g: &hypergolix_core::golix::Ghid| identities.iter().find(|i| i.ghid() == *g).cloned();
     let verdict = match obj.signer() {
         None => {
-            let _ = writeln!(out, "verdict:  valid (layout and hash{})", if matches!(obj, GolixObject::Gidc(_)) { ", keys" } else { "; MAC needs the recipient" });
+            let _ = writeln!(
+                out,
+                "verdict:  valid (layout and hash{})",
+                if matches!(obj, GolixObject::Gidc(_)) {
+                    ", keys"
+                } else {
+                    "; MAC needs the recipient"
+                }
+            );
             true
         }
         Some(signer) if lookup(&signer).is_none() => {

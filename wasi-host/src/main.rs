@@ -29,8 +29,11 @@ enum Command {
     /// Run the engine's WASI self-test (the golden vectors) under wasmtime.
     Selftest {
         /// The WASI component to run.
-        #[arg(long, env = "HYPERGOLIX_SELFTEST_WASM",
-              default_value = "target/wasm32-wasip2/release/examples/wasi_vectors.wasm")]
+        #[arg(
+            long,
+            env = "HYPERGOLIX_SELFTEST_WASM",
+            default_value = "target/wasm32-wasip2/release/examples/wasi_vectors.wasm"
+        )]
         module: PathBuf,
         /// Directory for compiled code.
         #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
@@ -48,24 +51,43 @@ enum Command {
     },
 }
 
-fn run_component(module: &std::path::Path, args: &[String], cache_dir: Option<PathBuf>) -> Result<bool, Error> {
+fn run_component(
+    module: &std::path::Path,
+    args: &[String],
+    cache_dir: Option<PathBuf>,
+) -> Result<bool, Error> {
     let cache = cache_dir.unwrap_or_else(default_cache_dir);
     let runtime = Runtime::new(Some(&cache))?;
-    eprintln!("loading {} (compiled-code cache: {})", module.display(), cache.display());
+    eprintln!(
+        "loading {} (compiled-code cache: {})",
+        module.display(),
+        cache.display()
+    );
     let (component, load) = runtime.load(module)?;
     eprintln!("loaded in {:.1} ms", load.as_secs_f64() * 1e3);
-    let name = module.file_stem().and_then(|s| s.to_str()).unwrap_or("component").to_string();
+    let name = module
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("component")
+        .to_string();
     let mut argv: Vec<&str> = vec![&name];
     argv.extend(args.iter().map(String::as_str));
     let out = runtime.run_command(&component, &argv)?;
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);
-    eprintln!("ran in {:.1} ms, exit code {}", out.run_time.as_secs_f64() * 1e3, out.exit_code);
+    eprintln!(
+        "ran in {:.1} ms, exit code {}",
+        out.run_time.as_secs_f64() * 1e3,
+        out.exit_code
+    );
     Ok(out.exit_code == 0)
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source })
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })
 }
 
 fn run(cli: Cli) -> Result<bool, Error> {
@@ -80,7 +102,11 @@ fn run(cli: Cli) -> Result<bool, Error> {
             Ok(ok)
         }
         Command::Selftest { module, cache_dir } => run_component(&module, &[], cache_dir),
-        Command::RunWasm { module, args, cache_dir } => run_component(&module, &args, cache_dir),
+        Command::RunWasm {
+            module,
+            args,
+            cache_dir,
+        } => run_component(&module, &args, cache_dir),
     }
 }
 

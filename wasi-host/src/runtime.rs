@@ -38,18 +38,29 @@ impl Runtime {
     pub fn new(cache_dir: Option<&Path>) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // 64x64->128-bit multiplies (i64.mul_wide_u): the engine's curve arithmetic
+        // uses them when built with `+wide-arithmetic` (see docs/benchmarks.md).
+        config.wasm_wide_arithmetic(true);
         if let Some(dir) = cache_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             let mut cc = CacheConfig::new();
             cc.with_directory(dir);
             config.cache(Some(Cache::new(cc)?));
         }
-        Ok(Self { engine: Engine::new(&config)? })
+        Ok(Self {
+            engine: Engine::new(&config)?,
+        })
     }
 
     /// Loads (compiling, or fetching from the cache) a component from a file.
     pub fn load(&self, path: &Path) -> Result<(Component, Duration)> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let start = Instant::now();
         let component = Component::new(&self.engine, &bytes)?;
         Ok((component, start.elapsed()))
@@ -66,7 +77,13 @@ impl Runtime {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
-        let mut store = Store::new(&self.engine, State { ctx, table: ResourceTable::new() });
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                ctx,
+                table: ResourceTable::new(),
+            },
+        );
         let start = Instant::now();
         let command = Command::instantiate(&mut store, component, &linker)?;
         let exit_code = match command.wasi_cli_run().call_run(&mut store) {
@@ -106,6 +123,9 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
     }
 }

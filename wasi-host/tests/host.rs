@@ -34,17 +34,25 @@ fn golden_vectors_pass_under_wasmtime_with_cache() {
     let cache = tempdir("wasmtime-cache");
     let runtime = Runtime::new(Some(&cache)).expect("runtime");
     let (component, first_load) = runtime.load(&module).expect("load");
-    let out = runtime.run_command(&component, &["wasi_vectors"]).expect("run");
+    let out = runtime
+        .run_command(&component, &["wasi_vectors"])
+        .expect("run");
     assert_eq!(out.exit_code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains(" passed, 0 failed"), "{}", out.stdout);
     // A second engine finds the compiled code in the cache.
     let again = Runtime::new(Some(&cache)).expect("runtime");
     let (_, cached_load) = again.load(&module).expect("load");
-    assert!(cached_load < first_load, "cached {cached_load:?} vs first {first_load:?}");
+    assert!(
+        cached_load < first_load,
+        "cached {cached_load:?} vs first {first_load:?}"
+    );
 }
 
 fn hypergolix(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hypergolix")).args(args).output().expect("run hypergolix");
+    let out = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .args(args)
+        .output()
+        .expect("run hypergolix");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -69,8 +77,14 @@ fn inspect_verifies_our_objects_and_rejects_tampering() {
 
     let (ok, out, _) = hypergolix(&["inspect", g, "--identity", i]);
     assert!(ok, "{out}");
-    assert!(out.contains("type:     GEOC") && out.contains("valid (layout, hash, signature)"), "{out}");
-    assert!(out.contains(geoc_vec["ghid"].as_str().expect("ghid")), "{out}");
+    assert!(
+        out.contains("type:     GEOC") && out.contains("valid (layout, hash, signature)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(geoc_vec["ghid"].as_str().expect("ghid")),
+        "{out}"
+    );
 
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -94,7 +108,10 @@ fn inspect_reads_original_hypergolix_objects() {
     let path = |n: &str| dir.join(n).to_str().expect("path").to_string();
     let (ok, out, _) = hypergolix(&["inspect", &path("GOBD_agentA_AQyFx8sWn9qi.golix")]);
     assert!(ok, "{out}");
-    assert!(out.contains("counter:  20") && out.contains("target[7]"), "{out}");
+    assert!(
+        out.contains("counter:  20") && out.contains("target[7]"),
+        "{out}"
+    );
     let geoc = path("GEOC_agentA_AQsSvkFqEPeI.golix");
     let gidc = path("GIDC_A_ATegEkIetz3X.golix");
     let (ok, out, _) = hypergolix(&["inspect", &geoc, "--identity", &gidc]);

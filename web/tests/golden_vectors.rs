@@ -7,7 +7,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 fn golden_vectors_pass_in_the_browser() {
-    let report = hypergolix_core::golix::vectors::check_all(include_str!("../../vectors/golix-cs3.json"));
+    let report =
+        hypergolix_core::golix::vectors::check_all(include_str!("../../vectors/golix-cs3.json"));
     web_sys_log(&report.render());
     assert!(report.ok(), "{}", report.render());
     assert!(report.passed > 50);

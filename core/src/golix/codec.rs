@@ -22,7 +22,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or(Error::InvalidLength("length overflows"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(Error::InvalidLength("length overflows"))?;
         let out = self.buf.get(self.pos..end).ok_or(Error::Truncated {
             kind: self.kind,
             needed: end,
@@ -66,7 +69,10 @@ impl<'a> Reader<'a> {
         }
         let v = self.u32()?;
         if v != version {
-            return Err(Error::UnsupportedVersion { kind: self.kind, version: v });
+            return Err(Error::UnsupportedVersion {
+                kind: self.kind,
+                version: v,
+            });
         }
         Ok(())
     }
@@ -88,7 +94,10 @@ impl<'a> Reader<'a> {
     pub(crate) fn finish(self) -> Result<()> {
         let extra = self.buf.len() - self.pos;
         if extra != 0 {
-            return Err(Error::TrailingBytes { kind: self.kind, extra });
+            return Err(Error::TrailingBytes {
+                kind: self.kind,
+                extra,
+            });
         }
         Ok(())
     }

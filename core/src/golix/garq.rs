@@ -43,7 +43,8 @@ impl Garq {
             }
             RequestPayloadLen::Fixed(_) => {}
             RequestPayloadLen::U16Prefixed => {
-                let n = u16::try_from(payload.len()).map_err(|_| Error::InvalidLength("request payload too long"))?;
+                let n = u16::try_from(payload.len())
+                    .map_err(|_| Error::InvalidLength("request payload too long"))?;
                 buf.extend_from_slice(&n.to_be_bytes());
             }
         }
@@ -51,8 +52,20 @@ impl Garq {
         Ok(buf)
     }
 
-    pub(crate) fn from_parts(suite: u8, recipient: Ghid, payload: Vec<u8>, ghid: Ghid, mac: Vec<u8>) -> Self {
-        Self { suite, recipient, payload, ghid, mac }
+    pub(crate) fn from_parts(
+        suite: u8,
+        recipient: Ghid,
+        payload: Vec<u8>,
+        ghid: Ghid,
+        mac: Vec<u8>,
+    ) -> Self {
+        Self {
+            suite,
+            recipient,
+            payload,
+            ghid,
+            mac,
+        }
     }
 
     /// Parses a GARQ (layout, file hash, end of input).
@@ -70,7 +83,13 @@ impl Garq {
         let ghid = r.file_hash()?;
         let mac = r.take(layout.mac_len)?.to_vec();
         r.finish()?;
-        Ok(Self { suite: suite_id, recipient, payload, ghid, mac })
+        Ok(Self {
+            suite: suite_id,
+            recipient,
+            payload,
+            ghid,
+            mac,
+        })
     }
 
     /// Serializes the GARQ.
@@ -154,7 +173,8 @@ impl RequestContent {
             RequestPayload::Handshake { target, secret } => {
                 body.extend_from_slice(&target.to_bytes());
                 let sb = secret.to_bytes();
-                let n = u8::try_from(sb.len()).map_err(|_| Error::InvalidLength("secret too long"))?;
+                let n =
+                    u8::try_from(sb.len()).map_err(|_| Error::InvalidLength("secret too long"))?;
                 body.push(n);
                 body.extend_from_slice(&sb);
                 TYPE_HS
@@ -162,14 +182,19 @@ impl RequestContent {
             RequestPayload::Ack { target, status } | RequestPayload::Nak { target, status } => {
                 body.extend_from_slice(&target.to_bytes());
                 body.extend_from_slice(&status.to_be_bytes());
-                if matches!(self.payload, RequestPayload::Ack { .. }) { TYPE_AK } else { TYPE_NK }
+                if matches!(self.payload, RequestPayload::Ack { .. }) {
+                    TYPE_AK
+                } else {
+                    TYPE_NK
+                }
             }
             RequestPayload::Raw(raw) => {
                 body.extend_from_slice(raw);
                 TYPE_RAW
             }
         };
-        let n = u16::try_from(body.len()).map_err(|_| Error::InvalidLength("request payload too long"))?;
+        let n = u16::try_from(body.len())
+            .map_err(|_| Error::InvalidLength("request payload too long"))?;
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(GHID_LEN + 4 + body.len()));
         out.extend_from_slice(&self.author.to_bytes());
         out.extend_from_slice(&kind);
@@ -186,7 +211,8 @@ impl RequestContent {
         let kind: [u8; 2] = r.array().map_err(malformed)?;
         let len = usize::from(r.u16().map_err(malformed)?);
         let body = r.take(len).map_err(malformed)?;
-        r.finish().map_err(|_| Error::MalformedRequest("bytes after the request payload"))?;
+        r.finish()
+            .map_err(|_| Error::MalformedRequest("bytes after the request payload"))?;
         let mut b = Reader::new(body, ObjectKind::Garq);
         let payload = match kind {
             TYPE_HS => {
@@ -194,13 +220,15 @@ impl RequestContent {
                 let n = usize::from(b.u8().map_err(malformed)?);
                 let secret = Secret::parse(b.take(n).map_err(malformed)?)
                     .map_err(|_| Error::MalformedRequest("handshake secret"))?;
-                b.finish().map_err(|_| Error::MalformedRequest("bytes after the handshake"))?;
+                b.finish()
+                    .map_err(|_| Error::MalformedRequest("bytes after the handshake"))?;
                 RequestPayload::Handshake { target, secret }
             }
             TYPE_AK | TYPE_NK => {
                 let target = b.ghid().map_err(malformed)?;
                 let status = b.u32().map_err(malformed)?;
-                b.finish().map_err(|_| Error::MalformedRequest("bytes after the status"))?;
+                b.finish()
+                    .map_err(|_| Error::MalformedRequest("bytes after the status"))?;
                 if kind == TYPE_AK {
                     RequestPayload::Ack { target, status }
                 } else {

@@ -36,8 +36,20 @@ impl Geoc {
         buf
     }
 
-    pub(crate) fn from_parts(suite: u8, author: Ghid, payload: Vec<u8>, ghid: Ghid, signature: Vec<u8>) -> Self {
-        Self { suite, author, payload, ghid, signature }
+    pub(crate) fn from_parts(
+        suite: u8,
+        author: Ghid,
+        payload: Vec<u8>,
+        ghid: Ghid,
+        signature: Vec<u8>,
+    ) -> Self {
+        Self {
+            suite,
+            author,
+            payload,
+            ghid,
+            signature,
+        }
     }
 
     /// Parses a GEOC.
@@ -52,7 +64,13 @@ impl Geoc {
         let ghid = r.file_hash()?;
         let signature = r.take(layout.signature_len)?.to_vec();
         r.finish()?;
-        Ok(Self { suite: suite_id, author, payload, ghid, signature })
+        Ok(Self {
+            suite: suite_id,
+            author,
+            payload,
+            ghid,
+            signature,
+        })
     }
 
     /// Serializes the GEOC.
@@ -67,13 +85,22 @@ impl Geoc {
 
     /// Verifies the author's signature.
     pub fn verify(&self, author: &SecondParty) -> Result<()> {
-        verify_signature(self.suite, &self.author, &self.ghid, &self.signature, author)
+        verify_signature(
+            self.suite,
+            &self.author,
+            &self.ghid,
+            &self.signature,
+            author,
+        )
     }
 
     /// Decrypts the payload. Verify the container first.
     pub fn decrypt(&self, secret: &Secret) -> Result<Vec<u8>> {
         if secret.suite() != self.suite {
-            return Err(Error::SuiteMismatch { object: self.suite, key: secret.suite() });
+            return Err(Error::SuiteMismatch {
+                object: self.suite,
+                key: secret.suite(),
+            });
         }
         let aad = Self::header(self.suite, &self.author, self.payload.len());
         crypto_suite(self.suite)?.decrypt(secret.key(), secret.nonce(), &aad, &self.payload)

@@ -37,7 +37,11 @@ impl Gidc {
         let mut buf = Vec::new();
         Self::write_body(&mut buf, suite_id, &keys);
         let ghid = append_file_hash(&mut buf, algo);
-        Ok(Self { suite: suite_id, keys, ghid })
+        Ok(Self {
+            suite: suite_id,
+            keys,
+            ghid,
+        })
     }
 
     fn write_body(buf: &mut Vec<u8>, suite_id: u8, keys: &PublicKeys) {
@@ -62,7 +66,11 @@ impl Gidc {
         let ghid = r.file_hash()?;
         r.finish()?;
         s.check_public_keys(&keys)?;
-        Ok(Self { suite: suite_id, keys, ghid })
+        Ok(Self {
+            suite: suite_id,
+            keys,
+            ghid,
+        })
     }
 
     /// Serializes the GIDC.

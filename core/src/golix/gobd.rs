@@ -41,16 +41,26 @@ impl Gobd {
             return Err(Error::InvalidLength("too many targets"));
         }
         if counter == 0 && targets.len() != 1 {
-            return Err(Error::IllegalFrame("a first frame (counter 0) has exactly one target"));
+            return Err(Error::IllegalFrame(
+                "a first frame (counter 0) has exactly one target",
+            ));
         }
         if counter > 0 && targets.len() < 2 {
-            return Err(Error::IllegalFrame("a later frame carries at least two targets"));
+            return Err(Error::IllegalFrame(
+                "a later frame carries at least two targets",
+            ));
         }
         Ok(())
     }
 
     /// Everything up to and including the dynamic address algorithm byte.
-    fn dynamic_prefix(suite_id: u8, binder: &Ghid, counter: u64, targets: &[Ghid], dyn_algo: AddressAlgorithm) -> Vec<u8> {
+    fn dynamic_prefix(
+        suite_id: u8,
+        binder: &Ghid,
+        counter: u64,
+        targets: &[Ghid],
+        dyn_algo: AddressAlgorithm,
+    ) -> Vec<u8> {
         let mut buf = Vec::with_capacity(85 + targets.len() * GHID_LEN + 65 + 65 + 64);
         write_header(&mut buf, &Self::MAGIC, Self::VERSION, suite_id);
         buf.extend_from_slice(&binder.to_bytes());
@@ -79,9 +89,17 @@ impl Gobd {
         let mut buf = Self::dynamic_prefix(suite_id, binder, counter, targets, dyn_algo);
         let dynamic = match (counter, dynamic) {
             (0, None) => Ghid::new(dyn_algo, dyn_algo.digest(&buf)),
-            (0, Some(_)) => return Err(Error::InvalidArgument("a first frame computes its own dynamic GHID")),
+            (0, Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "a first frame computes its own dynamic GHID",
+                ))
+            }
             (_, Some(d)) => d,
-            (_, None) => return Err(Error::InvalidArgument("a later frame needs the dynamic GHID")),
+            (_, None) => {
+                return Err(Error::InvalidArgument(
+                    "a later frame needs the dynamic GHID",
+                ))
+            }
         };
         buf.extend_from_slice(dynamic.digest());
         Ok((buf, dynamic))
@@ -96,7 +114,15 @@ impl Gobd {
         ghid: Ghid,
         signature: Vec<u8>,
     ) -> Self {
-        Self { suite, binder, counter, targets, dynamic, ghid, signature }
+        Self {
+            suite,
+            binder,
+            counter,
+            targets,
+            dynamic,
+            ghid,
+            signature,
+        }
     }
 
     /// Parses a frame.
@@ -109,10 +135,15 @@ impl Gobd {
         let counter = r.u64()?;
         let len = usize::from(r.u16()?);
         if len % GHID_LEN != 0 {
-            return Err(Error::InvalidLength("target vector is not a whole number of GHIDs"));
+            return Err(Error::InvalidLength(
+                "target vector is not a whole number of GHIDs",
+            ));
         }
         let raw = r.take(len)?;
-        let targets = raw.chunks_exact(GHID_LEN).map(Ghid::from_bytes).collect::<Result<Vec<_>>>()?;
+        let targets = raw
+            .chunks_exact(GHID_LEN)
+            .map(Ghid::from_bytes)
+            .collect::<Result<Vec<_>>>()?;
         let dyn_algo = AddressAlgorithm::from_byte(r.u8()?)?;
         let dyn_prefix_len = r.position();
         let dyn_digest: [u8; DIGEST_LEN] = r.array()?;
@@ -122,17 +153,34 @@ impl Gobd {
         Self::check_shape(counter, &targets)?;
         if counter == 0 {
             let expected = dyn_algo.digest(&bytes[..dyn_prefix_len]);
-            if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &dyn_digest[..])) {
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                &expected[..],
+                &dyn_digest[..],
+            )) {
                 return Err(Error::DynamicHashMismatch);
             }
         }
         let dynamic = Ghid::new(dyn_algo, dyn_digest);
-        Ok(Self { suite: suite_id, binder, counter, targets, dynamic, ghid, signature })
+        Ok(Self {
+            suite: suite_id,
+            binder,
+            counter,
+            targets,
+            dynamic,
+            ghid,
+            signature,
+        })
     }
 
     /// Serializes the frame.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut buf = Self::dynamic_prefix(self.suite, &self.binder, self.counter, &self.targets, self.dynamic.algorithm());
+        let mut buf = Self::dynamic_prefix(
+            self.suite,
+            &self.binder,
+            self.counter,
+            &self.targets,
+            self.dynamic.algorithm(),
+        );
         buf.extend_from_slice(self.dynamic.digest());
         buf.extend_from_slice(&self.ghid.to_bytes());
         buf.extend_from_slice(&self.signature);
@@ -141,7 +189,13 @@ impl Gobd {
 
     /// Verifies the binder's signature.
     pub fn verify(&self, binder: &SecondParty) -> Result<()> {
-        verify_signature(self.suite, &self.binder, &self.ghid, &self.signature, binder)
+        verify_signature(
+            self.suite,
+            &self.binder,
+            &self.ghid,
+            &self.signature,
+            binder,
+        )
     }
 
     /// The frame's own (static) GHID.

@@ -32,8 +32,12 @@ impl GolixObject {
         let magic: [u8; 4] = match bytes.get(..4) {
             Some(m) => [m[0], m[1], m[2], m[3]],
             None => {
-                return Err(Error::Truncated { kind: ObjectKind::Gidc, needed: 4, got: bytes.len() })
-                    .map_err(|_| Error::InvalidLength("shorter than a magic number"))
+                return Err(Error::Truncated {
+                    kind: ObjectKind::Gidc,
+                    needed: 4,
+                    got: bytes.len(),
+                })
+                .map_err(|_| Error::InvalidLength("shorter than a magic number"))
             }
         };
         match &magic {

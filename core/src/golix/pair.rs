@@ -36,7 +36,13 @@ impl Pair {
         let ghid = r.file_hash()?;
         let signature = r.take(layout.signature_len)?.to_vec();
         r.finish()?;
-        Ok(Self { suite: suite_id, signer, target, ghid, signature })
+        Ok(Self {
+            suite: suite_id,
+            signer,
+            target,
+            ghid,
+            signature,
+        })
     }
 
     fn to_bytes(&self, magic: &[u8; 4], version: u32) -> Vec<u8> {

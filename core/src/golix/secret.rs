@@ -49,7 +49,11 @@ impl Secret {
         if key.len() != layout.secret_key_len || nonce.len() != layout.secret_nonce_len {
             return Err(Error::InvalidLength("secret key or nonce length for suite"));
         }
-        Ok(Self { suite: suite_id, key: key.to_vec(), nonce: nonce.to_vec() })
+        Ok(Self {
+            suite: suite_id,
+            key: key.to_vec(),
+            nonce: nonce.to_vec(),
+        })
     }
 
     /// Parses an `SH` serialization.
@@ -61,7 +65,10 @@ impl Secret {
         }
         let version = r.u16()?;
         if version != SECRET_VERSION {
-            return Err(Error::UnsupportedVersion { kind: ObjectKind::Secret, version: version.into() });
+            return Err(Error::UnsupportedVersion {
+                kind: ObjectKind::Secret,
+                version: version.into(),
+            });
         }
         let suite_id = r.u8()?;
         let layout = suite(suite_id)?.layout();
@@ -100,9 +107,18 @@ impl Secret {
     /// dynamic GHID. See `docs/protocol/cipher-suite-3.md`, "Frame ratchet".
     pub fn ratchet(&self, container: &Ghid, dynamic: &Ghid) -> Result<FreshSecret> {
         let s = crypto_suite(self.suite)?;
-        let out = s.ratchet(&self.key, &self.nonce, &container.to_bytes(), &dynamic.to_bytes())?;
+        let out = s.ratchet(
+            &self.key,
+            &self.nonce,
+            &container.to_bytes(),
+            &dynamic.to_bytes(),
+        )?;
         let k = s.layout().secret_key_len;
-        Ok(FreshSecret(Self::from_parts_checked(self.suite, &out[..k], &out[k..])?))
+        Ok(FreshSecret(Self::from_parts_checked(
+            self.suite,
+            &out[..k],
+            &out[k..],
+        )?))
     }
 }
 

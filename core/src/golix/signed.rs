@@ -18,7 +18,10 @@ pub(crate) fn verify_signature(
         return Err(Error::WrongIdentity);
     }
     if identity.suite() != object_suite {
-        return Err(Error::SuiteMismatch { object: object_suite, key: identity.suite() });
+        return Err(Error::SuiteMismatch {
+            object: object_suite,
+            key: identity.suite(),
+        });
     }
     crypto_suite(object_suite)?;
     identity.verify_digest(ghid.digest(), signature)

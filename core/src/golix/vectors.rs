@@ -234,7 +234,11 @@ fn same(what: &str, got: &[u8], want_hex: &str) -> Check {
     if got == want.as_slice() {
         Ok(())
     } else {
-        Err(format!("{what} differs:\n  got  {}\n  want {}", hex::encode(got), want_hex))
+        Err(format!(
+            "{what} differs:\n  got  {}\n  want {}",
+            hex::encode(got),
+            want_hex
+        ))
     }
 }
 
@@ -256,11 +260,18 @@ struct Ctx {
 
 impl Ctx {
     fn me(&self, name: &str) -> Result<&FirstParty, String> {
-        self.first.get(name).ok_or_else(|| format!("unknown identity {name}"))
+        self.first
+            .get(name)
+            .ok_or_else(|| format!("unknown identity {name}"))
     }
 
     fn lookup(&self) -> impl Fn(&Ghid) -> Option<SecondParty> + '_ {
-        move |g| self.first.values().find(|f| f.ghid() == *g).map(|f| f.second_party().clone())
+        move |g| {
+            self.first
+                .values()
+                .find(|f| f.ghid() == *g)
+                .map(|f| f.second_party().clone())
+        }
     }
 
     fn payload(&self, p: &PayloadVector) -> Result<RequestPayload, String> {
@@ -269,8 +280,14 @@ impl Ctx {
                 target: ghid(target)?,
                 secret: err(Secret::parse(&unhex(secret)?), "secret")?,
             },
-            PayloadVector::Ack { target, status } => RequestPayload::Ack { target: ghid(target)?, status: *status },
-            PayloadVector::Nak { target, status } => RequestPayload::Nak { target: ghid(target)?, status: *status },
+            PayloadVector::Ack { target, status } => RequestPayload::Ack {
+                target: ghid(target)?,
+                status: *status,
+            },
+            PayloadVector::Nak { target, status } => RequestPayload::Nak {
+                target: ghid(target)?,
+                status: *status,
+            },
             PayloadVector::Raw { data } => RequestPayload::Raw(unhex(data)?),
         })
     }
@@ -287,44 +304,95 @@ impl Ctx {
 
     fn check(&self, v: &Vector) -> Check {
         match v {
-            Vector::Geoc { author, secret, plaintext, bytes, ghid: g, .. } => {
+            Vector::Geoc {
+                author,
+                secret,
+                plaintext,
+                bytes,
+                ghid: g,
+                ..
+            } => {
                 let secret_bytes = unhex(secret)?;
                 let s = err(Secret::parse(&secret_bytes), "secret")?;
-                let fresh = err(FreshSecret::from_parts(s.suite(), s.key(), s.nonce()), "secret")?;
+                let fresh = err(
+                    FreshSecret::from_parts(s.suite(), s.key(), s.nonce()),
+                    "secret",
+                )?;
                 let pt = unhex(plaintext)?;
                 let (geoc, used) = err(self.me(author)?.make_container(fresh, &pt), "create")?;
                 same("created", &geoc.to_bytes(), bytes)?;
                 let obj = self.parse_verify(bytes, g)?;
-                let GolixObject::Geoc(parsed) = obj else { return Err("not a GEOC".into()) };
+                let GolixObject::Geoc(parsed) = obj else {
+                    return Err("not a GEOC".into());
+                };
                 let out = err(parsed.decrypt(&used), "decrypt")?;
                 if out != pt {
                     return Err("decrypted plaintext differs".into());
                 }
                 Ok(())
             }
-            Vector::Gobs { binder, target, bytes, ghid: g, .. } => {
+            Vector::Gobs {
+                binder,
+                target,
+                bytes,
+                ghid: g,
+                ..
+            } => {
                 let o = self.me(binder)?.make_static_binding(&ghid(target)?);
                 same("created", &o.to_bytes(), bytes)?;
                 self.parse_verify(bytes, g).map(drop)
             }
-            Vector::Gdxx { debinder, target, bytes, ghid: g, .. } => {
+            Vector::Gdxx {
+                debinder,
+                target,
+                bytes,
+                ghid: g,
+                ..
+            } => {
                 let o = self.me(debinder)?.make_debinding(&ghid(target)?);
                 same("created", &o.to_bytes(), bytes)?;
                 self.parse_verify(bytes, g).map(drop)
             }
-            Vector::Gobd { binder, counter, targets, dynamic, expect_dynamic, bytes, ghid: g, .. } => {
-                let targets = targets.iter().map(|t| ghid(t)).collect::<Result<Vec<_>, _>>()?;
+            Vector::Gobd {
+                binder,
+                counter,
+                targets,
+                dynamic,
+                expect_dynamic,
+                bytes,
+                ghid: g,
+                ..
+            } => {
+                let targets = targets
+                    .iter()
+                    .map(|t| ghid(t))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let dynamic = dynamic.as_deref().map(ghid).transpose()?;
-                let o = err(self.me(binder)?.make_frame(*counter, targets, dynamic), "create")?;
+                let o = err(
+                    self.me(binder)?.make_frame(*counter, targets, dynamic),
+                    "create",
+                )?;
                 same("created", &o.to_bytes(), bytes)?;
                 same_ghid("dynamic", o.dynamic_ghid(), expect_dynamic)?;
                 self.parse_verify(bytes, g).map(drop)
             }
-            Vector::Garq { author, recipient, seal_random, payload, bytes, ghid: g, .. } => {
+            Vector::Garq {
+                author,
+                recipient,
+                seal_random,
+                payload,
+                bytes,
+                ghid: g,
+                ..
+            } => {
                 let to = self.me(recipient)?;
                 let p = self.payload(payload)?;
                 let o = err(
-                    self.me(author)?.make_request_with_random(to.second_party(), p.clone(), &unhex(seal_random)?),
+                    self.me(author)?.make_request_with_random(
+                        to.second_party(),
+                        p.clone(),
+                        &unhex(seal_random)?,
+                    ),
                     "create",
                 )?;
                 same("created", &o.to_bytes(), bytes)?;
@@ -332,21 +400,40 @@ impl Ctx {
                     return Err("not a GARQ".into());
                 };
                 let opened = err(to.open_request(&parsed, self.lookup()), "open")?;
-                let want = RequestContent { author: self.me(author)?.ghid(), payload: p };
+                let want = RequestContent {
+                    author: self.me(author)?.ghid(),
+                    payload: p,
+                };
                 if opened != want {
                     return Err("opened request differs".into());
                 }
                 Ok(())
             }
-            Vector::Ratchet { secret, container, dynamic, next, .. } => {
+            Vector::Ratchet {
+                secret,
+                container,
+                dynamic,
+                next,
+                ..
+            } => {
                 let s = err(Secret::parse(&unhex(secret)?), "secret")?;
                 let n = err(s.ratchet(&ghid(container)?, &ghid(dynamic)?), "ratchet")?;
                 same("next secret", &n.into_secret().to_bytes(), next)
             }
-            Vector::Export { identity, key, nonce, bytes, .. } => {
+            Vector::Export {
+                identity,
+                key,
+                nonce,
+                bytes,
+                ..
+            } => {
                 let me = self.me(identity)?;
-                let key: [u8; 32] = unhex(key)?.try_into().map_err(|_| "key is 32 bytes".to_string())?;
-                let nonce: [u8; 12] = unhex(nonce)?.try_into().map_err(|_| "nonce is 12 bytes".to_string())?;
+                let key: [u8; 32] = unhex(key)?
+                    .try_into()
+                    .map_err(|_| "key is 32 bytes".to_string())?;
+                let nonce: [u8; 12] = unhex(nonce)?
+                    .try_into()
+                    .map_err(|_| "nonce is 12 bytes".to_string())?;
                 let out = err(me.export_with_nonce(&key, &nonce), "export")?;
                 same("export", &out, bytes)?;
                 let back = err(FirstParty::import(&out, &key), "import")?;
@@ -355,18 +442,32 @@ impl Ctx {
                 }
                 Ok(())
             }
-            Vector::Invalid { check, identity, key, bytes, expect, .. } => {
+            Vector::Invalid {
+                check,
+                identity,
+                key,
+                bytes,
+                expect,
+                ..
+            } => {
                 let b = unhex(bytes)?;
                 let result: Result<(), Error> = match check.as_str() {
                     "parse" => GolixObject::parse(&b).map(drop),
                     "verify" => GolixObject::parse(&b).and_then(|o| o.verify_public(self.lookup())),
                     "open" => {
                         let me = self.me(identity.as_deref().unwrap_or_default())?;
-                        Garq::parse(&b).and_then(|g| me.open_request(&g, self.lookup())).map(drop)
+                        Garq::parse(&b)
+                            .and_then(|g| me.open_request(&g, self.lookup()))
+                            .map(drop)
                     }
                     "decrypt" => {
-                        let s = err(Secret::parse(&unhex(key.as_deref().unwrap_or_default())?), "secret")?;
-                        super::geoc::Geoc::parse(&b).and_then(|g| g.decrypt(&s)).map(drop)
+                        let s = err(
+                            Secret::parse(&unhex(key.as_deref().unwrap_or_default())?),
+                            "secret",
+                        )?;
+                        super::geoc::Geoc::parse(&b)
+                            .and_then(|g| g.decrypt(&s))
+                            .map(drop)
                     }
                     "import" => {
                         let k: [u8; 32] = unhex(key.as_deref().unwrap_or_default())?
@@ -409,25 +510,39 @@ impl Report {
         for (name, why) in &self.failed {
             s.push_str(&format!("FAIL {name}: {why}\n"));
         }
-        s.push_str(&format!("golden vectors: {} passed, {} failed\n", self.passed, self.failed.len()));
+        s.push_str(&format!(
+            "golden vectors: {} passed, {} failed\n",
+            self.passed,
+            self.failed.len()
+        ));
         s
     }
 }
 
 /// Checks every identity and vector in `json`.
 pub fn check_all(json: &str) -> Report {
-    let mut report = Report { passed: 0, failed: Vec::new() };
+    let mut report = Report {
+        passed: 0,
+        failed: Vec::new(),
+    };
     let file: VectorFile = match serde_json::from_str(json) {
         Ok(f) => f,
         Err(e) => {
-            report.failed.push(("<file>".into(), format!("cannot parse vector file: {e}")));
+            report
+                .failed
+                .push(("<file>".into(), format!("cannot parse vector file: {e}")));
             return report;
         }
     };
-    let mut ctx = Ctx { first: BTreeMap::new() };
+    let mut ctx = Ctx {
+        first: BTreeMap::new(),
+    };
     for id in &file.identities {
         let r = (|| -> Check {
-            let me = err(FirstParty::from_random(id.suite, &unhex(&id.random)?), "identity")?;
+            let me = err(
+                FirstParty::from_random(id.suite, &unhex(&id.random)?),
+                "identity",
+            )?;
             same("GIDC", &me.second_party().gidc().to_bytes(), &id.gidc)?;
             same_ghid("identity", me.ghid(), &id.ghid)?;
             let parsed = err(SecondParty::parse(&unhex(&id.gidc)?), "parse GIDC")?;

@@ -6,7 +6,9 @@
 
 use zeroize::Zeroizing;
 
-use super::{CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SignatureVerifier, SuiteLayout};
+use super::{
+    CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SignatureVerifier, SuiteLayout,
+};
 use crate::error::{Error, Result};
 use crate::golix::address::DIGEST_LEN;
 
@@ -40,7 +42,10 @@ impl CipherSuite for Suite1 {
     }
     fn check_public_keys(&self, keys: &PublicKeys) -> Result<()> {
         // Structural checks only: 4096-bit odd moduli (golix-protocol.md 5.3 #8).
-        for (name, n) in [("RSA signing", &keys.signing), ("RSA encryption", &keys.encryption)] {
+        for (name, n) in [
+            ("RSA signing", &keys.signing),
+            ("RSA encryption", &keys.encryption),
+        ] {
             let top_bit_set = n.first().is_some_and(|b| b & 0x80 != 0);
             let odd = n.last().is_some_and(|b| b & 1 == 1);
             if n.len() != 512 || !top_bit_set || !odd {

@@ -21,7 +21,9 @@ use hkdf::SimpleHkdf;
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::{CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SignatureVerifier, SuiteLayout};
+use super::{
+    CipherSuite, PrivateKeys, PublicKeys, RequestPayloadLen, SignatureVerifier, SuiteLayout,
+};
 use crate::error::{Error, Result};
 use crate::golix::address::DIGEST_LEN;
 
@@ -114,7 +116,9 @@ fn hkdf(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
 
 fn aead(key: &[u8], nonce: &[u8]) -> Result<(ChaCha20Poly1305, Nonce)> {
     if key.len() != SECRET_KEY_LEN || nonce.len() != SECRET_NONCE_LEN {
-        return Err(Error::InvalidArgument("ChaCha20-Poly1305 key or nonce length"));
+        return Err(Error::InvalidArgument(
+            "ChaCha20-Poly1305 key or nonce length",
+        ));
     }
     Ok((
         ChaCha20Poly1305::new(Key::from_slice(key)),
@@ -131,7 +135,11 @@ fn dh(secret: &StaticSecret, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
     Ok(Zeroizing::new(shared.to_bytes()))
 }
 
-fn seal_key(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>> {
+fn seal_key(
+    shared: &[u8; 32],
+    ephemeral: &[u8; 32],
+    recipient: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>> {
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral);
     salt[32..].copy_from_slice(recipient);
@@ -164,21 +172,40 @@ impl CipherSuite for Suite3 {
     fn encrypt(&self, key: &[u8], nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         let (cipher, nonce) = aead(key, nonce)?;
         cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| Error::InvalidArgument("plaintext too long"))
     }
 
     fn decrypt(&self, key: &[u8], nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
         let (cipher, nonce) = aead(key, nonce)?;
         cipher
-            .decrypt(&nonce, Payload { msg: ciphertext, aad })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| Error::DecryptionFailed)
     }
 
-    fn seal(&self, recipient_encryption_key: &[u8], random: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    fn seal(
+        &self,
+        recipient_encryption_key: &[u8],
+        random: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
         let recipient = array32(recipient_encryption_key, "X25519")?;
         let eph_secret = StaticSecret::from(
-            <[u8; 32]>::try_from(random).map_err(|_| Error::InvalidArgument("seal randomness is 32 bytes"))?,
+            <[u8; 32]>::try_from(random)
+                .map_err(|_| Error::InvalidArgument("seal randomness is 32 bytes"))?,
         );
         let eph_public = XPublic::from(&eph_secret).to_bytes();
         let shared = dh(&eph_secret, &recipient)?;
@@ -198,7 +225,12 @@ impl CipherSuite for Suite3 {
         Ok(mac.finalize().into_bytes().to_vec())
     }
 
-    fn verify_request_mac(&self, mac_key: &[u8], digest: &[u8; DIGEST_LEN], tag: &[u8]) -> Result<()> {
+    fn verify_request_mac(
+        &self,
+        mac_key: &[u8],
+        digest: &[u8; DIGEST_LEN],
+        tag: &[u8],
+    ) -> Result<()> {
         use blake2::digest::Mac;
         let mut mac = <Blake2bMac512 as Mac>::new_from_slice(mac_key)
             .map_err(|_| Error::InvalidArgument("MAC key length"))?;
@@ -206,7 +238,13 @@ impl CipherSuite for Suite3 {
         mac.verify_slice(tag).map_err(|_| Error::BadMac)
     }
 
-    fn ratchet(&self, key: &[u8], nonce: &[u8], previous_container: &[u8], dynamic: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn ratchet(
+        &self,
+        key: &[u8],
+        nonce: &[u8],
+        previous_container: &[u8],
+        dynamic: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
         if key.len() != SECRET_KEY_LEN || nonce.len() != SECRET_NONCE_LEN {
             return Err(Error::InvalidArgument("secret length"));
         }
@@ -214,13 +252,20 @@ impl CipherSuite for Suite3 {
         ikm[..SECRET_KEY_LEN].copy_from_slice(key);
         ikm[SECRET_KEY_LEN..].copy_from_slice(nonce);
         let mut out = Zeroizing::new(vec![0u8; SECRET_KEY_LEN + SECRET_NONCE_LEN]);
-        hkdf(previous_container, ikm.as_ref(), &[RATCHET_INFO, dynamic], &mut out)?;
+        hkdf(
+            previous_container,
+            ikm.as_ref(),
+            &[RATCHET_INFO, dynamic],
+            &mut out,
+        )?;
         Ok(out)
     }
 
     fn private_keys_from_random(&self, random: &[u8]) -> Result<Box<dyn PrivateKeys>> {
         if random.len() != 3 * KEY_LEN {
-            return Err(Error::InvalidArgument("suite 0x3 private keys need 96 random bytes"));
+            return Err(Error::InvalidArgument(
+                "suite 0x3 private keys need 96 random bytes",
+            ));
         }
         let part = |i: usize| -> [u8; 32] {
             let mut a = [0u8; 32];
@@ -245,7 +290,9 @@ struct Verifier3(VerifyingKey);
 impl SignatureVerifier for Verifier3 {
     fn verify(&self, digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()> {
         let sig = Signature::from_slice(signature).map_err(|_| Error::BadSignature)?;
-        self.0.verify_strict(digest, &sig).map_err(|_| Error::BadSignature)
+        self.0
+            .verify_strict(digest, &sig)
+            .map_err(|_| Error::BadSignature)
     }
 }
 
@@ -286,7 +333,11 @@ impl PrivateKeys for Keys3 {
             .map(Zeroizing::new)
     }
 
-    fn request_mac_key(&self, peer_exchange_key: &[u8], salt: &[u8; DIGEST_LEN]) -> Result<Zeroizing<Vec<u8>>> {
+    fn request_mac_key(
+        &self,
+        peer_exchange_key: &[u8],
+        salt: &[u8; DIGEST_LEN],
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let shared = dh(&self.exchange, peer_exchange_key)?;
         let mut out = Zeroizing::new(vec![0u8; MAC_LEN]);
         hkdf(salt, shared.as_ref(), &[MAC_KEY_INFO], &mut out)?;
@@ -330,8 +381,13 @@ mod tests {
     fn seal_open_round_trip() {
         let keys = SUITE.private_keys_from_random(&[1u8; 96]).expect("keys");
         let pk = keys.public_keys();
-        let sealed = SUITE.seal(&pk.encryption, &[2u8; 32], b"aad", b"hello").expect("seal");
-        assert_eq!(keys.open(b"aad", &sealed).expect("open").as_slice(), b"hello");
+        let sealed = SUITE
+            .seal(&pk.encryption, &[2u8; 32], b"aad", b"hello")
+            .expect("seal");
+        assert_eq!(
+            keys.open(b"aad", &sealed).expect("open").as_slice(),
+            b"hello"
+        );
         assert_eq!(keys.open(b"other", &sealed), Err(Error::DecryptionFailed));
     }
 }

@@ -72,8 +72,14 @@ pub trait CipherSuite: Send + Sync + 'static {
     fn check_public_keys(&self, keys: &PublicKeys) -> Result<()>;
 
     /// Verifies `signature` over a 64-byte file-hash digest.
-    fn verify(&self, signing_key: &[u8], digest: &[u8; DIGEST_LEN], signature: &[u8]) -> Result<()> {
-        self.prepare_verifier(signing_key)?.verify(digest, signature)
+    fn verify(
+        &self,
+        signing_key: &[u8],
+        digest: &[u8; DIGEST_LEN],
+        signature: &[u8],
+    ) -> Result<()> {
+        self.prepare_verifier(signing_key)?
+            .verify(digest, signature)
     }
 
     /// Decodes a signing public key once, for repeated verification.
@@ -87,19 +93,34 @@ pub trait CipherSuite: Send + Sync + 'static {
 
     /// Seals a GARQ inner container to the recipient's encryption key.
     /// `random` is exactly [`SuiteLayout::seal_random_len`] bytes.
-    fn seal(&self, recipient_encryption_key: &[u8], random: &[u8], aad: &[u8], plaintext: &[u8])
-        -> Result<Vec<u8>>;
+    fn seal(
+        &self,
+        recipient_encryption_key: &[u8],
+        random: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>>;
 
     /// Computes the GARQ MAC over the request's file-hash digest with a derived MAC key.
     fn request_mac(&self, mac_key: &[u8], digest: &[u8; DIGEST_LEN]) -> Result<Vec<u8>>;
 
     /// Checks a GARQ MAC in constant time.
-    fn verify_request_mac(&self, mac_key: &[u8], digest: &[u8; DIGEST_LEN], mac: &[u8]) -> Result<()>;
+    fn verify_request_mac(
+        &self,
+        mac_key: &[u8],
+        digest: &[u8; DIGEST_LEN],
+        mac: &[u8],
+    ) -> Result<()>;
 
     /// Derives the next frame's secret (key, nonce) of a dynamic object from the
     /// previous frame's secret, the previous frame's container GHID and the dynamic GHID.
-    fn ratchet(&self, key: &[u8], nonce: &[u8], previous_container: &[u8], dynamic: &[u8])
-        -> Result<Zeroizing<Vec<u8>>>;
+    fn ratchet(
+        &self,
+        key: &[u8],
+        nonce: &[u8],
+        previous_container: &[u8],
+        dynamic: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>>;
 
     /// Builds private keys from the suite's key-generation random bytes
     /// ([`CipherSuite::private_key_random_len`] bytes).
@@ -131,8 +152,11 @@ pub trait PrivateKeys: Send + Sync {
 
     /// Derives the GARQ MAC key shared with a peer: key agreement between this
     /// identity's exchange key and the peer's, salted with `salt`.
-    fn request_mac_key(&self, peer_exchange_key: &[u8], salt: &[u8; DIGEST_LEN])
-        -> Result<Zeroizing<Vec<u8>>>;
+    fn request_mac_key(
+        &self,
+        peer_exchange_key: &[u8],
+        salt: &[u8; DIGEST_LEN],
+    ) -> Result<Zeroizing<Vec<u8>>>;
 
     /// The key-generation random bytes these keys were built from (for export).
     fn to_random_bytes(&self) -> Zeroizing<Vec<u8>>;
