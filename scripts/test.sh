@@ -12,11 +12,11 @@ step "set-up"
 export CARGO_TERM_COLOR=never
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --features hypergolix-core/vectors -- -D warnings
+cargo clippy --workspace --all-targets --features hypergolix-core/vectors,hypergolix-core/conformance -- -D warnings
 cargo clippy -p hypergolix-web --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "native tests (core, web)"
-cargo test --workspace --exclude hypergolix-wasi-host --features hypergolix-core/vectors
+cargo test --workspace --exclude hypergolix-wasi-host --features hypergolix-core/vectors,hypergolix-core/conformance
 
 step "golden vectors are reproducible from their generator"
 cargo run -q -p hypergolix-core --features vectors --example gen_vectors > "$ROOT/target/golix-cs3.regenerated.json"

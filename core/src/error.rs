@@ -141,6 +141,74 @@ pub enum Error {
     /// An argument to a constructor was out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A persistence rule refused an object or request.
+    #[error("refused: {reason}: {detail}")]
+    Refused {
+        /// Which rule.
+        reason: Refusal,
+        /// Why, for people.
+        detail: String,
+    },
+    /// A storage backend failed (IO, database, lock).
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A wire message could not be decoded.
+    #[error("wire: {0}")]
+    Wire(#[from] crate::wire::WireError),
+}
+
+/// Why the persistence rules refused something (each maps to one NAK code of
+/// the remote protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The object does not parse.
+    Malformed,
+    /// Its hash or signature is wrong.
+    VerificationFailed,
+    /// Its signer or recipient identity is not known here.
+    InvalidIdentity,
+    /// A container nothing binds.
+    UnboundContainer,
+    /// The object, or its target, was debound.
+    AlreadyDebound,
+    /// The target is of a type this object cannot target.
+    InvalidTarget,
+    /// The signer may not do this (wrong binder, debinder or recipient).
+    InconsistentAuthor,
+    /// The object named does not exist.
+    DoesNotExist,
+    /// A dynamic frame breaks the frame rules (counter, cycle, chain depth).
+    IllegalDynamicFrame,
+    /// The cipher suite cannot be verified by this build.
+    UnsupportedSuite,
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::Malformed => "malformed",
+            Refusal::VerificationFailed => "verification failed",
+            Refusal::InvalidIdentity => "invalid identity",
+            Refusal::UnboundContainer => "unbound container",
+            Refusal::AlreadyDebound => "already debound",
+            Refusal::InvalidTarget => "invalid target",
+            Refusal::InconsistentAuthor => "inconsistent author",
+            Refusal::DoesNotExist => "does not exist",
+            Refusal::IllegalDynamicFrame => "illegal dynamic frame",
+            Refusal::UnsupportedSuite => "unsupported suite",
+        })
+    }
+}
+
+impl Error {
+    /// Shorthand for a refusal.
+    pub fn refused(reason: Refusal, detail: impl Into<String>) -> Self {
+        Error::Refused {
+            reason,
+            detail: detail.into(),
+        }
+    }
 }
 
 impl Error {
@@ -171,6 +239,9 @@ impl Error {
             Error::MalformedRequest(_) => "malformed_request",
             Error::InvalidGhidText => "invalid_ghid_text",
             Error::InvalidArgument(_) => "invalid_argument",
+            Error::Refused { .. } => "refused",
+            Error::Storage(_) => "storage",
+            Error::Wire(_) => "wire",
         }
     }
 }

@@ -15,5 +15,7 @@
 
 pub mod error;
 pub mod golix;
+pub mod persist;
 
-pub use error::{Error, ObjectKind, Result};
+pub use error::{Error, ObjectKind, Refusal, Result};
+pub mod wire;

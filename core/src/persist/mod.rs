@@ -1,0 +1,15 @@
+//! The persistence server's rules, sans-IO: which objects are accepted, what a
+//! binding holds, what a debinding clears, frame-counter monotonicity, cycle
+//! rejection, garbage collection, and who is told what. They run over a
+//! transactional key-value store ([`store::PersistTxn`]); hosts supply the
+//! backend (memory here; the embedded store and PostgreSQL in `wasi-host`).
+//! The rules and every deviation from the spec: `docs/protocol/persistence.md`.
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod keys;
+pub mod rules;
+pub mod store;
+
+pub use rules::{Notification, Persister, PublishOutcome};
+pub use store::{MemoryStore, PersistBackend, PersistTxn};
