@@ -9,5 +9,6 @@
 pub mod error;
 pub mod inspect;
 pub mod runtime;
+pub mod serve;
 
 pub use error::{Error, Result};

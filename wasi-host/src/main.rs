@@ -39,6 +39,8 @@ enum Command {
         #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Run the persistence server (remote protocol on a websocket).
+    Serve(hypergolix_wasi_host::serve::ServeArgs),
     /// Run any WASI command component (wasm32-wasip2) under the host's wasmtime.
     RunWasm {
         /// The component.
@@ -107,7 +109,42 @@ fn run(cli: Cli) -> Result<bool, Error> {
             args,
             cache_dir,
         } => run_component(&module, &args, cache_dir),
+        Command::Serve(args) => {
+            use hypergolix_wasi_host::serve;
+            let cfg = match serve::ServeConfig::resolve(&args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("hypergolix serve: {e}");
+                    return Ok(false);
+                }
+            };
+            init_logging();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| Error::Io {
+                    path: "tokio runtime".into(),
+                    source,
+                })?;
+            match rt.block_on(serve::run(cfg)) {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    eprintln!("hypergolix serve: {e}");
+                    Ok(false)
+                }
+            }
+        }
     }
+}
+
+/// Structured logs on stderr; level from `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn main() -> ExitCode {

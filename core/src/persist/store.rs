@@ -26,6 +26,12 @@ pub trait PersistBackend: Send + Sync {
     /// (serialization conflicts), so `f` must not have side effects outside
     /// the transaction.
     fn transact<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R>;
+
+    /// Runs a read-only closure (writes it makes are discarded). Backends with
+    /// concurrent readers override this; the default is a transaction.
+    fn read<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
+        self.transact(f)
+    }
 }
 
 /// An in-memory backend (tests and the deterministic simulation). Transactions

@@ -1,0 +1,101 @@
+//! `hypergolix serve` configuration: flags, then environment variables, then a
+//! TOML file, then defaults (first one set wins).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Command-line flags (each also read from its environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (keys: listen, store, max_message_bytes, queue_len, batch).
+    #[arg(long, env = "HYPERGOLIX_SERVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7770].
+    #[arg(long, env = "HYPERGOLIX_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Embedded store file [default: ~/.local/share/hypergolix/server/store.redb].
+    #[arg(long, env = "HYPERGOLIX_STORE")]
+    pub store: Option<PathBuf>,
+    /// Largest websocket message accepted, in bytes [default: 10 MiB, as 0.1.0].
+    #[arg(long, env = "HYPERGOLIX_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Messages queued per connection before a slow consumer is disconnected [default: 1024].
+    #[arg(long, env = "HYPERGOLIX_QUEUE_LEN")]
+    pub queue_len: Option<usize>,
+    /// Most publishes committed in one transaction [default: 512].
+    #[arg(long, env = "HYPERGOLIX_BATCH")]
+    pub batch: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    store: Option<PathBuf>,
+    max_message_bytes: Option<usize>,
+    queue_len: Option<usize>,
+    batch: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Store file.
+    pub store: PathBuf,
+    /// Message size limit.
+    pub max_message_bytes: usize,
+    /// Per-connection outbound queue length.
+    pub queue_len: usize,
+    /// Group-commit batch size.
+    pub batch: usize,
+}
+
+fn default_store() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("hypergolix/server/store.redb")
+}
+
+impl ServeConfig {
+    /// Resolves flags/env over the TOML file over defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Self, String> {
+        let file = match &args.config {
+            Some(p) => Self::read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let cfg = Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7770))),
+            store: args
+                .store
+                .clone()
+                .or(file.store)
+                .unwrap_or_else(default_store),
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(10 * 1024 * 1024),
+            queue_len: args.queue_len.or(file.queue_len).unwrap_or(1024),
+            batch: args.batch.or(file.batch).unwrap_or(512),
+        };
+        if cfg.max_message_bytes < 1024 || cfg.queue_len == 0 || cfg.batch == 0 {
+            return Err(
+                "max_message_bytes must be at least 1024; queue_len and batch at least 1".into(),
+            );
+        }
+        Ok(cfg)
+    }
+
+    fn read_file(p: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+}

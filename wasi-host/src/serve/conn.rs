@@ -1,0 +1,247 @@
+//! One websocket connection speaking the remote protocol.
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::persist::PersistBackend;
+use hypergolix_core::wire::remote::{encode_ghid_list, ErrorCode, Message, Request};
+use hypergolix_core::wire::{Frame, WireError};
+use hypergolix_core::{Error, Refusal};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use super::hub::{ConnHandle, Hub};
+
+/// Maps a core error to its NAK code.
+pub fn nak_code(e: &Error) -> ErrorCode {
+    match e {
+        Error::Refused { reason, .. } => match reason {
+            Refusal::Malformed => ErrorCode::Malformed,
+            Refusal::VerificationFailed | Refusal::UnsupportedSuite => {
+                ErrorCode::VerificationFailed
+            }
+            Refusal::InvalidIdentity => ErrorCode::InvalidIdentity,
+            Refusal::UnboundContainer => ErrorCode::UnboundContainer,
+            Refusal::AlreadyDebound => ErrorCode::AlreadyDebound,
+            Refusal::InvalidTarget => ErrorCode::InvalidTarget,
+            Refusal::InconsistentAuthor => ErrorCode::InconsistentAuthor,
+            Refusal::DoesNotExist => ErrorCode::DoesNotExist,
+            Refusal::IllegalDynamicFrame => ErrorCode::IllegalDynamicFrame,
+            _ => ErrorCode::Generic,
+        },
+        Error::Wire(WireError::BadBody { .. }) => ErrorCode::Malformed,
+        Error::Wire(_) => ErrorCode::CommsError,
+        Error::Storage(_) => ErrorCode::Exception,
+        _ => ErrorCode::Malformed,
+    }
+}
+
+fn nak(token: u16, e: &Error) -> Vec<u8> {
+    Message::Nak {
+        token,
+        code: nak_code(e),
+        message: e.to_string(),
+    }
+    .encode()
+}
+
+fn ack(token: u16, body: Vec<u8>) -> Vec<u8> {
+    Message::Ack { token, body }.encode()
+}
+
+/// Serves one TCP connection until it closes.
+pub async fn serve_connection<B: PersistBackend + 'static>(
+    stream: TcpStream,
+    hub: Arc<Hub<B>>,
+    max_message_bytes: usize,
+    queue_len: usize,
+) {
+    let peer = stream.peer_addr().ok();
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(max_message_bytes);
+    config.max_frame_size = Some(max_message_bytes);
+    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            tracing::debug!(?peer, error = %e, "websocket handshake failed");
+            return;
+        }
+    };
+    let (mut sink, mut source) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue_len);
+    let conn = ConnHandle {
+        id: hub.connection_id(),
+        tx,
+        kill: Arc::new(Notify::new()),
+        tokens: Arc::new(AtomicU64::new(1)),
+    };
+    tracing::debug!(conn = conn.id, ?peer, "connected");
+    let (close_tx, mut close_rx) = mpsc::channel::<CloseFrame>(1);
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(bytes) => if sink.send(Ws::Binary(bytes.into())).await.is_err() { break },
+                    None => break,
+                },
+                Some(frame) = close_rx.recv() => {
+                    // Flush what is queued, then close.
+                    while let Ok(bytes) = rx.try_recv() {
+                        if sink.send(Ws::Binary(bytes.into())).await.is_err() { break }
+                    }
+                    let _ = sink.send(Ws::Close(Some(frame))).await;
+                    break;
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut subscribed: HashSet<Ghid> = HashSet::new();
+    let close = |code: CloseCode, reason: &str| CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    };
+    let mut close_with: Option<CloseFrame> = None;
+    loop {
+        let msg = tokio::select! {
+            m = source.next() => m,
+            _ = conn.kill.notified() => {
+                close_with = Some(close(CloseCode::Again, "outbound queue full"));
+                break;
+            }
+        };
+        let bytes = match msg {
+            None | Some(Ok(Ws::Close(_))) => break,
+            Some(Ok(Ws::Binary(b))) => b.to_vec(),
+            Some(Ok(Ws::Text(_))) => {
+                close_with = Some(close(CloseCode::Unsupported, "binary messages only"));
+                break;
+            }
+            Some(Ok(_)) => continue, // ping/pong are answered by the websocket layer
+            Some(Err(e)) => {
+                tracing::debug!(conn = conn.id, error = %e, "receive failed");
+                close_with = Some(close(CloseCode::Size, "message too large or malformed"));
+                break;
+            }
+        };
+        let reply = match Message::decode(&bytes) {
+            Ok(Message::Request { token, request }) => {
+                handle(&hub, &conn, &mut subscribed, token, request).await
+            }
+            Ok(Message::Ack { .. } | Message::Nak { .. }) => None, // answers to our pushes
+            Err(WireError::Truncated(_)) => {
+                close_with = Some(close(
+                    CloseCode::Protocol,
+                    "message shorter than its header",
+                ));
+                break;
+            }
+            Err(e) => {
+                let token = Frame::peek_token(&bytes).unwrap_or(0);
+                tracing::debug!(conn = conn.id, error = %e, "undecodable request");
+                Some(nak(token, &Error::Wire(e)))
+            }
+        };
+        if let Some(reply) = reply {
+            if conn.tx.send(reply).await.is_err() {
+                break;
+            }
+        }
+    }
+    for g in &subscribed {
+        hub.unsubscribe(g, conn.id);
+    }
+    if let Some(frame) = close_with {
+        let _ = close_tx.send(frame).await;
+    }
+    drop(close_tx);
+    drop(conn);
+    let _ = writer.await;
+    tracing::debug!(?peer, "disconnected");
+}
+
+async fn handle<B: PersistBackend + 'static>(
+    hub: &Arc<Hub<B>>,
+    conn: &ConnHandle,
+    subscribed: &mut HashSet<Ghid>,
+    token: u16,
+    request: Request,
+) -> Option<Vec<u8>> {
+    let reply = match request {
+        Request::Ping => ack(token, vec![1]),
+        Request::Publish(bytes) => match hub.publish(bytes, conn.id).await {
+            Ok(new) => ack(token, vec![u8::from(new)]),
+            Err(e) => {
+                tracing::debug!(conn = conn.id, error = %e, "publish refused");
+                nak(token, &e)
+            }
+        },
+        Request::Get(g) => match hub.query(move |r, t| r.get(t, &g)).await {
+            Ok(obj) => ack(token, obj),
+            Err(e) => nak(token, &e),
+        },
+        Request::Exists(g) => match hub.query(move |r, t| r.exists(t, &g)).await {
+            Ok(b) => ack(token, vec![u8::from(b)]),
+            Err(e) => nak(token, &e),
+        },
+        Request::ListBindings(g) => match hub.query(move |r, t| r.list_bindings(t, &g)).await {
+            Ok(list) => ack(token, encode_ghid_list(&list)),
+            Err(e) => nak(token, &e),
+        },
+        Request::ListDebindings(g) => match hub.query(move |r, t| r.list_debindings(t, &g)).await {
+            Ok(list) => ack(token, encode_ghid_list(&list)),
+            Err(e) => nak(token, &e),
+        },
+        Request::Subscribe(g) => {
+            hub.subscribe(g, conn);
+            subscribed.insert(g);
+            // Requests still waiting for this recipient are re-sent after the ACK.
+            let pending = hub
+                .query(move |r, t| r.pending_requests(t, &g))
+                .await
+                .unwrap_or_default();
+            let _ = conn.tx.send(ack(token, vec![1])).await;
+            for object in pending {
+                let push = Message::Request {
+                    token: conn.next_token(),
+                    request: Request::Push {
+                        subscription: g,
+                        object,
+                    },
+                };
+                conn.push(push.encode());
+            }
+            return None;
+        }
+        Request::Unsubscribe(g) => {
+            subscribed.remove(&g);
+            ack(token, vec![u8::from(hub.unsubscribe(&g, conn.id))])
+        }
+        Request::ListSubscriptions => {
+            let mut list: Vec<Ghid> = subscribed.iter().copied().collect();
+            list.sort();
+            ack(token, encode_ghid_list(&list))
+        }
+        Request::Disconnect => {
+            for g in subscribed.drain() {
+                hub.unsubscribe(&g, conn.id);
+            }
+            ack(token, vec![1])
+        }
+        Request::Push { .. } => nak(
+            token,
+            &Error::Wire(WireError::BadBody {
+                code: "!!".into(),
+                why: "only the server pushes",
+            }),
+        ),
+    };
+    Some(reply)
+}

@@ -1,0 +1,227 @@
+//! Shared server state: subscriptions, and the single writer that commits
+//! publishes in batches (group commit) and then pushes notifications.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::persist::{Notification, PersistBackend, Persister};
+use hypergolix_core::{Error, Result};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// A connection as the hub sees it: its outbound queue and its kill switch.
+#[derive(Clone)]
+pub struct ConnHandle {
+    /// Connection id.
+    pub id: u64,
+    /// Outbound messages (already encoded).
+    pub tx: mpsc::Sender<Vec<u8>>,
+    /// Fired when the connection must be dropped (its queue overflowed).
+    pub kill: Arc<Notify>,
+    /// Token counter for server-initiated pushes.
+    pub tokens: Arc<AtomicU64>,
+}
+
+impl ConnHandle {
+    /// The next push token.
+    pub fn next_token(&self) -> u16 {
+        (self.tokens.fetch_add(1, Ordering::Relaxed) & 0xffff) as u16
+    }
+
+    /// Queues a message without waiting; a full queue kills the connection
+    /// (memory stays bounded whatever the consumer does).
+    pub fn push(&self, msg: Vec<u8>) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    conn = self.id,
+                    "slow consumer: outbound queue full, disconnecting"
+                );
+                self.kill.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+struct Job {
+    bytes: Vec<u8>,
+    origin: u64,
+    reply: oneshot::Sender<Result<bool>>,
+}
+
+/// The hub: one per server process.
+pub struct Hub<B: PersistBackend + 'static> {
+    backend: Arc<B>,
+    rules: Arc<Persister>,
+    subs: Mutex<HashMap<Ghid, HashMap<u64, ConnHandle>>>,
+    jobs: mpsc::Sender<Job>,
+    next_conn: AtomicU64,
+}
+
+impl<B: PersistBackend + 'static> Hub<B> {
+    /// Starts the hub and its writer task.
+    pub fn start(backend: Arc<B>, rules: Persister, batch: usize) -> Arc<Self> {
+        let (jobs, rx) = mpsc::channel(batch * 4);
+        let hub = Arc::new(Self {
+            backend,
+            rules: Arc::new(rules),
+            subs: Mutex::new(HashMap::new()),
+            jobs,
+            next_conn: AtomicU64::new(1),
+        });
+        tokio::spawn(Self::writer(Arc::downgrade(&hub), rx, batch));
+        hub
+    }
+
+    /// A fresh connection id.
+    pub fn connection_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Publishes an object; resolves once it is durably committed (`Ok(new)`)
+    /// or refused.
+    pub async fn publish(&self, bytes: Vec<u8>, origin: u64) -> Result<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                bytes,
+                origin,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Storage("server is shutting down".into()))?;
+        rx.await
+            .map_err(|_| Error::Storage("writer stopped".into()))?
+    }
+
+    async fn writer(hub: std::sync::Weak<Self>, mut rx: mpsc::Receiver<Job>, batch: usize) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            let Some(hub) = hub.upgrade() else { return };
+            let inputs: Vec<Vec<u8>> = jobs
+                .iter_mut()
+                .map(|j| std::mem::take(&mut j.bytes))
+                .collect();
+            let (backend, rules) = (hub.backend.clone(), hub.rules.clone());
+            let committed = tokio::task::spawn_blocking(move || {
+                backend.transact(&mut |txn| {
+                    let mut results = Vec::with_capacity(inputs.len());
+                    for bytes in &inputs {
+                        match rules.publish(txn, bytes) {
+                            // A storage failure aborts the whole batch; refusals
+                            // happen before any write, so they are per object.
+                            Err(e @ Error::Storage(_)) => return Err(e),
+                            r => results.push(r),
+                        }
+                    }
+                    Ok(results)
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Storage(format!("writer task failed: {e}"))));
+            match committed {
+                Ok(results) => {
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        let reply = result.map(|outcome| {
+                            hub.deliver(&outcome.notifications, job.origin);
+                            outcome.new
+                        });
+                        let _ = job.reply.send(reply);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "commit failed; refusing the batch");
+                    for job in jobs {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pushes notifications to every subscriber except the publisher.
+    pub fn deliver(&self, notes: &[Notification], origin: u64) {
+        if notes.is_empty() {
+            return;
+        }
+        let targets: Vec<(Ghid, Vec<u8>, Vec<ConnHandle>)> = match self.subs.lock() {
+            Ok(subs) => notes
+                .iter()
+                .filter_map(|n| {
+                    subs.get(&n.subscription).map(|conns| {
+                        let list = conns.values().filter(|c| c.id != origin).cloned().collect();
+                        (n.subscription, n.object.clone(), list)
+                    })
+                })
+                .collect(),
+            Err(_) => return,
+        };
+        for (sub, object, conns) in targets {
+            for c in conns {
+                let msg = hypergolix_core::wire::remote::Message::Request {
+                    token: c.next_token(),
+                    request: hypergolix_core::wire::remote::Request::Push {
+                        subscription: sub,
+                        object: object.clone(),
+                    },
+                };
+                c.push(msg.encode());
+            }
+        }
+    }
+
+    /// Subscribes a connection; returns whether it is new.
+    pub fn subscribe(&self, g: Ghid, conn: &ConnHandle) -> bool {
+        self.subs
+            .lock()
+            .map(|mut s| {
+                s.entry(g)
+                    .or_default()
+                    .insert(conn.id, conn.clone())
+                    .is_none()
+            })
+            .unwrap_or(false)
+    }
+
+    /// Unsubscribes; returns whether the subscription existed.
+    pub fn unsubscribe(&self, g: &Ghid, conn: u64) -> bool {
+        self.subs
+            .lock()
+            .map(|mut s| {
+                let had = s.get_mut(g).is_some_and(|m| m.remove(&conn).is_some());
+                if s.get(g).is_some_and(|m| m.is_empty()) {
+                    s.remove(g);
+                }
+                had
+            })
+            .unwrap_or(false)
+    }
+
+    /// Number of distinct subscribed GHIDs (metrics, tests).
+    pub fn subscription_count(&self) -> usize {
+        self.subs.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Runs a read-only query on a blocking thread.
+    pub async fn query<R: Send + 'static>(
+        &self,
+        f: impl Fn(&Persister, &mut dyn hypergolix_core::persist::PersistTxn) -> Result<R>
+            + Send
+            + 'static,
+    ) -> Result<R> {
+        let (backend, rules) = (self.backend.clone(), self.rules.clone());
+        tokio::task::spawn_blocking(move || backend.read(&mut |txn| f(&rules, txn)))
+            .await
+            .unwrap_or_else(|e| Err(Error::Storage(format!("query task failed: {e}"))))
+    }
+}

@@ -1,0 +1,372 @@
+//! `hypergolix serve` over real processes and real websockets on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hypergolix_core::golix::suite::cs3::SUITE_ID;
+use hypergolix_core::golix::{FirstParty, FreshSecret, Ghid};
+use hypergolix_core::persist::conformance::run_all;
+use hypergolix_core::wire::remote::{decode_ghid_list, ErrorCode, Message, Request};
+use hypergolix_wasi_host::serve::redb_store::RedbStore;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hgx-serve-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tempdir");
+    d
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(store: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(store)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hypergolix serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected: {line}"))
+            .to_string();
+        Self { child, addr }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    token: u16,
+    pushes: Vec<(Ghid, Vec<u8>)>,
+}
+
+impl Client {
+    async fn connect(addr: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .expect("connect");
+        Self {
+            ws,
+            token: 0,
+            pushes: Vec::new(),
+        }
+    }
+
+    async fn raw(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Ws::Binary(bytes.into())).await.expect("send");
+    }
+
+    /// The next non-push message (pushes are acknowledged and kept).
+    async fn next_reply(&mut self) -> Option<Message> {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("timed out")?;
+            match msg {
+                Ok(Ws::Binary(b)) => match Message::decode(&b).expect("decode") {
+                    Message::Request {
+                        token,
+                        request:
+                            Request::Push {
+                                subscription,
+                                object,
+                            },
+                    } => {
+                        self.pushes.push((subscription, object));
+                        self.raw(
+                            Message::Ack {
+                                token,
+                                body: vec![1],
+                            }
+                            .encode(),
+                        )
+                        .await;
+                    }
+                    other => return Some(other),
+                },
+                Ok(Ws::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn call(&mut self, request: Request) -> Message {
+        self.token = self.token.wrapping_add(1);
+        let token = self.token;
+        self.raw(Message::Request { token, request }.encode()).await;
+        let reply = self.next_reply().await.expect("connection closed");
+        match &reply {
+            Message::Ack { token: t, .. } | Message::Nak { token: t, .. } => assert_eq!(*t, token),
+            other => panic!("unexpected {other:?}"),
+        }
+        reply
+    }
+
+    async fn publish(&mut self, bytes: Vec<u8>) -> Message {
+        self.call(Request::Publish(bytes)).await
+    }
+
+    async fn wait_push(&mut self) -> (Ghid, Vec<u8>) {
+        while self.pushes.is_empty() {
+            self.raw(
+                Message::Request {
+                    token: 0xffff,
+                    request: Request::Ping,
+                }
+                .encode(),
+            )
+            .await;
+            let _ = self.next_reply().await;
+            if self.pushes.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        self.pushes.remove(0)
+    }
+}
+
+fn ack_body(m: &Message) -> Vec<u8> {
+    match m {
+        Message::Ack { body, .. } => body.clone(),
+        other => panic!("expected AK, got {other:?}"),
+    }
+}
+
+fn nak_code(m: &Message) -> ErrorCode {
+    match m {
+        Message::Nak { code, .. } => *code,
+        other => panic!("expected NK, got {other:?}"),
+    }
+}
+
+fn id(n: u8) -> FirstParty {
+    FirstParty::from_random(SUITE_ID, &[n; 96]).expect("identity")
+}
+
+fn fresh(i: u64) -> FreshSecret {
+    let mut k = [0u8; 32];
+    k[..8].copy_from_slice(&i.to_be_bytes());
+    FreshSecret::from_parts(SUITE_ID, &k, &[1u8; 12]).expect("secret")
+}
+
+#[test]
+fn redb_backend_passes_conformance() {
+    let dir = tempdir("conformance");
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let results = run_all(|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RedbStore::open(&dir.join(format!("store-{i}.redb"))).expect("open")
+    });
+    for (name, r) in &results {
+        println!("{name}: {r:?}");
+    }
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    assert!(results.len() >= 13);
+}
+
+#[tokio::test]
+async fn publish_get_subscribe_over_websockets() {
+    let dir = tempdir("protocol");
+    let server = Server::start(&dir.join("store.redb"), &[]);
+    let (alice, bob) = (id(1), id(2));
+    let mut a = Client::connect(&server.addr).await;
+    let mut b = Client::connect(&server.addr).await;
+    assert_eq!(ack_body(&a.call(Request::Ping).await), vec![1]);
+    assert_eq!(
+        ack_body(&a.publish(alice.second_party().gidc().to_bytes()).await),
+        vec![1]
+    );
+    assert_eq!(
+        ack_body(&a.publish(alice.second_party().gidc().to_bytes()).await),
+        vec![0]
+    );
+    assert_eq!(
+        ack_body(&b.publish(bob.second_party().gidc().to_bytes()).await),
+        vec![1]
+    );
+
+    let (c0, s0) = alice.make_container(fresh(1), b"state 0").expect("geoc");
+    assert_eq!(
+        nak_code(&a.publish(c0.to_bytes()).await),
+        ErrorCode::UnboundContainer
+    );
+    let f0 = alice.make_first_frame(&c0.ghid()).expect("frame");
+    let d = f0.dynamic_ghid();
+    ack_body(&a.publish(f0.to_bytes()).await);
+    ack_body(&a.publish(c0.to_bytes()).await);
+    assert_eq!(ack_body(&b.call(Request::Get(d)).await), f0.to_bytes());
+    assert_eq!(ack_body(&b.call(Request::Exists(c0.ghid())).await), vec![1]);
+
+    // B subscribes to the dynamic GHID and to its own identity.
+    assert_eq!(ack_body(&b.call(Request::Subscribe(d)).await), vec![1]);
+    ack_body(&b.call(Request::Subscribe(bob.ghid())).await);
+    let subs =
+        decode_ghid_list(&ack_body(&b.call(Request::ListSubscriptions).await)).expect("list");
+    assert_eq!(subs.len(), 2);
+
+    let next = s0.ratchet(&c0.ghid(), &d).expect("ratchet");
+    let (c1, _) = alice.make_container(next, b"state 1").expect("geoc");
+    let f1 = alice.make_next_frame(&f0, &c1.ghid(), 7).expect("frame");
+    ack_body(&a.publish(f1.to_bytes()).await);
+    ack_body(&a.publish(c1.to_bytes()).await);
+    assert_eq!(b.wait_push().await, (d, f1.to_bytes()));
+    assert!(
+        a.pushes.is_empty(),
+        "the publisher is not pushed its own frame"
+    );
+
+    // A request to B is pushed to B's identity subscription.
+    let req = alice
+        .make_request_with_random(
+            bob.second_party(),
+            hypergolix_core::golix::RequestPayload::Raw(b"hi".to_vec()),
+            &[9; 32],
+        )
+        .expect("garq");
+    ack_body(&a.publish(req.to_bytes()).await);
+    assert_eq!(b.wait_push().await, (bob.ghid(), req.to_bytes()));
+
+    // Deleting the object pushes the debinding to subscribers.
+    let x = alice.make_debinding(&d);
+    ack_body(&a.publish(x.to_bytes()).await);
+    assert_eq!(b.wait_push().await, (d, x.to_bytes()));
+    assert_eq!(
+        nak_code(&b.call(Request::Get(d)).await),
+        ErrorCode::DoesNotExist
+    );
+    let deb = decode_ghid_list(&ack_body(&b.call(Request::ListDebindings(d)).await)).expect("list");
+    assert_eq!(deb, vec![x.ghid()]);
+
+    // Unsubscribe, disconnect.
+    assert_eq!(ack_body(&b.call(Request::Unsubscribe(d)).await), vec![1]);
+    assert_eq!(ack_body(&b.call(Request::Unsubscribe(d)).await), vec![0]);
+    ack_body(&b.call(Request::Disconnect).await);
+    assert!(
+        decode_ghid_list(&ack_body(&b.call(Request::ListSubscriptions).await))
+            .expect("list")
+            .is_empty()
+    );
+
+    // Pending requests are re-sent on subscribe.
+    let mut b2 = Client::connect(&server.addr).await;
+    ack_body(&b2.call(Request::Subscribe(bob.ghid())).await);
+    assert_eq!(b2.wait_push().await, (bob.ghid(), req.to_bytes()));
+}
+
+#[tokio::test]
+async fn garbage_never_crashes_the_server() {
+    let dir = tempdir("garbage");
+    let server = Server::start(&dir.join("store.redb"), &["--max-message-bytes", "4096"]);
+    let mut c = Client::connect(&server.addr).await;
+    // Unknown command.
+    c.raw(b"\x00\x00ZZ\x00\x07".to_vec()).await;
+    assert!(matches!(
+        c.next_reply().await,
+        Some(Message::Nak {
+            token: 7,
+            code: ErrorCode::CommsError,
+            ..
+        })
+    ));
+    // Bad version.
+    c.raw(b"\x00\x05??\x00\x08".to_vec()).await;
+    assert!(matches!(
+        c.next_reply().await,
+        Some(Message::Nak {
+            token: 8,
+            code: ErrorCode::CommsError,
+            ..
+        })
+    ));
+    // Bad body.
+    c.raw(b"\x00\x00GT\x00\x09short".to_vec()).await;
+    assert!(matches!(
+        c.next_reply().await,
+        Some(Message::Nak {
+            token: 9,
+            code: ErrorCode::Malformed,
+            ..
+        })
+    ));
+    // Garbage object.
+    assert_eq!(
+        nak_code(&c.publish(vec![0x47; 300]).await),
+        ErrorCode::Malformed
+    );
+    // Truncated frame: clean close.
+    c.raw(b"\x00\x00".to_vec()).await;
+    assert!(c.next_reply().await.is_none());
+    // Oversized message: clean close.
+    let mut c = Client::connect(&server.addr).await;
+    let _ = c.ws.send(Ws::Binary(vec![0u8; 8192].into())).await;
+    assert!(c.next_reply().await.is_none());
+    // Text message: clean close.
+    let mut c = Client::connect(&server.addr).await;
+    let _ = c.ws.send(Ws::Text("hello".into())).await;
+    assert!(c.next_reply().await.is_none());
+    // Abrupt disconnect with subscriptions, then the server still answers.
+    let mut c = Client::connect(&server.addr).await;
+    ack_body(&c.call(Request::Subscribe(id(1).ghid())).await);
+    drop(c);
+    let mut c = Client::connect(&server.addr).await;
+    assert_eq!(ack_body(&c.call(Request::Ping).await), vec![1]);
+}
+
+#[tokio::test]
+async fn acknowledged_publishes_survive_kill_9() {
+    let dir = tempdir("kill9");
+    let store = dir.join("store.redb");
+    let alice = id(3);
+    let server = Server::start(&store, &[]);
+    let mut c = Client::connect(&server.addr).await;
+    ack_body(&c.publish(alice.second_party().gidc().to_bytes()).await);
+    let mut acked = Vec::new();
+    for i in 0..200u64 {
+        let (geoc, _) = alice
+            .make_container(fresh(i), &i.to_be_bytes())
+            .expect("geoc");
+        let gobs = alice.make_static_binding(&geoc.ghid());
+        ack_body(&c.publish(gobs.to_bytes()).await);
+        ack_body(&c.publish(geoc.to_bytes()).await);
+        acked.push(geoc);
+    }
+    server.kill9();
+    let server = Server::start(&store, &[]);
+    let mut c = Client::connect(&server.addr).await;
+    for geoc in &acked {
+        assert_eq!(
+            ack_body(&c.call(Request::Get(geoc.ghid())).await),
+            geoc.to_bytes()
+        );
+    }
+}
