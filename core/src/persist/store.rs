@@ -32,6 +32,13 @@ pub trait PersistBackend: Send + Sync {
     fn read<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
         self.transact(f)
     }
+
+    /// Tells other server nodes sharing this backend about committed
+    /// notifications (a nudge: they re-read the objects). Single-node backends
+    /// do nothing.
+    fn announce(&self, _notes: &[super::rules::Notification]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An in-memory backend (tests and the deterministic simulation). Transactions

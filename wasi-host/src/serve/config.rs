@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// Command-line flags (each also read from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: listen, store, max_message_bytes, queue_len, batch).
+    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch).
     #[arg(long, env = "HYPERGOLIX_SERVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:7770].
@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Embedded store file [default: ~/.local/share/hypergolix/server/store.redb].
     #[arg(long, env = "HYPERGOLIX_STORE")]
     pub store: Option<PathBuf>,
+    /// PostgreSQL URL (e.g. `postgresql://user@127.0.0.1:5432/hgx`); replaces the
+    /// embedded store, and lets several server nodes share one database.
+    #[arg(long, env = "HYPERGOLIX_POSTGRES")]
+    pub postgres: Option<String>,
     /// Largest websocket message accepted, in bytes [default: 10 MiB, as 0.1.0].
     #[arg(long, env = "HYPERGOLIX_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -34,6 +38,7 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     store: Option<PathBuf>,
+    postgres: Option<String>,
     max_message_bytes: Option<usize>,
     queue_len: Option<usize>,
     batch: Option<usize>,
@@ -46,6 +51,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Store file.
     pub store: PathBuf,
+    /// PostgreSQL URL, if the shared database replaces the embedded store.
+    pub postgres: Option<String>,
     /// Message size limit.
     pub max_message_bytes: usize,
     /// Per-connection outbound queue length.
@@ -79,6 +86,7 @@ impl ServeConfig {
                 .clone()
                 .or(file.store)
                 .unwrap_or_else(default_store),
+            postgres: args.postgres.clone().or(file.postgres),
             max_message_bytes: args
                 .max_message_bytes
                 .or(file.max_message_bytes)

@@ -114,7 +114,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 .collect();
             let (backend, rules) = (hub.backend.clone(), hub.rules.clone());
             let committed = tokio::task::spawn_blocking(move || {
-                backend.transact(&mut |txn| {
+                let results = backend.transact(&mut |txn| {
                     let mut results = Vec::with_capacity(inputs.len());
                     for bytes in &inputs {
                         match rules.publish(txn, bytes) {
@@ -125,7 +125,16 @@ impl<B: PersistBackend + 'static> Hub<B> {
                         }
                     }
                     Ok(results)
-                })
+                })?;
+                let notes: Vec<Notification> = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .flat_map(|o| o.notifications.iter().cloned())
+                    .collect();
+                if let Err(e) = backend.announce(&notes) {
+                    tracing::warn!(error = %e, "could not announce to other nodes");
+                }
+                Ok(results)
             })
             .await
             .unwrap_or_else(|e| Err(Error::Storage(format!("writer task failed: {e}"))));
@@ -176,6 +185,32 @@ impl<B: PersistBackend + 'static> Hub<B> {
                     },
                 };
                 c.push(msg.encode());
+            }
+        }
+    }
+
+    /// Delivers what another node committed: re-reads each object from the
+    /// shared store (the nudge carries only GHIDs) and pushes it locally.
+    pub async fn relay(self: Arc<Self>, mut nudges: mpsc::Receiver<(Ghid, Ghid)>) {
+        while let Some((subscription, object)) = nudges.recv().await {
+            let has_local = self
+                .subs
+                .lock()
+                .map(|s| s.contains_key(&subscription))
+                .unwrap_or(false);
+            if !has_local {
+                continue;
+            }
+            match self.query(move |r, t| r.get(t, &object)).await {
+                Ok(bytes) => self.deliver(
+                    &[Notification {
+                        subscription,
+                        object: bytes,
+                    }],
+                    0,
+                ),
+                // Superseded (a newer frame's nudge follows) or removed.
+                Err(e) => tracing::debug!(error = %e, "nudged object no longer current"),
             }
         }
     }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod conn;
 pub mod hub;
+pub mod pg_store;
 pub mod redb_store;
 
 use std::sync::Arc;
@@ -18,21 +19,46 @@ use hub::Hub;
 /// Runs the server until Ctrl-C or SIGTERM. Prints `listening on ADDR` on
 /// stdout once ready (with port 0, the address shows the chosen port).
 pub async fn run(cfg: ServeConfig) -> Result<(), String> {
+    if let Some(url) = cfg.postgres.clone() {
+        let node = format!("{}-{}", std::process::id(), cfg.listen);
+        let store = std::thread::spawn(move || pg_store::PgStore::connect(&url, &node))
+            .join()
+            .map_err(|_| "PostgreSQL connection thread panicked".to_string())?
+            .map_err(|e| e.to_string())?;
+        tracing::info!("connected to PostgreSQL");
+        let (tx, rx) = tokio::sync::mpsc::channel(65_536);
+        store
+            .listen(move |sub, obj| {
+                if tx.try_send((sub, obj)).is_err() {
+                    tracing::warn!("relay queue full; dropping a nudge");
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        return serve_with(cfg, Arc::new(store), Some(rx)).await;
+    }
     let store = redb_store::RedbStore::open(&cfg.store).map_err(|e| e.to_string())?;
     tracing::info!(store = %cfg.store.display(), "opened embedded store");
-    serve_with(cfg, Arc::new(store)).await
+    serve_with(cfg, Arc::new(store), None).await
 }
 
-/// Runs the server over any backend.
+/// A relay of other nodes' commits: `(subscription, object GHID)`.
+pub type Nudges =
+    tokio::sync::mpsc::Receiver<(hypergolix_core::golix::Ghid, hypergolix_core::golix::Ghid)>;
+
+/// Runs the server over any backend; `nudges` carries other nodes' commits.
 pub async fn serve_with<B: PersistBackend + 'static>(
     cfg: ServeConfig,
     backend: Arc<B>,
+    nudges: Option<Nudges>,
 ) -> Result<(), String> {
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let hub = Hub::start(backend, Persister::default(), cfg.batch);
+    if let Some(rx) = nudges {
+        tokio::spawn(hub.clone().relay(rx));
+    }
     println!("listening on {addr}");
     tracing::info!(%addr, max_message_bytes = cfg.max_message_bytes, queue_len = cfg.queue_len, "hypergolix serve ready");
     let shutdown = shutdown_signal();
