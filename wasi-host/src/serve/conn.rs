@@ -109,6 +109,7 @@ pub async fn serve_connection<B: PersistBackend + 'static>(
         reason: reason.to_string().into(),
     };
     let mut close_with: Option<CloseFrame> = None;
+    let mut last_publish: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let msg = tokio::select! {
             m = source.next() => m,
@@ -132,7 +133,38 @@ pub async fn serve_connection<B: PersistBackend + 'static>(
             }
         };
         let reply = match Message::decode(&bytes) {
+            Ok(Message::Request {
+                token,
+                request: Request::Publish(object),
+            }) => {
+                // Pipelined: queue in order, answer when committed.
+                match hub.submit(object, conn.id).await {
+                    Ok(rx) => {
+                        let tx = conn.tx.clone();
+                        let id = conn.id;
+                        last_publish = Some(tokio::spawn(async move {
+                            let result = rx
+                                .await
+                                .unwrap_or_else(|_| Err(Error::Storage("writer stopped".into())));
+                            let reply = match result {
+                                Ok(new) => ack(token, vec![u8::from(new)]),
+                                Err(e) => {
+                                    tracing::debug!(conn = id, error = %e, "publish refused");
+                                    nak(token, &e)
+                                }
+                            };
+                            let _ = tx.send(reply).await;
+                        }));
+                        None
+                    }
+                    Err(e) => Some(nak(token, &e)),
+                }
+            }
             Ok(Message::Request { token, request }) => {
+                // Later requests see this connection's earlier publishes.
+                if let Some(p) = last_publish.take() {
+                    let _ = p.await;
+                }
                 handle(&hub, &conn, &mut subscribed, token, request).await
             }
             Ok(Message::Ack { .. } | Message::Nak { .. }) => None, // answers to our pushes
@@ -154,6 +186,9 @@ pub async fn serve_connection<B: PersistBackend + 'static>(
                 break;
             }
         }
+    }
+    if let Some(p) = last_publish.take() {
+        let _ = p.await;
     }
     for g in &subscribed {
         hub.unsubscribe(g, conn.id);

@@ -85,6 +85,19 @@ impl<B: PersistBackend + 'static> Hub<B> {
     /// Publishes an object; resolves once it is durably committed (`Ok(new)`)
     /// or refused.
     pub async fn publish(&self, bytes: Vec<u8>, origin: u64) -> Result<bool> {
+        self.submit(bytes, origin)
+            .await?
+            .await
+            .map_err(|_| Error::Storage("writer stopped".into()))?
+    }
+
+    /// Queues a publish (publishes are applied in the order they are queued)
+    /// and returns the receiver of its outcome, so a connection can pipeline.
+    pub async fn submit(
+        &self,
+        bytes: Vec<u8>,
+        origin: u64,
+    ) -> Result<oneshot::Receiver<Result<bool>>> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job {
@@ -94,8 +107,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
             })
             .await
             .map_err(|_| Error::Storage("server is shutting down".into()))?;
-        rx.await
-            .map_err(|_| Error::Storage("writer stopped".into()))?
+        Ok(rx)
     }
 
     async fn writer(hub: std::sync::Weak<Self>, mut rx: mpsc::Receiver<Job>, batch: usize) {
@@ -113,7 +125,9 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 .map(|j| std::mem::take(&mut j.bytes))
                 .collect();
             let (backend, rules) = (hub.backend.clone(), hub.rules.clone());
+            let batch_len = inputs.len();
             let committed = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
                 let results = backend.transact(&mut |txn| {
                     let mut results = Vec::with_capacity(inputs.len());
                     for bytes in &inputs {
@@ -131,6 +145,11 @@ impl<B: PersistBackend + 'static> Hub<B> {
                     .filter_map(|r| r.as_ref().ok())
                     .flat_map(|o| o.notifications.iter().cloned())
                     .collect();
+                tracing::debug!(
+                    batch = batch_len,
+                    micros = started.elapsed().as_micros() as u64,
+                    "batch committed"
+                );
                 if let Err(e) = backend.announce(&notes) {
                     tracing::warn!(error = %e, "could not announce to other nodes");
                 }
