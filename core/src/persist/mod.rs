@@ -11,5 +11,5 @@ pub mod keys;
 pub mod rules;
 pub mod store;
 
-pub use rules::{Notification, Persister, PublishOutcome};
+pub use rules::{Checked, Notification, Persister, PublishOutcome};
 pub use store::{MemoryStore, PersistBackend, PersistTxn};

@@ -137,8 +137,13 @@ pub async fn serve_connection<B: PersistBackend + 'static>(
                 token,
                 request: Request::Publish(object),
             }) => {
-                // Pipelined: queue in order, answer when committed.
-                match hub.submit(object, conn.id).await {
+                // Verified here (in parallel with other connections), then
+                // pipelined: queued in order, answered when committed.
+                let submitted = match hub.prepare(object) {
+                    Ok(input) => hub.submit(input, conn.id).await,
+                    Err(e) => Err(e),
+                };
+                match submitted {
                     Ok(rx) => {
                         let tx = conn.tx.clone();
                         let id = conn.id;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::persist::{Notification, PersistBackend, Persister};
+use hypergolix_core::persist::{Checked, Notification, PersistBackend, Persister};
 use hypergolix_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -47,8 +47,16 @@ impl ConnHandle {
     }
 }
 
+/// A publish on its way to the writer.
+pub enum Input {
+    /// Not yet verified (the signer's identity was not cached).
+    Raw(Vec<u8>),
+    /// Parsed and signature-checked on the connection's task.
+    Checked(Box<Checked>),
+}
+
 struct Job {
-    bytes: Vec<u8>,
+    input: Input,
     origin: u64,
     reply: oneshot::Sender<Result<bool>>,
 }
@@ -85,23 +93,34 @@ impl<B: PersistBackend + 'static> Hub<B> {
     /// Publishes an object; resolves once it is durably committed (`Ok(new)`)
     /// or refused.
     pub async fn publish(&self, bytes: Vec<u8>, origin: u64) -> Result<bool> {
-        self.submit(bytes, origin)
+        let input = self.prepare(bytes)?;
+        self.submit(input, origin)
             .await?
             .await
             .map_err(|_| Error::Storage("writer stopped".into()))?
+    }
+
+    /// Parses and verifies an object on the caller's thread when its signer's
+    /// identity is cached (so verification runs in parallel across
+    /// connections); otherwise leaves it to the writer.
+    pub fn prepare(&self, bytes: Vec<u8>) -> Result<Input> {
+        Ok(match self.rules.check_cached(bytes)? {
+            Ok(checked) => Input::Checked(Box::new(checked)),
+            Err(raw) => Input::Raw(raw),
+        })
     }
 
     /// Queues a publish (publishes are applied in the order they are queued)
     /// and returns the receiver of its outcome, so a connection can pipeline.
     pub async fn submit(
         &self,
-        bytes: Vec<u8>,
+        input: Input,
         origin: u64,
     ) -> Result<oneshot::Receiver<Result<bool>>> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job {
-                bytes,
+                input,
                 origin,
                 reply,
             })
@@ -120,9 +139,9 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 }
             }
             let Some(hub) = hub.upgrade() else { return };
-            let inputs: Vec<Vec<u8>> = jobs
+            let inputs: Vec<Input> = jobs
                 .iter_mut()
-                .map(|j| std::mem::take(&mut j.bytes))
+                .map(|j| std::mem::replace(&mut j.input, Input::Raw(Vec::new())))
                 .collect();
             let (backend, rules) = (hub.backend.clone(), hub.rules.clone());
             let batch_len = inputs.len();
@@ -130,8 +149,12 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 let started = std::time::Instant::now();
                 let results = backend.transact(&mut |txn| {
                     let mut results = Vec::with_capacity(inputs.len());
-                    for bytes in &inputs {
-                        match rules.publish(txn, bytes) {
+                    for input in &inputs {
+                        let r = match input {
+                            Input::Raw(bytes) => rules.publish(txn, bytes),
+                            Input::Checked(c) => rules.publish_checked(txn, c),
+                        };
+                        match r {
                             // A storage failure aborts the whole batch; refusals
                             // happen before any write, so they are per object.
                             Err(e @ Error::Storage(_)) => return Err(e),
