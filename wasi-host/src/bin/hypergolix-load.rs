@@ -219,7 +219,11 @@ async fn publish(addr: String, clients: usize, seconds: u64, window: usize) {
 }
 
 async fn latency(addr: String, subscribers: usize, frames: u64) {
-    let me = identity(7);
+    // A fresh identity per run: its dynamic GHID is new on this server.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let me = identity(nanos ^ u64::from(std::process::id()));
     let mut publisher = connect(&addr).await;
     call(
         &mut publisher,
@@ -231,7 +235,10 @@ async fn latency(addr: String, subscribers: usize, frames: u64) {
     // present, so the server pushes each frame at once.
     let f0 = me.make_first_frame(&me.ghid()).expect("frame");
     let d = f0.dynamic_ghid();
-    call(&mut publisher, 2, Request::Publish(f0.to_bytes())).await;
+    match call(&mut publisher, 2, Request::Publish(f0.to_bytes())).await {
+        Message::Ack { .. } => {}
+        other => panic!("first frame refused: {other:?}"),
+    }
     let mut all = vec![f0.clone()];
     for _ in 1..=frames {
         let prev = all.last().expect("frame").clone();

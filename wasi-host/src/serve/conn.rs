@@ -66,6 +66,10 @@ pub async fn serve_connection<B: PersistBackend + 'static>(
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(max_message_bytes);
     config.max_frame_size = Some(max_message_bytes);
+    // A small read buffer (the default, 128 KiB, is allocated up front): idle
+    // subscribed connections must be cheap. Larger messages still arrive whole.
+    // The write buffer grows only while messages are queued between flushes.
+    config.read_buffer_size = 8192;
     let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
         Ok(ws) => ws,
         Err(e) => {
@@ -87,13 +91,21 @@ pub async fn serve_connection<B: PersistBackend + 'static>(
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(bytes) => if sink.send(Ws::Binary(bytes.into())).await.is_err() { break },
+                    Some(bytes) => {
+                        // Write everything already queued, then flush once.
+                        if sink.feed(Ws::Binary(bytes.into())).await.is_err() { break }
+                        let mut failed = false;
+                        while let Ok(more) = rx.try_recv() {
+                            if sink.feed(Ws::Binary(more.into())).await.is_err() { failed = true; break }
+                        }
+                        if failed || sink.flush().await.is_err() { break }
+                    }
                     None => break,
                 },
                 Some(frame) = close_rx.recv() => {
                     // Flush what is queued, then close.
                     while let Ok(bytes) = rx.try_recv() {
-                        if sink.send(Ws::Binary(bytes.into())).await.is_err() { break }
+                        if sink.feed(Ws::Binary(bytes.into())).await.is_err() { break }
                     }
                     let _ = sink.send(Ws::Close(Some(frame))).await;
                     break;

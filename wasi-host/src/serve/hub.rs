@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::{Checked, Notification, PersistBackend, Persister};
+use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot, Notify};
+
+/// Offset of the token in a framed message.
+const TOKEN_AT: usize = 4;
 
 /// A connection as the hub sees it: its outbound queue and its kill switch.
 #[derive(Clone)]
@@ -218,15 +222,19 @@ impl<B: PersistBackend + 'static> Hub<B> {
             Err(_) => return,
         };
         for (sub, object, conns) in targets {
+            // Encode once; each subscriber gets a copy with its own token.
+            let frame = Message::Request {
+                token: 0,
+                request: Request::Push {
+                    subscription: sub,
+                    object,
+                },
+            }
+            .encode();
             for c in conns {
-                let msg = hypergolix_core::wire::remote::Message::Request {
-                    token: c.next_token(),
-                    request: hypergolix_core::wire::remote::Request::Push {
-                        subscription: sub,
-                        object: object.clone(),
-                    },
-                };
-                c.push(msg.encode());
+                let mut msg = frame.clone();
+                msg[TOKEN_AT..TOKEN_AT + 2].copy_from_slice(&c.next_token().to_be_bytes());
+                c.push(msg);
             }
         }
     }
