@@ -106,6 +106,19 @@ impl PgStore {
     }
 }
 
+impl Drop for PgStore {
+    /// The synchronous client closes its connection by blocking on an inner
+    /// runtime, which panics inside an async context (as during the server's
+    /// shutdown), so the pooled clients are dropped on a plain thread.
+    fn drop(&mut self) {
+        let pool = match self.pool.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return,
+        };
+        let _ = std::thread::spawn(move || drop(pool)).join();
+    }
+}
+
 /// `node subscription object`: GHIDs in text form.
 fn nudge(node: &str, n: &Notification) -> Option<String> {
     let obj = GolixObject::parse(&n.object).ok()?;
