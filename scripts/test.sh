@@ -32,6 +32,9 @@ cargo build --release -p hypergolix-core --example wasi_vectors --features vecto
 cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 
+step "independent Python implementation of suite 0x3 reproduces the vectors"
+./tests/independent/run.sh
+
 step "fuzz smoke run"
 ./fuzz/smoke.sh "${FUZZ_SECONDS:-5}"
 

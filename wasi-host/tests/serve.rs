@@ -370,3 +370,40 @@ async fn acknowledged_publishes_survive_kill_9() {
         );
     }
 }
+
+#[tokio::test]
+async fn slow_consumer_is_disconnected_not_buffered() {
+    let dir = tempdir("slow");
+    let server = Server::start(&dir.join("store.redb"), &["--queue-len", "4"]);
+    let (alice, bob) = (id(11), id(12));
+    let mut publisher = Client::connect(&server.addr).await;
+    ack_body(&publisher.publish(alice.second_party().gidc().to_bytes()).await);
+    ack_body(&publisher.publish(bob.second_party().gidc().to_bytes()).await);
+    // Bob subscribes and then never reads again.
+    let mut slow = Client::connect(&server.addr).await;
+    ack_body(&slow.call(Request::Subscribe(bob.ghid())).await);
+    // ~30 MB of large requests for Bob: far more than socket buffers hold.
+    let big = vec![0x55u8; 60_000];
+    for i in 0..500u32 {
+        let mut r = [0u8; 32];
+        r[..4].copy_from_slice(&i.to_be_bytes());
+        let req = alice
+            .make_request_with_random(bob.second_party(), hypergolix_core::golix::RequestPayload::Raw(big.clone()), &r)
+            .expect("garq");
+        ack_body(&publisher.publish(req.to_bytes()).await);
+    }
+    // The server stays responsive to everyone else...
+    assert_eq!(ack_body(&publisher.call(Request::Ping).await), vec![1]);
+    // ...and has closed the slow connection instead of buffering without bound:
+    // draining it ends in a close long before all 500 pushes arrive.
+    let mut received = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.ws.next()).await {
+            Ok(Some(Ok(Ws::Binary(_)))) => received += 1,
+            Ok(Some(Ok(Ws::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => break,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => panic!("slow connection neither closed nor drained"),
+        }
+    }
+    assert!(received < 500, "all {received} pushes were buffered for a consumer that did not read");
+}

@@ -107,3 +107,29 @@ impl ServeConfig {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("hgx-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("serve.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nqueue_len = 7\nbatch = 3\n").expect("write");
+        let args = ServeArgs { config: Some(file.clone()), batch: Some(64), ..ServeArgs::default() };
+        let cfg = ServeConfig::resolve(&args).expect("resolve");
+        assert_eq!(cfg.listen, SocketAddr::from(([127, 0, 0, 1], 9999)));
+        assert_eq!(cfg.queue_len, 7);
+        assert_eq!(cfg.batch, 64);
+        assert_eq!(cfg.max_message_bytes, 10 * 1024 * 1024);
+        assert!(cfg.postgres.is_none());
+
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nbogus = 1\n").expect("write");
+        let err = ServeConfig::resolve(&args).expect_err("unknown key");
+        assert!(err.contains("bogus"), "{err}");
+        let bad = ServeArgs { queue_len: Some(0), ..ServeArgs::default() };
+        assert!(ServeConfig::resolve(&bad).is_err());
+    }
+}
