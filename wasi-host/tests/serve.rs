@@ -377,8 +377,16 @@ async fn slow_consumer_is_disconnected_not_buffered() {
     let server = Server::start(&dir.join("store.redb"), &["--queue-len", "4"]);
     let (alice, bob) = (id(11), id(12));
     let mut publisher = Client::connect(&server.addr).await;
-    ack_body(&publisher.publish(alice.second_party().gidc().to_bytes()).await);
-    ack_body(&publisher.publish(bob.second_party().gidc().to_bytes()).await);
+    ack_body(
+        &publisher
+            .publish(alice.second_party().gidc().to_bytes())
+            .await,
+    );
+    ack_body(
+        &publisher
+            .publish(bob.second_party().gidc().to_bytes())
+            .await,
+    );
     // Bob subscribes and then never reads again.
     let mut slow = Client::connect(&server.addr).await;
     ack_body(&slow.call(Request::Subscribe(bob.ghid())).await);
@@ -388,7 +396,11 @@ async fn slow_consumer_is_disconnected_not_buffered() {
         let mut r = [0u8; 32];
         r[..4].copy_from_slice(&i.to_be_bytes());
         let req = alice
-            .make_request_with_random(bob.second_party(), hypergolix_core::golix::RequestPayload::Raw(big.clone()), &r)
+            .make_request_with_random(
+                bob.second_party(),
+                hypergolix_core::golix::RequestPayload::Raw(big.clone()),
+                &r,
+            )
             .expect("garq");
         ack_body(&publisher.publish(req.to_bytes()).await);
     }
@@ -405,5 +417,8 @@ async fn slow_consumer_is_disconnected_not_buffered() {
             Err(_) => panic!("slow connection neither closed nor drained"),
         }
     }
-    assert!(received < 500, "all {received} pushes were buffered for a consumer that did not read");
+    assert!(
+        received < 500,
+        "all {received} pushes were buffered for a consumer that did not read"
+    );
 }

@@ -117,8 +117,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hgx-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("serve.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nqueue_len = 7\nbatch = 3\n").expect("write");
-        let args = ServeArgs { config: Some(file.clone()), batch: Some(64), ..ServeArgs::default() };
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\nqueue_len = 7\nbatch = 3\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            batch: Some(64),
+            ..ServeArgs::default()
+        };
         let cfg = ServeConfig::resolve(&args).expect("resolve");
         assert_eq!(cfg.listen, SocketAddr::from(([127, 0, 0, 1], 9999)));
         assert_eq!(cfg.queue_len, 7);
@@ -129,7 +137,10 @@ mod tests {
         std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nbogus = 1\n").expect("write");
         let err = ServeConfig::resolve(&args).expect_err("unknown key");
         assert!(err.contains("bogus"), "{err}");
-        let bad = ServeArgs { queue_len: Some(0), ..ServeArgs::default() };
+        let bad = ServeArgs {
+            queue_len: Some(0),
+            ..ServeArgs::default()
+        };
         assert!(ServeConfig::resolve(&bad).is_err());
     }
 }
