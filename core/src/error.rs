@@ -21,6 +21,8 @@ pub enum ObjectKind {
     Secret,
     /// Exported private keys (`GPRV`).
     PrivateKeys,
+    /// An engine record: local state, account state, app payloads.
+    Record,
 }
 
 impl core::fmt::Display for ObjectKind {
@@ -34,6 +36,7 @@ impl core::fmt::Display for ObjectKind {
             ObjectKind::Garq => "GARQ",
             ObjectKind::Secret => "SH",
             ObjectKind::PrivateKeys => "GPRV",
+            ObjectKind::Record => "engine record",
         })
     }
 }
@@ -152,6 +155,19 @@ pub enum Error {
     /// A storage backend failed (IO, database, lock).
     #[error("storage: {0}")]
     Storage(String),
+    /// The password does not open this account (nothing was changed).
+    #[error("wrong password for this account")]
+    WrongPassword,
+    /// No object with that address is known to this agent (or it is private
+    /// to another app token, which looks the same from outside).
+    #[error("unknown object")]
+    UnknownObject,
+    /// The operation is not allowed on this object or in this session.
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
+    /// The engine cannot do this yet (not logged in, login in progress).
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
     /// A wire message could not be decoded.
     #[error("wire: {0}")]
     Wire(#[from] crate::wire::WireError),
@@ -241,6 +257,10 @@ impl Error {
             Error::InvalidArgument(_) => "invalid_argument",
             Error::Refused { .. } => "refused",
             Error::Storage(_) => "storage",
+            Error::WrongPassword => "wrong_password",
+            Error::UnknownObject => "unknown_object",
+            Error::NotAllowed(_) => "not_allowed",
+            Error::NotReady(_) => "not_ready",
             Error::Wire(_) => "wire",
         }
     }

@@ -1,7 +1,8 @@
 //! # hypergolix-core
 //!
 //! Everything Hypergolix does that is not IO: the Golix protocol ([`golix`]),
-//! and (in later layers) the engine and the persistence rules. Hosts (the
+//! the engine ([`engine`]: the agent that apps talk to) and the persistence
+//! rules ([`persist`]). Hosts (the
 //! browser crate `hypergolix-web`, the native `wasi-host`) own every socket,
 //! file and timer and feed inputs in.
 //!
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod error;
 pub mod golix;
 pub mod persist;

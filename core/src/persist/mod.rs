@@ -8,8 +8,10 @@
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod keys;
+pub mod node;
 pub mod rules;
 pub mod store;
 
+pub use node::{ConnId, Node};
 pub use rules::{Checked, Notification, Persister, PublishOutcome};
 pub use store::{MemoryStore, PersistBackend, PersistTxn};

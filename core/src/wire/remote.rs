@@ -119,6 +119,30 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code a server answers with when core refuses something.
+    pub fn for_error(e: &crate::error::Error) -> Self {
+        use crate::error::{Error, Refusal};
+        match e {
+            Error::Refused { reason, .. } => match reason {
+                Refusal::Malformed => ErrorCode::Malformed,
+                Refusal::VerificationFailed | Refusal::UnsupportedSuite => {
+                    ErrorCode::VerificationFailed
+                }
+                Refusal::InvalidIdentity => ErrorCode::InvalidIdentity,
+                Refusal::UnboundContainer => ErrorCode::UnboundContainer,
+                Refusal::AlreadyDebound => ErrorCode::AlreadyDebound,
+                Refusal::InvalidTarget => ErrorCode::InvalidTarget,
+                Refusal::InconsistentAuthor => ErrorCode::InconsistentAuthor,
+                Refusal::DoesNotExist => ErrorCode::DoesNotExist,
+                Refusal::IllegalDynamicFrame => ErrorCode::IllegalDynamicFrame,
+            },
+            Error::Wire(WireError::BadBody { .. }) => ErrorCode::Malformed,
+            Error::Wire(_) => ErrorCode::CommsError,
+            Error::Storage(_) => ErrorCode::Exception,
+            _ => ErrorCode::Malformed,
+        }
+    }
+
     /// From the wire value; unknown values are [`ErrorCode::Generic`].
     pub fn from_u16(v: u16) -> Self {
         match v {

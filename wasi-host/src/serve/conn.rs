@@ -9,7 +9,7 @@ use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::PersistBackend;
 use hypergolix_core::wire::remote::{encode_ghid_list, ErrorCode, Message, Request};
 use hypergolix_core::wire::{Frame, WireError};
-use hypergolix_core::{Error, Refusal};
+use hypergolix_core::Error;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -18,28 +18,9 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 
 use super::hub::{ConnHandle, Hub};
 
-/// Maps a core error to its NAK code.
+/// Maps a core error to its NAK code (the mapping lives in core).
 pub fn nak_code(e: &Error) -> ErrorCode {
-    match e {
-        Error::Refused { reason, .. } => match reason {
-            Refusal::Malformed => ErrorCode::Malformed,
-            Refusal::VerificationFailed | Refusal::UnsupportedSuite => {
-                ErrorCode::VerificationFailed
-            }
-            Refusal::InvalidIdentity => ErrorCode::InvalidIdentity,
-            Refusal::UnboundContainer => ErrorCode::UnboundContainer,
-            Refusal::AlreadyDebound => ErrorCode::AlreadyDebound,
-            Refusal::InvalidTarget => ErrorCode::InvalidTarget,
-            Refusal::InconsistentAuthor => ErrorCode::InconsistentAuthor,
-            Refusal::DoesNotExist => ErrorCode::DoesNotExist,
-            Refusal::IllegalDynamicFrame => ErrorCode::IllegalDynamicFrame,
-            _ => ErrorCode::Generic,
-        },
-        Error::Wire(WireError::BadBody { .. }) => ErrorCode::Malformed,
-        Error::Wire(_) => ErrorCode::CommsError,
-        Error::Storage(_) => ErrorCode::Exception,
-        _ => ErrorCode::Malformed,
-    }
+    ErrorCode::for_error(e)
 }
 
 fn nak(token: u16, e: &Error) -> Vec<u8> {

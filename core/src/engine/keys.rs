@@ -1,0 +1,157 @@
+//! Key derivations of the engine: the password → account root key
+//! (Argon2id), every dynamic frame's secret from its object's master secret,
+//! and the sealing of local records under the host's storage key.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::golix::ghid::Ghid;
+use crate::golix::secret::{FreshSecret, Secret};
+use crate::golix::suite::{crypto_suite, cs3};
+
+/// Argon2id cost parameters for turning a password into the account root key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// The default for every device and browser: 19 MiB, 2 passes, 1 lane
+    /// (OWASP's first Argon2id recommendation; ~0.1 s native, well under a
+    /// second in browser wasm, small enough for phones). See `docs/engine.md`.
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// Cheap parameters for tests and the simulation only. Never use them
+    /// for a real account.
+    pub const INSECURE_TEST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+}
+
+/// What the password gives: the root object's master secret and the key
+/// that wraps the identity's private keys inside it.
+pub(crate) struct PasswordKeys {
+    pub root_master: Secret,
+    pub wrap_key: Zeroizing<[u8; 32]>,
+}
+
+/// Argon2id(password, salt = the identity GHID's 65 bytes) → 76 bytes:
+/// ChaCha20 key (32) ‖ nonce (12) of the root master secret, then the wrap key (32).
+pub(crate) fn password_keys(
+    password: &[u8],
+    identity: &Ghid,
+    params: KdfParams,
+) -> Result<PasswordKeys> {
+    let p = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(76),
+    )
+    .map_err(|_| Error::InvalidArgument("invalid Argon2id parameters"))?;
+    let mut out = Zeroizing::new([0u8; 76]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
+        .hash_password_into(password, &identity.to_bytes(), &mut out[..])
+        .map_err(|_| Error::InvalidArgument("Argon2id failed"))?;
+    let root_master =
+        FreshSecret::from_parts(cs3::SUITE_ID, &out[..32], &out[32..44])?.into_secret();
+    let mut wrap_key = Zeroizing::new([0u8; 32]);
+    wrap_key.copy_from_slice(&out[44..76]);
+    Ok(PasswordKeys {
+        root_master,
+        wrap_key,
+    })
+}
+
+/// The secret of a dynamic object's frame: from the master secret and the
+/// previous frame's container (the frame's `targets[1]`); the first frame
+/// (counter 0, no previous container) uses the binder's identity GHID in both
+/// places. Anyone holding the master reads every frame, whatever they missed.
+pub(crate) fn frame_secret(
+    master: &Secret,
+    binder: &Ghid,
+    previous_container: Option<&Ghid>,
+    dynamic: Option<&Ghid>,
+) -> Result<FreshSecret> {
+    match (previous_container, dynamic) {
+        (Some(c), Some(d)) => master.ratchet(c, d),
+        _ => master.ratchet(binder, binder),
+    }
+}
+
+/// Seals a local record: nonce(12) ‖ ChaCha20-Poly1305(key, nonce, AAD = the
+/// record's key, value).
+pub(crate) fn seal_local(
+    key: &[u8; 32],
+    record_key: &[u8],
+    value: &[u8],
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>> {
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
+    let ct = crypto_suite(cs3::SUITE_ID)?.encrypt(key, &nonce, record_key, value)?;
+    let mut out = Vec::with_capacity(12 + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a local record sealed by [`seal_local`].
+pub(crate) fn open_local(
+    key: &[u8; 32],
+    record_key: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    if sealed.len() < 12 {
+        return Err(Error::Storage("local record too short".into()));
+    }
+    let (nonce, ct) = sealed.split_at(12);
+    crypto_suite(cs3::SUITE_ID)?
+        .decrypt(key, nonce, record_key, ct)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Storage("local record does not open with the storage key".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golix::address::AddressAlgorithm;
+
+    #[test]
+    fn password_keys_depend_on_password_and_identity() {
+        let a = Ghid::new(AddressAlgorithm::Blake2b512, [1; 64]);
+        let b = Ghid::new(AddressAlgorithm::Blake2b512, [2; 64]);
+        let k1 = password_keys(b"pw", &a, KdfParams::INSECURE_TEST).expect("kdf");
+        let k2 = password_keys(b"pw", &a, KdfParams::INSECURE_TEST).expect("kdf");
+        let k3 = password_keys(b"pw2", &a, KdfParams::INSECURE_TEST).expect("kdf");
+        let k4 = password_keys(b"pw", &b, KdfParams::INSECURE_TEST).expect("kdf");
+        assert!(k1.root_master == k2.root_master && *k1.wrap_key == *k2.wrap_key);
+        assert!(k1.root_master != k3.root_master);
+        assert!(k1.root_master != k4.root_master);
+    }
+
+    #[test]
+    fn local_records_are_bound_to_their_key() {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let key = [9u8; 32];
+        let s = seal_local(&key, b"o/1", b"value", &mut rng).expect("seal");
+        assert_eq!(&open_local(&key, b"o/1", &s).expect("open")[..], b"value");
+        assert!(open_local(&key, b"o/2", &s).is_err());
+        assert!(open_local(&[8u8; 32], b"o/1", &s).is_err());
+        assert!(open_local(&key, b"o/1", &s[..5]).is_err());
+    }
+}

@@ -1,0 +1,637 @@
+//! The Hypergolix engine: the agent that the local service and the browser
+//! run. Sans-IO: the host feeds [`Input`]s to [`Engine::handle`] and carries
+//! out the [`Action`]s it returns, in order (a [`Action::Store`] durably
+//! before anything after it). The engine keeps its whole state in memory and
+//! describes every change as a storage write, so a host can restart it from
+//! its store with [`Engine::restore`].
+//!
+//! What it does, and the formats it uses: `docs/engine.md`.
+//!
+//! ```
+//! use hypergolix_core::engine::{Action, Engine, EngineConfig, KdfParams};
+//! let mut cfg = EngineConfig::new([7; 32]);
+//! cfg.kdf = KdfParams::INSECURE_TEST; // tests only
+//! let mut engine = Engine::new(cfg, [1; 32]);
+//! let actions = engine.create_account(b"correct horse").expect("account");
+//! assert!(actions.iter().any(|a| matches!(a, Action::Ready { .. })));
+//! ```
+
+mod apps;
+pub mod keys;
+mod record;
+mod state;
+mod sync;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroizing;
+
+pub use keys::KdfParams;
+pub use types::{
+    Action, ApiId, AppPush, AppReply, AppRequest, AppToken, Input, NewObject, ObjDef, SessionId,
+    StoreWrite, API_ID_LEN, DEFAULT_LEGROOM, TOKEN_LEN,
+};
+
+use crate::error::{Error, Result};
+use crate::golix::ghid::Ghid;
+use crate::golix::secret::FreshSecret;
+use crate::golix::suite::cs3;
+use crate::golix::{FirstParty, SecondParty};
+use crate::wire::remote::{Message, Request};
+use record::{AccountState, Entry, RootContent};
+use state::{Agent, Kind, ObjRecord, OutItem, Sessions};
+use sync::{Job, Pending};
+
+/// How the engine is set up by its host.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Argon2id parameters for the password.
+    pub kdf: KdfParams,
+    /// The key every local record is sealed with (the host keeps it; see
+    /// `docs/engine.md`).
+    pub storage_key: Zeroizing<[u8; 32]>,
+    /// Legroom for new objects whose app asks for the default (0).
+    pub default_legroom: u8,
+}
+
+impl EngineConfig {
+    /// Defaults with the host's storage key.
+    pub fn new(storage_key: [u8; 32]) -> Self {
+        Self {
+            kdf: KdfParams::DEFAULT,
+            storage_key: Zeroizing::new(storage_key),
+            default_legroom: DEFAULT_LEGROOM,
+        }
+    }
+}
+
+/// Counters a host can show or a benchmark can read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Objects published (each `PB` sent, retries included).
+    pub published: u64,
+    /// Objects signed by this engine.
+    pub signed: u64,
+    /// Frames refused as stale or replayed.
+    pub stale_frames: u64,
+    /// Concurrent-update conflicts resolved.
+    pub conflicts: u64,
+}
+
+/// The engine. See the module documentation.
+pub struct Engine {
+    cfg: EngineConfig,
+    rng: ChaCha20Rng,
+    out: Vec<Action>,
+    /// Local records to write (keys); their values are rendered at the end of each step.
+    dirty: BTreeSet<Vec<u8>>,
+    agent: Option<Agent>,
+    sessions: Sessions,
+    online: bool,
+    next_token: u16,
+    pending: HashMap<u16, Pending>,
+    /// Outbox items in flight (by sequence number).
+    in_flight: BTreeSet<u64>,
+    /// Dynamic objects with a Flush queued and not started.
+    queued_flush: HashSet<Ghid>,
+    jobs: Vec<Job>,
+    /// Objects fetched for jobs, by GHID (cleared when no job is left).
+    fetched: HashMap<Ghid, Vec<u8>>,
+    /// GHIDs requested and not yet answered.
+    fetching: HashSet<Ghid>,
+    /// GHIDs the server does not have (cleared with `fetched`).
+    missing: HashSet<Ghid>,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("identity", &self.agent.as_ref().map(|a| a.me.ghid()))
+            .field("online", &self.online)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine with no account yet. `seed` seeds its random generator: the
+    /// host draws it from the operating system (tests fix it).
+    pub fn new(cfg: EngineConfig, seed: [u8; 32]) -> Self {
+        Self {
+            cfg,
+            rng: ChaCha20Rng::from_seed(seed),
+            out: Vec::new(),
+            dirty: BTreeSet::new(),
+            agent: None,
+            sessions: BTreeMap::new(),
+            online: false,
+            next_token: 0,
+            pending: HashMap::new(),
+            in_flight: BTreeSet::new(),
+            queued_flush: HashSet::new(),
+            jobs: Vec::new(),
+            fetched: HashMap::new(),
+            fetching: HashSet::new(),
+            missing: HashSet::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The identity GHID, once logged in.
+    pub fn identity(&self) -> Option<Ghid> {
+        self.agent.as_ref().map(|a| a.me.ghid())
+    }
+
+    /// The user id (the account root's address), once logged in.
+    pub fn user_id(&self) -> Option<Ghid> {
+        self.agent.as_ref().map(|a| a.user_id)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Whether everything this engine acknowledged has reached the server
+    /// (outbox empty, no frame waiting).
+    pub fn is_synced(&self) -> bool {
+        self.agent.as_ref().is_some_and(|a| {
+            a.outbox.is_empty()
+                && a.objects
+                    .values()
+                    .all(|r| !r.dirty && r.unsent.is_none())
+        }) && self.jobs.is_empty()
+    }
+
+    /// The state of an object as this agent sees it (any app token), for
+    /// hosts' diagnostics and tests.
+    pub fn peek(&self, address: &Ghid) -> Option<ObjDef> {
+        let a = self.agent.as_ref()?;
+        let r = a.objects.get(address)?;
+        (r.kind == Kind::App && r.loaded && !r.entry.deleted).then(|| apps::objdef(r))
+    }
+
+    /// Every app object this agent holds (addresses), deleted ones excluded.
+    pub fn addresses(&self) -> Vec<Ghid> {
+        self.agent.as_ref().map_or_else(Vec::new, |a| {
+            a.objects
+                .values()
+                .filter(|r| r.kind == Kind::App && !r.entry.deleted)
+                .map(|r| r.entry.address)
+                .collect()
+        })
+    }
+
+    /// Creates a new identity and account protected by `password`. The
+    /// returned actions store it locally and (when the server is up) publish it.
+    pub fn create_account(&mut self, password: &[u8]) -> Result<Vec<Action>> {
+        if self.agent.is_some() {
+            return Err(Error::NotAllowed("this engine already has an account"));
+        }
+        let me = FirstParty::generate(&mut self.rng)?;
+        let gidc = me.second_party().gidc().to_bytes();
+
+        // The account state: an ordinary dynamic object with a random master.
+        let account_master = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?.into_secret();
+        let empty = AccountState::default().to_bytes()?;
+        let (account_frame, account_geoc) =
+            self.first_frame(&me, &account_master, &empty)?;
+        let account = account_frame.dynamic_ghid();
+
+        // The root: opened by the password.
+        let pk = keys::password_keys(password, &me.ghid(), self.cfg.kdf)?;
+        let export = me.export(&pk.wrap_key, &mut self.rng)?;
+        let root = RootContent {
+            identity_export: export,
+            account,
+            account_secret: account_master.clone(),
+        }
+        .to_bytes()?;
+        let (root_frame, root_geoc) = self.first_frame(&me, &pk.root_master, &root)?;
+        let user_id = root_frame.dynamic_ghid();
+
+        let mut agent = Agent {
+            user_id,
+            account,
+            objects: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            contacts: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            next_seq: 0,
+            shares_out: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            me,
+        };
+        agent
+            .contacts
+            .insert(agent.me.ghid(), agent.me.second_party().clone());
+        for (kind, address, master, frame, geoc) in [
+            (Kind::Root, user_id, pk.root_master, root_frame, root_geoc),
+            (Kind::Account, account, account_master, account_frame, account_geoc),
+        ] {
+            agent.objects.insert(
+                address,
+                ObjRecord {
+                    kind,
+                    entry: Entry {
+                        address,
+                        author: agent.me.ghid(),
+                        api_id: ApiId([0; API_ID_LEN]),
+                        dynamic: true,
+                        owned: true,
+                        is_link: false,
+                        deleted: false,
+                        private: None,
+                        legroom: DEFAULT_LEGROOM,
+                        secret: master,
+                    },
+                    state: Vec::new(),
+                    dirty: false,
+                    current: None,
+                    container: None,
+                    unsent: Some((frame.to_bytes(), geoc)),
+                    held: None,
+                    loaded: true,
+                },
+            );
+        }
+        self.agent = Some(agent);
+        self.mark(state::K_ACCOUNT.to_vec());
+        self.mark(state::key(state::P_CONTACT, &self.my_ghid()?.to_bytes()));
+        self.enqueue(OutItem::Object(gidc));
+        self.enqueue(OutItem::Flush(user_id));
+        self.enqueue(OutItem::Flush(account));
+        for a in [user_id, account] {
+            self.mark_object(&a);
+        }
+        let identity = self.my_ghid()?;
+        self.out.push(Action::Ready { user_id, identity });
+        if self.online {
+            self.on_server_up();
+        }
+        Ok(self.finish())
+    }
+
+    /// Starts logging in to an existing account (on a new device, or after
+    /// the local store was lost). Needs the server: the result comes later as
+    /// [`Action::Ready`] or [`Action::LoginFailed`].
+    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Vec<Action>> {
+        if self.agent.is_some() {
+            return Err(Error::NotAllowed("this engine already has an account"));
+        }
+        if self.jobs.iter().any(|j| matches!(j, Job::Login { .. })) {
+            return Err(Error::NotReady("a login is already in progress"));
+        }
+        self.jobs.push(Job::Login {
+            user_id,
+            password: Zeroizing::new(password.to_vec()),
+        });
+        self.run_jobs();
+        Ok(self.finish())
+    }
+
+    /// Changes the password: publishes a new root frame encrypted under the
+    /// new password's key. The old password stops working once it is published.
+    pub fn change_password(&mut self, new_password: &[u8]) -> Result<Vec<Action>> {
+        let user_id = self.user_id().ok_or(Error::NotReady("not logged in"))?;
+        let me = self.my_ghid()?;
+        let pk = keys::password_keys(new_password, &me, self.cfg.kdf)?;
+        let a = self.agent.as_ref().ok_or(Error::NotReady("not logged in"))?;
+        let export = a.me.export(&pk.wrap_key, &mut self.rng)?;
+        let account = self.agent()?.account;
+        let account_secret = self
+            .agent()?
+            .objects
+            .get(&account)
+            .map(|r| r.entry.secret.clone())
+            .ok_or(Error::Storage("account state record missing".into()))?;
+        let root = RootContent {
+            identity_export: export,
+            account,
+            account_secret,
+        }
+        .to_bytes()?;
+        let rec = self
+            .agent_mut()?
+            .objects
+            .get_mut(&user_id)
+            .ok_or(Error::Storage("account root record missing".into()))?;
+        rec.entry.secret = pk.root_master;
+        rec.state = root.to_vec();
+        rec.dirty = true;
+        self.mark_object(&user_id);
+        self.enqueue(OutItem::Flush(user_id));
+        self.pump();
+        Ok(self.finish())
+    }
+
+    /// Restarts an engine from its local store (every key and value the host
+    /// stored). An empty store gives an engine with no account.
+    pub fn restore(
+        cfg: EngineConfig,
+        seed: [u8; 32],
+        records: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<(Self, Vec<Action>)> {
+        let mut e = Self::new(cfg, seed);
+        let records: Vec<(Vec<u8>, Vec<u8>)> = records.into_iter().collect();
+        let open = |k: &[u8], v: &[u8]| keys::open_local(&e.cfg.storage_key, k, v);
+        let Some((_, acct)) = records.iter().find(|(k, _)| k == state::K_ACCOUNT) else {
+            return Ok((e, Vec::new()));
+        };
+        let (user_id, account, export) = state::decode_account(&open(state::K_ACCOUNT, acct)?)?;
+        let me = FirstParty::import(&export, &e.cfg.storage_key)
+            .map_err(|_| Error::Storage("the identity does not open with the storage key".into()))?;
+        let mut agent = Agent {
+            user_id,
+            account,
+            objects: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            contacts: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            next_seq: 0,
+            shares_out: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            me,
+        };
+        for (k, v) in &records {
+            let Some((&p, id)) = k.split_first() else {
+                continue;
+            };
+            if k == state::K_ACCOUNT {
+                continue;
+            }
+            let v = open(k, v)?;
+            match p {
+                state::P_OBJECT => {
+                    let r = ObjRecord::decode(&v)?;
+                    agent.objects.insert(r.entry.address, r);
+                }
+                state::P_TOKEN => {
+                    let t = AppToken(
+                        id.try_into()
+                            .map_err(|_| Error::Storage("bad token key".into()))?,
+                    );
+                    let s = if v.is_empty() {
+                        None
+                    } else {
+                        Some(Ghid::from_bytes(&v)?)
+                    };
+                    agent.tokens.insert(t, s);
+                }
+                state::P_CONTACT => {
+                    let sp = SecondParty::parse(&v)?;
+                    agent.contacts.insert(sp.ghid(), sp);
+                }
+                state::P_OUTBOX => {
+                    let seq = u64::from_be_bytes(
+                        id.try_into()
+                            .map_err(|_| Error::Storage("bad outbox key".into()))?,
+                    );
+                    agent.outbox.insert(seq, OutItem::decode(&v)?);
+                    agent.next_seq = agent.next_seq.max(seq + 1);
+                }
+                state::P_SHARE => {
+                    agent
+                        .shares_out
+                        .insert(Ghid::from_bytes(id)?, state::ShareOut::decode(&v)?);
+                }
+                state::P_ORPHAN => {
+                    let seq = u64::from_be_bytes(
+                        id.try_into()
+                            .map_err(|_| Error::Storage("bad orphan key".into()))?,
+                    );
+                    agent.orphans.insert(seq, state::decode_orphan(&v)?);
+                }
+                state::P_SEEN => {
+                    agent.seen.insert(Ghid::from_bytes(id)?);
+                }
+                _ => return Err(Error::Storage("unknown local record".into())),
+            }
+        }
+        for item in agent.outbox.values() {
+            if let OutItem::Flush(g) = item {
+                e.queued_flush.insert(*g);
+            }
+        }
+        let identity = agent.me.ghid();
+        e.agent = Some(agent);
+        e.out.push(Action::Ready { user_id, identity });
+        let actions = e_finish(&mut e);
+        Ok((e, actions))
+    }
+
+    /// Feeds one input; returns what the host must do, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Action> {
+        match input {
+            Input::AppConnected(s) => {
+                self.sessions.entry(s).or_default();
+            }
+            Input::AppDisconnected(s) => {
+                self.sessions.remove(&s);
+            }
+            Input::App {
+                session,
+                req,
+                request,
+            } => {
+                let result = self.app_request(session, req, request);
+                if let Some(result) = result {
+                    self.out.push(Action::Reply {
+                        session,
+                        req,
+                        result,
+                    });
+                }
+            }
+            Input::ServerUp => {
+                self.online = true;
+                self.on_server_up();
+            }
+            Input::ServerDown => self.on_server_down(),
+            Input::Server(m) => self.on_server_message(m),
+        }
+        self.run_jobs();
+        self.pump();
+        self.finish()
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    fn agent(&self) -> Result<&Agent> {
+        self.agent.as_ref().ok_or(Error::NotReady("not logged in"))
+    }
+
+    fn agent_mut(&mut self) -> Result<&mut Agent> {
+        self.agent.as_mut().ok_or(Error::NotReady("not logged in"))
+    }
+
+    fn my_ghid(&self) -> Result<Ghid> {
+        Ok(self.agent()?.me.ghid())
+    }
+
+    /// Builds the first frame of a dynamic object and its container.
+    fn first_frame(
+        &mut self,
+        me: &FirstParty,
+        master: &crate::golix::Secret,
+        plaintext: &[u8],
+    ) -> Result<(crate::golix::Gobd, Vec<u8>)> {
+        let secret = keys::frame_secret(master, &me.ghid(), None, None)?;
+        let (geoc, _) = me.make_container(secret, plaintext)?;
+        let frame = me.make_first_frame(&geoc.ghid())?;
+        self.stats.signed += 2;
+        Ok((frame, geoc.to_bytes()))
+    }
+
+    fn mark(&mut self, key: Vec<u8>) {
+        self.dirty.insert(key);
+    }
+
+    fn mark_object(&mut self, address: &Ghid) {
+        self.mark(state::key(state::P_OBJECT, &address.to_bytes()));
+    }
+
+    /// The account state changed: persist it and publish a new frame.
+    fn account_changed(&mut self) {
+        if let Some(a) = self.agent.as_ref().map(|a| a.account) {
+            if let Some(r) = self.agent.as_mut().and_then(|ag| ag.objects.get_mut(&a)) {
+                r.dirty = true;
+            }
+            self.mark_object(&a);
+            self.enqueue(OutItem::Flush(a));
+        }
+    }
+
+    fn enqueue(&mut self, item: OutItem) {
+        if let OutItem::Flush(g) = &item {
+            if !self.queued_flush.insert(*g) {
+                return;
+            }
+        }
+        let Some(a) = self.agent.as_mut() else {
+            return;
+        };
+        let seq = a.next_seq;
+        a.next_seq += 1;
+        a.outbox.insert(seq, item);
+        self.mark(state::key(state::P_OUTBOX, &seq.to_be_bytes()));
+    }
+
+    fn send(&mut self, request: Request, pending: Pending) {
+        if !self.online {
+            return;
+        }
+        let mut token = self.next_token;
+        while self.pending.contains_key(&token) {
+            token = token.wrapping_add(1);
+        }
+        self.next_token = token.wrapping_add(1);
+        if matches!(request, Request::Publish(_)) {
+            self.stats.published += 1;
+        }
+        self.pending.insert(token, pending);
+        self.out.push(Action::Send(Message::Request { token, request }));
+    }
+
+    fn push_to(&mut self, session: SessionId, push: AppPush) {
+        self.out.push(Action::Push { session, push });
+    }
+
+    /// Renders the local writes of this step and returns the actions, the
+    /// store write first.
+    fn finish(&mut self) -> Vec<Action> {
+        e_finish(self)
+    }
+
+    fn render(&mut self, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(a) = self.agent.as_ref() else {
+            return Ok(None);
+        };
+        let Some((&p, id)) = k.split_first() else {
+            return Ok(None);
+        };
+        let plain: Option<Zeroizing<Vec<u8>>> = if k == state::K_ACCOUNT {
+            let export = a.me.export(&self.cfg.storage_key, &mut self.rng)?;
+            Some(Zeroizing::new(state::encode_account(
+                &a.user_id, &a.account, &export,
+            )?))
+        } else {
+            let g = || Ghid::from_bytes(id);
+            match p {
+                state::P_OBJECT => match a.objects.get(&g()?) {
+                    Some(r) => Some(Zeroizing::new(r.encode()?)),
+                    None => None,
+                },
+                state::P_TOKEN => {
+                    let t = AppToken(
+                        id.try_into()
+                            .map_err(|_| Error::Storage("bad token key".into()))?,
+                    );
+                    a.tokens.get(&t).map(|s| {
+                        Zeroizing::new(s.map(|g| g.to_bytes().to_vec()).unwrap_or_default())
+                    })
+                }
+                state::P_CONTACT => a
+                    .contacts
+                    .get(&g()?)
+                    .map(|c| Zeroizing::new(c.gidc().to_bytes())),
+                state::P_OUTBOX => {
+                    let seq = u64::from_be_bytes(
+                        id.try_into()
+                            .map_err(|_| Error::Storage("bad outbox key".into()))?,
+                    );
+                    a.outbox.get(&seq).map(|i| Zeroizing::new(i.encode()))
+                }
+                state::P_SHARE => a
+                    .shares_out
+                    .get(&g()?)
+                    .map(|s| Zeroizing::new(s.encode())),
+                state::P_ORPHAN => {
+                    let seq = u64::from_be_bytes(
+                        id.try_into()
+                            .map_err(|_| Error::Storage("bad orphan key".into()))?,
+                    );
+                    a.orphans
+                        .get(&seq)
+                        .map(|o| Zeroizing::new(state::encode_orphan(o)))
+                }
+                state::P_SEEN => a.seen.contains(&g()?).then(|| Zeroizing::new(Vec::new())),
+                _ => None,
+            }
+        };
+        match plain {
+            Some(v) => Ok(Some(keys::seal_local(
+                &self.cfg.storage_key,
+                k,
+                &v,
+                &mut self.rng,
+            )?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn e_finish(e: &mut Engine) -> Vec<Action> {
+    let keys = std::mem::take(&mut e.dirty);
+    let mut writes = Vec::with_capacity(keys.len());
+    for k in keys {
+        match e.render(&k) {
+            Ok(v) => writes.push((k, v)),
+            // Rendering only fails if sealing fails, which it cannot with a
+            // valid key; keep the key dirty rather than lose the write.
+            Err(_) => {
+                e.dirty.insert(k);
+            }
+        }
+    }
+    let mut out = std::mem::take(&mut e.out);
+    if !writes.is_empty() {
+        out.insert(0, Action::Store(writes));
+    }
+    out
+}

@@ -1,0 +1,406 @@
+//! Byte encodings of what the engine keeps: app payloads inside containers
+//! (`hgxd`), the account state and account root that live encrypted at the
+//! persistence server, and the records of the local store. All are
+//! length-checked big-endian layouts read with the same bounds-checked
+//! reader as the Golix objects; `docs/engine.md` lists them.
+
+use zeroize::Zeroizing;
+
+use super::types::{ApiId, AppToken, API_ID_LEN, TOKEN_LEN};
+use crate::error::{Error, ObjectKind, Result};
+use crate::golix::codec::Reader;
+use crate::golix::ghid::Ghid;
+use crate::golix::secret::Secret;
+
+/// Appends big-endian fields.
+#[derive(Default)]
+pub(crate) struct Writer(pub Vec<u8>);
+
+impl Writer {
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    pub(crate) fn u16(&mut self, v: u16) -> &mut Self {
+        self.bytes(&v.to_be_bytes())
+    }
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
+        self.bytes(&v.to_be_bytes())
+    }
+    pub(crate) fn ghid(&mut self, g: &Ghid) -> &mut Self {
+        self.bytes(&g.to_bytes())
+    }
+    pub(crate) fn opt_ghid(&mut self, g: Option<&Ghid>) -> &mut Self {
+        match g {
+            Some(g) => self.u8(1).ghid(g),
+            None => self.u8(0),
+        }
+    }
+    /// A u32 length then the bytes.
+    pub(crate) fn blob(&mut self, b: &[u8]) -> Result<&mut Self> {
+        let n = u32::try_from(b.len()).map_err(|_| Error::InvalidLength("record field too long"))?;
+        Ok(self.u32(n).bytes(b))
+    }
+    pub(crate) fn opt_blob(&mut self, b: Option<&[u8]>) -> Result<&mut Self> {
+        match b {
+            Some(b) => self.u8(1).blob(b),
+            None => Ok(self.u8(0)),
+        }
+    }
+}
+
+pub(crate) fn reader(b: &[u8]) -> Reader<'_> {
+    Reader::new(b, ObjectKind::Record)
+}
+
+pub(crate) fn read_blob<'a>(r: &mut Reader<'a>) -> Result<&'a [u8]> {
+    let n = r.u32()? as usize;
+    r.take(n)
+}
+
+pub(crate) fn read_opt_blob<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>> {
+    Ok(match r.u8()? {
+        0 => None,
+        1 => Some(read_blob(r)?),
+        _ => return Err(Error::InvalidArgument("bad option flag in record")),
+    })
+}
+
+pub(crate) fn read_opt_ghid(r: &mut Reader<'_>) -> Result<Option<Ghid>> {
+    Ok(match r.u8()? {
+        0 => None,
+        1 => Some(r.ghid()?),
+        _ => return Err(Error::InvalidArgument("bad option flag in record")),
+    })
+}
+
+pub(crate) fn read_bool(r: &mut Reader<'_>) -> Result<bool> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Error::InvalidArgument("bad boolean in record")),
+    }
+}
+
+fn read_secret(r: &mut Reader<'_>) -> Result<Secret> {
+    let n = usize::from(r.u8()?);
+    Secret::parse(r.take(n)?)
+}
+
+fn write_secret(w: &mut Writer, s: &Secret) -> Result<()> {
+    let b = s.to_bytes();
+    let n = u8::try_from(b.len()).map_err(|_| Error::InvalidLength("secret too long"))?;
+    w.u8(n).bytes(&b);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- app payload
+
+/// Magic of an app payload inside a container (0.1.0's `hgxd`).
+pub const PAYLOAD_MAGIC: [u8; 4] = *b"hgxd";
+/// Payload format byte: the state is app bytes (0.1.0's only format).
+const PAYLOAD_STATE: u8 = 0;
+/// Payload format byte: the state is the 65-byte address of another object.
+const PAYLOAD_LINK: u8 = 1;
+
+/// An app payload: `hgxd` ‖ format(1) ‖ api_id(65) ‖ state.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Payload {
+    pub api_id: ApiId,
+    pub is_link: bool,
+    pub state: Vec<u8>,
+}
+
+impl Payload {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(5 + API_ID_LEN + self.state.len()));
+        out.extend_from_slice(&PAYLOAD_MAGIC);
+        out.push(if self.is_link {
+            PAYLOAD_LINK
+        } else {
+            PAYLOAD_STATE
+        });
+        out.extend_from_slice(&self.api_id.0);
+        out.extend_from_slice(&self.state);
+        out
+    }
+
+    pub(crate) fn parse(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let magic: [u8; 4] = r.array()?;
+        if magic != PAYLOAD_MAGIC {
+            return Err(Error::InvalidArgument("container does not hold an app payload"));
+        }
+        let is_link = match r.u8()? {
+            PAYLOAD_STATE => false,
+            PAYLOAD_LINK => true,
+            _ => return Err(Error::InvalidArgument("unknown app payload format")),
+        };
+        let api_id = ApiId(r.array()?);
+        let state = r.take(b.len() - r.position())?.to_vec();
+        if is_link {
+            Ghid::from_bytes(&state)?;
+        }
+        Ok(Self {
+            api_id,
+            is_link,
+            state,
+        })
+    }
+}
+
+// ------------------------------------------------------------- account state
+
+/// What every device of an agent knows about one object (synced through the
+/// account state).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub address: Ghid,
+    pub author: Ghid,
+    pub api_id: ApiId,
+    pub dynamic: bool,
+    pub owned: bool,
+    pub is_link: bool,
+    pub deleted: bool,
+    pub private: Option<AppToken>,
+    pub legroom: u8,
+    /// Dynamic: the object's master secret (every frame's secret derives from
+    /// it). Static: the container's secret.
+    pub secret: Secret,
+}
+
+const F_DYNAMIC: u8 = 1;
+const F_OWNED: u8 = 2;
+const F_LINK: u8 = 4;
+const F_DELETED: u8 = 8;
+const F_PRIVATE: u8 = 16;
+
+impl Entry {
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<()> {
+        let mut flags = 0;
+        for (on, f) in [
+            (self.dynamic, F_DYNAMIC),
+            (self.owned, F_OWNED),
+            (self.is_link, F_LINK),
+            (self.deleted, F_DELETED),
+            (self.private.is_some(), F_PRIVATE),
+        ] {
+            if on {
+                flags |= f;
+            }
+        }
+        w.ghid(&self.address)
+            .ghid(&self.author)
+            .bytes(&self.api_id.0)
+            .u8(flags)
+            .u8(self.legroom);
+        if let Some(t) = &self.private {
+            w.bytes(&t.0);
+        }
+        write_secret(w, &self.secret)
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self> {
+        let address = r.ghid()?;
+        let author = r.ghid()?;
+        let api_id = ApiId(r.array()?);
+        let flags = r.u8()?;
+        if flags & !(F_DYNAMIC | F_OWNED | F_LINK | F_DELETED | F_PRIVATE) != 0 {
+            return Err(Error::InvalidArgument("unknown entry flags"));
+        }
+        let legroom = r.u8()?;
+        let private = if flags & F_PRIVATE != 0 {
+            Some(AppToken(r.array::<TOKEN_LEN>()?))
+        } else {
+            None
+        };
+        Ok(Self {
+            address,
+            author,
+            api_id,
+            dynamic: flags & F_DYNAMIC != 0,
+            owned: flags & F_OWNED != 0,
+            is_link: flags & F_LINK != 0,
+            deleted: flags & F_DELETED != 0,
+            private,
+            legroom,
+            secret: read_secret(r)?,
+        })
+    }
+}
+
+/// Magic of the account state's plaintext.
+const ACCOUNT_MAGIC: [u8; 4] = *b"HGXA";
+const ACCOUNT_VERSION: u16 = 1;
+
+/// The account state: every object this agent holds, its app tokens and
+/// their startup objects. Kept at the server as an ordinary dynamic object of
+/// the agent, encrypted; every device merges it (see `docs/engine.md`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct AccountState {
+    pub entries: Vec<Entry>,
+    /// Every token ever issued, with its startup object.
+    pub tokens: Vec<(AppToken, Option<Ghid>)>,
+}
+
+impl AccountState {
+    pub(crate) fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut w = Writer::default();
+        w.bytes(&ACCOUNT_MAGIC).u16(ACCOUNT_VERSION);
+        w.u32(u32::try_from(self.entries.len()).map_err(|_| Error::InvalidLength("too many objects"))?);
+        for e in &self.entries {
+            e.write(&mut w)?;
+        }
+        w.u32(u32::try_from(self.tokens.len()).map_err(|_| Error::InvalidLength("too many tokens"))?);
+        for (t, s) in &self.tokens {
+            w.bytes(&t.0).opt_ghid(s.as_ref());
+        }
+        Ok(Zeroizing::new(w.0))
+    }
+
+    pub(crate) fn parse(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let magic: [u8; 4] = r.array()?;
+        if magic != ACCOUNT_MAGIC || r.u16()? != ACCOUNT_VERSION {
+            return Err(Error::InvalidArgument("not an account state"));
+        }
+        let n = r.u32()?;
+        let mut entries = Vec::new();
+        for _ in 0..n {
+            entries.push(Entry::read(&mut r)?);
+        }
+        let n = r.u32()?;
+        let mut tokens = Vec::new();
+        for _ in 0..n {
+            tokens.push((AppToken(r.array()?), read_opt_ghid(&mut r)?));
+        }
+        r.finish()?;
+        Ok(Self { entries, tokens })
+    }
+}
+
+// ------------------------------------------------------------------ the root
+
+const ROOT_MAGIC: [u8; 4] = *b"HGXR";
+const ROOT_VERSION: u16 = 1;
+
+/// The account root's plaintext: the identity's private keys (exported under
+/// the password-derived wrap key) and where the account state lives.
+pub(crate) struct RootContent {
+    pub identity_export: Vec<u8>,
+    pub account: Ghid,
+    pub account_secret: Secret,
+}
+
+impl RootContent {
+    pub(crate) fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut w = Writer::default();
+        w.bytes(&ROOT_MAGIC).u16(ROOT_VERSION);
+        w.blob(&self.identity_export)?;
+        w.ghid(&self.account);
+        write_secret(&mut w, &self.account_secret)?;
+        Ok(Zeroizing::new(w.0))
+    }
+
+    pub(crate) fn parse(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let magic: [u8; 4] = r.array()?;
+        if magic != ROOT_MAGIC || r.u16()? != ROOT_VERSION {
+            return Err(Error::InvalidArgument("not an account root"));
+        }
+        let identity_export = read_blob(&mut r)?.to_vec();
+        let account = r.ghid()?;
+        let account_secret = read_secret(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            identity_export,
+            account,
+            account_secret,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golix::address::AddressAlgorithm;
+    use crate::golix::secret::FreshSecret;
+    use proptest::prelude::*;
+
+    fn secret(b: u8) -> Secret {
+        FreshSecret::from_parts(3, &[b; 32], &[b; 12])
+            .expect("secret")
+            .into_secret()
+    }
+
+    fn ghid(b: u8) -> Ghid {
+        Ghid::new(AddressAlgorithm::Blake2b512, [b; 64])
+    }
+
+    #[test]
+    fn account_state_round_trips() {
+        let st = AccountState {
+            entries: vec![
+                Entry {
+                    address: ghid(1),
+                    author: ghid(2),
+                    api_id: ApiId::default_bytes(),
+                    dynamic: true,
+                    owned: true,
+                    is_link: false,
+                    deleted: false,
+                    private: Some(AppToken([7; 16])),
+                    legroom: 7,
+                    secret: secret(3),
+                },
+                Entry {
+                    address: ghid(4),
+                    author: ghid(5),
+                    api_id: ApiId([9; 65]),
+                    dynamic: false,
+                    owned: false,
+                    is_link: true,
+                    deleted: true,
+                    private: None,
+                    legroom: 0,
+                    secret: secret(6),
+                },
+            ],
+            tokens: vec![(AppToken([1; 16]), Some(ghid(8))), (AppToken([2; 16]), None)],
+        };
+        let b = st.to_bytes().expect("encode");
+        assert!(AccountState::parse(&b).expect("parse") == st);
+        for cut in 0..b.len() {
+            assert!(AccountState::parse(&b[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn payload_round_trips_and_checks_links() {
+        let p = Payload {
+            api_id: ApiId::default_bytes(),
+            is_link: false,
+            state: b"hello".to_vec(),
+        };
+        assert!(Payload::parse(&p.to_bytes()).expect("parse") == p);
+        let link = Payload {
+            api_id: ApiId::default_bytes(),
+            is_link: true,
+            state: b"not a ghid".to_vec(),
+        };
+        assert!(Payload::parse(&link.to_bytes()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = AccountState::parse(&b);
+            let _ = RootContent::parse(&b);
+            let _ = Payload::parse(&b);
+        }
+    }
+}

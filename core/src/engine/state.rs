@@ -1,0 +1,272 @@
+//! The engine's state in memory, and its encoding in the host's local store.
+//! Every local value is sealed under the host's storage key
+//! ([`super::keys::seal_local`]); the key of each record is its AAD.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::record::{
+    read_blob, read_bool, read_opt_blob, read_opt_ghid, reader, Entry, Writer,
+};
+use super::types::{ApiId, AppToken, SessionId, TOKEN_LEN};
+use crate::error::{Error, Result};
+use crate::golix::ghid::Ghid;
+use crate::golix::{FirstParty, Gobd, SecondParty};
+
+/// Which of the agent's dynamic objects a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An app object.
+    App = 0,
+    /// The account state (the agent's object table, synced between devices).
+    Account = 1,
+    /// The account root (the user id; opened by the password).
+    Root = 2,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Result<Self> {
+        Ok(match b {
+            0 => Kind::App,
+            1 => Kind::Account,
+            2 => Kind::Root,
+            _ => return Err(Error::Storage("unknown record kind".into())),
+        })
+    }
+}
+
+/// One object the agent holds.
+#[derive(Clone)]
+pub(crate) struct ObjRecord {
+    pub kind: Kind,
+    pub entry: Entry,
+    /// The latest state this device knows (local updates included).
+    pub state: Vec<u8>,
+    /// `state` is newer than anything published: a frame must be built.
+    pub dirty: bool,
+    /// The newest frame known to be accepted by the server (dynamic objects).
+    pub current: Option<Gobd>,
+    /// The container of `current` (or of a static object).
+    pub container: Option<Ghid>,
+    /// A frame and container built but not yet both acknowledged.
+    pub unsent: Option<(Vec<u8>, Vec<u8>)>,
+    /// This agent's own static binding of the object (hold, or a static object's binding).
+    pub held: Option<Ghid>,
+    /// The state has been read (false while a newly learned object is fetched).
+    pub loaded: bool,
+}
+
+impl ObjRecord {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        w.u8(self.kind as u8);
+        self.entry.write(&mut w)?;
+        w.blob(&self.state)?;
+        w.u8(u8::from(self.dirty));
+        w.opt_blob(self.current.as_ref().map(|f| f.to_bytes()).as_deref())?;
+        w.opt_ghid(self.container.as_ref());
+        match &self.unsent {
+            Some((f, c)) => {
+                w.u8(1).blob(f)?.blob(c)?;
+            }
+            None => {
+                w.u8(0);
+            }
+        }
+        w.opt_ghid(self.held.as_ref());
+        w.u8(u8::from(self.loaded));
+        Ok(w.0)
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let kind = Kind::from_u8(r.u8()?)?;
+        let entry = Entry::read(&mut r)?;
+        let state = read_blob(&mut r)?.to_vec();
+        let dirty = read_bool(&mut r)?;
+        let current = read_opt_blob(&mut r)?.map(Gobd::parse).transpose()?;
+        let container = read_opt_ghid(&mut r)?;
+        let unsent = match r.u8()? {
+            0 => None,
+            1 => {
+                let f = read_blob(&mut r)?.to_vec();
+                let c = read_blob(&mut r)?.to_vec();
+                Some((f, c))
+            }
+            _ => return Err(Error::Storage("bad record".into())),
+        };
+        let held = read_opt_ghid(&mut r)?;
+        let loaded = read_bool(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            kind,
+            entry,
+            state,
+            dirty,
+            current,
+            container,
+            unsent,
+            held,
+            loaded,
+        })
+    }
+}
+
+/// An item of the outbox: published in order, kept until acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OutItem {
+    /// Publish these bytes (GIDC, GOBS, GDXX, GARQ, a static GEOC).
+    Object(Vec<u8>),
+    /// Publish the next frame of this dynamic object (built when its turn
+    /// comes, from the latest state, so offline updates coalesce).
+    Flush(Ghid),
+}
+
+impl OutItem {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            OutItem::Object(b) => {
+                let mut v = vec![0];
+                v.extend_from_slice(b);
+                v
+            }
+            OutItem::Flush(g) => {
+                let mut v = vec![1];
+                v.extend_from_slice(&g.to_bytes());
+                v
+            }
+        }
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
+        match b.split_first() {
+            Some((0, rest)) => Ok(OutItem::Object(rest.to_vec())),
+            Some((1, rest)) => Ok(OutItem::Flush(Ghid::from_bytes(rest)?)),
+            _ => Err(Error::Storage("bad outbox item".into())),
+        }
+    }
+}
+
+/// A share this device made, waiting for the recipient's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShareOut {
+    pub address: Ghid,
+    pub recipient: Ghid,
+    pub token: Option<AppToken>,
+}
+
+impl ShareOut {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.ghid(&self.address).ghid(&self.recipient);
+        match &self.token {
+            Some(t) => w.u8(1).bytes(&t.0),
+            None => w.u8(0),
+        };
+        w.0
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let address = r.ghid()?;
+        let recipient = r.ghid()?;
+        let token = match r.u8()? {
+            0 => None,
+            1 => Some(AppToken(r.array::<TOKEN_LEN>()?)),
+            _ => return Err(Error::Storage("bad share record".into())),
+        };
+        r.finish()?;
+        Ok(Self {
+            address,
+            recipient,
+            token,
+        })
+    }
+}
+
+/// An incoming share that no app session has taken yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Orphan {
+    pub address: Ghid,
+    pub origin: Ghid,
+    pub api_id: ApiId,
+}
+
+/// The logged-in agent.
+pub(crate) struct Agent {
+    pub me: FirstParty,
+    pub user_id: Ghid,
+    pub account: Ghid,
+    pub objects: BTreeMap<Ghid, ObjRecord>,
+    pub tokens: BTreeMap<AppToken, Option<Ghid>>,
+    pub contacts: BTreeMap<Ghid, SecondParty>,
+    pub outbox: BTreeMap<u64, OutItem>,
+    pub next_seq: u64,
+    pub shares_out: BTreeMap<Ghid, ShareOut>,
+    pub orphans: BTreeMap<u64, Orphan>,
+    /// Requests (GARQ GHIDs) already handled.
+    pub seen: BTreeSet<Ghid>,
+}
+
+/// One app connection.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    pub token: Option<AppToken>,
+    pub apis: BTreeSet<ApiId>,
+    pub tracking: BTreeSet<Ghid>,
+}
+
+/// The sessions, by id.
+pub(crate) type Sessions = BTreeMap<SessionId, Session>;
+
+// Local store keys: one prefix byte, then the record's identifier.
+pub(crate) const K_ACCOUNT: &[u8] = b"a";
+pub(crate) const P_OBJECT: u8 = b'o';
+pub(crate) const P_TOKEN: u8 = b't';
+pub(crate) const P_CONTACT: u8 = b'c';
+pub(crate) const P_OUTBOX: u8 = b'q';
+pub(crate) const P_SHARE: u8 = b's';
+pub(crate) const P_ORPHAN: u8 = b'i';
+pub(crate) const P_SEEN: u8 = b'r';
+
+pub(crate) fn key(prefix: u8, id: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(prefix);
+    k.extend_from_slice(id);
+    k
+}
+
+/// The local account record: user id, account-state address, and the
+/// identity's private keys exported under the storage key.
+pub(crate) fn encode_account(user_id: &Ghid, account: &Ghid, export: &[u8]) -> Result<Vec<u8>> {
+    let mut w = Writer::default();
+    w.ghid(user_id).ghid(account).blob(export)?;
+    Ok(w.0)
+}
+
+pub(crate) fn decode_account(b: &[u8]) -> Result<(Ghid, Ghid, Vec<u8>)> {
+    let mut r = reader(b);
+    let u = r.ghid()?;
+    let a = r.ghid()?;
+    let e = read_blob(&mut r)?.to_vec();
+    r.finish()?;
+    Ok((u, a, e))
+}
+
+pub(crate) fn encode_orphan(o: &Orphan) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.ghid(&o.address).ghid(&o.origin).bytes(&o.api_id.0);
+    w.0
+}
+
+pub(crate) fn decode_orphan(b: &[u8]) -> Result<Orphan> {
+    let mut r = reader(b);
+    let address = r.ghid()?;
+    let origin = r.ghid()?;
+    let api_id = ApiId(r.array()?);
+    r.finish()?;
+    Ok(Orphan {
+        address,
+        origin,
+        api_id,
+    })
+}

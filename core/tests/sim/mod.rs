@@ -1,0 +1,428 @@
+//! Deterministic simulation of Hypergolix in one process: engines on
+//! several devices, one persistence node running core's rules over the
+//! memory backend, and a network that delays, reorders (across connections),
+//! duplicates pushes and breaks connections; devices crash and restart from
+//! their local store. Everything is driven by one seed.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use hypergolix_core::engine::{
+    Action, AppPush, AppReply, AppRequest, Engine, EngineConfig, Input, KdfParams, SessionId,
+};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::persist::{ConnId, MemoryStore, Node};
+use hypergolix_core::wire::remote::{Message, Request};
+use hypergolix_core::Error;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// The app session every device's test app uses.
+pub const APP: SessionId = 1;
+
+/// One device: an engine (absent while crashed), its durable local store,
+/// and what its app saw.
+pub struct Device {
+    pub name: String,
+    pub cfg: EngineConfig,
+    pub engine: Option<Engine>,
+    pub store: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub conn: Option<ConnId>,
+    pub pushes: Vec<(SessionId, AppPush)>,
+    pub replies: HashMap<u64, Result<AppReply, Error>>,
+    pub ready: Option<(Ghid, Ghid)>,
+    pub login_failed: Option<Error>,
+    /// The last state the app saw for each object (its own acknowledged
+    /// updates and pushed updates): what must survive a crash.
+    pub seen: HashMap<Ghid, Vec<u8>>,
+    /// Requests not yet answered: req → (address, state) for updates.
+    pub pending_updates: HashMap<u64, (Ghid, Vec<u8>)>,
+    pub crashed: bool,
+    pub offline: bool,
+}
+
+/// What the network may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    /// Per delivery: probability that some device's connection breaks.
+    pub disconnect: f64,
+    /// Per delivered push: probability that it is delivered twice.
+    pub duplicate: f64,
+    /// Per delivery: probability that some device crashes (kill -9).
+    pub crash: f64,
+    /// Most ticks a message waits.
+    pub max_delay: u64,
+}
+
+impl Faults {
+    /// A perfect network.
+    pub const NONE: Faults = Faults {
+        disconnect: 0.0,
+        duplicate: 0.0,
+        crash: 0.0,
+        max_delay: 1,
+    };
+}
+
+enum Envelope {
+    ToServer { conn: ConnId, bytes: Vec<u8> },
+    ToDevice { dev: usize, conn: ConnId, bytes: Vec<u8> },
+}
+
+/// The world.
+pub struct World {
+    pub rng: ChaCha20Rng,
+    pub node: Node<MemoryStore>,
+    pub devices: Vec<Device>,
+    pub now: u64,
+    queue: BTreeMap<(u64, u64), Envelope>,
+    seq: u64,
+    next_conn: ConnId,
+    live: HashSet<ConnId>,
+    /// Last delivery time per (connection, direction): keeps each link FIFO.
+    link_time: HashMap<(ConnId, bool), u64>,
+    pub faults: Faults,
+    next_req: u64,
+    /// Every message body any device sent to the server.
+    pub server_saw: Vec<Vec<u8>>,
+    pub steps: u64,
+}
+
+impl World {
+    /// A world with no devices.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            node: Node::new(MemoryStore::new()),
+            devices: Vec::new(),
+            now: 0,
+            queue: BTreeMap::new(),
+            seq: 0,
+            next_conn: 1,
+            live: HashSet::new(),
+            link_time: HashMap::new(),
+            faults: Faults::NONE,
+            next_req: 1,
+            server_saw: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    fn seed32(&mut self) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        self.rng.fill_bytes(&mut s);
+        s
+    }
+
+    /// Adds a device with no account; returns its index.
+    pub fn add_device(&mut self, name: &str) -> usize {
+        let mut key = [0u8; 32];
+        self.rng.fill_bytes(&mut key);
+        let mut cfg = EngineConfig::new(key);
+        cfg.kdf = KdfParams::INSECURE_TEST;
+        let seed = self.seed32();
+        self.devices.push(Device {
+            name: name.into(),
+            cfg: cfg.clone(),
+            engine: Some(Engine::new(cfg, seed)),
+            store: BTreeMap::new(),
+            conn: None,
+            pushes: Vec::new(),
+            replies: HashMap::new(),
+            ready: None,
+            login_failed: None,
+            seen: HashMap::new(),
+            pending_updates: HashMap::new(),
+            crashed: false,
+            offline: false,
+        });
+        let d = self.devices.len() - 1;
+        self.input(d, Input::AppConnected(APP));
+        d
+    }
+
+    /// A device that creates a new account; returns (device, user id, identity).
+    pub fn new_agent(&mut self, name: &str, password: &[u8]) -> (usize, Ghid, Ghid) {
+        let d = self.add_device(name);
+        let actions = self.devices[d]
+            .engine
+            .as_mut()
+            .expect("engine")
+            .create_account(password)
+            .expect("create account");
+        self.apply(d, actions);
+        self.connect(d);
+        let (u, i) = self.devices[d].ready.expect("ready");
+        (d, u, i)
+    }
+
+    /// A second device of an existing account, logged in by password.
+    pub fn login_device(&mut self, name: &str, user_id: Ghid, password: &[u8]) -> usize {
+        let d = self.add_device(name);
+        self.connect(d);
+        let actions = self.devices[d]
+            .engine
+            .as_mut()
+            .expect("engine")
+            .login(user_id, password)
+            .expect("login");
+        self.apply(d, actions);
+        d
+    }
+
+    pub fn connect(&mut self, d: usize) {
+        if self.devices[d].conn.is_some() || self.devices[d].crashed {
+            return;
+        }
+        let c = self.next_conn;
+        self.next_conn += 1;
+        self.live.insert(c);
+        self.devices[d].conn = Some(c);
+        self.input(d, Input::ServerUp);
+    }
+
+    pub fn disconnect(&mut self, d: usize) {
+        if let Some(c) = self.devices[d].conn.take() {
+            self.live.remove(&c);
+            self.node.disconnect(c);
+            if self.devices[d].engine.is_some() {
+                self.input(d, Input::ServerDown);
+            }
+        }
+    }
+
+    /// kill -9: the engine and its connection vanish; the store stays.
+    pub fn crash(&mut self, d: usize) {
+        self.disconnect(d);
+        self.devices[d].engine = None;
+        self.devices[d].crashed = true;
+        self.devices[d].pending_updates.clear();
+    }
+
+    /// Restarts a crashed device from its store and checks that everything
+    /// its app saw is still there.
+    pub fn restart(&mut self, d: usize) {
+        let seed = self.seed32();
+        let dev = &mut self.devices[d];
+        let records: Vec<(Vec<u8>, Vec<u8>)> =
+            dev.store.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let (engine, actions) =
+            Engine::restore(dev.cfg.clone(), seed, records).expect("restore from the local store");
+        for (address, state) in &dev.seen {
+            if let Some(def) = engine.peek(address) {
+                assert_eq!(
+                    &def.state, state,
+                    "{}: state acknowledged or shown before the crash is lost after restart",
+                    dev.name
+                );
+            }
+        }
+        dev.engine = Some(engine);
+        dev.crashed = false;
+        self.apply(d, actions);
+        self.input(d, Input::AppConnected(APP));
+        self.connect(d);
+    }
+
+    /// Feeds an input to a device's engine and carries out the actions.
+    pub fn input(&mut self, d: usize, input: Input) {
+        let Some(e) = self.devices[d].engine.as_mut() else {
+            return;
+        };
+        let actions = e.handle(input);
+        self.apply(d, actions);
+    }
+
+    /// Carries out a device's actions, in order.
+    pub fn apply(&mut self, d: usize, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Store(writes) => {
+                    for (k, v) in writes {
+                        match v {
+                            Some(v) => self.devices[d].store.insert(k, v),
+                            None => self.devices[d].store.remove(&k),
+                        };
+                    }
+                }
+                Action::Send(m) => {
+                    if let Some(c) = self.devices[d].conn {
+                        let bytes = m.encode();
+                        self.server_saw.push(bytes.clone());
+                        self.enqueue(Envelope::ToServer { conn: c, bytes }, c, true);
+                    }
+                }
+                Action::Reply { req, result, .. } => {
+                    if let Some((address, state)) = self.devices[d].pending_updates.remove(&req) {
+                        if result.is_ok() {
+                            self.devices[d].seen.insert(address, state);
+                        }
+                    }
+                    self.devices[d].replies.insert(req, result);
+                }
+                Action::Push { session, push } => {
+                    if let AppPush::Update(def) = &push {
+                        self.devices[d].seen.insert(def.address, def.state.clone());
+                    }
+                    if let AppPush::Delete(g) = &push {
+                        self.devices[d].seen.remove(g);
+                    }
+                    self.devices[d].pushes.push((session, push));
+                }
+                Action::Ready { user_id, identity } => {
+                    self.devices[d].ready = Some((user_id, identity))
+                }
+                Action::LoginFailed(e) => self.devices[d].login_failed = Some(e),
+            }
+        }
+    }
+
+    fn enqueue(&mut self, env: Envelope, conn: ConnId, up: bool) {
+        let delay = 1 + self.rng.next_u64() % self.faults.max_delay.max(1);
+        let last = self.link_time.get(&(conn, up)).copied().unwrap_or(0);
+        let t = (self.now + delay).max(last + 1);
+        self.link_time.insert((conn, up), t);
+        self.seq += 1;
+        self.queue.insert((t, self.seq), env);
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < p
+    }
+
+    /// Delivers one message (and maybe injects one fault). False when idle.
+    pub fn step(&mut self) -> bool {
+        let Some((&(t, s), _)) = self.queue.iter().next() else {
+            return false;
+        };
+        let env = self.queue.remove(&(t, s)).expect("queued");
+        self.now = self.now.max(t);
+        self.steps += 1;
+        match env {
+            Envelope::ToServer { conn, bytes } => {
+                if !self.live.contains(&conn) {
+                    return true;
+                }
+                let m = Message::decode(&bytes).expect("engines send well-formed messages");
+                for (c, reply) in self.node.handle(conn, m) {
+                    if let Some(dev) = self.devices.iter().position(|x| x.conn == Some(c)) {
+                        let dup = matches!(
+                            reply,
+                            Message::Request {
+                                request: Request::Push { .. },
+                                ..
+                            }
+                        ) && self.chance(self.faults.duplicate);
+                        let bytes = reply.encode();
+                        if dup {
+                            self.enqueue(
+                                Envelope::ToDevice {
+                                    dev,
+                                    conn: c,
+                                    bytes: bytes.clone(),
+                                },
+                                c,
+                                false,
+                            );
+                        }
+                        self.enqueue(Envelope::ToDevice { dev, conn: c, bytes }, c, false);
+                    }
+                }
+            }
+            Envelope::ToDevice { dev, conn, bytes } => {
+                if self.devices[dev].conn == Some(conn) {
+                    let m = Message::decode(&bytes).expect("the node sends well-formed messages");
+                    self.input(dev, Input::Server(m));
+                }
+            }
+        }
+        self.faults_step();
+        true
+    }
+
+    fn faults_step(&mut self) {
+        let n = self.devices.len();
+        if n == 0 {
+            return;
+        }
+        if self.chance(self.faults.disconnect) {
+            let d = (self.rng.next_u64() % n as u64) as usize;
+            self.disconnect(d);
+        }
+        if self.chance(self.faults.crash) {
+            let d = (self.rng.next_u64() % n as u64) as usize;
+            if !self.devices[d].crashed && self.devices[d].ready.is_some() {
+                self.crash(d);
+            }
+        }
+        // Devices come back after a while.
+        if self.chance(0.05) {
+            let d = (self.rng.next_u64() % n as u64) as usize;
+            if self.devices[d].crashed {
+                self.restart(d);
+            } else if !self.devices[d].offline {
+                self.connect(d);
+            }
+        }
+    }
+
+    /// Runs until nothing is in flight (at most `max` steps), then brings
+    /// every device back online and runs again, until the world is quiet.
+    pub fn settle(&mut self, max: u64) {
+        let start = self.steps;
+        loop {
+            while self.step() {
+                assert!(self.steps - start < max, "the world did not settle in {max} steps");
+            }
+            let mut woke = false;
+            for d in 0..self.devices.len() {
+                if self.devices[d].crashed {
+                    self.restart(d);
+                    woke = true;
+                } else if self.devices[d].conn.is_none() && !self.devices[d].offline {
+                    self.connect(d);
+                    woke = true;
+                }
+            }
+            if !woke && self.queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Sends an app request; returns its number.
+    pub fn request(&mut self, d: usize, request: AppRequest) -> u64 {
+        let req = self.next_req;
+        self.next_req += 1;
+        if let AppRequest::Update { address, state } = &request {
+            self.devices[d]
+                .pending_updates
+                .insert(req, (*address, state.clone()));
+        }
+        self.input(
+            d,
+            Input::App {
+                session: APP,
+                req,
+                request,
+            },
+        );
+        req
+    }
+
+    /// The reply to a request (after it arrived).
+    pub fn reply(&self, d: usize, req: u64) -> Option<&Result<AppReply, Error>> {
+        self.devices[d].replies.get(&req)
+    }
+
+    /// Sends a request and settles the world; returns the reply.
+    pub fn call(&mut self, d: usize, request: AppRequest) -> Result<AppReply, Error> {
+        let r = self.request(d, request);
+        self.settle(1_000_000);
+        self.reply(d, r).cloned().expect("a reply")
+    }
+
+    pub fn engine(&self, d: usize) -> &Engine {
+        self.devices[d].engine.as_ref().expect("engine running")
+    }
+}
