@@ -67,21 +67,39 @@ fn account_objects_and_a_second_device() {
     assert_eq!(w.devices[a2].ready, Some((user, id)));
     assert_eq!(object(w.call(a2, AppRequest::Get(dynamic))).state, b"v1");
     let s = object(w.call(a2, AppRequest::Get(stat)));
-    assert_eq!((s.state.as_slice(), s.dynamic, s.owned), (&b"frozen"[..], false, true));
+    assert_eq!(
+        (s.state.as_slice(), s.dynamic, s.owned),
+        (&b"frozen"[..], false, true)
+    );
 
     // Updates flow both ways between the devices.
     assert_eq!(
-        w.call(a1, AppRequest::Update { address: dynamic, state: b"v2".to_vec() }),
+        w.call(
+            a1,
+            AppRequest::Update {
+                address: dynamic,
+                state: b"v2".to_vec()
+            }
+        ),
         Ok(AppReply::Done)
     );
     assert_eq!(updates(&w, a2, &dynamic), vec![b"v2".to_vec()]);
-    w.call(a2, AppRequest::Update { address: dynamic, state: b"v3".to_vec() })
-        .expect("update from the second device");
+    w.call(
+        a2,
+        AppRequest::Update {
+            address: dynamic,
+            state: b"v3".to_vec(),
+        },
+    )
+    .expect("update from the second device");
     assert_eq!(updates(&w, a1, &dynamic), vec![b"v3".to_vec()]);
 
     // An object created on the second device reaches the first through the account state.
     let from_phone = ghid(w.call(a2, new_obj(true, b"phone")));
-    assert_eq!(object(w.call(a1, AppRequest::Get(from_phone))).state, b"phone");
+    assert_eq!(
+        object(w.call(a1, AppRequest::Get(from_phone))).state,
+        b"phone"
+    );
 }
 
 #[test]
@@ -93,7 +111,10 @@ fn wrong_password_changes_nothing_and_password_change_works() {
     w.settle(100_000);
     assert_eq!(w.devices[bad].login_failed, Some(Error::WrongPassword));
     assert!(w.devices[bad].ready.is_none());
-    assert!(w.devices[bad].store.is_empty(), "a failed login writes nothing");
+    assert!(
+        w.devices[bad].store.is_empty(),
+        "a failed login writes nothing"
+    );
 
     let a1 = 0;
     let acts = w.devices[a1]
@@ -120,15 +141,24 @@ fn sharing_between_agents_with_acks_and_reshare() {
     let (c, _, carol) = w.new_agent("carol", b"c");
     w.settle(100_000);
     w.call(b, AppRequest::RegisterApi(api())).expect("register");
-    w.call(a, AppRequest::SetToken(AppToken::NULL)).expect("token");
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
     let g = ghid(w.call(a, new_obj(true, b"hello")));
     assert_eq!(
-        w.call(a, AppRequest::Share { address: g, recipient: bob }),
+        w.call(
+            a,
+            AppRequest::Share {
+                address: g,
+                recipient: bob
+            }
+        ),
         Ok(AppReply::Done)
     );
     // Bob's app is told, can read it, and Alice's app hears the ack.
-    assert!(w.devices[b].pushes.iter().any(|(s, p)| *s == APP
-        && matches!(p, AppPush::Share { address, .. } if *address == g)));
+    assert!(w.devices[b]
+        .pushes
+        .iter()
+        .any(|(s, p)| *s == APP && matches!(p, AppPush::Share { address, .. } if *address == g)));
     let got = object(w.call(b, AppRequest::Get(g)));
     assert_eq!((got.state.as_slice(), got.owned), (&b"hello"[..], false));
     assert!(w.devices[a].pushes.iter().any(|(_, p)| matches!(
@@ -136,14 +166,34 @@ fn sharing_between_agents_with_acks_and_reshare() {
         AppPush::ShareSuccess { address, recipient } if *address == g && *recipient == bob
     )));
     // Updates reach the recipient; the recipient cannot update.
-    w.call(a, AppRequest::Update { address: g, state: b"again".to_vec() }).expect("update");
+    w.call(
+        a,
+        AppRequest::Update {
+            address: g,
+            state: b"again".to_vec(),
+        },
+    )
+    .expect("update");
     assert_eq!(updates(&w, b, &g), vec![b"again".to_vec()]);
     assert!(matches!(
-        w.call(b, AppRequest::Update { address: g, state: b"no".to_vec() }),
+        w.call(
+            b,
+            AppRequest::Update {
+                address: g,
+                state: b"no".to_vec()
+            }
+        ),
         Err(Error::NotAllowed(_))
     ));
     // Bob re-shares to Carol, whose app registers later: the share waits for it.
-    w.call(b, AppRequest::Share { address: g, recipient: carol }).expect("reshare");
+    w.call(
+        b,
+        AppRequest::Share {
+            address: g,
+            recipient: carol,
+        },
+    )
+    .expect("reshare");
     assert!(w.devices[c].pushes.is_empty());
     w.call(c, AppRequest::RegisterApi(api())).expect("register");
     assert!(w.devices[c].pushes.iter().any(|(_, p)| matches!(
@@ -151,14 +201,24 @@ fn sharing_between_agents_with_acks_and_reshare() {
         AppPush::Share { address, .. } if *address == g
     )));
     assert_eq!(object(w.call(c, AppRequest::Get(g))).state, b"again");
-    w.call(a, AppRequest::Update { address: g, state: b"all".to_vec() }).expect("update");
+    w.call(
+        a,
+        AppRequest::Update {
+            address: g,
+            state: b"all".to_vec(),
+        },
+    )
+    .expect("update");
     assert_eq!(updates(&w, c, &g), vec![b"all".to_vec()]);
 
     // Delete: every holder is told (0.1.0 never told recipients).
     w.call(a, AppRequest::Delete(g)).expect("delete");
     for d in [b, c] {
         assert!(
-            w.devices[d].pushes.iter().any(|(_, p)| *p == AppPush::Delete(g)),
+            w.devices[d]
+                .pushes
+                .iter()
+                .any(|(_, p)| *p == AppPush::Delete(g)),
             "{} was not told of the delete",
             w.devices[d].name
         );
@@ -189,19 +249,64 @@ fn private_objects_stay_with_their_token() {
     // Another app session with another token sees nothing.
     w.input(a, Input::AppConnected(2));
     let r = 900;
-    w.input(a, Input::App { session: 2, req: r, request: AppRequest::SetToken(AppToken::NULL) });
-    w.input(a, Input::App { session: 2, req: r + 1, request: AppRequest::Get(p) });
+    w.input(
+        a,
+        Input::App {
+            session: 2,
+            req: r,
+            request: AppRequest::SetToken(AppToken::NULL),
+        },
+    );
+    w.input(
+        a,
+        Input::App {
+            session: 2,
+            req: r + 1,
+            request: AppRequest::Get(p),
+        },
+    );
     assert_eq!(w.reply(a, r + 1), Some(&Err(Error::UnknownObject)));
     // The same token cannot be used twice at once, and works after a reconnect.
-    w.input(a, Input::App { session: 2, req: r + 2, request: AppRequest::SetToken(t) });
+    w.input(
+        a,
+        Input::App {
+            session: 2,
+            req: r + 2,
+            request: AppRequest::SetToken(t),
+        },
+    );
     assert!(matches!(w.reply(a, r + 2), Some(Err(Error::NotAllowed(_)))));
     w.input(a, Input::AppDisconnected(APP));
-    w.input(a, Input::App { session: 2, req: r + 3, request: AppRequest::SetToken(t) });
+    w.input(
+        a,
+        Input::App {
+            session: 2,
+            req: r + 3,
+            request: AppRequest::SetToken(t),
+        },
+    );
     assert_eq!(w.reply(a, r + 3), Some(&Ok(AppReply::Token(t))));
-    w.input(a, Input::App { session: 2, req: r + 4, request: AppRequest::Get(p) });
+    w.input(
+        a,
+        Input::App {
+            session: 2,
+            req: r + 4,
+            request: AppRequest::Get(p),
+        },
+    );
     assert!(matches!(w.reply(a, r + 4), Some(Ok(AppReply::Object(_)))));
     // Private objects cannot be shared.
-    w.input(a, Input::App { session: 2, req: r + 5, request: AppRequest::Share { address: p, recipient: p } });
+    w.input(
+        a,
+        Input::App {
+            session: 2,
+            req: r + 5,
+            request: AppRequest::Share {
+                address: p,
+                recipient: p,
+            },
+        },
+    );
     assert!(matches!(w.reply(a, r + 5), Some(Err(Error::NotAllowed(_)))));
 }
 
@@ -210,19 +315,35 @@ fn freeze_hold_discard_startup_and_links() {
     let mut w = World::new(6);
     let (a, _, _) = w.new_agent("alice", b"a");
     w.settle(100_000);
-    w.call(a, AppRequest::SetToken(AppToken::NULL)).expect("token");
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
     let g = ghid(w.call(a, new_obj(true, b"live")));
     let f = ghid(w.call(a, AppRequest::Freeze(g)));
     let frozen = object(w.call(a, AppRequest::Get(f)));
-    assert_eq!((frozen.state.as_slice(), frozen.dynamic), (&b"live"[..], false));
+    assert_eq!(
+        (frozen.state.as_slice(), frozen.dynamic),
+        (&b"live"[..], false)
+    );
     assert!(matches!(
-        w.call(a, AppRequest::Update { address: f, state: vec![] }),
+        w.call(
+            a,
+            AppRequest::Update {
+                address: f,
+                state: vec![]
+            }
+        ),
         Err(Error::NotAllowed(_))
     ));
     assert_eq!(w.call(a, AppRequest::Hold(g)), Ok(AppReply::Done));
     assert_eq!(w.call(a, AppRequest::Discard(g)), Ok(AppReply::Done));
-    assert_eq!(w.call(a, AppRequest::RegisterStartup(g)), Ok(AppReply::Done));
-    assert_eq!(w.call(a, AppRequest::GetStartup), Ok(AppReply::Startup(Some(g))));
+    assert_eq!(
+        w.call(a, AppRequest::RegisterStartup(g)),
+        Ok(AppReply::Done)
+    );
+    assert_eq!(
+        w.call(a, AppRequest::GetStartup),
+        Ok(AppReply::Startup(Some(g)))
+    );
     let link = ghid(w.call(
         a,
         AppRequest::New(NewObject {
@@ -247,10 +368,21 @@ fn an_update_publishes_two_objects() {
     let g = ghid(w.call(a, new_obj(true, b"0")));
     let before = w.engine(a).stats();
     for i in 0..10u8 {
-        w.call(a, AppRequest::Update { address: g, state: vec![i] }).expect("update");
+        w.call(
+            a,
+            AppRequest::Update {
+                address: g,
+                state: vec![i],
+            },
+        )
+        .expect("update");
     }
     let after = w.engine(a).stats();
-    assert_eq!(after.published - before.published, 20, "GOBD + GEOC per update");
+    assert_eq!(
+        after.published - before.published,
+        20,
+        "GOBD + GEOC per update"
+    );
     assert_eq!(after.signed - before.signed, 20);
 }
 
@@ -269,9 +401,30 @@ fn offline_updates_are_queued_and_concurrent_updates_converge() {
         w.devices[d].offline = true;
         w.disconnect(d);
     }
-    w.call(a1, AppRequest::Update { address: g, state: b"laptop-1".to_vec() }).expect("queued");
-    w.call(a1, AppRequest::Update { address: g, state: b"laptop-2".to_vec() }).expect("queued");
-    w.call(a2, AppRequest::Update { address: g, state: b"phone-1".to_vec() }).expect("queued");
+    w.call(
+        a1,
+        AppRequest::Update {
+            address: g,
+            state: b"laptop-1".to_vec(),
+        },
+    )
+    .expect("queued");
+    w.call(
+        a1,
+        AppRequest::Update {
+            address: g,
+            state: b"laptop-2".to_vec(),
+        },
+    )
+    .expect("queued");
+    w.call(
+        a2,
+        AppRequest::Update {
+            address: g,
+            state: b"phone-1".to_vec(),
+        },
+    )
+    .expect("queued");
     // The laptop reconnects first, then the phone: the phone's update lands last.
     w.devices[a1].offline = false;
     w.connect(a1);
@@ -296,8 +449,22 @@ fn replayed_frames_are_ignored() {
     let (b, _, bob) = w.new_agent("bob", b"b");
     w.settle(100_000);
     let g = ghid(w.call(a, new_obj(true, b"one")));
-    w.call(a, AppRequest::Share { address: g, recipient: bob }).expect("share");
-    w.call(a, AppRequest::Update { address: g, state: b"two".to_vec() }).expect("update");
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    )
+    .expect("share");
+    w.call(
+        a,
+        AppRequest::Update {
+            address: g,
+            state: b"two".to_vec(),
+        },
+    )
+    .expect("update");
     // Capture frame "two" as the server sent it, update again, then replay it.
     let two = w.node.handle(
         999,
@@ -310,13 +477,23 @@ fn replayed_frames_are_ignored() {
         hypergolix_core::wire::remote::Message::Ack { body, .. } => body.clone(),
         m => panic!("{m:?}"),
     };
-    w.call(a, AppRequest::Update { address: g, state: b"three".to_vec() }).expect("update");
+    w.call(
+        a,
+        AppRequest::Update {
+            address: g,
+            state: b"three".to_vec(),
+        },
+    )
+    .expect("update");
     let stale_before = w.engine(b).stats().stale_frames;
     w.input(
         b,
         Input::Server(hypergolix_core::wire::remote::Message::Request {
             token: 7,
-            request: hypergolix_core::wire::remote::Request::Push { subscription: g, object: frame },
+            request: hypergolix_core::wire::remote::Request::Push {
+                subscription: g,
+                object: frame,
+            },
         }),
     );
     w.settle(100_000);
@@ -332,22 +509,38 @@ fn acknowledged_updates_survive_a_crash() {
     let g = ghid(w.call(a, new_obj(true, b"0")));
     w.devices[a].offline = true;
     w.disconnect(a);
-    let r = w.request(a, AppRequest::Update { address: g, state: b"acked".to_vec() });
+    let r = w.request(
+        a,
+        AppRequest::Update {
+            address: g,
+            state: b"acked".to_vec(),
+        },
+    );
     assert_eq!(w.reply(a, r), Some(&Ok(AppReply::Done)));
     w.crash(a);
     w.restart(a); // checks every acknowledged state is still there
     assert_eq!(w.engine(a).peek(&g).expect("object").state, b"acked");
     w.devices[a].offline = false;
     w.settle(100_000);
-    assert!(w.engine(a).is_synced(), "the queued update was published after the restart");
+    assert!(
+        w.engine(a).is_synced(),
+        "the queued update was published after the restart"
+    );
 }
 
 #[test]
 fn engine_without_account_refuses_app_requests() {
     let mut e = Engine::new(hypergolix_core::engine::EngineConfig::new([0; 32]), [0; 32]);
-    let out = e.handle(Input::App { session: 1, req: 1, request: AppRequest::Whoami });
+    let out = e.handle(Input::App {
+        session: 1,
+        req: 1,
+        request: AppRequest::Whoami,
+    });
     assert!(out.iter().any(|a| matches!(
         a,
-        hypergolix_core::engine::Action::Reply { result: Err(Error::NotReady(_)), .. }
+        hypergolix_core::engine::Action::Reply {
+            result: Err(Error::NotReady(_)),
+            ..
+        }
     )));
 }

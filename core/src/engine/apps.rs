@@ -30,7 +30,9 @@ pub(crate) fn objdef(r: &ObjRecord) -> ObjDef {
 }
 
 fn visible(r: &ObjRecord, s: &Session) -> bool {
-    r.kind == Kind::App && !r.entry.deleted && (r.entry.private.is_none() || r.entry.private == s.token)
+    r.kind == Kind::App
+        && !r.entry.deleted
+        && (r.entry.private.is_none() || r.entry.private == s.token)
 }
 
 impl Engine {
@@ -46,20 +48,18 @@ impl Engine {
             return Some(Err(Error::NotReady("no account is logged in")));
         }
         match request {
-            AppRequest::Share { address, recipient } => {
-                match self.check_share(session, &address) {
-                    Ok(()) => {
-                        self.jobs.push(Job::Share {
-                            session,
-                            req,
-                            address,
-                            recipient,
-                        });
-                        None
-                    }
-                    Err(e) => Some(Err(e)),
+            AppRequest::Share { address, recipient } => match self.check_share(session, &address) {
+                Ok(()) => {
+                    self.jobs.push(Job::Share {
+                        session,
+                        req,
+                        address,
+                        recipient,
+                    });
+                    None
                 }
-            }
+                Err(e) => Some(Err(e)),
+            },
             other => Some(self.app_request_now(session, other)),
         }
     }
@@ -172,7 +172,9 @@ impl Engine {
                 }
                 Ok(AppReply::Done)
             }
-            AppRequest::Share { .. } => Err(Error::InvalidArgument("share is handled asynchronously")),
+            AppRequest::Share { .. } => {
+                Err(Error::InvalidArgument("share is handled asynchronously"))
+            }
             AppRequest::Freeze(g) => {
                 let r = self.visible_record(session, &g)?;
                 if !r.entry.dynamic {
@@ -231,7 +233,9 @@ impl Engine {
                 .iter()
                 .any(|(id, s)| *id != session && s.token == Some(t))
             {
-                return Err(Error::NotAllowed("the token is in use by another connection"));
+                return Err(Error::NotAllowed(
+                    "the token is in use by another connection",
+                ));
             }
             t
         };

@@ -104,6 +104,8 @@ pub struct Engine {
     fetching: HashSet<Ghid>,
     /// GHIDs the server does not have (cleared with `fetched`).
     missing: HashSet<Ghid>,
+    /// Shared objects still waiting for their first readable frame → who shared them.
+    announce_on_load: HashMap<Ghid, Ghid>,
     stats: Stats,
 }
 
@@ -136,6 +138,7 @@ impl Engine {
             fetched: HashMap::new(),
             fetching: HashSet::new(),
             missing: HashSet::new(),
+            announce_on_load: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -162,8 +165,62 @@ impl Engine {
             a.outbox.is_empty()
                 && a.objects
                     .values()
-                    .all(|r| !r.dirty && r.unsent.is_none())
+                    .all(|r| r.entry.deleted || (!r.dirty && r.unsent.is_none()))
         }) && self.jobs.is_empty()
+    }
+
+    /// What is not yet done: a line per kind of pending work (for status
+    /// output and diagnostics).
+    pub fn pending_work(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = self.agent.as_ref() {
+            for (seq, item) in &a.outbox {
+                out.push(format!(
+                    "outbox #{seq}: {}{}",
+                    match item {
+                        OutItem::Object(b) => format!("object {:?}", b.get(..4)),
+                        OutItem::Flush(g) => format!("frame of {g}"),
+                    },
+                    if self.in_flight.contains(seq) {
+                        " (in flight)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            for r in a.objects.values() {
+                if r.dirty || r.unsent.is_some() {
+                    out.push(format!(
+                        "{:?} {}: dirty={} unsent={} queued={}",
+                        r.kind,
+                        r.entry.address,
+                        r.dirty,
+                        r.unsent.is_some(),
+                        self.queued_flush.contains(&r.entry.address)
+                    ));
+                }
+            }
+        }
+        out.extend(self.jobs.iter().map(|j| format!("job: {}", j.name())));
+        out
+    }
+
+    /// A one-line description of what this engine holds for `address` (for
+    /// diagnostics; never includes state or keys).
+    pub fn describe(&self, address: &Ghid) -> String {
+        let Some(r) = self.agent.as_ref().and_then(|a| a.objects.get(address)) else {
+            return "unknown".into();
+        };
+        format!(
+            "{:?} owned={} deleted={} loaded={} dirty={} unsent={} counter={:?}",
+            r.kind,
+            r.entry.owned,
+            r.entry.deleted,
+            r.loaded,
+            r.dirty,
+            r.unsent.is_some(),
+            r.current.as_ref().map(|c| c.counter())
+        )
     }
 
     /// The state of an object as this agent sees it (any app token), for
@@ -197,8 +254,7 @@ impl Engine {
         // The account state: an ordinary dynamic object with a random master.
         let account_master = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?.into_secret();
         let empty = AccountState::default().to_bytes()?;
-        let (account_frame, account_geoc) =
-            self.first_frame(&me, &account_master, &empty)?;
+        let (account_frame, account_geoc) = self.first_frame(&me, &account_master, &empty)?;
         let account = account_frame.dynamic_ghid();
 
         // The root: opened by the password.
@@ -231,7 +287,13 @@ impl Engine {
             .insert(agent.me.ghid(), agent.me.second_party().clone());
         for (kind, address, master, frame, geoc) in [
             (Kind::Root, user_id, pk.root_master, root_frame, root_geoc),
-            (Kind::Account, account, account_master, account_frame, account_geoc),
+            (
+                Kind::Account,
+                account,
+                account_master,
+                account_frame,
+                account_geoc,
+            ),
         ] {
             agent.objects.insert(
                 address,
@@ -300,7 +362,10 @@ impl Engine {
         let user_id = self.user_id().ok_or(Error::NotReady("not logged in"))?;
         let me = self.my_ghid()?;
         let pk = keys::password_keys(new_password, &me, self.cfg.kdf)?;
-        let a = self.agent.as_ref().ok_or(Error::NotReady("not logged in"))?;
+        let a = self
+            .agent
+            .as_ref()
+            .ok_or(Error::NotReady("not logged in"))?;
         let export = a.me.export(&pk.wrap_key, &mut self.rng)?;
         let account = self.agent()?.account;
         let account_secret = self
@@ -343,8 +408,9 @@ impl Engine {
             return Ok((e, Vec::new()));
         };
         let (user_id, account, export) = state::decode_account(&open(state::K_ACCOUNT, acct)?)?;
-        let me = FirstParty::import(&export, &e.cfg.storage_key)
-            .map_err(|_| Error::Storage("the identity does not open with the storage key".into()))?;
+        let me = FirstParty::import(&export, &e.cfg.storage_key).map_err(|_| {
+            Error::Storage("the identity does not open with the storage key".into())
+        })?;
         let mut agent = Agent {
             user_id,
             account,
@@ -419,7 +485,16 @@ impl Engine {
             }
         }
         let identity = agent.me.ghid();
+        let unpublished: Vec<Ghid> = agent
+            .objects
+            .values()
+            .filter(|r| (r.dirty || r.unsent.is_some()) && !r.entry.deleted)
+            .map(|r| r.entry.address)
+            .collect();
         e.agent = Some(agent);
+        for g in unpublished {
+            e.requeue_if_dirty(&g);
+        }
         e.out.push(Action::Ready { user_id, identity });
         let actions = e_finish(&mut e);
         Ok((e, actions))
@@ -535,7 +610,8 @@ impl Engine {
             self.stats.published += 1;
         }
         self.pending.insert(token, pending);
-        self.out.push(Action::Send(Message::Request { token, request }));
+        self.out
+            .push(Action::Send(Message::Request { token, request }));
     }
 
     fn push_to(&mut self, session: SessionId, push: AppPush) {
@@ -587,10 +663,7 @@ impl Engine {
                     );
                     a.outbox.get(&seq).map(|i| Zeroizing::new(i.encode()))
                 }
-                state::P_SHARE => a
-                    .shares_out
-                    .get(&g()?)
-                    .map(|s| Zeroizing::new(s.encode())),
+                state::P_SHARE => a.shares_out.get(&g()?).map(|s| Zeroizing::new(s.encode())),
                 state::P_ORPHAN => {
                     let seq = u64::from_be_bytes(
                         id.try_into()

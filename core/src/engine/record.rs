@@ -42,7 +42,8 @@ impl Writer {
     }
     /// A u32 length then the bytes.
     pub(crate) fn blob(&mut self, b: &[u8]) -> Result<&mut Self> {
-        let n = u32::try_from(b.len()).map_err(|_| Error::InvalidLength("record field too long"))?;
+        let n =
+            u32::try_from(b.len()).map_err(|_| Error::InvalidLength("record field too long"))?;
         Ok(self.u32(n).bytes(b))
     }
     pub(crate) fn opt_blob(&mut self, b: Option<&[u8]>) -> Result<&mut Self> {
@@ -133,7 +134,9 @@ impl Payload {
         let mut r = reader(b);
         let magic: [u8; 4] = r.array()?;
         if magic != PAYLOAD_MAGIC {
-            return Err(Error::InvalidArgument("container does not hold an app payload"));
+            return Err(Error::InvalidArgument(
+                "container does not hold an app payload",
+            ));
         }
         let is_link = match r.u8()? {
             PAYLOAD_STATE => false,
@@ -251,11 +254,17 @@ impl AccountState {
     pub(crate) fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         let mut w = Writer::default();
         w.bytes(&ACCOUNT_MAGIC).u16(ACCOUNT_VERSION);
-        w.u32(u32::try_from(self.entries.len()).map_err(|_| Error::InvalidLength("too many objects"))?);
+        w.u32(
+            u32::try_from(self.entries.len())
+                .map_err(|_| Error::InvalidLength("too many objects"))?,
+        );
         for e in &self.entries {
             e.write(&mut w)?;
         }
-        w.u32(u32::try_from(self.tokens.len()).map_err(|_| Error::InvalidLength("too many tokens"))?);
+        w.u32(
+            u32::try_from(self.tokens.len())
+                .map_err(|_| Error::InvalidLength("too many tokens"))?,
+        );
         for (t, s) in &self.tokens {
             w.bytes(&t.0).opt_ghid(s.as_ref());
         }
@@ -370,7 +379,10 @@ mod tests {
                     secret: secret(6),
                 },
             ],
-            tokens: vec![(AppToken([1; 16]), Some(ghid(8))), (AppToken([2; 16]), None)],
+            tokens: vec![
+                (AppToken([1; 16]), Some(ghid(8))),
+                (AppToken([2; 16]), None),
+            ],
         };
         let b = st.to_bytes().expect("encode");
         assert!(AccountState::parse(&b).expect("parse") == st);

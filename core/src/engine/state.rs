@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::record::{
-    read_blob, read_bool, read_opt_blob, read_opt_ghid, reader, Entry, Writer,
-};
+use super::record::{read_blob, read_bool, read_opt_blob, read_opt_ghid, reader, Entry, Writer};
 use super::types::{ApiId, AppToken, SessionId, TOKEN_LEN};
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;

@@ -56,7 +56,10 @@ pub(crate) enum Job {
         announce: Option<Ghid>,
     },
     /// Load an object known from the account state.
-    Load { address: Ghid, announce: Option<Ghid> },
+    Load {
+        address: Ghid,
+        announce: Option<Ghid>,
+    },
     /// Share an object once the recipient's identity is here.
     Share {
         session: u64,
@@ -73,6 +76,19 @@ pub(crate) enum Job {
         origin: Ghid,
         request: Option<Ghid>,
     },
+}
+
+impl Job {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Job::Login { .. } => "login",
+            Job::Frame { .. } => "apply a frame",
+            Job::Load { .. } => "load an object",
+            Job::Share { .. } => "share",
+            Job::Incoming { .. } => "open a request",
+            Job::Adopt { .. } => "take in a shared object",
+        }
+    }
 }
 
 enum Need<T> {
@@ -113,6 +129,18 @@ impl Engine {
             .filter(|r| r.entry.dynamic && !r.entry.deleted && r.kind != Kind::Root)
             .map(|r| r.entry.address)
             .collect();
+        let unloaded: Vec<Ghid> = a
+            .objects
+            .values()
+            .filter(|r| !r.loaded && !r.entry.deleted && !r.entry.dynamic)
+            .map(|r| r.entry.address)
+            .collect();
+        for address in unloaded {
+            self.jobs.push(Job::Load {
+                address,
+                announce: None,
+            });
+        }
         self.send(Request::Subscribe(me), Pending::Ignore);
         for g in follow {
             self.send(Request::Subscribe(g), Pending::Ignore);
@@ -241,10 +269,7 @@ impl Engine {
             return false;
         };
         self.in_flight.insert(seq);
-        self.send(
-            Request::Publish(frame),
-            Pending::FrameGobd { seq, address },
-        );
+        self.send(Request::Publish(frame), Pending::FrameGobd { seq, address });
         true
     }
 
@@ -263,10 +288,16 @@ impl Engine {
                 Kind::Root => Zeroizing::new(rec.state.clone()),
             }
         };
-        let a = self.agent.as_mut().ok_or(Error::NotReady("not logged in"))?;
+        let a = self
+            .agent
+            .as_mut()
+            .ok_or(Error::NotReady("not logged in"))?;
         let me = &a.me;
         let rec = a.objects.get_mut(address).ok_or(Error::UnknownObject)?;
-        let current = rec.current.as_ref().ok_or(Error::NotReady("no frame yet"))?;
+        let current = rec
+            .current
+            .as_ref()
+            .ok_or(Error::NotReady("no frame yet"))?;
         let secret = frame_secret(
             &rec.entry.secret,
             &me.ghid(),
@@ -303,10 +334,7 @@ impl Engine {
                 });
                 self.mark_object(&address);
                 match geoc {
-                    Some(c) => self.send(
-                        Request::Publish(c),
-                        Pending::FrameGeoc { seq, address },
-                    ),
+                    Some(c) => self.send(Request::Publish(c), Pending::FrameGeoc { seq, address }),
                     None => self.drop_item(seq),
                 }
             }
@@ -330,6 +358,7 @@ impl Engine {
                 if let Ok(frame) = Gobd::parse(&body) {
                     self.on_frame(g, frame, None);
                 }
+                self.requeue_if_dirty(&g);
             }
             Pending::Debindings(g) => {
                 if !body.is_empty() {
@@ -356,7 +385,14 @@ impl Engine {
                 // Another device moved the object on: our state is still the
                 // newest this device knows, so it is published again on top of
                 // the winner's frame once that is read (docs/engine.md).
-                if let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(&address)) {
+                if let Some(rec) = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.objects.get_mut(&address))
+                {
+                    if rec.entry.deleted {
+                        return;
+                    }
                     rec.unsent = None;
                     rec.dirty = true;
                 }
@@ -393,7 +429,11 @@ impl Engine {
         };
         if subscription == a.me.ghid() {
             if let GolixObject::Garq(garq) = obj {
-                if garq.recipient() == a.me.ghid() && !a.seen.contains(&garq.ghid()) {
+                let queued = self
+                    .jobs
+                    .iter()
+                    .any(|j| matches!(j, Job::Incoming { garq: q } if q.ghid() == garq.ghid()));
+                if garq.recipient() == a.me.ghid() && !a.seen.contains(&garq.ghid()) && !queued {
                     self.jobs.push(Job::Incoming { garq });
                 }
             }
@@ -449,6 +489,40 @@ impl Engine {
         };
         if x.verify(author).is_ok() {
             self.mark_deleted(&target);
+        }
+    }
+
+    /// Makes a verified newer frame the base of this device's next frame
+    /// when it has local state waiting (see `step_frame`).
+    fn rebase_on(&mut self, address: Ghid, frame: &Gobd) {
+        let Some(rec) = self
+            .agent
+            .as_mut()
+            .and_then(|a| a.objects.get_mut(&address))
+        else {
+            return;
+        };
+        let newer = rec
+            .current
+            .as_ref()
+            .is_none_or(|c| frame.counter() > c.counter());
+        if rec.entry.owned && rec.dirty && rec.unsent.is_none() && newer {
+            rec.container = Some(frame.target());
+            rec.current = Some(frame.clone());
+            self.mark_object(&address);
+            self.requeue_if_dirty(&address);
+        }
+    }
+
+    /// Queues a flush for a record with unpublished state and none queued.
+    pub(crate) fn requeue_if_dirty(&mut self, address: &Ghid) {
+        let needs = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.objects.get(address))
+            .is_some_and(|r| (r.dirty || r.unsent.is_some()) && !r.entry.deleted);
+        if needs && !self.queued_flush.contains(address) {
+            self.enqueue(OutItem::Flush(*address));
         }
     }
 
@@ -608,8 +682,11 @@ impl Engine {
                 request: Some(r),
                 ..
             } => {
-                self.answer_request(&origin, r, false);
-                self.debind(&r);
+                if self.agent.as_ref().is_some_and(|a| !a.seen.contains(&r)) {
+                    self.remember(r);
+                    self.answer_request(&origin, r, false);
+                    self.debind(&r);
+                }
             }
             _ => {}
         }
@@ -717,7 +794,12 @@ impl Engine {
         Ok(Some(()))
     }
 
-    fn step_frame(&mut self, address: Ghid, frame: &Gobd, announce: Option<Ghid>) -> Result<Option<()>> {
+    fn step_frame(
+        &mut self,
+        address: Ghid,
+        frame: &Gobd,
+        announce: Option<Ghid>,
+    ) -> Result<Option<()>> {
         let (author, master, stale) = {
             let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
                 return Ok(Some(()));
@@ -737,7 +819,18 @@ impl Engine {
         }
         let binder = need!(self.need_identity(&author));
         frame.verify(&binder)?;
-        let geoc = Geoc::parse(&need!(self.need(&frame.target())))?;
+        let geoc = match self.need(&frame.target()) {
+            Need::Have(b) => Geoc::parse(&b)?,
+            Need::Wait => return Ok(None),
+            Need::Missing => {
+                // The container is not uploaded yet (its push will come).
+                // If this device has its own state to publish, the verified
+                // frame is enough to build on: the next frame needs only its
+                // counter and targets.
+                self.rebase_on(address, frame);
+                return Ok(Some(()));
+            }
+        };
         if geoc.author() != author {
             return Err(Error::WrongIdentity);
         }
@@ -745,6 +838,7 @@ impl Engine {
         let secret = frame_secret(&master, &author, frame.targets().get(1), Some(&address))?;
         let plain = Zeroizing::new(geoc.decrypt(&secret.into_secret())?);
         self.apply_frame(address, frame.clone(), &plain, announce)?;
+        self.requeue_if_dirty(&address);
         Ok(Some(()))
     }
 
@@ -765,15 +859,21 @@ impl Engine {
         match kind {
             Kind::App => {
                 let p = Payload::parse(plain)?;
-                let (remote, local, conflict) = {
+                let (remote, local, conflict, first_load) = {
                     let rec = self
                         .agent
                         .as_mut()
                         .and_then(|a| a.objects.get_mut(&address))
                         .ok_or(Error::UnknownObject)?;
-                    if p.api_id != rec.entry.api_id || p.is_link != rec.entry.is_link {
+                    if !rec.loaded {
+                        // First state of an object known only by its address
+                        // and secret (a pending share): the frame names it.
+                        rec.entry.api_id = p.api_id;
+                        rec.entry.is_link = p.is_link;
+                    } else if p.api_id != rec.entry.api_id || p.is_link != rec.entry.is_link {
                         return Err(Error::InvalidArgument("a frame changed the api_id"));
                     }
+                    let first_load = !rec.loaded;
                     let ours_pending = rec.dirty
                         || rec.unsent.as_ref().is_some_and(|(f, _)| {
                             rec.current.as_ref().map(|c| c.to_bytes()) != Some(f.clone())
@@ -789,8 +889,17 @@ impl Engine {
                     } else {
                         rec.state = p.state;
                     }
-                    (remote, super::apps::objdef(rec), ours_pending)
+                    (remote, super::apps::objdef(rec), ours_pending, first_load)
                 };
+                let announce = announce.or_else(|| {
+                    first_load
+                        .then(|| self.announce_on_load.remove(&address))
+                        .flatten()
+                });
+                if first_load {
+                    // The account state now carries the api_id.
+                    self.account_changed();
+                }
                 self.mark_object(&address);
                 let trackers: Vec<u64> = self
                     .sessions
@@ -814,7 +923,11 @@ impl Engine {
             }
             Kind::Account => {
                 let st = AccountState::parse(plain)?;
-                if let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(&address)) {
+                if let Some(rec) = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.objects.get_mut(&address))
+                {
                     rec.container = Some(frame.target());
                     rec.current = Some(frame);
                     rec.loaded = true;
@@ -824,7 +937,11 @@ impl Engine {
                 self.merge_account(st);
             }
             Kind::Root => {
-                if let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(&address)) {
+                if let Some(rec) = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.objects.get_mut(&address))
+                {
                     rec.container = Some(frame.target());
                     rec.current = Some(frame);
                 }
@@ -868,7 +985,8 @@ impl Engine {
                     if !del {
                         load.push((address, announce));
                     }
-                    self.dirty.insert(state::key(state::P_OBJECT, &address.to_bytes()));
+                    self.dirty
+                        .insert(state::key(state::P_OBJECT, &address.to_bytes()));
                 }
                 Some(r) if e.deleted && !r.entry.deleted => deleted.push(e.address),
                 Some(_) => {}
@@ -914,7 +1032,11 @@ impl Engine {
         if rec.loaded || rec.entry.deleted {
             return Ok(Some(()));
         }
-        let (dynamic, author, secret) = (rec.entry.dynamic, rec.entry.author, rec.entry.secret.clone());
+        let (dynamic, author, secret) = (
+            rec.entry.dynamic,
+            rec.entry.author,
+            rec.entry.secret.clone(),
+        );
         let bytes = need!(self.need(&address));
         if dynamic {
             let frame = Gobd::parse(&bytes)?;
@@ -928,7 +1050,11 @@ impl Engine {
         }
         geoc.verify(&author_id)?;
         let p = Payload::parse(&geoc.decrypt(&secret)?)?;
-        if let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(&address)) {
+        if let Some(rec) = self
+            .agent
+            .as_mut()
+            .and_then(|a| a.objects.get_mut(&address))
+        {
             rec.state = p.state;
             rec.container = Some(address);
             rec.loaded = true;
@@ -940,14 +1066,27 @@ impl Engine {
         Ok(Some(()))
     }
 
-    fn step_share(&mut self, session: u64, req: u64, address: Ghid, recipient: Ghid) -> Result<Option<()>> {
+    fn step_share(
+        &mut self,
+        session: u64,
+        req: u64,
+        address: Ghid,
+        recipient: Ghid,
+    ) -> Result<Option<()>> {
         let sp = match self.need_identity(&recipient) {
             Need::Have(sp) => sp,
             Need::Wait => return Ok(None),
-            Need::Missing => return Err(Error::InvalidArgument("the recipient's identity is not known to the server")),
+            Need::Missing => {
+                return Err(Error::InvalidArgument(
+                    "the recipient's identity is not known to the server",
+                ))
+            }
         };
         let token = self.sessions.get(&session).and_then(|s| s.token);
-        let a = self.agent.as_mut().ok_or(Error::NotReady("not logged in"))?;
+        let a = self
+            .agent
+            .as_mut()
+            .ok_or(Error::NotReady("not logged in"))?;
         let rec = a.objects.get(&address).ok_or(Error::UnknownObject)?;
         if rec.entry.deleted {
             return Err(Error::UnknownObject);
@@ -1013,8 +1152,9 @@ impl Engine {
                 return Ok(Some(()));
             }
         };
-        self.remember(g);
         match content.payload {
+            // Remembered only once the object is taken in: a crash before
+            // then leaves the request at the server, which sends it again.
             RequestPayload::Handshake { target, secret } => {
                 self.jobs.push(Job::Adopt {
                     address: target,
@@ -1024,8 +1164,12 @@ impl Engine {
                 });
             }
             RequestPayload::Ack { target, .. } | RequestPayload::Nak { target, .. } => {
+                self.remember(g);
                 let ok = matches!(content.payload, RequestPayload::Ack { .. });
-                let share = self.agent.as_mut().and_then(|a| a.shares_out.remove(&target));
+                let share = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.shares_out.remove(&target));
                 // Answers to another device's shares are left for that device.
                 if let Some(share) = share {
                     self.mark(state::key(state::P_SHARE, &target.to_bytes()));
@@ -1052,7 +1196,10 @@ impl Engine {
                     }
                 }
             }
-            RequestPayload::Raw(_) => self.debind(&g),
+            RequestPayload::Raw(_) => {
+                self.remember(g);
+                self.debind(&g);
+            }
         }
         Ok(Some(()))
     }
@@ -1086,12 +1233,30 @@ impl Engine {
                     }
                     let binder = need!(self.need_identity(&frame.binder()));
                     frame.verify(&binder)?;
-                    let geoc = Geoc::parse(&need!(self.need(&frame.target())))?;
+                    let geoc = match self.need(&frame.target()) {
+                        Need::Have(b) => Geoc::parse(&b)?,
+                        Need::Wait => return Ok(None),
+                        Need::Missing => {
+                            // The frame is here before its container (frames
+                            // are uploaded first): keep the object, and the
+                            // frame's push completes it when the container lands.
+                            self.adopt_pending(address, secret, binder.ghid(), origin);
+                            if let Some(r) = request {
+                                self.finish_request(origin, r);
+                            }
+                            return Ok(Some(()));
+                        }
+                    };
                     if geoc.author() != binder.ghid() {
                         return Err(Error::WrongIdentity);
                     }
                     geoc.verify(&binder)?;
-                    let fs = frame_secret(secret, &binder.ghid(), frame.targets().get(1), Some(&address))?;
+                    let fs = frame_secret(
+                        secret,
+                        &binder.ghid(),
+                        frame.targets().get(1),
+                        Some(&address),
+                    )?;
                     let p = Payload::parse(&geoc.decrypt(&fs.into_secret())?)?;
                     ObjRecord {
                         kind: Kind::App,
@@ -1143,7 +1308,11 @@ impl Engine {
                         loaded: true,
                     }
                 }
-                _ => return Err(Error::InvalidArgument("a share names neither a frame nor a container")),
+                _ => {
+                    return Err(Error::InvalidArgument(
+                        "a share names neither a frame nor a container",
+                    ))
+                }
             };
             let dynamic = rec.entry.dynamic;
             let api_id = rec.entry.api_id;
@@ -1158,10 +1327,53 @@ impl Engine {
             self.deliver_share(address, origin, api_id);
         }
         if let Some(r) = request {
+            self.finish_request(origin, r);
+        }
+        Ok(Some(()))
+    }
+
+    /// Accepts a share request once its object is held: answer, debind.
+    fn finish_request(&mut self, origin: Ghid, r: Ghid) {
+        if self.agent.as_ref().is_some_and(|a| !a.seen.contains(&r)) {
+            self.remember(r);
             self.answer_request(&origin, r, true);
             self.debind(&r);
         }
-        Ok(Some(()))
+    }
+
+    /// Keeps a shared dynamic object whose state cannot be read yet.
+    fn adopt_pending(&mut self, address: Ghid, secret: &Secret, author: Ghid, origin: Ghid) {
+        let Some(a) = self.agent.as_mut() else {
+            return;
+        };
+        let owned = author == a.me.ghid();
+        a.objects.entry(address).or_insert_with(|| ObjRecord {
+            kind: Kind::App,
+            entry: Entry {
+                address,
+                author,
+                api_id: ApiId([0; super::types::API_ID_LEN]),
+                dynamic: true,
+                owned,
+                is_link: false,
+                deleted: false,
+                private: None,
+                legroom: DEFAULT_LEGROOM,
+                secret: secret.clone(),
+            },
+            state: Vec::new(),
+            dirty: false,
+            current: None,
+            container: None,
+            unsent: None,
+            held: None,
+            loaded: false,
+        });
+        self.announce_on_load.insert(address, origin);
+        self.mark_object(&address);
+        self.send(Request::Subscribe(address), Pending::Ignore);
+        self.send(Request::Get(address), Pending::CurrentFrame(address));
+        self.account_changed();
     }
 
     /// Pushes an incoming share to the sessions registered for its api_id,

@@ -156,12 +156,12 @@ impl<B: PersistBackend> Node<B> {
                 self.subs.remove(&conn);
                 Ok(vec![1])
             }
-            Request::Push { .. } => Err(crate::error::Error::Wire(
-                crate::wire::WireError::BadBody {
+            Request::Push { .. } => {
+                Err(crate::error::Error::Wire(crate::wire::WireError::BadBody {
                     code: "!!".into(),
                     why: "clients do not push",
-                },
-            )),
+                }))
+            }
         }
     }
 }

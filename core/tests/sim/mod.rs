@@ -39,6 +39,8 @@ pub struct Device {
     pub pending_updates: HashMap<u64, (Ghid, Vec<u8>)>,
     pub crashed: bool,
     pub offline: bool,
+    /// What the engine held when it was killed.
+    pub at_crash: HashMap<Ghid, Vec<u8>>,
 }
 
 /// What the network may do.
@@ -65,8 +67,15 @@ impl Faults {
 }
 
 enum Envelope {
-    ToServer { conn: ConnId, bytes: Vec<u8> },
-    ToDevice { dev: usize, conn: ConnId, bytes: Vec<u8> },
+    ToServer {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    ToDevice {
+        dev: usize,
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
 }
 
 /// The world.
@@ -86,6 +95,7 @@ pub struct World {
     /// Every message body any device sent to the server.
     pub server_saw: Vec<Vec<u8>>,
     pub steps: u64,
+    pub seed: u64,
 }
 
 impl World {
@@ -105,6 +115,7 @@ impl World {
             next_req: 1,
             server_saw: Vec::new(),
             steps: 0,
+            seed,
         }
     }
 
@@ -135,6 +146,7 @@ impl World {
             pending_updates: HashMap::new(),
             crashed: false,
             offline: false,
+            at_crash: HashMap::new(),
         });
         let d = self.devices.len() - 1;
         self.input(d, Input::AppConnected(APP));
@@ -194,6 +206,13 @@ impl World {
     /// kill -9: the engine and its connection vanish; the store stays.
     pub fn crash(&mut self, d: usize) {
         self.disconnect(d);
+        if let Some(e) = self.devices[d].engine.as_ref() {
+            self.devices[d].at_crash = e
+                .addresses()
+                .into_iter()
+                .filter_map(|g| e.peek(&g).map(|o| (g, o.state)))
+                .collect();
+        }
         self.devices[d].engine = None;
         self.devices[d].crashed = true;
         self.devices[d].pending_updates.clear();
@@ -204,19 +223,37 @@ impl World {
     pub fn restart(&mut self, d: usize) {
         let seed = self.seed32();
         let dev = &mut self.devices[d];
-        let records: Vec<(Vec<u8>, Vec<u8>)> =
-            dev.store.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let records: Vec<(Vec<u8>, Vec<u8>)> = dev
+            .store
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let (engine, actions) =
             Engine::restore(dev.cfg.clone(), seed, records).expect("restore from the local store");
-        for (address, state) in &dev.seen {
-            if let Some(def) = engine.peek(address) {
-                assert_eq!(
-                    &def.state, state,
-                    "{}: state acknowledged or shown before the crash is lost after restart",
-                    dev.name
-                );
-            }
+        // Everything the engine held when killed (every acknowledged update
+        // and every state shown to an app among it) is there again.
+        for (address, state) in &dev.at_crash {
+            let now = engine.peek(address).map(|o| o.state);
+            assert_eq!(
+                now.as_ref(),
+                Some(state),
+                "seed {}: {}: {address} is not what it was before the crash ({})",
+                self.seed,
+                dev.name,
+                engine.describe(address)
+            );
         }
+        assert_eq!(
+            engine
+                .addresses()
+                .iter()
+                .filter(|g| engine.peek(g).is_some())
+                .count(),
+            dev.at_crash.len(),
+            "seed {}: {}: objects appeared or vanished across the crash",
+            self.seed,
+            dev.name
+        );
         dev.engine = Some(engine);
         dev.crashed = false;
         self.apply(d, actions);
@@ -325,7 +362,15 @@ impl World {
                                 false,
                             );
                         }
-                        self.enqueue(Envelope::ToDevice { dev, conn: c, bytes }, c, false);
+                        self.enqueue(
+                            Envelope::ToDevice {
+                                dev,
+                                conn: c,
+                                bytes,
+                            },
+                            c,
+                            false,
+                        );
                     }
                 }
             }
@@ -372,7 +417,10 @@ impl World {
         let start = self.steps;
         loop {
             while self.step() {
-                assert!(self.steps - start < max, "the world did not settle in {max} steps");
+                assert!(
+                    self.steps - start < max,
+                    "the world did not settle in {max} steps"
+                );
             }
             let mut woke = false;
             for d in 0..self.devices.len() {
