@@ -99,7 +99,7 @@ enum Need<T> {
 
 enum Step {
     Done,
-    Wait(Job),
+    Wait(Box<Job>),
 }
 
 macro_rules! need {
@@ -568,7 +568,7 @@ impl Engine {
             for job in jobs {
                 match self.step(job) {
                     Step::Done => {}
-                    Step::Wait(j) => waiting.push(j),
+                    Step::Wait(j) => waiting.push(*j),
                 }
             }
             let added = !self.jobs.is_empty();
@@ -660,7 +660,7 @@ impl Engine {
             }
         };
         match res {
-            Ok(None) => Step::Wait(job),
+            Ok(None) => Step::Wait(Box::new(job)),
             Ok(Some(())) => Step::Done,
             Err(e) => {
                 self.job_failed(job, e);
@@ -681,12 +681,10 @@ impl Engine {
                 origin,
                 request: Some(r),
                 ..
-            } => {
-                if self.agent.as_ref().is_some_and(|a| !a.seen.contains(&r)) {
-                    self.remember(r);
-                    self.answer_request(&origin, r, false);
-                    self.debind(&r);
-                }
+            } if self.agent.as_ref().is_some_and(|a| !a.seen.contains(&r)) => {
+                self.remember(r);
+                self.answer_request(&origin, r, false);
+                self.debind(&r);
             }
             _ => {}
         }

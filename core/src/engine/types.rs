@@ -16,12 +16,34 @@ pub const DEFAULT_LEGROOM: u8 = 7;
 
 /// An app token: 16 opaque bytes naming one app across reconnects (IPC `+T`).
 /// Compared in constant time: a token is a bearer secret for private objects.
-#[derive(Clone, Copy, Eq, Hash, PartialOrd, Ord)]
+///
+/// (Tokens are also kept in ordered maps; those lookups are not constant
+/// time, which leaks only which tokens exist to whoever can time the local
+/// service's own memory accesses.)
+#[derive(Clone, Copy, Eq)]
 pub struct AppToken(pub [u8; TOKEN_LEN]);
 
 impl PartialEq for AppToken {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl core::hash::Hash for AppToken {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for AppToken {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AppToken {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.0.cmp(&other.0)
     }
 }
 
