@@ -544,3 +544,52 @@ fn engine_without_account_refuses_app_requests() {
         }
     )));
 }
+
+#[test]
+fn sharing_still_works_with_many_objects() {
+    let mut w = World::new(11);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    w.call(b, AppRequest::RegisterApi(api())).expect("register");
+    for i in 0..1500u32 {
+        w.call(a, new_obj(true, &i.to_be_bytes())).expect("create");
+    }
+    w.settle(10_000_000);
+    let g = ghid(w.call(a, new_obj(true, b"late")));
+    w.call(a, AppRequest::Share { address: g, recipient: bob }).expect("share");
+    assert!(
+        w.devices[b].pushes.iter().any(|(_, p)| matches!(
+            p,
+            AppPush::Share { address, .. } if *address == g
+        )),
+        "{:?}",
+        w.engine(a).pending_work()
+    );
+}
+
+#[test]
+#[ignore = "slow: run with --release --ignored"]
+fn sharing_after_many_updates() {
+    let mut w = World::new(12);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    w.call(b, AppRequest::RegisterApi(api())).expect("register");
+    let g0 = ghid(w.call(a, new_obj(true, b"first")));
+    w.call(a, AppRequest::Share { address: g0, recipient: bob }).expect("share");
+    for i in 0..40_000u32 {
+        w.call(a, AppRequest::Update { address: g0, state: i.to_be_bytes().to_vec() }).expect("update");
+    }
+    let g = ghid(w.call(a, new_obj(true, b"late")));
+    w.call(a, AppRequest::Share { address: g, recipient: bob }).expect("share");
+    assert!(
+        w.devices[b].pushes.iter().any(|(_, p)| matches!(
+            p,
+            AppPush::Share { address, .. } if *address == g
+        )),
+        "{:?} / {:?}",
+        w.engine(a).pending_work(),
+        w.engine(b).pending_work()
+    );
+}

@@ -1,0 +1,104 @@
+//! The engine in-process: engines + core's persistence node over the
+//! simulation's perfect network, no sockets. Each iteration is one app
+//! operation carried all the way through (every engine and the node run
+//! until nothing is in flight).
+//!
+//! cargo bench -p hypergolix-core --bench engine
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hypergolix_core::engine::{ApiId, AppPush, AppReply, AppRequest, NewObject};
+use hypergolix_core::golix::Ghid;
+
+#[path = "../tests/sim/mod.rs"]
+mod sim;
+use sim::World;
+
+fn new_dynamic(state: &[u8]) -> AppRequest {
+    AppRequest::New(NewObject {
+        api_id: ApiId::default_bytes(),
+        private: false,
+        dynamic: true,
+        legroom: 0,
+        is_link: false,
+        state: state.to_vec(),
+    })
+}
+
+fn ghid(r: Result<AppReply, hypergolix_core::Error>) -> Ghid {
+    match r {
+        Ok(AppReply::Ghid(g)) => g,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Alice and Bob, Bob registered for the api, one object shared with him.
+fn world() -> (World, usize, usize, Ghid, Ghid) {
+    let mut w = World::new(42);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(1_000_000);
+    w.call(b, AppRequest::RegisterApi(ApiId::default_bytes()))
+        .expect("register");
+    let g = ghid(w.call(a, new_dynamic(b"0")));
+    w.call(a, AppRequest::Share { address: g, recipient: bob })
+        .expect("share");
+    // B's app tracks the object, so it is pushed every update.
+    w.call(b, AppRequest::Get(g)).expect("get");
+    (w, a, b, g, bob)
+}
+
+fn bench(c: &mut Criterion) {
+    let (mut w, a, b, g, bob) = world();
+    let mut grp = c.benchmark_group("engine");
+    // Update → delivered: A's app updates, B's app is pushed the new state.
+    let mut i = 0u64;
+    grp.bench_function("update_to_delivered_64B", |x| {
+        x.iter(|| {
+            i += 1;
+            let mut state = i.to_be_bytes().to_vec();
+            state.resize(64, 0);
+            let before = w.devices[b].pushes.len();
+            w.call(a, AppRequest::Update { address: g, state: state.clone() })
+                .expect("update");
+            let got = w.devices[b].pushes[before..]
+                .iter()
+                .any(|(_, p)| matches!(p, AppPush::Update(o) if o.state == state));
+            assert!(
+                got,
+                "B's app got update {i}: {} / {} / {:?}",
+                w.engine(b).describe(&g),
+                w.engine(a).describe(&g),
+                w.engine(b).pending_work()
+            );
+        })
+    });
+    grp.bench_function("create_dynamic_64B", |x| {
+        x.iter(|| ghid(w.call(a, new_dynamic(&[7; 64]))))
+    });
+    grp.bench_function("share_to_recipient_app", |x| {
+        x.iter(|| {
+            let o = ghid(w.call(a, new_dynamic(b"s")));
+            let before = w.devices[b].pushes.len();
+            w.call(a, AppRequest::Share { address: o, recipient: bob })
+                .expect("share");
+            assert!(
+                w.devices[b].pushes[before..]
+                    .iter()
+                    .any(|(_, p)| matches!(p, AppPush::Share { address, .. } if *address == o)),
+                "{:?} / {:?} / {}",
+                w.engine(a).pending_work(),
+                w.engine(b).pending_work(),
+                w.engine(b).describe(&o)
+            );
+        })
+    });
+    grp.finish();
+    let s = w.engine(a).stats();
+    println!(
+        "alice: {} objects published, {} signatures made in total",
+        s.published, s.signed
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
