@@ -40,8 +40,14 @@ fn world() -> (World, usize, usize, Ghid, Ghid) {
     w.call(b, AppRequest::RegisterApi(ApiId::default_bytes()))
         .expect("register");
     let g = ghid(w.call(a, new_dynamic(b"0")));
-    w.call(a, AppRequest::Share { address: g, recipient: bob })
-        .expect("share");
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    )
+    .expect("share");
     // B's app tracks the object, so it is pushed every update.
     w.call(b, AppRequest::Get(g)).expect("get");
     (w, a, b, g, bob)
@@ -58,8 +64,14 @@ fn bench(c: &mut Criterion) {
             let mut state = i.to_be_bytes().to_vec();
             state.resize(64, 0);
             let before = w.devices[b].pushes.len();
-            w.call(a, AppRequest::Update { address: g, state: state.clone() })
-                .expect("update");
+            w.call(
+                a,
+                AppRequest::Update {
+                    address: g,
+                    state: state.clone(),
+                },
+            )
+            .expect("update");
             let got = w.devices[b].pushes[before..]
                 .iter()
                 .any(|(_, p)| matches!(p, AppPush::Update(o) if o.state == state));
@@ -79,8 +91,14 @@ fn bench(c: &mut Criterion) {
         x.iter(|| {
             let o = ghid(w.call(a, new_dynamic(b"s")));
             let before = w.devices[b].pushes.len();
-            w.call(a, AppRequest::Share { address: o, recipient: bob })
-                .expect("share");
+            w.call(
+                a,
+                AppRequest::Share {
+                    address: o,
+                    recipient: bob,
+                },
+            )
+            .expect("share");
             assert!(
                 w.devices[b].pushes[before..]
                     .iter()

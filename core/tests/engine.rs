@@ -552,12 +552,19 @@ fn sharing_still_works_with_many_objects() {
     let (b, _, bob) = w.new_agent("bob", b"b");
     w.settle(100_000);
     w.call(b, AppRequest::RegisterApi(api())).expect("register");
-    for i in 0..1500u32 {
+    for i in 0..300u32 {
         w.call(a, new_obj(true, &i.to_be_bytes())).expect("create");
     }
     w.settle(10_000_000);
     let g = ghid(w.call(a, new_obj(true, b"late")));
-    w.call(a, AppRequest::Share { address: g, recipient: bob }).expect("share");
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    )
+    .expect("share");
     assert!(
         w.devices[b].pushes.iter().any(|(_, p)| matches!(
             p,
@@ -566,6 +573,15 @@ fn sharing_still_works_with_many_objects() {
         "{:?}",
         w.engine(a).pending_work()
     );
+    // A second device reads every object through the account pages.
+    let user = w.devices[a].ready.expect("ready").0;
+    let a2 = w.login_device("alice-2", user, b"a");
+    w.settle(10_000_000);
+    assert_eq!(
+        w.engine(a2).addresses().len(),
+        w.engine(a).addresses().len()
+    );
+    assert_eq!(object(w.call(a2, AppRequest::Get(g))).state, b"late");
 }
 
 #[test]
@@ -577,12 +593,33 @@ fn sharing_after_many_updates() {
     w.settle(100_000);
     w.call(b, AppRequest::RegisterApi(api())).expect("register");
     let g0 = ghid(w.call(a, new_obj(true, b"first")));
-    w.call(a, AppRequest::Share { address: g0, recipient: bob }).expect("share");
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g0,
+            recipient: bob,
+        },
+    )
+    .expect("share");
     for i in 0..40_000u32 {
-        w.call(a, AppRequest::Update { address: g0, state: i.to_be_bytes().to_vec() }).expect("update");
+        w.call(
+            a,
+            AppRequest::Update {
+                address: g0,
+                state: i.to_be_bytes().to_vec(),
+            },
+        )
+        .expect("update");
     }
     let g = ghid(w.call(a, new_obj(true, b"late")));
-    w.call(a, AppRequest::Share { address: g, recipient: bob }).expect("share");
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    )
+    .expect("share");
     assert!(
         w.devices[b].pushes.iter().any(|(_, p)| matches!(
             p,

@@ -18,6 +18,7 @@
 
 mod apps;
 pub mod keys;
+mod pages;
 mod record;
 mod state;
 mod sync;
@@ -55,6 +56,9 @@ pub struct EngineConfig {
     pub storage_key: Zeroizing<[u8; 32]>,
     /// Legroom for new objects whose app asks for the default (0).
     pub default_legroom: u8,
+    /// Entries per account-state page (see `docs/engine.md`); tests make it
+    /// small to exercise paging.
+    pub page_entries: usize,
 }
 
 impl EngineConfig {
@@ -64,6 +68,7 @@ impl EngineConfig {
             kdf: KdfParams::DEFAULT,
             storage_key: Zeroizing::new(storage_key),
             default_legroom: DEFAULT_LEGROOM,
+            page_entries: pages::PAGE_ENTRIES,
         }
     }
 }
@@ -97,7 +102,14 @@ pub struct Engine {
     in_flight: BTreeSet<u64>,
     /// Dynamic objects with a Flush queued and not started.
     queued_flush: HashSet<Ghid>,
+    /// Jobs ready to run.
     jobs: Vec<Job>,
+    /// Jobs waiting for an object from the server, by its GHID.
+    parked: HashMap<Ghid, Vec<Job>>,
+    /// What the job being stepped waits for (set by `need`).
+    parked_on: Option<Ghid>,
+    /// Merged entries of all pages and of published pages (cache).
+    page_views: Option<(BTreeMap<Ghid, record::Entry>, BTreeMap<Ghid, record::Entry>)>,
     /// Objects fetched for jobs, by GHID (cleared when no job is left).
     fetched: HashMap<Ghid, Vec<u8>>,
     /// GHIDs requested and not yet answered.
@@ -135,6 +147,9 @@ impl Engine {
             in_flight: BTreeSet::new(),
             queued_flush: HashSet::new(),
             jobs: Vec::new(),
+            parked: HashMap::new(),
+            parked_on: None,
+            page_views: None,
             fetched: HashMap::new(),
             fetching: HashSet::new(),
             missing: HashSet::new(),
@@ -166,7 +181,7 @@ impl Engine {
                 && a.objects
                     .values()
                     .all(|r| r.entry.deleted || (!r.dirty && r.unsent.is_none()))
-        }) && self.jobs.is_empty()
+        }) && self.job_count() == 0
     }
 
     /// What is not yet done: a line per kind of pending work (for status
@@ -201,7 +216,12 @@ impl Engine {
                 }
             }
         }
-        out.extend(self.jobs.iter().map(|j| format!("job: {}", j.name())));
+        out.extend(
+            self.jobs
+                .iter()
+                .chain(self.parked.values().flatten())
+                .map(|j| format!("job: {}", j.name())),
+        );
         out
     }
 
@@ -280,6 +300,7 @@ impl Engine {
             shares_out: BTreeMap::new(),
             orphans: BTreeMap::new(),
             seen: BTreeSet::new(),
+            pages: BTreeMap::new(),
             me,
         };
         agent
@@ -345,7 +366,7 @@ impl Engine {
         if self.agent.is_some() {
             return Err(Error::NotAllowed("this engine already has an account"));
         }
-        if self.jobs.iter().any(|j| matches!(j, Job::Login { .. })) {
+        if self.has_job(|j| matches!(j, Job::Login { .. })) {
             return Err(Error::NotReady("a login is already in progress"));
         }
         self.jobs.push(Job::Login {
@@ -422,6 +443,7 @@ impl Engine {
             shares_out: BTreeMap::new(),
             orphans: BTreeMap::new(),
             seen: BTreeSet::new(),
+            pages: BTreeMap::new(),
             me,
         };
         for (k, v) in &records {
@@ -475,6 +497,11 @@ impl Engine {
                 }
                 state::P_SEEN => {
                     agent.seen.insert(Ghid::from_bytes(id)?);
+                }
+                state::P_PAGE => {
+                    agent
+                        .pages
+                        .insert(Ghid::from_bytes(id)?, state::Page::decode(&v)?);
                 }
                 _ => return Err(Error::Storage("unknown local record".into())),
             }
@@ -573,6 +600,9 @@ impl Engine {
 
     /// The account state changed: persist it and publish a new frame.
     fn account_changed(&mut self) {
+        // Cutting a page only fails if sealing fails; the entries then stay
+        // in the frame itself, which is still correct.
+        let _ = self.maybe_cut_page();
         if let Some(a) = self.agent.as_ref().map(|a| a.account) {
             if let Some(r) = self.agent.as_mut().and_then(|ag| ag.objects.get_mut(&a)) {
                 r.dirty = true;
@@ -674,6 +704,10 @@ impl Engine {
                         .map(|o| Zeroizing::new(state::encode_orphan(o)))
                 }
                 state::P_SEEN => a.seen.contains(&g()?).then(|| Zeroizing::new(Vec::new())),
+                state::P_PAGE => match a.pages.get(&g()?) {
+                    Some(p) => Some(Zeroizing::new(p.encode()?)),
+                    None => None,
+                },
                 _ => None,
             }
         };

@@ -176,6 +176,23 @@ pub(crate) struct Entry {
     pub secret: Secret,
 }
 
+impl Entry {
+    /// Equal apart from the secret (an object's secret never changes, so
+    /// this is equality for every entry of one address, and much cheaper
+    /// than a constant-time secret comparison).
+    pub(crate) fn same(&self, o: &Entry) -> bool {
+        self.address == o.address
+            && self.deleted == o.deleted
+            && self.api_id == o.api_id
+            && self.is_link == o.is_link
+            && self.private == o.private
+            && self.owned == o.owned
+            && self.dynamic == o.dynamic
+            && self.legroom == o.legroom
+            && self.author == o.author
+    }
+}
+
 const F_DYNAMIC: u8 = 1;
 const F_OWNED: u8 = 2;
 const F_LINK: u8 = 4;
@@ -243,8 +260,13 @@ const ACCOUNT_VERSION: u16 = 1;
 /// The account state: every object this agent holds, its app tokens and
 /// their startup objects. Kept at the server as an ordinary dynamic object of
 /// the agent, encrypted; every device merges it (see `docs/engine.md`).
+/// Most entries live in immutable *pages* (static objects of the agent) that
+/// the state only names, so a change republishes only the recent entries.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct AccountState {
+    /// Pages: (address, secret) of static objects holding entries.
+    pub pages: Vec<(Ghid, Secret)>,
+    /// Entries not in the pages, or newer than the pages' copies.
     pub entries: Vec<Entry>,
     /// Every token ever issued, with its startup object.
     pub tokens: Vec<(AppToken, Option<Ghid>)>,
@@ -254,6 +276,11 @@ impl AccountState {
     pub(crate) fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         let mut w = Writer::default();
         w.bytes(&ACCOUNT_MAGIC).u16(ACCOUNT_VERSION);
+        w.u32(u32::try_from(self.pages.len()).map_err(|_| Error::InvalidLength("too many pages"))?);
+        for (g, sec) in &self.pages {
+            w.ghid(g);
+            write_secret(&mut w, sec)?;
+        }
         w.u32(
             u32::try_from(self.entries.len())
                 .map_err(|_| Error::InvalidLength("too many objects"))?,
@@ -278,6 +305,12 @@ impl AccountState {
             return Err(Error::InvalidArgument("not an account state"));
         }
         let n = r.u32()?;
+        let mut pages = Vec::new();
+        for _ in 0..n {
+            let g = r.ghid()?;
+            pages.push((g, read_secret(&mut r)?));
+        }
+        let n = r.u32()?;
         let mut entries = Vec::new();
         for _ in 0..n {
             entries.push(Entry::read(&mut r)?);
@@ -288,8 +321,42 @@ impl AccountState {
             tokens.push((AppToken(r.array()?), read_opt_ghid(&mut r)?));
         }
         r.finish()?;
-        Ok(Self { entries, tokens })
+        Ok(Self {
+            pages,
+            entries,
+            tokens,
+        })
     }
+}
+
+const PAGE_MAGIC: [u8; 4] = *b"HGXP";
+const PAGE_VERSION: u16 = 1;
+
+/// A page of account entries: `HGXP ‖ version(2) ‖ n(4) ‖ entry×n`.
+pub(crate) fn page_to_bytes(entries: &[Entry]) -> Result<Zeroizing<Vec<u8>>> {
+    let mut w = Writer::default();
+    w.bytes(&PAGE_MAGIC).u16(PAGE_VERSION);
+    w.u32(u32::try_from(entries.len()).map_err(|_| Error::InvalidLength("page too long"))?);
+    for e in entries {
+        e.write(&mut w)?;
+    }
+    Ok(Zeroizing::new(w.0))
+}
+
+/// Parses a page.
+pub(crate) fn page_parse(b: &[u8]) -> Result<Vec<Entry>> {
+    let mut r = reader(b);
+    let magic: [u8; 4] = r.array()?;
+    if magic != PAGE_MAGIC || r.u16()? != PAGE_VERSION {
+        return Err(Error::InvalidArgument("not an account page"));
+    }
+    let n = r.u32()?;
+    let mut entries = Vec::new();
+    for _ in 0..n {
+        entries.push(Entry::read(&mut r)?);
+    }
+    r.finish()?;
+    Ok(entries)
 }
 
 // ------------------------------------------------------------------ the root
@@ -353,6 +420,7 @@ mod tests {
     #[test]
     fn account_state_round_trips() {
         let st = AccountState {
+            pages: vec![(ghid(9), secret(10))],
             entries: vec![
                 Entry {
                     address: ghid(1),
@@ -413,6 +481,7 @@ mod tests {
             let _ = AccountState::parse(&b);
             let _ = RootContent::parse(&b);
             let _ = Payload::parse(&b);
+            let _ = page_parse(&b);
         }
     }
 }

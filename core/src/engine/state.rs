@@ -8,7 +8,7 @@ use super::record::{read_blob, read_bool, read_opt_blob, read_opt_ghid, reader, 
 use super::types::{ApiId, AppToken, SessionId, TOKEN_LEN};
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
-use crate::golix::{FirstParty, Gobd, SecondParty};
+use crate::golix::{FirstParty, Gobd, SecondParty, Secret};
 
 /// Which of the agent's dynamic objects a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +189,41 @@ pub(crate) struct Orphan {
     pub api_id: ApiId,
 }
 
+/// A page of account entries (see [`super::record::AccountState`]).
+#[derive(Clone)]
+pub(crate) struct Page {
+    pub secret: Secret,
+    pub entries: Vec<Entry>,
+    /// The page's container while it is not yet acknowledged by the server.
+    pub unpublished: Option<Vec<u8>>,
+}
+
+impl Page {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        let sb = self.secret.to_bytes();
+        w.u8(u8::try_from(sb.len()).map_err(|_| Error::InvalidLength("secret too long"))?)
+            .bytes(&sb);
+        w.opt_blob(self.unpublished.as_deref())?;
+        w.blob(&super::record::page_to_bytes(&self.entries)?)?;
+        Ok(w.0)
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let n = usize::from(r.u8()?);
+        let secret = Secret::parse(r.take(n)?)?;
+        let unpublished = read_opt_blob(&mut r)?.map(<[u8]>::to_vec);
+        let entries = super::record::page_parse(read_blob(&mut r)?)?;
+        r.finish()?;
+        Ok(Self {
+            secret,
+            entries,
+            unpublished,
+        })
+    }
+}
+
 /// The logged-in agent.
 pub(crate) struct Agent {
     pub me: FirstParty,
@@ -203,6 +238,8 @@ pub(crate) struct Agent {
     pub orphans: BTreeMap<u64, Orphan>,
     /// Requests (GARQ GHIDs) already handled.
     pub seen: BTreeSet<Ghid>,
+    /// Pages of the account state, by address.
+    pub pages: BTreeMap<Ghid, Page>,
 }
 
 /// One app connection.
@@ -225,6 +262,7 @@ pub(crate) const P_OUTBOX: u8 = b'q';
 pub(crate) const P_SHARE: u8 = b's';
 pub(crate) const P_ORPHAN: u8 = b'i';
 pub(crate) const P_SEEN: u8 = b'r';
+pub(crate) const P_PAGE: u8 = b'p';
 
 pub(crate) fn key(prefix: u8, id: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len());

@@ -69,6 +69,8 @@ pub(crate) enum Job {
     },
     /// Open a request addressed to this agent.
     Incoming { garq: Garq },
+    /// Read a page of the account state.
+    LoadPage { page: Ghid, secret: Secret },
     /// Take in an object shared with this agent.
     Adopt {
         address: Ghid,
@@ -87,6 +89,7 @@ impl Job {
             Job::Share { .. } => "share",
             Job::Incoming { .. } => "open a request",
             Job::Adopt { .. } => "take in a shared object",
+            Job::LoadPage { .. } => "read an account page",
         }
     }
 }
@@ -119,6 +122,7 @@ impl Engine {
         self.pending.clear();
         self.in_flight.clear();
         self.fetching.clear();
+        self.unpark_all();
         let Some(a) = self.agent.as_ref() else {
             return;
         };
@@ -274,6 +278,11 @@ impl Engine {
     }
 
     fn build_next_frame(&mut self, address: &Ghid) -> Result<()> {
+        let mut account = if self.agent()?.account == *address {
+            Some(self.account_frame_state().to_bytes()?)
+        } else {
+            None
+        };
         let plaintext = {
             let a = self.agent()?;
             let rec = a.objects.get(address).ok_or(Error::UnknownObject)?;
@@ -284,7 +293,7 @@ impl Engine {
                     state: rec.state.clone(),
                 }
                 .to_bytes(),
-                Kind::Account => account_state(a).to_bytes()?,
+                Kind::Account => account.take().ok_or(Error::UnknownObject)?,
                 Kind::Root => Zeroizing::new(rec.state.clone()),
             }
         };
@@ -316,7 +325,16 @@ impl Engine {
 
     fn on_ack(&mut self, p: Pending, body: Vec<u8>) {
         match p {
-            Pending::Item(seq) => self.drop_item(seq),
+            Pending::Item(seq) => {
+                let item = self
+                    .agent
+                    .as_ref()
+                    .and_then(|a| a.outbox.get(&seq).cloned());
+                self.drop_item(seq);
+                if let Some(OutItem::Object(bytes)) = item {
+                    self.object_published(&bytes);
+                }
+            }
             Pending::FrameGobd { seq, address } => {
                 let geoc = self.agent.as_mut().and_then(|a| {
                     let rec = a.objects.get_mut(&address)?;
@@ -353,6 +371,7 @@ impl Engine {
             Pending::Get(g) => {
                 self.fetching.remove(&g);
                 self.fetched.insert(g, body);
+                self.unpark(&g);
             }
             Pending::CurrentFrame(g) => {
                 if let Ok(frame) = Gobd::parse(&body) {
@@ -403,6 +422,7 @@ impl Engine {
             Pending::Get(g) => {
                 self.fetching.remove(&g);
                 self.missing.insert(g);
+                self.unpark(&g);
             }
             Pending::CurrentFrame(g) => {
                 let known = self
@@ -429,10 +449,9 @@ impl Engine {
         };
         if subscription == a.me.ghid() {
             if let GolixObject::Garq(garq) = obj {
-                let queued = self
-                    .jobs
-                    .iter()
-                    .any(|j| matches!(j, Job::Incoming { garq: q } if q.ghid() == garq.ghid()));
+                let g = garq.ghid();
+                let queued =
+                    self.has_job(|j| matches!(j, Job::Incoming { garq: q } if q.ghid() == g));
                 if garq.recipient() == a.me.ghid() && !a.seen.contains(&garq.ghid()) && !queued {
                     self.jobs.push(Job::Incoming { garq });
                 }
@@ -557,29 +576,50 @@ impl Engine {
 
     // ----------------------------------------------------------------- jobs
 
+    /// Whether a job like this is already runnable or parked.
+    pub(crate) fn has_job(&self, f: impl Fn(&Job) -> bool) -> bool {
+        self.jobs.iter().any(&f) || self.parked.values().flatten().any(&f)
+    }
+
+    /// Number of jobs, runnable and parked.
+    pub(crate) fn job_count(&self) -> usize {
+        self.jobs.len() + self.parked.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Jobs waiting for `g` can run again.
+    fn unpark(&mut self, g: &Ghid) {
+        if let Some(js) = self.parked.remove(g) {
+            self.jobs.extend(js);
+        }
+    }
+
+    /// Every parked job runs again (after a reconnect: their requests were lost).
+    pub(crate) fn unpark_all(&mut self) {
+        let all: Vec<Job> = std::mem::take(&mut self.parked)
+            .into_values()
+            .flatten()
+            .collect();
+        self.jobs.extend(all);
+    }
+
+    /// Runs every runnable job until each is done or parked on the object
+    /// it waits for (a job is stepped again only when that object arrives).
     pub(crate) fn run_jobs(&mut self) {
-        for _ in 0..16 {
-            if self.jobs.is_empty() {
-                break;
-            }
-            let jobs = std::mem::take(&mut self.jobs);
-            let before = jobs.len();
-            let mut waiting = Vec::new();
-            for job in jobs {
-                match self.step(job) {
-                    Step::Done => {}
-                    Step::Wait(j) => waiting.push(*j),
+        while let Some(job) = self.jobs.pop() {
+            self.parked_on = None;
+            match self.step(job) {
+                Step::Done => {}
+                Step::Wait(j) => {
+                    // A wait always comes from `need`, which says what for.
+                    let g = self.parked_on.unwrap_or(Ghid::new(
+                        crate::golix::AddressAlgorithm::Blake2b512,
+                        [0; 64],
+                    ));
+                    self.parked.entry(g).or_default().push(*j);
                 }
             }
-            let added = !self.jobs.is_empty();
-            let progressed = waiting.len() < before || added;
-            waiting.append(&mut self.jobs);
-            self.jobs = waiting;
-            if !progressed {
-                break;
-            }
         }
-        if self.jobs.is_empty() {
+        if self.parked.is_empty() {
             self.fetched.clear();
             self.missing.clear();
         }
@@ -595,7 +635,17 @@ impl Engine {
         if self.online && self.fetching.insert(*g) {
             self.send(Request::Get(*g), Pending::Get(*g));
         }
+        self.parked_on = Some(*g);
         Need::Wait
+    }
+
+    /// [`Engine::need`] for other modules: `None` = wait.
+    pub(crate) fn need_bytes(&mut self, g: &Ghid) -> Option<Result<Vec<u8>>> {
+        match self.need(g) {
+            Need::Have(b) => Some(Ok(b)),
+            Need::Wait => None,
+            Need::Missing => Some(Err(Error::UnknownObject)),
+        }
     }
 
     fn need_identity(&mut self, g: &Ghid) -> Need<SecondParty> {
@@ -648,6 +698,10 @@ impl Engine {
             Job::Incoming { garq } => {
                 let g = garq.clone();
                 self.step_incoming(&g)
+            }
+            Job::LoadPage { page, secret } => {
+                let (p, sec) = (*page, secret.clone());
+                self.step_load_page(p, &sec)
             }
             Job::Adopt {
                 address,
@@ -736,6 +790,7 @@ impl Engine {
             shares_out: BTreeMap::new(),
             orphans: BTreeMap::new(),
             seen: Default::default(),
+            pages: BTreeMap::new(),
             me,
         };
         agent.contacts.insert(id.ghid(), id.clone());
@@ -815,8 +870,9 @@ impl Engine {
         if stale {
             return Ok(Some(()));
         }
+        // Everything is fetched before any signature is checked: a job is
+        // stepped again on every reply, and crypto must run once.
         let binder = need!(self.need_identity(&author));
-        frame.verify(&binder)?;
         let geoc = match self.need(&frame.target()) {
             Need::Have(b) => Geoc::parse(&b)?,
             Need::Wait => return Ok(None),
@@ -825,10 +881,12 @@ impl Engine {
                 // If this device has its own state to publish, the verified
                 // frame is enough to build on: the next frame needs only its
                 // counter and targets.
+                frame.verify(&binder)?;
                 self.rebase_on(address, frame);
                 return Ok(Some(()));
             }
         };
+        frame.verify(&binder)?;
         if geoc.author() != author {
             return Err(Error::WrongIdentity);
         }
@@ -857,17 +915,19 @@ impl Engine {
         match kind {
             Kind::App => {
                 let p = Payload::parse(plain)?;
-                let (remote, local, conflict, first_load) = {
+                let (remote, local, conflict, first_load, learned_api) = {
                     let rec = self
                         .agent
                         .as_mut()
                         .and_then(|a| a.objects.get_mut(&address))
                         .ok_or(Error::UnknownObject)?;
-                    if !rec.loaded {
+                    let mut learned_api = false;
+                    if !rec.loaded && rec.entry.api_id.0 == [0; super::types::API_ID_LEN] {
                         // First state of an object known only by its address
                         // and secret (a pending share): the frame names it.
                         rec.entry.api_id = p.api_id;
                         rec.entry.is_link = p.is_link;
+                        learned_api = true;
                     } else if p.api_id != rec.entry.api_id || p.is_link != rec.entry.is_link {
                         return Err(Error::InvalidArgument("a frame changed the api_id"));
                     }
@@ -887,14 +947,20 @@ impl Engine {
                     } else {
                         rec.state = p.state;
                     }
-                    (remote, super::apps::objdef(rec), ours_pending, first_load)
+                    (
+                        remote,
+                        super::apps::objdef(rec),
+                        ours_pending,
+                        first_load,
+                        learned_api,
+                    )
                 };
                 let announce = announce.or_else(|| {
                     first_load
                         .then(|| self.announce_on_load.remove(&address))
                         .flatten()
                 });
-                if first_load {
+                if learned_api {
                     // The account state now carries the api_id.
                     self.account_changed();
                 }
@@ -947,80 +1013,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Merges another device's account state into this one's: union of
-    /// objects and tokens, deletions win. Publishes the merge if this device
-    /// knew something the other did not.
-    fn merge_account(&mut self, remote: AccountState) {
-        let Some(a) = self.agent.as_mut() else {
-            return;
-        };
-        let mut load = Vec::new();
-        let mut deleted = Vec::new();
-        let mut remote_set = std::collections::BTreeSet::new();
-        for e in remote.entries {
-            remote_set.insert((e.address, e.deleted));
-            match a.objects.get(&e.address) {
-                None => {
-                    let address = e.address;
-                    let announce = (!e.deleted && !e.owned).then_some(e.author);
-                    let del = e.deleted;
-                    a.objects.insert(
-                        address,
-                        ObjRecord {
-                            kind: Kind::App,
-                            entry: e,
-                            state: Vec::new(),
-                            dirty: false,
-                            current: None,
-                            container: None,
-                            unsent: None,
-                            held: None,
-                            loaded: false,
-                        },
-                    );
-                    if !del {
-                        load.push((address, announce));
-                    }
-                    self.dirty
-                        .insert(state::key(state::P_OBJECT, &address.to_bytes()));
-                }
-                Some(r) if e.deleted && !r.entry.deleted => deleted.push(e.address),
-                Some(_) => {}
-            }
-        }
-        let mut changed = a.objects.values().any(|r| {
-            r.kind == Kind::App && !remote_set.contains(&(r.entry.address, r.entry.deleted))
-        });
-        let remote_tokens: BTreeMap<_, _> = remote.tokens.into_iter().collect();
-        for (t, s) in &remote_tokens {
-            let local = a.tokens.entry(*t).or_insert(None);
-            if local.is_none() && s.is_some() {
-                *local = *s;
-            }
-            self.dirty.insert(state::key(state::P_TOKEN, &t.0));
-        }
-        changed |= a
-            .tokens
-            .iter()
-            .any(|(t, s)| remote_tokens.get(t) != Some(s));
-        let load: Vec<(Ghid, Option<Ghid>, bool)> = load
-            .into_iter()
-            .map(|(g, n)| (g, n, a.objects.get(&g).is_some_and(|r| r.entry.dynamic)))
-            .collect();
-        for (address, announce, dynamic) in load {
-            if dynamic {
-                self.send(Request::Subscribe(address), Pending::Ignore);
-            }
-            self.jobs.push(Job::Load { address, announce });
-        }
-        for d in deleted {
-            self.mark_deleted(&d);
-        }
-        if changed {
-            self.account_changed();
-        }
     }
 
     fn step_load(&mut self, address: Ghid, announce: Option<Ghid>) -> Result<Option<()>> {
@@ -1230,11 +1222,11 @@ impl Engine {
                         return Err(Error::WrongIdentity);
                     }
                     let binder = need!(self.need_identity(&frame.binder()));
-                    frame.verify(&binder)?;
                     let geoc = match self.need(&frame.target()) {
                         Need::Have(b) => Geoc::parse(&b)?,
                         Need::Wait => return Ok(None),
                         Need::Missing => {
+                            frame.verify(&binder)?;
                             // The frame is here before its container (frames
                             // are uploaded first): keep the object, and the
                             // frame's push completes it when the container lands.
@@ -1245,6 +1237,7 @@ impl Engine {
                             return Ok(Some(()));
                         }
                     };
+                    frame.verify(&binder)?;
                     if geoc.author() != binder.ghid() {
                         return Err(Error::WrongIdentity);
                     }
@@ -1442,18 +1435,5 @@ impl Engine {
         if let Ok(garq) = a.me.make_request(&sp, payload, &mut self.rng) {
             self.enqueue(OutItem::Object(garq.to_bytes()));
         }
-    }
-}
-
-/// The account state as this device knows it.
-pub(crate) fn account_state(a: &Agent) -> AccountState {
-    AccountState {
-        entries: a
-            .objects
-            .values()
-            .filter(|r| r.kind == Kind::App)
-            .map(|r| r.entry.clone())
-            .collect(),
-        tokens: a.tokens.iter().map(|(t, s)| (*t, *s)).collect(),
     }
 }

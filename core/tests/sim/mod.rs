@@ -131,6 +131,8 @@ impl World {
         self.rng.fill_bytes(&mut key);
         let mut cfg = EngineConfig::new(key);
         cfg.kdf = KdfParams::INSECURE_TEST;
+        // Tiny pages, so that every run pages its account state.
+        cfg.page_entries = 3;
         let seed = self.seed32();
         self.devices.push(Device {
             name: name.into(),
