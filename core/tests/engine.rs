@@ -630,3 +630,34 @@ fn sharing_after_many_updates() {
         w.engine(b).pending_work()
     );
 }
+
+#[test]
+fn a_share_that_cannot_be_read_is_refused_and_the_app_told() {
+    let mut w = World::new(13);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    let g = ghid(w.call(a, new_obj(true, b"gone soon")));
+    // Bob is away while Alice shares and then deletes the object.
+    w.devices[b].offline = true;
+    w.disconnect(b);
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    )
+    .expect("share");
+    w.call(a, AppRequest::Delete(g)).expect("delete");
+    w.devices[b].offline = false;
+    w.connect(b);
+    w.settle(100_000);
+    assert!(w.devices[a].pushes.iter().any(|(_, p)| matches!(
+        p,
+        AppPush::ShareFailure { address, recipient } if *address == g && *recipient == bob
+    )));
+    assert_eq!(w.engine(b).peek(&g), None);
+}

@@ -44,7 +44,7 @@ struct Obj {
     deleted: bool,
 }
 
-fn run_seed(seed: u64) -> (u64, u64) {
+fn run_seed(seed: u64) -> (u64, u64, u64) {
     let mut w = World::new(seed);
     let api = ApiId::default_bytes();
     // Alice: two devices; Bob: two devices.
@@ -73,6 +73,7 @@ fn run_seed(seed: u64) -> (u64, u64) {
         disconnect: 0.01,
         duplicate: 0.05,
         crash: 0.004,
+        server_crash: 0.001,
         max_delay: 20,
     };
     // Requests whose replies we wait for: req → (device, what).
@@ -259,26 +260,28 @@ fn run_seed(seed: u64) -> (u64, u64) {
             );
         }
     }
-    (w.steps, objs.len() as u64)
+    (w.steps, objs.len() as u64, w.server_restarts)
 }
 
 #[test]
 fn simulation_seeds() {
     if let Ok(s) = std::env::var("SIM_SEED") {
         let seed: u64 = s.parse().expect("SIM_SEED is a number");
-        run_seed(seed);
+        let _ = run_seed(seed);
         return;
     }
     let n: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
-    let mut steps = 0;
-    let mut objects = 0;
+    let (mut steps, mut objects, mut restarts) = (0, 0, 0);
     for seed in 0..n {
-        let (s, o) = run_seed(seed);
+        let (s, o, r) = run_seed(seed);
         steps += s;
         objects += o;
+        restarts += r;
     }
-    println!("{n} seeds, {steps} message deliveries, {objects} objects");
+    println!(
+        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts"
+    );
 }

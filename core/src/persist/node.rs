@@ -42,6 +42,12 @@ impl<B: PersistBackend> Node<B> {
         &self.backend
     }
 
+    /// Stops the node, giving back its backend (a restart keeps the data
+    /// and loses every connection and subscription).
+    pub fn into_backend(self) -> B {
+        self.backend
+    }
+
     /// A connection closed: its subscriptions go.
     pub fn disconnect(&mut self, conn: ConnId) {
         self.subs.remove(&conn);

@@ -52,6 +52,9 @@ pub struct Faults {
     pub duplicate: f64,
     /// Per delivery: probability that some device crashes (kill -9).
     pub crash: f64,
+    /// Per delivery: probability that the server node crashes and restarts
+    /// from its store (every connection drops).
+    pub server_crash: f64,
     /// Most ticks a message waits.
     pub max_delay: u64,
 }
@@ -62,6 +65,7 @@ impl Faults {
         disconnect: 0.0,
         duplicate: 0.0,
         crash: 0.0,
+        server_crash: 0.0,
         max_delay: 1,
     };
 }
@@ -96,6 +100,7 @@ pub struct World {
     pub server_saw: Vec<Vec<u8>>,
     pub steps: u64,
     pub seed: u64,
+    pub server_restarts: u64,
 }
 
 impl World {
@@ -116,6 +121,7 @@ impl World {
             server_saw: Vec::new(),
             steps: 0,
             seed,
+            server_restarts: 0,
         }
     }
 
@@ -387,10 +393,23 @@ impl World {
         true
     }
 
+    /// The server process dies and restarts on the same store.
+    pub fn crash_server(&mut self) {
+        for d in 0..self.devices.len() {
+            self.disconnect(d);
+        }
+        let node = std::mem::replace(&mut self.node, Node::new(MemoryStore::new()));
+        self.node = Node::new(node.into_backend());
+        self.server_restarts += 1;
+    }
+
     fn faults_step(&mut self) {
         let n = self.devices.len();
         if n == 0 {
             return;
+        }
+        if self.chance(self.faults.server_crash) {
+            self.crash_server();
         }
         if self.chance(self.faults.disconnect) {
             let d = (self.rng.next_u64() % n as u64) as usize;
