@@ -1,8 +1,10 @@
 //! Wire protocols: the message framing shared by the Hypergolix 0.1.0 remote
 //! (service ↔ persistence server) and IPC (app ↔ service) protocols, and the
-//! remote protocol's commands. Documented in `docs/protocol/remote.md`.
+//! commands of both. Documented in `docs/protocol/remote.md` and
+//! `docs/protocol/ipc.md`.
 
 pub mod frame;
+pub mod ipc;
 pub mod remote;
 
 pub use frame::{Frame, WireError};
