@@ -34,6 +34,7 @@ fn ghid(r: Result<AppReply, hypergolix_core::Error>) -> Ghid {
 /// Alice and Bob, Bob registered for the api, one object shared with him.
 fn world() -> (World, usize, usize, Ghid, Ghid) {
     let mut w = World::new(42);
+    w.page_entries = hypergolix_core::engine::EngineConfig::new([0; 32]).page_entries;
     let (a, _, _) = w.new_agent("alice", b"a");
     let (b, _, bob) = w.new_agent("bob", b"b");
     w.settle(1_000_000);

@@ -108,6 +108,9 @@ pub struct Engine {
     parked: HashMap<Ghid, Vec<Job>>,
     /// What the job being stepped waits for (set by `need`).
     parked_on: Option<Ghid>,
+    /// Addresses whose entries may not be in any page yet (None: unknown,
+    /// scan everything once).
+    unpaged: Option<BTreeSet<Ghid>>,
     /// Merged entries of all pages and of published pages (cache).
     page_views: Option<(BTreeMap<Ghid, record::Entry>, BTreeMap<Ghid, record::Entry>)>,
     /// Objects fetched for jobs, by GHID (cleared when no job is left).
@@ -150,6 +153,7 @@ impl Engine {
             parked: HashMap::new(),
             parked_on: None,
             page_views: None,
+            unpaged: None,
             fetched: HashMap::new(),
             fetching: HashSet::new(),
             missing: HashSet::new(),
@@ -595,6 +599,9 @@ impl Engine {
     }
 
     fn mark_object(&mut self, address: &Ghid) {
+        if let Some(c) = self.unpaged.as_mut() {
+            c.insert(*address);
+        }
         self.mark(state::key(state::P_OBJECT, &address.to_bytes()));
     }
 

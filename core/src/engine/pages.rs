@@ -75,21 +75,63 @@ impl Engine {
         }
     }
 
-    /// This device's entries that `view` does not already say.
+    /// This device's entries that the pages (all, or only the published
+    /// ones) do not already say. Looks only at addresses whose record was
+    /// written since they were last found in a page, so it costs what
+    /// changed, not what the agent holds.
     fn delta(&mut self, published_only: bool) -> Vec<Entry> {
-        self.page_view(published_only);
-        let Some((all, published)) = self.page_views.as_ref() else {
+        self.page_view(false);
+        if self.unpaged.is_none() {
+            let all = self.agent.as_ref().map_or_else(Default::default, |a| {
+                a.objects
+                    .values()
+                    .filter(|r| r.kind == Kind::App)
+                    .map(|r| r.entry.address)
+                    .collect()
+            });
+            self.unpaged = Some(all);
+        }
+        let (Some(a), Some((all, _)), Some(cands)) = (
+            self.agent.as_ref(),
+            self.page_views.as_ref(),
+            self.unpaged.as_mut(),
+        ) else {
             return Vec::new();
         };
-        let view = if published_only { published } else { all };
-        self.agent.as_ref().map_or_else(Vec::new, |a| {
-            a.objects
-                .values()
-                .filter(|r| r.kind == Kind::App)
-                .filter(|r| !view.get(&r.entry.address).is_some_and(|v| v.same(&r.entry)))
-                .map(|r| r.entry.clone())
-                .collect()
-        })
+        let mut out = BTreeMap::new();
+        cands.retain(|g| match a.objects.get(g) {
+            Some(r) if r.kind == Kind::App => {
+                if all.get(g).is_some_and(|v| v.same(&r.entry)) {
+                    false
+                } else {
+                    out.insert(*g, r.entry.clone());
+                    true
+                }
+            }
+            _ => false,
+        });
+        if published_only {
+            for p in a.pages.values().filter(|p| p.unpublished.is_some()) {
+                for e in &p.entries {
+                    if let Some(r) = a.objects.get(&e.address) {
+                        out.insert(e.address, r.entry.clone());
+                    }
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// Folds a page's entries into the cached views.
+    fn fold_into_views(&mut self, entries: &[Entry], published: bool) {
+        if let Some((all, pubd)) = self.page_views.as_mut() {
+            for e in entries {
+                fold(all, e);
+                if published {
+                    fold(pubd, e);
+                }
+            }
+        }
     }
 
     /// The account state to publish now: published pages and the rest.
@@ -118,6 +160,7 @@ impl Engine {
             return Ok(());
         }
         let entries: Vec<Entry> = delta.into_iter().take(size).collect();
+        let entries_copy = entries.clone();
         let fresh = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?;
         let a = self.agent()?;
         let (geoc, secret) = a.me.make_container(fresh, &page_to_bytes(&entries)?)?;
@@ -134,7 +177,12 @@ impl Engine {
             },
         );
         self.mark(state::key(state::P_PAGE, &g.to_bytes()));
-        self.page_views = None;
+        if let Some(c) = self.unpaged.as_mut() {
+            for e in &entries_copy {
+                c.remove(&e.address);
+            }
+        }
+        self.fold_into_views(&entries_copy, false);
         self.enqueue(OutItem::Object(gobs.to_bytes()));
         self.enqueue(OutItem::Object(bytes));
         Ok(())
@@ -151,7 +199,8 @@ impl Engine {
             return;
         };
         if p.unpublished.take().is_some() {
-            self.page_views = None;
+            let entries = p.entries.clone();
+            self.fold_into_views(&entries, true);
             self.mark(state::key(state::P_PAGE, &g.to_bytes()));
             self.account_changed();
         }
@@ -294,7 +343,7 @@ impl Engine {
             },
         );
         self.mark(state::key(state::P_PAGE, &page.to_bytes()));
-        self.page_views = None;
+        self.fold_into_views(&entries, true);
         self.merge_entries(entries);
         Ok(Some(()))
     }

@@ -101,6 +101,9 @@ pub struct World {
     pub steps: u64,
     pub seed: u64,
     pub server_restarts: u64,
+    /// Account-state page size of devices added from now on (tiny by
+    /// default, so that every run pages its account state).
+    pub page_entries: usize,
 }
 
 impl World {
@@ -122,6 +125,7 @@ impl World {
             steps: 0,
             seed,
             server_restarts: 0,
+            page_entries: 3,
         }
     }
 
@@ -137,8 +141,7 @@ impl World {
         self.rng.fill_bytes(&mut key);
         let mut cfg = EngineConfig::new(key);
         cfg.kdf = KdfParams::INSECURE_TEST;
-        // Tiny pages, so that every run pages its account state.
-        cfg.page_entries = 3;
+        cfg.page_entries = self.page_entries;
         let seed = self.seed32();
         self.devices.push(Device {
             name: name.into(),
