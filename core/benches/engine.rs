@@ -112,6 +112,23 @@ fn bench(c: &mut Criterion) {
         })
     });
     grp.finish();
+    // Account creation with the real Argon2id parameters (19 MiB, 2 passes):
+    // key generation, the KDF, and the first objects signed.
+    let mut acct = c.benchmark_group("account");
+    acct.sample_size(10);
+    let mut seed = 0u8;
+    acct.bench_function("create_account_default_kdf", |x| {
+        x.iter(|| {
+            seed = seed.wrapping_add(1);
+            let mut e = hypergolix_core::engine::Engine::new(
+                hypergolix_core::engine::EngineConfig::new([1; 32]),
+                [seed; 32],
+            );
+            e.create_account(b"correct horse battery staple")
+                .expect("account")
+        })
+    });
+    acct.finish();
     let s = w.engine(a).stats();
     println!(
         "alice: {} objects published, {} signatures made in total",
