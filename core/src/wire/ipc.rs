@@ -315,6 +315,9 @@ pub enum IpcRequest {
 }
 
 /// One IPC message.
+// Messages are decoded and handled one at a time; boxing the request would
+// only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpcMessage {
     /// A request with its token.
