@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod golix;
 pub mod persist;
+pub mod service;
 
 pub use error::{Error, ObjectKind, Refusal, Result};
 pub mod wire;

@@ -1,0 +1,287 @@
+//! The local service without IO: the engine behind the 0.1.0 IPC protocol.
+//! A host feeds it raw websocket payloads from apps and from the
+//! persistence server and carries out what comes back, so that the host
+//! holds no protocol logic at all: it accepts connections, moves bytes, and
+//! keeps the store. The same type runs natively and inside the engine's
+//! WASI component (`wasi-host/wit/engine.wit`).
+//!
+//! Per app connection it answers every request exactly once (`AK`/`NK`,
+//! `NK 0000 b'XX'` for unknown codes), drops messages of another protocol
+//! version (as 0.1.0 does), sends the engine's pushes as requests with its
+//! own tokens, and enforces a per-connection message size limit.
+
+use std::collections::BTreeMap;
+
+use crate::engine::{Action, Engine, Input, SessionId, StoreWrite};
+use crate::error::Error;
+use crate::golix::ghid::Ghid;
+use crate::wire::ipc::{push_request, reply_body, to_app_request, IpcErrorCode, IpcMessage, Side};
+use crate::wire::remote::Message;
+use crate::wire::WireError;
+
+/// Default largest app message (0.1.0 used 10 MiB).
+pub const DEFAULT_MAX_APP_MESSAGE: usize = 10 * 1024 * 1024;
+
+/// What the service tells its host to do, in order. A `Store` must be
+/// durable before anything after it is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Apply these writes atomically and durably.
+    Store(Vec<StoreWrite>),
+    /// Send these bytes to the persistence server.
+    ToServer(Vec<u8>),
+    /// Send these bytes to an app connection.
+    ToApp(SessionId, Vec<u8>),
+    /// Close an app connection (it broke the protocol or a limit).
+    CloseApp(SessionId, String),
+    /// The account is ready.
+    Ready {
+        /// The user id.
+        user_id: Ghid,
+        /// The identity GHID.
+        identity: Ghid,
+    },
+    /// Logging in failed; nothing was changed.
+    LoginFailed(String),
+    /// A line for the host's log.
+    Log(String),
+}
+
+/// What a host feeds the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceInput {
+    /// An app connected.
+    AppOpened(SessionId),
+    /// An app disconnected.
+    AppClosed(SessionId),
+    /// One websocket message from an app.
+    AppBytes(SessionId, Vec<u8>),
+    /// The persistence server connection is up.
+    ServerUp,
+    /// It is down.
+    ServerDown,
+    /// One websocket message from the persistence server.
+    ServerBytes(Vec<u8>),
+}
+
+#[derive(Default)]
+struct Conn {
+    next_token: u16,
+}
+
+/// The local service. See the module documentation.
+pub struct Service {
+    engine: Engine,
+    conns: BTreeMap<SessionId, Conn>,
+    /// Request numbers: engine `req` → (session, IPC token).
+    reqs: BTreeMap<u64, (SessionId, u16)>,
+    next_req: u64,
+    max_app_message: usize,
+}
+
+impl core::fmt::Debug for Service {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Service")
+            .field("engine", &self.engine)
+            .field("apps", &self.conns.len())
+            .finish()
+    }
+}
+
+impl Service {
+    /// Wraps an engine.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            conns: BTreeMap::new(),
+            reqs: BTreeMap::new(),
+            next_req: 1,
+            max_app_message: DEFAULT_MAX_APP_MESSAGE,
+        }
+    }
+
+    /// Sets the largest app message accepted (larger ones close the connection).
+    pub fn set_max_app_message(&mut self, bytes: usize) {
+        self.max_app_message = bytes;
+    }
+
+    /// The engine (for status and diagnostics).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Creates an account (see [`Engine::create_account`]).
+    pub fn create_account(&mut self, password: &[u8]) -> Result<Vec<Output>, Error> {
+        let actions = self.engine.create_account(password)?;
+        Ok(self.convert(actions))
+    }
+
+    /// Starts logging in (see [`Engine::login`]).
+    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Vec<Output>, Error> {
+        let actions = self.engine.login(user_id, password)?;
+        Ok(self.convert(actions))
+    }
+
+    /// Changes the password (see [`Engine::change_password`]).
+    pub fn change_password(&mut self, password: &[u8]) -> Result<Vec<Output>, Error> {
+        let actions = self.engine.change_password(password)?;
+        Ok(self.convert(actions))
+    }
+
+    /// Carries out the actions an engine returned outside the service
+    /// (after [`Engine::restore`]).
+    pub fn adopt_actions(&mut self, actions: Vec<Action>) -> Vec<Output> {
+        self.convert(actions)
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: ServiceInput) -> Vec<Output> {
+        match input {
+            ServiceInput::AppOpened(s) => {
+                self.conns.insert(s, Conn::default());
+                let a = self.engine.handle(Input::AppConnected(s));
+                self.convert(a)
+            }
+            ServiceInput::AppClosed(s) => {
+                self.conns.remove(&s);
+                self.reqs.retain(|_, (sess, _)| *sess != s);
+                let a = self.engine.handle(Input::AppDisconnected(s));
+                self.convert(a)
+            }
+            ServiceInput::AppBytes(s, bytes) => self.app_bytes(s, &bytes),
+            ServiceInput::ServerUp => {
+                let a = self.engine.handle(Input::ServerUp);
+                self.convert(a)
+            }
+            ServiceInput::ServerDown => {
+                let a = self.engine.handle(Input::ServerDown);
+                self.convert(a)
+            }
+            ServiceInput::ServerBytes(bytes) => match Message::decode(&bytes) {
+                Ok(m) => {
+                    let a = self.engine.handle(Input::Server(m));
+                    self.convert(a)
+                }
+                Err(e) => vec![Output::Log(format!(
+                    "ignored a malformed message from the server: {e}"
+                ))],
+            },
+        }
+    }
+
+    fn app_bytes(&mut self, s: SessionId, bytes: &[u8]) -> Vec<Output> {
+        if !self.conns.contains_key(&s) {
+            return Vec::new();
+        }
+        if bytes.len() > self.max_app_message {
+            return vec![Output::CloseApp(
+                s,
+                format!(
+                    "message of {} bytes exceeds the limit of {}",
+                    bytes.len(),
+                    self.max_app_message
+                ),
+            )];
+        }
+        let m = match IpcMessage::decode(Side::Link, bytes) {
+            Ok(m) => m,
+            // 0.1.0 drops messages of another version without an answer.
+            Err(WireError::BadVersion(_)) => return Vec::new(),
+            Err(WireError::Truncated(_)) => {
+                return vec![Output::CloseApp(
+                    s,
+                    "a message shorter than its header".into(),
+                )]
+            }
+            Err(e) => {
+                // A known command with a bad body: answer NK so the app's
+                // waiter does not hang.
+                let token = crate::wire::Frame::peek_token(bytes).unwrap_or(0);
+                return vec![self.to_app(
+                    s,
+                    IpcMessage::Nak {
+                        token,
+                        code: Some(IpcErrorCode::MalformedGolixPrimitive),
+                        message: e.to_string(),
+                    },
+                )];
+            }
+        };
+        match m {
+            IpcMessage::Request { token, request } => match to_app_request(request) {
+                Some(r) => {
+                    let req = self.next_req;
+                    self.next_req += 1;
+                    self.reqs.insert(req, (s, token));
+                    let a = self.engine.handle(Input::App {
+                        session: s,
+                        req,
+                        request: r,
+                    });
+                    self.convert(a)
+                }
+                None => vec![self.to_app(
+                    s,
+                    IpcMessage::Nak {
+                        token,
+                        code: Some(IpcErrorCode::IpcError),
+                        message: "apps do not send this command".into(),
+                    },
+                )],
+            },
+            IpcMessage::Unknown { token, code } => {
+                vec![self.to_app(s, IpcMessage::unknown_code_nak(token, code))]
+            }
+            // Answers to our pushes: nothing waits for them.
+            IpcMessage::Ack { .. } | IpcMessage::Nak { .. } => Vec::new(),
+        }
+    }
+
+    fn to_app(&self, s: SessionId, m: IpcMessage) -> Output {
+        Output::ToApp(s, m.encode())
+    }
+
+    fn convert(&mut self, actions: Vec<Action>) -> Vec<Output> {
+        let mut out = Vec::with_capacity(actions.len());
+        for a in actions {
+            match a {
+                Action::Store(w) => out.push(Output::Store(w)),
+                Action::Send(m) => out.push(Output::ToServer(m.encode())),
+                Action::Reply { req, result, .. } => {
+                    let Some((s, token)) = self.reqs.remove(&req) else {
+                        continue;
+                    };
+                    let m = match result {
+                        Ok(r) => IpcMessage::Ack {
+                            token,
+                            body: reply_body(&r),
+                        },
+                        Err(e) => IpcMessage::Nak {
+                            token,
+                            code: Some(IpcErrorCode::for_error(&e)),
+                            message: e.to_string(),
+                        },
+                    };
+                    out.push(self.to_app(s, m));
+                }
+                Action::Push { session, push } => {
+                    let Some(c) = self.conns.get_mut(&session) else {
+                        continue;
+                    };
+                    let token = c.next_token;
+                    c.next_token = c.next_token.wrapping_add(1);
+                    let m = IpcMessage::Request {
+                        token,
+                        request: push_request(&push),
+                    };
+                    out.push(self.to_app(session, m));
+                }
+                Action::Ready { user_id, identity } => {
+                    out.push(Output::Ready { user_id, identity })
+                }
+                Action::LoginFailed(e) => out.push(Output::LoginFailed(e.to_string())),
+            }
+        }
+        out
+    }
+}
