@@ -27,8 +27,10 @@ step "golden vectors as wasm in headless Chromium"
 (cd web && CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test --target wasm32-unknown-unknown)
 
-step "golden vectors as a WASI component under wasmtime (wasi-host)"
+step "golden vectors and the engine as WASI components under wasmtime (wasi-host)"
 cargo build --release -p hypergolix-core --example wasi_vectors --features vectors --target wasm32-wasip2
+# The engine itself as a component (wasi-host/tests/component.rs runs it).
+cargo build --release -p hypergolix-engine-component --target wasm32-wasip2
 cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 

@@ -17,6 +17,9 @@ pub enum Error {
     /// wasmtime failed to configure, compile, link or run a component.
     #[error("wasmtime: {0:#}")]
     Wasm(wasmtime::Error),
+    /// The engine component refused a call (its message).
+    #[error("engine: {0}")]
+    Engine(String),
     /// A Golix object failed to parse or verify.
     #[error("{code}: {source}")]
     Golix {

@@ -55,6 +55,11 @@ impl Runtime {
         })
     }
 
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Loads (compiling, or fetching from the cache) a component from a file.
     pub fn load(&self, path: &Path) -> Result<(Component, Duration)> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {

@@ -1,0 +1,115 @@
+//! The engine as a WASI component: `hypergolix_core::service::Service`
+//! behind the `hypergolix:engine/service` interface
+//! (`wasi-host/wit/engine.wit`). Built for `wasm32-wasip2`:
+//!
+//! cargo build --release -p hypergolix-engine-component --target wasm32-wasip2
+//!
+//! This crate exists because the component's exports are FFI: the bindings
+//! wit-bindgen generates need `unsafe`, which every other crate forbids.
+//! Here it is denied everywhere but in the generated module.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::cell::RefCell;
+
+use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::service::{Output, Service, ServiceInput};
+
+#[allow(unsafe_code, missing_docs, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/engine.wit",
+        world: "engine",
+    });
+    use super::Component;
+    export!(Component);
+}
+
+use bindings::exports::hypergolix::engine::service as wit;
+
+thread_local! {
+    static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
+}
+
+fn convert(out: Vec<Output>) -> Vec<wit::Output> {
+    out.into_iter()
+        .map(|o| match o {
+            Output::Store(ws) => wit::Output::Store(
+                ws.into_iter()
+                    .map(|(key, value)| wit::Write { key, value })
+                    .collect(),
+            ),
+            Output::ToServer(b) => wit::Output::ToServer(b),
+            Output::ToApp(s, b) => wit::Output::ToApp((s, b)),
+            Output::CloseApp(s, why) => wit::Output::CloseApp((s, why)),
+            Output::Ready { user_id, identity } => wit::Output::Ready((
+                user_id.to_bytes().to_vec(),
+                identity.to_bytes().to_vec(),
+            )),
+            Output::LoginFailed(e) => wit::Output::LoginFailed(e),
+            Output::Log(l) => wit::Output::Log(l),
+        })
+        .collect()
+}
+
+fn with<R>(f: impl FnOnce(&mut Service) -> Result<R, String>) -> Result<R, String> {
+    SERVICE.with(|s| match s.borrow_mut().as_mut() {
+        Some(svc) => f(svc),
+        None => Err("the engine is not started".into()),
+    })
+}
+
+/// The component's implementation of the interface.
+pub struct Component;
+
+impl wit::Guest for Component {
+    fn start(
+        config: wit::Config,
+        records: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<wit::Output>, String> {
+        let key: [u8; 32] = config
+            .storage_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| "the storage key must be 32 bytes".to_string())?;
+        let seed: [u8; 32] = config
+            .seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| "the seed must be 32 bytes".to_string())?;
+        let mut cfg = EngineConfig::new(key);
+        if config.insecure_test_kdf {
+            cfg.kdf = KdfParams::INSECURE_TEST;
+        }
+        let (engine, actions) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
+        let mut svc = Service::new(engine);
+        let out = svc.adopt_actions(actions);
+        SERVICE.with(|s| *s.borrow_mut() = Some(svc));
+        Ok(convert(out))
+    }
+
+    fn create_account(password: Vec<u8>) -> Result<Vec<wit::Output>, String> {
+        with(|s| s.create_account(&password).map(convert).map_err(|e| e.to_string()))
+    }
+
+    fn login(user_id: Vec<u8>, password: Vec<u8>) -> Result<Vec<wit::Output>, String> {
+        let g = Ghid::from_bytes(&user_id).map_err(|e| e.to_string())?;
+        with(|s| s.login(g, &password).map(convert).map_err(|e| e.to_string()))
+    }
+
+    fn handle(input: wit::Input) -> Vec<wit::Output> {
+        let input = match input {
+            wit::Input::AppOpened(s) => ServiceInput::AppOpened(s),
+            wit::Input::AppClosed(s) => ServiceInput::AppClosed(s),
+            wit::Input::AppBytes((s, b)) => ServiceInput::AppBytes(s, b),
+            wit::Input::ServerUp => ServiceInput::ServerUp,
+            wit::Input::ServerDown => ServiceInput::ServerDown,
+            wit::Input::ServerBytes(b) => ServiceInput::ServerBytes(b),
+        };
+        with(|s| Ok(convert(s.handle(input))))
+            .unwrap_or_else(|e| vec![wit::Output::Log(e)])
+    }
+}
+
+

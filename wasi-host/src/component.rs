@@ -1,0 +1,161 @@
+//! The engine's WASI component (`wasi-host/component`, interface
+//! `wasi-host/wit/engine.wit`) under wasmtime: [`WasmService`] has the shape
+//! of `hypergolix_core::service::Service`, and the host moves bytes in and
+//! out of it with no protocol logic of its own.
+
+use std::path::PathBuf;
+
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::service::{Output, ServiceInput};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::Store;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit/engine.wit",
+        world: "engine",
+    });
+}
+
+use bindings::exports::hypergolix::engine::service as wit;
+
+/// Where the build puts the component (relative to the workspace root).
+pub const COMPONENT_PATH: &str = "target/wasm32-wasip2/release/hypergolix_engine_component.wasm";
+
+/// The component's default location: `$HYPERGOLIX_ENGINE_COMPONENT`, else
+/// [`COMPONENT_PATH`] under the current directory.
+pub fn default_component_path() -> PathBuf {
+    std::env::var_os("HYPERGOLIX_ENGINE_COMPONENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(COMPONENT_PATH))
+}
+
+struct State {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// How the host starts the engine.
+pub struct WasmConfig {
+    /// The key every local record is sealed with.
+    pub storage_key: [u8; 32],
+    /// Randomness from the OS.
+    pub seed: [u8; 32],
+    /// Cheap Argon2id parameters (tests only).
+    pub insecure_test_kdf: bool,
+}
+
+/// The local service running inside wasmtime.
+pub struct WasmService {
+    store: Store<State>,
+    engine: bindings::Engine,
+}
+
+fn guest_err(e: String) -> Error {
+    Error::Engine(e)
+}
+
+fn from_wit(out: Vec<wit::Output>) -> Result<Vec<Output>> {
+    out.into_iter()
+        .map(|o| {
+            Ok(match o {
+                wit::Output::Store(ws) => {
+                    Output::Store(ws.into_iter().map(|w| (w.key, w.value)).collect())
+                }
+                wit::Output::ToServer(b) => Output::ToServer(b),
+                wit::Output::ToApp((s, b)) => Output::ToApp(s, b),
+                wit::Output::CloseApp((s, why)) => Output::CloseApp(s, why),
+                wit::Output::Ready((u, i)) => Output::Ready {
+                    user_id: Ghid::from_bytes(&u).map_err(|e| Error::Engine(e.to_string()))?,
+                    identity: Ghid::from_bytes(&i).map_err(|e| Error::Engine(e.to_string()))?,
+                },
+                wit::Output::LoginFailed(e) => Output::LoginFailed(e),
+                wit::Output::Log(l) => Output::Log(l),
+            })
+        })
+        .collect()
+}
+
+impl WasmService {
+    /// Instantiates the component and starts the engine from `records`.
+    pub fn start(
+        runtime: &Runtime,
+        component: &Component,
+        config: WasmConfig,
+        records: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(Self, Vec<Output>)> {
+        let mut linker: Linker<State> = Linker::new(runtime.engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let mut store = Store::new(
+            runtime.engine(),
+            State {
+                // No files, no network, no environment: the engine gets nothing
+                // but what the interface passes.
+                ctx: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        let engine = bindings::Engine::instantiate(&mut store, component, &linker)?;
+        let cfg = wit::Config {
+            storage_key: config.storage_key.to_vec(),
+            seed: config.seed.to_vec(),
+            insecure_test_kdf: config.insecure_test_kdf,
+        };
+        let out = engine
+            .hypergolix_engine_service()
+            .call_start(&mut store, &cfg, &records)?
+            .map_err(guest_err)?;
+        let out = from_wit(out)?;
+        Ok((Self { store, engine }, out))
+    }
+
+    /// Creates an account.
+    pub fn create_account(&mut self, password: &[u8]) -> Result<Vec<Output>> {
+        let out = self
+            .engine
+            .hypergolix_engine_service()
+            .call_create_account(&mut self.store, password)?
+            .map_err(guest_err)?;
+        from_wit(out)
+    }
+
+    /// Starts logging in.
+    pub fn login(&mut self, user_id: &Ghid, password: &[u8]) -> Result<Vec<Output>> {
+        let out = self
+            .engine
+            .hypergolix_engine_service()
+            .call_login(&mut self.store, &user_id.to_bytes(), password)?
+            .map_err(guest_err)?;
+        from_wit(out)
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: ServiceInput) -> Result<Vec<Output>> {
+        let input = match input {
+            ServiceInput::AppOpened(s) => wit::Input::AppOpened(s),
+            ServiceInput::AppClosed(s) => wit::Input::AppClosed(s),
+            ServiceInput::AppBytes(s, b) => wit::Input::AppBytes((s, b)),
+            ServiceInput::ServerUp => wit::Input::ServerUp,
+            ServiceInput::ServerDown => wit::Input::ServerDown,
+            ServiceInput::ServerBytes(b) => wit::Input::ServerBytes(b),
+        };
+        let out = self
+            .engine
+            .hypergolix_engine_service()
+            .call_handle(&mut self.store, &input)?;
+        from_wit(out)
+    }
+}
