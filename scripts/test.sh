@@ -14,6 +14,7 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features hypergolix-core/vectors,hypergolix-core/conformance -- -D warnings
 cargo clippy -p hypergolix-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p hypergolix-engine-component --target wasm32-wasip2 -- -D warnings
 
 step "native tests (core, web)"
 cargo test --workspace --exclude hypergolix-wasi-host --features hypergolix-core/vectors,hypergolix-core/conformance

@@ -61,7 +61,11 @@ impl Net {
                 Output::ToApp(_, b) => {
                     let m = IpcMessage::decode(Side::Service, &b).expect("valid IPC");
                     if let IpcMessage::Request { token, .. } = &m {
-                        let ack = IpcMessage::Ack { token: *token, body: vec![1] }.encode();
+                        let ack = IpcMessage::Ack {
+                            token: *token,
+                            body: vec![1],
+                        }
+                        .encode();
                         let out = self.agents[i]
                             .svc
                             .handle(ServiceInput::AppBytes(APP, ack))
@@ -76,7 +80,10 @@ impl Net {
     }
 
     fn input(&mut self, i: usize, input: ServiceInput) {
-        let out = self.agents[i].svc.handle(input).expect("the component handles input");
+        let out = self.agents[i]
+            .svc
+            .handle(input)
+            .expect("the component handles input");
         self.apply(i, out);
     }
 
@@ -167,10 +174,21 @@ fn two_agents_with_engines_under_wasmtime() {
             state: b"from wasm".to_vec(),
         }),
     ));
-    net.call(0, IpcRequest::ShareObject { address: g, recipient: bob });
+    net.call(
+        0,
+        IpcRequest::ShareObject {
+            address: g,
+            recipient: bob,
+        },
+    );
     let got = net.call(1, IpcRequest::GetObject(g));
-    let IpcMessage::Ack { body, .. } = got else { panic!("{got:?}") };
-    assert_eq!(WireObjDef::parse(*b"AK", &body).expect("objdef").state, b"from wasm");
+    let IpcMessage::Ack { body, .. } = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        WireObjDef::parse(*b"AK", &body).expect("objdef").state,
+        b"from wasm"
+    );
     net.call(
         0,
         IpcRequest::UpdateObject(WireObjDef {
@@ -190,17 +208,27 @@ fn two_agents_with_engines_under_wasmtime() {
     )));
 
     // Throw Bob's instance away and start a new one from his store.
-    let records: Vec<(Vec<u8>, Vec<u8>)> =
-        net.agents[1].store.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let records: Vec<(Vec<u8>, Vec<u8>)> = net.agents[1]
+        .store
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let key = net.agents[1].key;
     let (svc, out) = WasmService::start(&rt, &comp, config(key, 99), records).expect("restart");
-    assert!(out.iter().any(|o| matches!(o, Output::Ready { identity, .. } if *identity == bob)));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Ready { identity, .. } if *identity == bob)));
     net.agents[1].svc = svc;
     net.node.disconnect(1);
     net.input(1, ServiceInput::ServerUp);
     net.input(1, ServiceInput::AppOpened(APP));
     net.run();
     let again = net.call(1, IpcRequest::GetObject(g));
-    let IpcMessage::Ack { body, .. } = again else { panic!("{again:?}") };
-    assert_eq!(WireObjDef::parse(*b"AK", &body).expect("objdef").state, b"updated");
+    let IpcMessage::Ack { body, .. } = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(
+        WireObjDef::parse(*b"AK", &body).expect("objdef").state,
+        b"updated"
+    );
 }

@@ -7,6 +7,10 @@
 //! This crate exists because the component's exports are FFI: the bindings
 //! wit-bindgen generates need `unsafe`, which every other crate forbids.
 //! Here it is denied everywhere but in the generated module.
+//!
+//! Its exports only exist on wasm32: natively the crate is empty (component
+//! export names are not valid native symbols).
+#![cfg(target_arch = "wasm32")]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -43,10 +47,9 @@ fn convert(out: Vec<Output>) -> Vec<wit::Output> {
             Output::ToServer(b) => wit::Output::ToServer(b),
             Output::ToApp(s, b) => wit::Output::ToApp((s, b)),
             Output::CloseApp(s, why) => wit::Output::CloseApp((s, why)),
-            Output::Ready { user_id, identity } => wit::Output::Ready((
-                user_id.to_bytes().to_vec(),
-                identity.to_bytes().to_vec(),
-            )),
+            Output::Ready { user_id, identity } => {
+                wit::Output::Ready((user_id.to_bytes().to_vec(), identity.to_bytes().to_vec()))
+            }
             Output::LoginFailed(e) => wit::Output::LoginFailed(e),
             Output::Log(l) => wit::Output::Log(l),
         })
@@ -90,12 +93,20 @@ impl wit::Guest for Component {
     }
 
     fn create_account(password: Vec<u8>) -> Result<Vec<wit::Output>, String> {
-        with(|s| s.create_account(&password).map(convert).map_err(|e| e.to_string()))
+        with(|s| {
+            s.create_account(&password)
+                .map(convert)
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn login(user_id: Vec<u8>, password: Vec<u8>) -> Result<Vec<wit::Output>, String> {
         let g = Ghid::from_bytes(&user_id).map_err(|e| e.to_string())?;
-        with(|s| s.login(g, &password).map(convert).map_err(|e| e.to_string()))
+        with(|s| {
+            s.login(g, &password)
+                .map(convert)
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn handle(input: wit::Input) -> Vec<wit::Output> {
@@ -107,9 +118,6 @@ impl wit::Guest for Component {
             wit::Input::ServerDown => ServiceInput::ServerDown,
             wit::Input::ServerBytes(b) => ServiceInput::ServerBytes(b),
         };
-        with(|s| Ok(convert(s.handle(input))))
-            .unwrap_or_else(|e| vec![wit::Output::Log(e)])
+        with(|s| Ok(convert(s.handle(input)))).unwrap_or_else(|e| vec![wit::Output::Log(e)])
     }
 }
-
-
