@@ -7,31 +7,19 @@
 //! cargo build --release -p hypergolix-engine-component --target wasm32-wasip2
 //! cargo bench -p hypergolix-wasi-host --bench engine_wasm
 
-use std::collections::VecDeque;
+#[path = "../../core/tests/support/service_net.rs"]
+mod service_net;
+
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hypergolix_core::engine::{ApiId, Engine, EngineConfig, KdfParams};
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::persist::{MemoryStore, Node};
 use hypergolix_core::service::{Output, Service, ServiceInput};
-use hypergolix_core::wire::ipc::{IpcMessage, IpcRequest, Side, WireObjDef};
-use hypergolix_core::wire::remote::Message;
+use hypergolix_core::wire::ipc::IpcRequest;
 use hypergolix_wasi_host::component::{WasmConfig, WasmService, COMPONENT_PATH};
 use hypergolix_wasi_host::runtime::Runtime;
-
-const APP: u64 = 1;
-
-/// Either service.
-trait Svc {
-    fn feed(&mut self, input: ServiceInput) -> Vec<Output>;
-}
-
-impl Svc for Service {
-    fn feed(&mut self, input: ServiceInput) -> Vec<Output> {
-        self.handle(input)
-    }
-}
+use service_net::{new_dynamic, update, Net, Svc};
 
 impl Svc for WasmService {
     fn feed(&mut self, input: ServiceInput) -> Vec<Output> {
@@ -39,139 +27,32 @@ impl Svc for WasmService {
     }
 }
 
-struct Net<S: Svc> {
-    node: Node<MemoryStore>,
-    svcs: Vec<S>,
-    queue: VecDeque<(usize, bool, Vec<u8>)>,
-    inbox: Vec<Vec<IpcMessage>>,
-    token: u16,
+/// Alice shares a new object with Bob, whose app tracks it.
+fn setup<S: Svc>(svcs: Vec<S>, accounts: Vec<Vec<Output>>) -> (Net<S>, Ghid) {
+    let mut net = Net::new(svcs, accounts);
+    let bob = net.call_ghid(1, IpcRequest::Whoami);
+    let api = ApiId([7; 65]);
+    net.call(1, IpcRequest::RegisterApi(api));
+    let g = net.call_ghid(0, new_dynamic(api, &[0; 64]));
+    net.call(
+        0,
+        IpcRequest::ShareObject {
+            address: g,
+            recipient: bob,
+        },
+    );
+    net.call(1, IpcRequest::GetObject(g));
+    (net, g)
 }
 
-impl<S: Svc> Net<S> {
-    fn apply(&mut self, i: usize, out: Vec<Output>) {
-        for o in out {
-            match o {
-                Output::ToServer(b) => self.queue.push_back((i, true, b)),
-                Output::ToApp(_, b) => {
-                    let m = IpcMessage::decode(Side::Service, &b).expect("valid IPC");
-                    if let IpcMessage::Request { token, .. } = &m {
-                        let ack = IpcMessage::Ack {
-                            token: *token,
-                            body: vec![1],
-                        };
-                        let out = self.svcs[i].feed(ServiceInput::AppBytes(APP, ack.encode()));
-                        self.apply(i, out);
-                    }
-                    self.inbox[i].push(m);
-                }
-                // The store is a host's business; here nothing is kept.
-                _ => {}
-            }
-        }
-    }
-
-    fn input(&mut self, i: usize, input: ServiceInput) {
-        let out = self.svcs[i].feed(input);
-        self.apply(i, out);
-    }
-
-    fn run(&mut self) {
-        while let Some((i, to_node, bytes)) = self.queue.pop_front() {
-            if to_node {
-                let m = Message::decode(&bytes).expect("valid");
-                for (c, reply) in self.node.handle(i as u64, m) {
-                    self.queue.push_back((c as usize, false, reply.encode()));
-                }
-            } else {
-                self.input(i, ServiceInput::ServerBytes(bytes));
-            }
-        }
-    }
-
-    fn call(&mut self, i: usize, request: IpcRequest) -> Vec<u8> {
-        self.token = self.token.wrapping_add(1);
-        let token = self.token;
-        let bytes = IpcMessage::Request { token, request }.encode();
-        self.input(i, ServiceInput::AppBytes(APP, bytes));
-        self.run();
-        let pos = self.inbox[i]
-            .iter()
-            .position(|m| matches!(m, IpcMessage::Ack { token: t, .. } if *t == token))
-            .expect("AK");
-        match self.inbox[i].remove(pos) {
-            IpcMessage::Ack { body, .. } => body,
-            _ => unreachable!("matched an AK"),
-        }
-    }
-
-    /// Alice shares a new object with Bob, whose app tracks it.
-    fn setup(mut self, accounts: Vec<Vec<Output>>) -> (Self, Ghid) {
-        for (i, out) in accounts.into_iter().enumerate() {
-            self.apply(i, out);
-            self.input(i, ServiceInput::ServerUp);
-            self.input(i, ServiceInput::AppOpened(APP));
-        }
-        self.run();
-        let bob = Ghid::from_bytes(&self.call(1, IpcRequest::Whoami)).expect("ghid");
-        let api = ApiId([7; 65]);
-        self.call(1, IpcRequest::RegisterApi(api));
-        let g = Ghid::from_bytes(&self.call(
-            0,
-            IpcRequest::NewObject(WireObjDef {
-                address: None,
-                author: None,
-                private: false,
-                dynamic: true,
-                legroom: 7,
-                api_id: Some(api),
-                is_link: false,
-                state: vec![0; 64],
-            }),
-        ))
-        .expect("ghid");
-        self.call(
-            0,
-            IpcRequest::ShareObject {
-                address: g,
-                recipient: bob,
-            },
-        );
-        self.call(1, IpcRequest::GetObject(g));
-        (self, g)
-    }
-
-    fn update(&mut self, g: Ghid, n: u64) {
-        let mut state = n.to_be_bytes().to_vec();
-        state.resize(64, 0);
-        self.inbox[1].clear();
-        self.call(
-            0,
-            IpcRequest::UpdateObject(WireObjDef {
-                address: Some(g),
-                author: None,
-                private: false,
-                dynamic: false,
-                legroom: 0,
-                api_id: None,
-                is_link: false,
-                state: state.clone(),
-            }),
-        );
-        assert!(self.inbox[1].iter().any(|m| matches!(
-            m,
-            IpcMessage::Request { request: IpcRequest::PushUpdate(o), .. } if o.state == state
-        )));
-    }
-}
-
-fn net<S: Svc>(svcs: Vec<S>) -> Net<S> {
-    Net {
-        node: Node::new(MemoryStore::new()),
-        inbox: vec![Vec::new(); svcs.len()],
-        svcs,
-        queue: VecDeque::new(),
-        token: 0,
-    }
+/// One update from Alice's app, until Bob's app has the push.
+fn step<S: Svc>(net: &mut Net<S>, g: Ghid, n: u64) {
+    let mut state = n.to_be_bytes().to_vec();
+    state.resize(64, 0);
+    net.inbox[0].clear();
+    net.inbox[1].clear();
+    net.call(0, update(g, &state));
+    assert!(net.was_pushed(1, g, &state));
 }
 
 fn bench(c: &mut Criterion) {
@@ -186,12 +67,12 @@ fn bench(c: &mut Criterion) {
         accounts.push(s.create_account(b"pw").expect("account"));
         native.push(s);
     }
-    let (mut n, g) = net(native).setup(accounts);
+    let (mut n, g) = setup(native, accounts);
     let mut k = 0;
     grp.bench_function("native", |b| {
         b.iter(|| {
             k += 1;
-            n.update(g, k)
+            step(&mut n, g, k)
         })
     });
 
@@ -212,12 +93,12 @@ fn bench(c: &mut Criterion) {
         accounts.push(s.create_account(b"pw").expect("account"));
         wasm.push(s);
     }
-    let (mut w, g) = net(wasm).setup(accounts);
+    let (mut w, g) = setup(wasm, accounts);
     let mut k = 0;
     grp.bench_function("wasmtime", |b| {
         b.iter(|| {
             k += 1;
-            w.update(g, k)
+            step(&mut w, g, k)
         })
     });
     grp.finish();

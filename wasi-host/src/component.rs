@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, ServiceInput};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::Store;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtx;
 
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, State};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -32,20 +32,6 @@ pub fn default_component_path() -> PathBuf {
     std::env::var_os("HYPERGOLIX_ENGINE_COMPONENT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(COMPONENT_PATH))
-}
-
-struct State {
-    ctx: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
 }
 
 /// How the host starts the engine.
@@ -99,15 +85,9 @@ impl WasmService {
     ) -> Result<(Self, Vec<Output>)> {
         let mut linker: Linker<State> = Linker::new(runtime.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        let mut store = Store::new(
-            runtime.engine(),
-            State {
-                // No files, no network, no environment: the engine gets nothing
-                // but what the interface passes.
-                ctx: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            },
-        );
+        // No files, no network, no environment: the engine gets nothing but
+        // what the interface passes.
+        let mut store = Store::new(runtime.engine(), State::new(WasiCtx::builder().build()));
         let engine = bindings::Engine::instantiate(&mut store, component, &linker)?;
         let cfg = wit::Config {
             storage_key: config.storage_key.to_vec(),

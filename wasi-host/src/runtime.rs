@@ -82,13 +82,7 @@ impl Runtime {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
-        let mut store = Store::new(
-            &self.engine,
-            State {
-                ctx,
-                table: ResourceTable::new(),
-            },
-        );
+        let mut store = Store::new(&self.engine, State::new(ctx));
         let start = Instant::now();
         let command = Command::instantiate(&mut store, component, &linker)?;
         let exit_code = match command.wasi_cli_run().call_run(&mut store) {
@@ -121,9 +115,20 @@ pub struct CommandOutput {
     pub run_time: Duration,
 }
 
-struct State {
+/// The store data of every component instance: its WASI context.
+pub(crate) struct State {
     ctx: WasiCtx,
     table: ResourceTable,
+}
+
+impl State {
+    /// Store data with this WASI context.
+    pub(crate) fn new(ctx: WasiCtx) -> Self {
+        Self {
+            ctx,
+            table: ResourceTable::new(),
+        }
+    }
 }
 
 impl WasiView for State {

@@ -293,23 +293,7 @@ impl Engine {
         let (root_frame, root_geoc) = self.first_frame(&me, &pk.root_master, &root)?;
         let user_id = root_frame.dynamic_ghid();
 
-        let mut agent = Agent {
-            user_id,
-            account,
-            objects: BTreeMap::new(),
-            tokens: BTreeMap::new(),
-            contacts: BTreeMap::new(),
-            outbox: BTreeMap::new(),
-            next_seq: 0,
-            shares_out: BTreeMap::new(),
-            orphans: BTreeMap::new(),
-            seen: BTreeSet::new(),
-            pages: BTreeMap::new(),
-            me,
-        };
-        agent
-            .contacts
-            .insert(agent.me.ghid(), agent.me.second_party().clone());
+        let mut agent = Agent::new(me, user_id, account);
         for (kind, address, master, frame, geoc) in [
             (Kind::Root, user_id, pk.root_master, root_frame, root_geoc),
             (
@@ -436,20 +420,7 @@ impl Engine {
         let me = FirstParty::import(&export, &e.cfg.storage_key).map_err(|_| {
             Error::Storage("the identity does not open with the storage key".into())
         })?;
-        let mut agent = Agent {
-            user_id,
-            account,
-            objects: BTreeMap::new(),
-            tokens: BTreeMap::new(),
-            contacts: BTreeMap::new(),
-            outbox: BTreeMap::new(),
-            next_seq: 0,
-            shares_out: BTreeMap::new(),
-            orphans: BTreeMap::new(),
-            seen: BTreeSet::new(),
-            pages: BTreeMap::new(),
-            me,
-        };
+        let mut agent = Agent::new(me, user_id, account);
         for (k, v) in &records {
             let Some((&p, id)) = k.split_first() else {
                 continue;

@@ -274,20 +274,7 @@ impl Engine {
                         let announce = (!e.owned).then_some(e.author);
                         load.push((address, announce, e.dynamic));
                     }
-                    a.objects.insert(
-                        address,
-                        ObjRecord {
-                            kind: Kind::App,
-                            entry: e,
-                            state: Vec::new(),
-                            dirty: false,
-                            current: None,
-                            container: None,
-                            unsent: None,
-                            held: None,
-                            loaded: false,
-                        },
-                    );
+                    a.objects.insert(address, ObjRecord::unloaded(Kind::App, e));
                     touched.push(address);
                 }
                 Some(r) => {

@@ -54,6 +54,21 @@ pub(crate) struct ObjRecord {
 }
 
 impl ObjRecord {
+    /// A record known only by its entry: nothing read yet.
+    pub(crate) fn unloaded(kind: Kind, entry: Entry) -> Self {
+        Self {
+            kind,
+            entry,
+            state: Vec::new(),
+            dirty: false,
+            current: None,
+            container: None,
+            unsent: None,
+            held: None,
+            loaded: false,
+        }
+    }
+
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         let mut w = Writer::default();
         w.u8(self.kind as u8);
@@ -240,6 +255,28 @@ pub(crate) struct Agent {
     pub seen: BTreeSet<Ghid>,
     /// Pages of the account state, by address.
     pub pages: BTreeMap<Ghid, Page>,
+}
+
+impl Agent {
+    /// A fresh agent holding nothing but its identity and account addresses.
+    pub(crate) fn new(me: FirstParty, user_id: Ghid, account: Ghid) -> Self {
+        let mut contacts = BTreeMap::new();
+        contacts.insert(me.ghid(), me.second_party().clone());
+        Self {
+            me,
+            user_id,
+            account,
+            objects: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            contacts,
+            outbox: BTreeMap::new(),
+            next_seq: 0,
+            shares_out: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            pages: BTreeMap::new(),
+        }
+    }
 }
 
 /// One app connection.

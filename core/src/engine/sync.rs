@@ -4,7 +4,6 @@
 //! the server (login, incoming shares, objects learned from another device).
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
@@ -779,21 +778,7 @@ impl Engine {
         if me.ghid() != id.ghid() {
             return Err(Error::WrongIdentity);
         }
-        let mut agent = Agent {
-            user_id,
-            account: root.account,
-            objects: BTreeMap::new(),
-            tokens: BTreeMap::new(),
-            contacts: BTreeMap::new(),
-            outbox: BTreeMap::new(),
-            next_seq: 0,
-            shares_out: BTreeMap::new(),
-            orphans: BTreeMap::new(),
-            seen: Default::default(),
-            pages: BTreeMap::new(),
-            me,
-        };
-        agent.contacts.insert(id.ghid(), id.clone());
+        let mut agent = Agent::new(me, user_id, root.account);
         let entry = |address, secret| Entry {
             address,
             author: id.ghid(),
@@ -822,17 +807,7 @@ impl Engine {
         );
         agent.objects.insert(
             root.account,
-            ObjRecord {
-                kind: Kind::Account,
-                entry: entry(root.account, root.account_secret),
-                state: Vec::new(),
-                dirty: false,
-                current: None,
-                container: None,
-                unsent: None,
-                held: None,
-                loaded: false,
-            },
+            ObjRecord::unloaded(Kind::Account, entry(root.account, root.account_secret)),
         );
         let identity = agent.me.ghid();
         self.agent = Some(agent);
@@ -1338,27 +1313,22 @@ impl Engine {
             return;
         };
         let owned = author == a.me.ghid();
-        a.objects.entry(address).or_insert_with(|| ObjRecord {
-            kind: Kind::App,
-            entry: Entry {
-                address,
-                author,
-                api_id: ApiId([0; super::types::API_ID_LEN]),
-                dynamic: true,
-                owned,
-                is_link: false,
-                deleted: false,
-                private: None,
-                legroom: DEFAULT_LEGROOM,
-                secret: secret.clone(),
-            },
-            state: Vec::new(),
-            dirty: false,
-            current: None,
-            container: None,
-            unsent: None,
-            held: None,
-            loaded: false,
+        a.objects.entry(address).or_insert_with(|| {
+            ObjRecord::unloaded(
+                Kind::App,
+                Entry {
+                    address,
+                    author,
+                    api_id: ApiId([0; super::types::API_ID_LEN]),
+                    dynamic: true,
+                    owned,
+                    is_link: false,
+                    deleted: false,
+                    private: None,
+                    legroom: DEFAULT_LEGROOM,
+                    secret: secret.clone(),
+                },
+            )
         });
         self.announce_on_load.insert(address, origin);
         self.mark_object(&address);
