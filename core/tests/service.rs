@@ -97,12 +97,12 @@ fn garbage_from_an_app_is_answered_or_dropped_never_fatal() {
     // Another version: dropped without an answer, as 0.1.0 does.
     net.raw(0, vec![0, 1, b'?', b'I', 0, 9]);
     assert!(net.answer(0, 9).is_none());
-    // Service-only codes from a link: NK ffff.
+    // A service-only code from a link is unknown there, as in 0.1.0: NK 0000.
     net.raw(0, vec![0, 0, b'^', b'S', 0, 10]);
     assert!(matches!(
         net.answer(0, 10),
         Some(IpcMessage::Nak {
-            code: Some(IpcErrorCode::IpcError),
+            code: Some(IpcErrorCode::Exception),
             ..
         })
     ));
