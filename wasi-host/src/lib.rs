@@ -9,6 +9,7 @@
 pub mod component;
 pub mod error;
 pub mod inspect;
+pub mod local;
 pub mod runtime;
 pub mod serve;
 

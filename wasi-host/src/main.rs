@@ -41,6 +41,10 @@ enum Command {
     },
     /// Run the persistence server (remote protocol on a websocket).
     Serve(hypergolix_wasi_host::serve::ServeArgs),
+    /// Run the local service in the foreground: apps connect over a websocket
+    /// on 127.0.0.1:7772; with no remote configured, an embedded persistence
+    /// store keeps everything on this machine.
+    Start(hypergolix_wasi_host::local::StartArgs),
     /// Run any WASI command component (wasm32-wasip2) under the host's wasmtime.
     RunWasm {
         /// The component.
@@ -109,6 +113,23 @@ fn run(cli: Cli) -> Result<bool, Error> {
             args,
             cache_dir,
         } => run_component(&module, &args, cache_dir),
+        Command::Start(args) => {
+            init_logging();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| Error::Io {
+                    path: "tokio runtime".into(),
+                    source,
+                })?;
+            match rt.block_on(hypergolix_wasi_host::local::run(args)) {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    eprintln!("hypergolix start: {e}");
+                    Ok(false)
+                }
+            }
+        }
         Command::Serve(args) => {
             use hypergolix_wasi_host::serve;
             let cfg = match serve::ServeConfig::resolve(&args) {

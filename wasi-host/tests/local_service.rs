@@ -1,0 +1,251 @@
+//! `hypergolix start` as a real process, spoken to over a real websocket on
+//! loopback with 0.1.0 IPC bytes: the engine inside wasmtime (and once
+//! natively), the embedded persistence store, the Origin check, and a kill -9
+//! in the middle of updates.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hypergolix_core::engine::{ApiId, AppToken};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::wire::ipc::{IpcErrorCode, IpcMessage, IpcRequest, Side, WireObjDef};
+use hypergolix_wasi_host::component::COMPONENT_PATH;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hgx-local-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tempdir");
+    d
+}
+
+struct Svc {
+    child: Child,
+    addr: String,
+    user_id: Option<Ghid>,
+}
+
+impl Svc {
+    fn start(dir: &Path, native: bool) -> Self {
+        let component = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(COMPONENT_PATH);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypergolix"));
+        cmd.args([
+            "start",
+            "--ipc",
+            "127.0.0.1:0",
+            "--insecure-test-kdf",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .arg("--component")
+        .arg(component)
+        .env("HYPERGOLIX_PASSWORD", "correct horse")
+        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if native {
+            cmd.arg("--native-engine");
+        }
+        let child = cmd.spawn().expect("spawn hypergolix start");
+        // Owned by a Svc from here on, so the process is reaped on every path.
+        let mut svc = Self {
+            child,
+            addr: String::new(),
+            user_id: None,
+        };
+        let mut out = BufReader::new(svc.child.stdout.take().expect("stdout"));
+        loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).expect("read") > 0,
+                "the service exited"
+            );
+            if let Some(u) = line.strip_prefix("user id: ") {
+                svc.user_id = Some(u.trim().parse().expect("user id"));
+            }
+            if let Some(a) = line.strip_prefix("listening on ") {
+                svc.addr = a.trim().to_string();
+                return svc;
+            }
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Svc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal link: sends requests, answers pushes with AK, keeps them.
+struct Link {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    token: u16,
+    pushes: Vec<IpcRequest>,
+}
+
+impl Link {
+    async fn connect(addr: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .expect("connect");
+        Self {
+            ws,
+            token: 0,
+            pushes: Vec::new(),
+        }
+    }
+
+    async fn call(&mut self, request: IpcRequest) -> IpcMessage {
+        self.token += 1;
+        let token = self.token;
+        let m = IpcMessage::Request { token, request };
+        self.ws
+            .send(Ws::Binary(m.encode().into()))
+            .await
+            .expect("send");
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("an answer in time")
+                .expect("open")
+                .expect("frame");
+            let Ws::Binary(b) = msg else { continue };
+            match IpcMessage::decode(Side::Service, &b).expect("valid IPC") {
+                IpcMessage::Request { token: t, request } => {
+                    let ack = IpcMessage::Ack {
+                        token: t,
+                        body: vec![1],
+                    };
+                    self.ws
+                        .send(Ws::Binary(ack.encode().into()))
+                        .await
+                        .expect("ack");
+                    self.pushes.push(request);
+                }
+                m @ (IpcMessage::Ack { token: t, .. } | IpcMessage::Nak { token: t, .. })
+                    if t == token =>
+                {
+                    return m
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn ghid(m: IpcMessage) -> Ghid {
+    match m {
+        IpcMessage::Ack { body, .. } => Ghid::from_bytes(&body).expect("ghid"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn objdef(address: Option<Ghid>, state: &[u8]) -> WireObjDef {
+    WireObjDef {
+        address,
+        author: None,
+        private: false,
+        dynamic: address.is_none(),
+        legroom: 7,
+        api_id: address.is_none().then(ApiId::default_bytes),
+        is_link: false,
+        state: state.to_vec(),
+    }
+}
+
+async fn state_of(link: &mut Link, g: Ghid) -> Vec<u8> {
+    match link.call(IpcRequest::GetObject(g)).await {
+        IpcMessage::Ack { body, .. } => WireObjDef::parse(*b"AK", &body).expect("objdef").state,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn scenario(native: bool) {
+    let dir = tempdir(if native { "native" } else { "wasm" });
+    let svc = Svc::start(&dir, native);
+    let user_id = svc.user_id.expect("the first start creates an account");
+    let mut a = Link::connect(&svc.addr).await;
+    let me = ghid(a.call(IpcRequest::Whoami).await);
+    let token = match a.call(IpcRequest::SetToken(AppToken::NULL)).await {
+        IpcMessage::Ack { body, .. } => AppToken(body.as_slice().try_into().expect("token")),
+        other => panic!("{other:?}"),
+    };
+    let g = ghid(a.call(IpcRequest::NewObject(objdef(None, b"v0"))).await);
+    // A second app tracking the object is pushed a's updates.
+    let mut b = Link::connect(&svc.addr).await;
+    assert_eq!(state_of(&mut b, g).await, b"v0");
+    for i in 1..=20u8 {
+        assert!(matches!(
+            a.call(IpcRequest::UpdateObject(objdef(Some(g), &[i])))
+                .await,
+            IpcMessage::Ack { .. }
+        ));
+    }
+    // b learns by a push; round trip through b's own request to flush.
+    b.call(IpcRequest::Whoami).await;
+    assert!(b
+        .pushes
+        .iter()
+        .any(|p| matches!(p, IpcRequest::PushUpdate(o) if o.state == [20])));
+    // A token is live on one connection at a time.
+    assert!(matches!(
+        b.call(IpcRequest::SetToken(token)).await,
+        IpcMessage::Nak {
+            code: Some(IpcErrorCode::IpcError),
+            ..
+        }
+    ));
+
+    // A web page cannot connect.
+    let mut req = format!("ws://{}/", svc.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("Origin", "https://evil.example".parse().expect("header"));
+    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+
+    // kill -9 right after an acknowledged update; everything survives.
+    a.call(IpcRequest::UpdateObject(objdef(Some(g), b"last")))
+        .await;
+    svc.kill9();
+    let svc = Svc::start(&dir, native);
+    assert_eq!(
+        svc.user_id,
+        Some(user_id),
+        "a restart keeps the same account"
+    );
+    let mut c = Link::connect(&svc.addr).await;
+    assert_eq!(ghid(c.call(IpcRequest::Whoami).await), me);
+    assert_eq!(state_of(&mut c, g).await, b"last");
+    // The token is known again after the restart.
+    assert!(matches!(
+        c.call(IpcRequest::SetToken(token)).await,
+        IpcMessage::Ack { .. }
+    ));
+}
+
+#[tokio::test]
+async fn local_service_with_the_engine_in_wasmtime() {
+    scenario(false).await;
+}
+
+#[tokio::test]
+async fn local_service_with_the_native_engine() {
+    scenario(true).await;
+}
