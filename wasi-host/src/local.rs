@@ -55,6 +55,10 @@ pub struct StartArgs {
     /// Cheap Argon2id parameters. Tests only: never for a real account.
     #[arg(long, hide = true)]
     pub insecure_test_kdf: bool,
+    /// A persistence server to sync with (`ws://HOST:PORT/`). Without one,
+    /// an embedded store in the data directory plays that part.
+    #[arg(long, env = "HYPERGOLIX_REMOTE")]
+    pub remote: Option<String>,
     /// Largest app message, in bytes.
     #[arg(long, default_value_t = hypergolix_core::service::DEFAULT_MAX_APP_MESSAGE)]
     pub max_message_bytes: usize,
@@ -152,13 +156,25 @@ enum Event {
     Opened(u64, mpsc::UnboundedSender<Option<Vec<u8>>>),
     Bytes(u64, Vec<u8>),
     Closed(u64),
+    /// The remote connection is up; send to it through this.
+    RemoteUp(mpsc::UnboundedSender<Vec<u8>>),
+    RemoteBytes(Vec<u8>),
+    RemoteDown,
+}
+
+/// Where the engine's server traffic goes.
+enum Upstream {
+    /// The embedded persistence node (no socket: it runs on the engine thread).
+    Embedded(Node<RedbStore>),
+    /// A remote server, when connected.
+    Remote(Option<mpsc::UnboundedSender<Vec<u8>>>),
 }
 
 /// The engine thread: the service, the local store, the embedded node.
 struct EngineLoop {
     core: Core,
     local: RedbStore,
-    node: Node<RedbStore>,
+    upstream: Upstream,
     apps: HashMap<u64, mpsc::UnboundedSender<Option<Vec<u8>>>>,
 }
 
@@ -183,15 +199,22 @@ impl EngineLoop {
                         })
                         .map_err(|e| format!("local store: {e}"))?;
                 }
-                Output::ToServer(b) => {
-                    let Ok(m) = Message::decode(&b) else { continue };
-                    for (_, reply) in self.node.handle(1, m) {
-                        let more = self
-                            .core
-                            .handle(ServiceInput::ServerBytes(reply.encode()))?;
-                        pending.extend(more);
+                Output::ToServer(b) => match &mut self.upstream {
+                    Upstream::Embedded(node) => {
+                        let Ok(m) = Message::decode(&b) else { continue };
+                        for (_, reply) in node.handle(1, m) {
+                            let more = self
+                                .core
+                                .handle(ServiceInput::ServerBytes(reply.encode()))?;
+                            pending.extend(more);
+                        }
                     }
-                }
+                    Upstream::Remote(Some(tx)) => {
+                        let _ = tx.send(b);
+                    }
+                    // Offline: the engine keeps its outbox and resends on reconnect.
+                    Upstream::Remote(None) => {}
+                },
                 Output::ToApp(s, b) => {
                     if let Some(tx) = self.apps.get(&s) {
                         let _ = tx.send(Some(b));
@@ -226,6 +249,15 @@ impl EngineLoop {
                     self.apps.remove(&s);
                     ServiceInput::AppClosed(s)
                 }
+                Event::RemoteUp(tx) => {
+                    self.upstream = Upstream::Remote(Some(tx));
+                    ServiceInput::ServerUp
+                }
+                Event::RemoteBytes(b) => ServiceInput::ServerBytes(b),
+                Event::RemoteDown => {
+                    self.upstream = Upstream::Remote(None);
+                    ServiceInput::ServerDown
+                }
             };
             let res = self.core.handle(input).and_then(|out| self.apply(out));
             if let Err(e) = res {
@@ -258,7 +290,6 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let key = storage_key(&dir)?;
     let local = RedbStore::open(&dir.join("local.redb")).map_err(|e| e.to_string())?;
-    let node_store = RedbStore::open(&dir.join("server.redb")).map_err(|e| e.to_string())?;
     let records = read_all(&local)?;
     let fresh = records.is_empty();
     let mut seed = [0u8; 32];
@@ -304,15 +335,25 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         eprintln!("creating a new account (this takes a moment)…");
         first.extend(core.create_account(&pw)?);
     }
+    let upstream = match &args.remote {
+        None => {
+            let store = RedbStore::open(&dir.join("server.redb")).map_err(|e| e.to_string())?;
+            Upstream::Embedded(Node::new(store))
+        }
+        Some(_) => Upstream::Remote(None),
+    };
+    let embedded = matches!(upstream, Upstream::Embedded(_));
     let mut lp = EngineLoop {
         core,
         local,
-        node: Node::new(node_store),
+        upstream,
         apps: HashMap::new(),
     };
     lp.apply(first)?;
-    let up = lp.core.handle(ServiceInput::ServerUp)?;
-    lp.apply(up)?;
+    if embedded {
+        let up = lp.core.handle(ServiceInput::ServerUp)?;
+        lp.apply(up)?;
+    }
 
     let listener = TcpListener::bind(args.ipc)
         .await
@@ -323,6 +364,9 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         .name("engine".into())
         .spawn(move || lp.run(rx))
         .map_err(|e| e.to_string())?;
+    if let Some(url) = args.remote.clone() {
+        tokio::spawn(remote_link(url, tx.clone()));
+    }
     println!("listening on {addr}");
     let mut next = 1u64;
     loop {
@@ -346,6 +390,47 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
                 tracing::debug!(session, "app connection ended: {e}");
             }
         });
+    }
+}
+
+/// Keeps a connection to the remote server, reconnecting with exponential
+/// backoff (0.1 s doubling to 10 s); the engine resends what is pending.
+async fn remote_link(url: String, events: std_mpsc::Sender<Event>) {
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Ok((ws, _)) => {
+                tracing::info!(%url, "connected to the persistence server");
+                wait = std::time::Duration::from_millis(100);
+                let (mut sink, mut stream) = ws.split();
+                let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+                if events.send(Event::RemoteUp(tx)).is_err() {
+                    return;
+                }
+                let writer = tokio::spawn(async move {
+                    while let Some(b) = rx.recv().await {
+                        if sink.send(Ws::Binary(b.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Some(Ok(msg)) = stream.next().await {
+                    if let Ws::Binary(b) = msg {
+                        if events.send(Event::RemoteBytes(b.to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                }
+                writer.abort();
+                tracing::warn!(%url, "lost the persistence server");
+                if events.send(Event::RemoteDown).is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(%url, "cannot reach the persistence server: {e}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(10));
     }
 }
 

@@ -33,6 +33,10 @@ struct Svc {
 
 impl Svc {
     fn start(dir: &Path, native: bool) -> Self {
+        Self::start_with(dir, native, &[])
+    }
+
+    fn start_with(dir: &Path, native: bool, extra: &[&str]) -> Self {
         let component = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("..")
             .join(COMPONENT_PATH);
@@ -55,6 +59,7 @@ impl Svc {
         if native {
             cmd.arg("--native-engine");
         }
+        cmd.args(extra);
         let child = cmd.spawn().expect("spawn hypergolix start");
         // Owned by a Svc from here on, so the process is reaped on every path.
         let mut svc = Self {
@@ -248,4 +253,124 @@ async fn local_service_with_the_engine_in_wasmtime() {
 #[tokio::test]
 async fn local_service_with_the_native_engine() {
     scenario(true).await;
+}
+
+/// A persistence server process.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(dir.join("server.redb"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hypergolix serve");
+        let mut line = String::new();
+        let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_string);
+        match (read, addr) {
+            (Ok(_), Some(addr)) => Self { child, addr },
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("unexpected server output: {line}");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (bounded) until `link` has a push matching `f`, making round trips
+/// so that pushes are read.
+async fn wait_push(link: &mut Link, f: impl Fn(&IpcRequest) -> bool) {
+    for _ in 0..200 {
+        if link.pushes.iter().any(&f) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        link.call(IpcRequest::Whoami).await;
+    }
+    panic!("the push never came: {:?}", link.pushes);
+}
+
+#[tokio::test]
+async fn two_agents_share_through_a_persistence_server() {
+    let dir = tempdir("two-agents");
+    let server = Server::start(&dir);
+    let remote = format!("ws://{}/", server.addr);
+    let (da, db) = (dir.join("a"), dir.join("b"));
+    let svc_a = Svc::start_with(&da, false, &["--remote", &remote]);
+    let svc_b = Svc::start_with(&db, false, &["--remote", &remote]);
+    let mut a = Link::connect(&svc_a.addr).await;
+    let mut b = Link::connect(&svc_b.addr).await;
+    let bob = ghid(b.call(IpcRequest::Whoami).await);
+    let api = ApiId::default_bytes();
+    b.call(IpcRequest::RegisterApi(api)).await;
+    a.call(IpcRequest::SetToken(AppToken::NULL)).await;
+    let g = ghid(a.call(IpcRequest::NewObject(objdef(None, b"hello"))).await);
+    assert!(matches!(
+        a.call(IpcRequest::ShareObject {
+            address: g,
+            recipient: bob
+        })
+        .await,
+        IpcMessage::Ack { .. }
+    ));
+    wait_push(
+        &mut b,
+        |p| matches!(p, IpcRequest::PushShare { address, .. } if *address == g),
+    )
+    .await;
+    assert_eq!(state_of(&mut b, g).await, b"hello");
+    wait_push(
+        &mut a,
+        |p| matches!(p, IpcRequest::ShareSuccess { address, .. } if *address == g),
+    )
+    .await;
+    for i in 0..10u8 {
+        a.call(IpcRequest::UpdateObject(objdef(Some(g), &[i])))
+            .await;
+    }
+    wait_push(
+        &mut b,
+        |p| matches!(p, IpcRequest::PushUpdate(o) if o.state == [9]),
+    )
+    .await;
+
+    // kill -9 Alice's service after an acknowledged update; after the
+    // restart the update is there and still reaches Bob.
+    a.call(IpcRequest::UpdateObject(objdef(Some(g), b"after")))
+        .await;
+    svc_a.kill9();
+    let svc_a = Svc::start_with(&da, false, &["--remote", &remote]);
+    let mut a = Link::connect(&svc_a.addr).await;
+    assert_eq!(state_of(&mut a, g).await, b"after");
+    wait_push(
+        &mut b,
+        |p| matches!(p, IpcRequest::PushUpdate(o) if o.state == b"after"),
+    )
+    .await;
+    // Delete reaches Bob.
+    a.call(IpcRequest::DeleteObject(g)).await;
+    wait_push(
+        &mut b,
+        |p| matches!(p, IpcRequest::PushDelete(x) if *x == g),
+    )
+    .await;
+    drop(svc_b);
 }
