@@ -35,6 +35,9 @@ cargo build --release -p hypergolix-engine-component --target wasm32-wasip2
 cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 
+step "the seed scenario over real sockets (serve + two local services), short run"
+./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
+
 step "independent Python implementation of suite 0x3 reproduces the vectors"
 ./tests/independent/run.sh
 
@@ -43,5 +46,7 @@ step "fuzz smoke run"
 
 step "benchmarks compile and run once"
 cargo bench -p hypergolix-core --bench golix -- --test
+cargo bench -p hypergolix-core --bench engine -- --test
+cargo bench -p hypergolix-wasi-host --bench engine_wasm -- --test
 
 step "done in $(( $(date +%s) - START ))s"

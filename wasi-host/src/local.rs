@@ -380,6 +380,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         if !is_loopback(peer.ip()) {
             continue;
         }
+        let _ = sock.set_nodelay(true);
         let session = next;
         next += 1;
         let tx = tx.clone();
@@ -398,7 +399,9 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
 async fn remote_link(url: String, events: std_mpsc::Sender<Event>) {
     let mut wait = std::time::Duration::from_millis(100);
     loop {
-        match tokio_tungstenite::connect_async(url.as_str()).await {
+        // Small request/response messages: Nagle's algorithm would hold them
+        // back ~40 ms waiting for delayed ACKs.
+        match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
             Ok((ws, _)) => {
                 tracing::info!(%url, "connected to the persistence server");
                 wait = std::time::Duration::from_millis(100);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The seed scenario over real sockets: one `hypergolix serve`, two
+# `hypergolix start` (agents A and B, engines inside wasmtime, or natively
+# with ENGINE=native), and the app-side load generator hypergolix-ipc-bench
+# as a separate process. Everything on loopback, bounded in count.
+# Usage: scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release -p hypergolix-engine-component --target wasm32-wasip2
+cargo build -q --release -p hypergolix-wasi-host --bins
+HGX=./target/release/hypergolix
+WORK=$(mktemp -d /tmp/hgx-svc-bench-XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_addr() { # file
+  for _ in $(seq 300); do
+    a=$(sed -n 's/^listening on //p' "$1")
+    if [ -n "$a" ]; then echo "$a"; return 0; fi
+    sleep 0.1
+  done
+  echo "no listening line in $1" >&2
+  return 1
+}
+
+"$HGX" serve --listen 127.0.0.1:0 --store "$WORK/server.redb" > "$WORK/server.out" 2> "$WORK/server.err" &
+PIDS+=($!)
+SERVER=$(wait_addr "$WORK/server.out")
+EXTRA=()
+[ "${ENGINE:-wasm}" = native ] && EXTRA+=(--native-engine)
+for who in a b; do
+  HYPERGOLIX_PASSWORD="bench $who" RUST_LOG=warn "$HGX" start --ipc 127.0.0.1:0 \
+    --data-dir "$WORK/$who" --remote "ws://$SERVER/" \
+    --component target/wasm32-wasip2/release/hypergolix_engine_component.wasm \
+    "${EXTRA[@]}" > "$WORK/$who.out" 2> "$WORK/$who.err" &
+  PIDS+=($!)
+done
+A=$(wait_addr "$WORK/a.out")
+B=$(wait_addr "$WORK/b.out")
+echo "server $SERVER, A $A, B $B, engine ${ENGINE:-wasm}"
+./target/release/hypergolix-ipc-bench --a "$A" --b "$B" "$@"
