@@ -55,6 +55,11 @@ pub struct StartArgs {
     /// Cheap Argon2id parameters. Tests only: never for a real account.
     #[arg(long, hide = true)]
     pub insecure_test_kdf: bool,
+    /// Log in to an existing account (this user id) instead of creating one,
+    /// when the data directory is new: a second device of the same agent.
+    /// Needs the server that holds the account (`--remote`).
+    #[arg(long, value_name = "USER_ID")]
+    pub login: Option<Ghid>,
     /// A persistence server to sync with (`ws://HOST:PORT/`). Without one,
     /// an embedded store in the data directory plays that part.
     #[arg(long, env = "HYPERGOLIX_REMOTE")]
@@ -143,6 +148,13 @@ impl Core {
             Core::Wasm(s) => s.handle(input).map_err(|e| e.to_string()),
         }
     }
+    fn login(&mut self, user: &Ghid, pw: &[u8]) -> Result<Vec<Output>, String> {
+        match self {
+            Core::Native(s) => s.login(*user, pw).map_err(|e| e.to_string()),
+            Core::Wasm(s) => s.login(user, pw).map_err(|e| e.to_string()),
+        }
+    }
+
     fn create_account(&mut self, pw: &[u8]) -> Result<Vec<Output>, String> {
         match self {
             Core::Native(s) => s.create_account(pw).map_err(|e| e.to_string()),
@@ -176,6 +188,8 @@ struct EngineLoop {
     local: RedbStore,
     upstream: Upstream,
     apps: HashMap<u64, mpsc::UnboundedSender<Option<Vec<u8>>>>,
+    /// A login to start once the server is reachable.
+    login: Option<(Ghid, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
 impl EngineLoop {
@@ -227,14 +241,26 @@ impl EngineLoop {
                     }
                 }
                 Output::Ready { user_id, identity } => {
-                    println!("user id: {user_id}");
-                    println!("identity: {identity}");
+                    say(&format!("user id: {user_id}\nidentity: {identity}"));
                 }
-                Output::LoginFailed(e) => return Err(format!("login failed: {e}")),
+                Output::LoginFailed(e) => {
+                    tell(&format!("hypergolix start: login failed: {e}"));
+                    std::process::exit(1);
+                }
                 Output::Log(l) => tracing::info!("{l}"),
             }
         }
         Ok(())
+    }
+
+    /// Starts the pending login (the server is up).
+    fn start_login(&mut self) -> Result<(), String> {
+        let Some((user, pw)) = self.login.take() else {
+            return Ok(());
+        };
+        tell(&format!("logging in as {user}…"));
+        let out = self.core.login(&user, &pw)?;
+        self.apply(out)
     }
 
     fn run(mut self, events: std_mpsc::Receiver<Event>) {
@@ -259,7 +285,11 @@ impl EngineLoop {
                     ServiceInput::ServerDown
                 }
             };
-            let res = self.core.handle(input).and_then(|out| self.apply(out));
+            let up = matches!(input, ServiceInput::ServerUp);
+            let mut res = self.core.handle(input).and_then(|out| self.apply(out));
+            if up && res.is_ok() {
+                res = self.start_login();
+            }
             if let Err(e) = res {
                 // The store failed: stop rather than acknowledge what is not durable.
                 tracing::error!("{e}; stopping");
@@ -330,10 +360,18 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         (Core::Wasm(Box::new(svc)), out)
     };
     let mut first = first;
+    let mut login = None;
     if fresh {
         let pw = password(&args)?;
-        eprintln!("creating a new account (this takes a moment)…");
-        first.extend(core.create_account(&pw)?);
+        match args.login {
+            Some(user) => login = Some((user, zeroize::Zeroizing::new(pw))),
+            None => {
+                tell("creating a new account (this takes a moment)…");
+                first.extend(core.create_account(&pw)?);
+            }
+        }
+    } else if args.login.is_some() {
+        tracing::warn!("--login ignored: this data directory already holds an account");
     }
     let upstream = match &args.remote {
         None => {
@@ -348,11 +386,13 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         local,
         upstream,
         apps: HashMap::new(),
+        login,
     };
     lp.apply(first)?;
     if embedded {
         let up = lp.core.handle(ServiceInput::ServerUp)?;
         lp.apply(up)?;
+        lp.start_login()?;
     }
 
     let listener = TcpListener::bind(args.ipc)
@@ -367,7 +407,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     if let Some(url) = args.remote.clone() {
         tokio::spawn(remote_link(url, tx.clone()));
     }
-    println!("listening on {addr}");
+    say(&format!("listening on {addr}"));
     let mut next = 1u64;
     loop {
         let (sock, peer) = match listener.accept().await {
@@ -392,6 +432,20 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
             }
         });
     }
+}
+
+/// A line on stdout for whoever started the service. Never panics: a
+/// closed stdout (a supervisor that went away) must not stop the service.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// A line on stderr for the person running the service; never panics.
+fn tell(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Keeps a connection to the remote server, reconnecting with exponential

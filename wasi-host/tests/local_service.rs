@@ -79,6 +79,14 @@ impl Svc {
             }
             if let Some(a) = line.strip_prefix("listening on ") {
                 svc.addr = a.trim().to_string();
+                // Keep reading, as a supervisor would (the service must
+                // survive a closed stdout too: see `say` in local.rs).
+                std::thread::spawn(move || {
+                    let mut sink = String::new();
+                    while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                        sink.clear();
+                    }
+                });
                 return svc;
             }
         }
@@ -373,4 +381,78 @@ async fn two_agents_share_through_a_persistence_server() {
     )
     .await;
     drop(svc_b);
+}
+
+#[tokio::test]
+async fn a_second_device_logs_in_by_password() {
+    let dir = tempdir("second-device");
+    let server = Server::start(&dir);
+    let remote = format!("ws://{}/", server.addr);
+    let laptop = Svc::start_with(&dir.join("laptop"), false, &["--remote", &remote]);
+    let user = laptop.user_id.expect("user id").to_string();
+    let mut a = Link::connect(&laptop.addr).await;
+    let g = ghid(a.call(IpcRequest::NewObject(objdef(None, b"mine"))).await);
+
+    // The wrong password: the service says so and exits with failure.
+    let mut bad = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .args([
+            "start",
+            "--ipc",
+            "127.0.0.1:0",
+            "--insecure-test-kdf",
+            "--native-engine",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("thief"))
+        .args(["--remote", &remote, "--login", &user])
+        .env("HYPERGOLIX_PASSWORD", "wrong")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut exited = None;
+    for _ in 0..300 {
+        if let Some(st) = bad.try_wait().expect("wait") {
+            exited = Some(st);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = bad.kill();
+    let status = exited.expect("the service stops on a wrong password");
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut bad.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(err.contains("wrong password"), "{err}");
+
+    // The right password on a new device: same agent, same objects.
+    let phone = Svc::start_with(
+        &dir.join("phone"),
+        false,
+        &["--remote", &remote, "--login", &user],
+    );
+    let mut p = Link::connect(&phone.addr).await;
+    let mut state = None;
+    for _ in 0..300 {
+        if let IpcMessage::Ack { body, .. } = p.call(IpcRequest::GetObject(g)).await {
+            state = Some(WireObjDef::parse(*b"AK", &body).expect("objdef").state);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state.as_deref(), Some(&b"mine"[..]));
+    assert_eq!(
+        ghid(p.call(IpcRequest::Whoami).await),
+        ghid(a.call(IpcRequest::Whoami).await)
+    );
+    // An update on the laptop reaches the phone's app.
+    a.call(IpcRequest::UpdateObject(objdef(Some(g), b"synced")))
+        .await;
+    wait_push(
+        &mut p,
+        |q| matches!(q, IpcRequest::PushUpdate(o) if o.state == b"synced"),
+    )
+    .await;
 }
