@@ -560,11 +560,3 @@ async fn app_connection(
     writer.abort();
     Ok(())
 }
-
-/// The user id and identity printed by a service's first start, read back
-/// from its output (for scripts and tests).
-pub fn parse_ready_line(line: &str) -> Option<Ghid> {
-    line.strip_prefix("user id: ")
-        .or_else(|| line.strip_prefix("identity: "))
-        .and_then(|g| g.trim().parse().ok())
-}

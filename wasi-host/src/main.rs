@@ -115,13 +115,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
         } => run_component(&module, &args, cache_dir),
         Command::Start(args) => {
             init_logging();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|source| Error::Io {
-                    path: "tokio runtime".into(),
-                    source,
-                })?;
+            let rt = tokio_runtime()?;
             match rt.block_on(hypergolix_wasi_host::local::run(args)) {
                 Ok(()) => Ok(true),
                 Err(e) => {
@@ -140,13 +134,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 }
             };
             init_logging();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|source| Error::Io {
-                    path: "tokio runtime".into(),
-                    source,
-                })?;
+            let rt = tokio_runtime()?;
             match rt.block_on(serve::run(cfg)) {
                 Ok(()) => Ok(true),
                 Err(e) => {
@@ -156,6 +144,17 @@ fn run(cli: Cli) -> Result<bool, Error> {
             }
         }
     }
+}
+
+/// The multi-threaded tokio runtime of the network commands.
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
 }
 
 /// Structured logs on stderr; level from `RUST_LOG` (default `info`).

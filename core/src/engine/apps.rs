@@ -2,7 +2,6 @@
 //! operations of the IPC API (new, get, update, share, freeze, hold, discard,
 //! delete). Private objects are visible only to the token that made them.
 
-use super::keys::frame_secret;
 use super::record::{Entry, Payload};
 use super::state::{self, Kind, ObjRecord, OutItem, Session};
 use super::sync::{Job, Pending};
@@ -291,10 +290,7 @@ impl Engine {
         };
         let address = if n.dynamic {
             let master = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?.into_secret();
-            let a = self.agent()?;
-            let secret = frame_secret(&master, &me, None, None)?;
-            let (geoc, _) = a.me.make_container(secret, &payload)?;
-            let frame = a.me.make_first_frame(&geoc.ghid())?;
+            let (frame, geoc) = super::first_frame(&self.agent()?.me, &master, &payload)?;
             self.stats.signed += 2;
             let address = frame.dynamic_ghid();
             let rec = record(
@@ -303,7 +299,7 @@ impl Engine {
                 true,
                 None,
                 None,
-                Some((frame.to_bytes(), geoc.to_bytes())),
+                Some((frame.to_bytes(), geoc)),
                 None,
             );
             self.agent_mut()?.objects.insert(address, rec);

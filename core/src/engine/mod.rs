@@ -278,7 +278,7 @@ impl Engine {
         // The account state: an ordinary dynamic object with a random master.
         let account_master = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?.into_secret();
         let empty = AccountState::default().to_bytes()?;
-        let (account_frame, account_geoc) = self.first_frame(&me, &account_master, &empty)?;
+        let (account_frame, account_geoc) = first_frame(&me, &account_master, &empty)?;
         let account = account_frame.dynamic_ghid();
 
         // The root: opened by the password.
@@ -290,7 +290,8 @@ impl Engine {
             account_secret: account_master.clone(),
         }
         .to_bytes()?;
-        let (root_frame, root_geoc) = self.first_frame(&me, &pk.root_master, &root)?;
+        let (root_frame, root_geoc) = first_frame(&me, &pk.root_master, &root)?;
+        self.stats.signed += 4;
         let user_id = root_frame.dynamic_ghid();
 
         let mut agent = Agent::new(me, user_id, account);
@@ -308,18 +309,7 @@ impl Engine {
                 address,
                 ObjRecord {
                     kind,
-                    entry: Entry {
-                        address,
-                        author: agent.me.ghid(),
-                        api_id: ApiId([0; API_ID_LEN]),
-                        dynamic: true,
-                        owned: true,
-                        is_link: false,
-                        deleted: false,
-                        private: None,
-                        legroom: DEFAULT_LEGROOM,
-                        secret: master,
-                    },
+                    entry: Entry::internal(address, agent.me.ghid(), master),
                     state: Vec::new(),
                     dirty: false,
                     current: None,
@@ -498,7 +488,7 @@ impl Engine {
             e.requeue_if_dirty(&g);
         }
         e.out.push(Action::Ready { user_id, identity });
-        let actions = e_finish(&mut e);
+        let actions = e.finish();
         Ok((e, actions))
     }
 
@@ -549,20 +539,6 @@ impl Engine {
 
     fn my_ghid(&self) -> Result<Ghid> {
         Ok(self.agent()?.me.ghid())
-    }
-
-    /// Builds the first frame of a dynamic object and its container.
-    fn first_frame(
-        &mut self,
-        me: &FirstParty,
-        master: &crate::golix::Secret,
-        plaintext: &[u8],
-    ) -> Result<(crate::golix::Gobd, Vec<u8>)> {
-        let secret = keys::frame_secret(master, &me.ghid(), None, None)?;
-        let (geoc, _) = me.make_container(secret, plaintext)?;
-        let frame = me.make_first_frame(&geoc.ghid())?;
-        self.stats.signed += 2;
-        Ok((frame, geoc.to_bytes()))
     }
 
     fn mark(&mut self, key: Vec<u8>) {
@@ -629,7 +605,23 @@ impl Engine {
     /// Renders the local writes of this step and returns the actions, the
     /// store write first.
     fn finish(&mut self) -> Vec<Action> {
-        e_finish(self)
+        let keys = std::mem::take(&mut self.dirty);
+        let mut writes = Vec::with_capacity(keys.len());
+        for k in keys {
+            match self.render(&k) {
+                Ok(v) => writes.push((k, v)),
+                // Rendering only fails if sealing fails, which it cannot with a
+                // valid key; keep the key dirty rather than lose the writself.
+                Err(_) => {
+                    self.dirty.insert(k);
+                }
+            }
+        }
+        let mut out = std::mem::take(&mut self.out);
+        if !writes.is_empty() {
+            out.insert(0, Action::Store(writes));
+        }
+        out
     }
 
     fn render(&mut self, k: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -701,22 +693,15 @@ impl Engine {
     }
 }
 
-fn e_finish(e: &mut Engine) -> Vec<Action> {
-    let keys = std::mem::take(&mut e.dirty);
-    let mut writes = Vec::with_capacity(keys.len());
-    for k in keys {
-        match e.render(&k) {
-            Ok(v) => writes.push((k, v)),
-            // Rendering only fails if sealing fails, which it cannot with a
-            // valid key; keep the key dirty rather than lose the write.
-            Err(_) => {
-                e.dirty.insert(k);
-            }
-        }
-    }
-    let mut out = std::mem::take(&mut e.out);
-    if !writes.is_empty() {
-        out.insert(0, Action::Store(writes));
-    }
-    out
+/// Builds the first frame (counter 0) of a dynamic object of `me` and its
+/// container, encrypted with the frame secret derived from `master`.
+pub(crate) fn first_frame(
+    me: &FirstParty,
+    master: &crate::golix::Secret,
+    plaintext: &[u8],
+) -> Result<(crate::golix::Gobd, Vec<u8>)> {
+    let secret = keys::frame_secret(master, &me.ghid(), None, None)?;
+    let (geoc, _) = me.make_container(secret, plaintext)?;
+    let frame = me.make_first_frame(&geoc.ghid())?;
+    Ok((frame, geoc.to_bytes()))
 }

@@ -177,6 +177,23 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// The entry of one of the agent's own internal dynamic objects (the
+    /// account root and the account state): no api_id, default legroom.
+    pub(crate) fn internal(address: Ghid, author: Ghid, secret: Secret) -> Self {
+        Self {
+            address,
+            author,
+            api_id: ApiId([0; API_ID_LEN]),
+            dynamic: true,
+            owned: true,
+            is_link: false,
+            deleted: false,
+            private: None,
+            legroom: super::types::DEFAULT_LEGROOM,
+            secret,
+        }
+    }
+
     /// Equal apart from the secret (an object's secret never changes, so
     /// this is equality for every entry of one address, and much cheaper
     /// than a constant-time secret comparison).

@@ -117,10 +117,15 @@ macro_rules! need {
 impl Engine {
     // ----------------------------------------------------------- connection
 
-    pub(crate) fn on_server_up(&mut self) {
+    /// Every request in flight is lost with the connection.
+    fn forget_requests(&mut self) {
         self.pending.clear();
         self.in_flight.clear();
         self.fetching.clear();
+    }
+
+    pub(crate) fn on_server_up(&mut self) {
+        self.forget_requests();
         self.unpark_all();
         let Some(a) = self.agent.as_ref() else {
             return;
@@ -153,9 +158,7 @@ impl Engine {
 
     pub(crate) fn on_server_down(&mut self) {
         self.online = false;
-        self.pending.clear();
-        self.in_flight.clear();
-        self.fetching.clear();
+        self.forget_requests();
     }
 
     pub(crate) fn on_server_message(&mut self, m: Message) {
@@ -779,18 +782,7 @@ impl Engine {
             return Err(Error::WrongIdentity);
         }
         let mut agent = Agent::new(me, user_id, root.account);
-        let entry = |address, secret| Entry {
-            address,
-            author: id.ghid(),
-            api_id: ApiId([0; super::types::API_ID_LEN]),
-            dynamic: true,
-            owned: true,
-            is_link: false,
-            deleted: false,
-            private: None,
-            legroom: DEFAULT_LEGROOM,
-            secret,
-        };
+        let entry = |address, secret| Entry::internal(address, id.ghid(), secret);
         agent.objects.insert(
             user_id,
             ObjRecord {

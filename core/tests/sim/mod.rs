@@ -32,11 +32,6 @@ pub struct Device {
     pub replies: HashMap<u64, Result<AppReply, Error>>,
     pub ready: Option<(Ghid, Ghid)>,
     pub login_failed: Option<Error>,
-    /// The last state the app saw for each object (its own acknowledged
-    /// updates and pushed updates): what must survive a crash.
-    pub seen: HashMap<Ghid, Vec<u8>>,
-    /// Requests not yet answered: req → (address, state) for updates.
-    pub pending_updates: HashMap<u64, (Ghid, Vec<u8>)>,
     pub crashed: bool,
     pub offline: bool,
     /// What the engine held when it was killed.
@@ -153,8 +148,6 @@ impl World {
             replies: HashMap::new(),
             ready: None,
             login_failed: None,
-            seen: HashMap::new(),
-            pending_updates: HashMap::new(),
             crashed: false,
             offline: false,
             at_crash: HashMap::new(),
@@ -226,7 +219,6 @@ impl World {
         }
         self.devices[d].engine = None;
         self.devices[d].crashed = true;
-        self.devices[d].pending_updates.clear();
     }
 
     /// Restarts a crashed device from its store and checks that everything
@@ -301,20 +293,9 @@ impl World {
                     }
                 }
                 Action::Reply { req, result, .. } => {
-                    if let Some((address, state)) = self.devices[d].pending_updates.remove(&req) {
-                        if result.is_ok() {
-                            self.devices[d].seen.insert(address, state);
-                        }
-                    }
                     self.devices[d].replies.insert(req, result);
                 }
                 Action::Push { session, push } => {
-                    if let AppPush::Update(def) = &push {
-                        self.devices[d].seen.insert(def.address, def.state.clone());
-                    }
-                    if let AppPush::Delete(g) = &push {
-                        self.devices[d].seen.remove(g);
-                    }
                     self.devices[d].pushes.push((session, push));
                 }
                 Action::Ready { user_id, identity } => {
@@ -466,11 +447,6 @@ impl World {
     pub fn request(&mut self, d: usize, request: AppRequest) -> u64 {
         let req = self.next_req;
         self.next_req += 1;
-        if let AppRequest::Update { address, state } = &request {
-            self.devices[d]
-                .pending_updates
-                .insert(req, (*address, state.clone()));
-        }
         self.input(
             d,
             Input::App {

@@ -18,15 +18,10 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 
 use super::hub::{ConnHandle, Hub};
 
-/// Maps a core error to its NAK code (the mapping lives in core).
-pub fn nak_code(e: &Error) -> ErrorCode {
-    ErrorCode::for_error(e)
-}
-
 fn nak(token: u16, e: &Error) -> Vec<u8> {
     Message::Nak {
         token,
-        code: nak_code(e),
+        code: ErrorCode::for_error(e),
         message: e.to_string(),
     }
     .encode()
