@@ -1183,7 +1183,7 @@ impl Engine {
         if !known {
             let bytes = need!(self.need(&address));
             let me = self.my_ghid()?;
-            let rec = match GolixObject::parse(&bytes)? {
+            let (author, p, current, container) = match GolixObject::parse(&bytes)? {
                 GolixObject::Gobd(frame) => {
                     if frame.dynamic_ghid() != address {
                         return Err(Error::WrongIdentity);
@@ -1216,55 +1216,14 @@ impl Engine {
                         Some(&address),
                     )?;
                     let p = Payload::parse(&geoc.decrypt(&fs.into_secret())?)?;
-                    ObjRecord {
-                        kind: Kind::App,
-                        entry: Entry {
-                            address,
-                            author: binder.ghid(),
-                            api_id: p.api_id,
-                            dynamic: true,
-                            owned: binder.ghid() == me,
-                            is_link: p.is_link,
-                            deleted: false,
-                            private: None,
-                            legroom: DEFAULT_LEGROOM,
-                            secret: secret.clone(),
-                        },
-                        state: p.state,
-                        dirty: false,
-                        container: Some(frame.target()),
-                        current: Some(frame),
-                        unsent: None,
-                        held: None,
-                        loaded: true,
-                    }
+                    let container = frame.target();
+                    (binder.ghid(), p, Some(frame), container)
                 }
                 GolixObject::Geoc(geoc) => {
                     let author = need!(self.need_identity(&geoc.author()));
                     geoc.verify(&author)?;
                     let p = Payload::parse(&geoc.decrypt(secret)?)?;
-                    ObjRecord {
-                        kind: Kind::App,
-                        entry: Entry {
-                            address,
-                            author: author.ghid(),
-                            api_id: p.api_id,
-                            dynamic: false,
-                            owned: author.ghid() == me,
-                            is_link: p.is_link,
-                            deleted: false,
-                            private: None,
-                            legroom: 0,
-                            secret: secret.clone(),
-                        },
-                        state: p.state,
-                        dirty: false,
-                        current: None,
-                        container: Some(address),
-                        unsent: None,
-                        held: None,
-                        loaded: true,
-                    }
+                    (author.ghid(), p, None, address)
                 }
                 _ => {
                     return Err(Error::InvalidArgument(
@@ -1272,7 +1231,29 @@ impl Engine {
                     ))
                 }
             };
-            let dynamic = rec.entry.dynamic;
+            let dynamic = current.is_some();
+            let rec = ObjRecord {
+                kind: Kind::App,
+                entry: Entry {
+                    address,
+                    author,
+                    api_id: p.api_id,
+                    dynamic,
+                    owned: author == me,
+                    is_link: p.is_link,
+                    deleted: false,
+                    private: None,
+                    legroom: if dynamic { DEFAULT_LEGROOM } else { 0 },
+                    secret: secret.clone(),
+                },
+                state: p.state,
+                dirty: false,
+                current,
+                container: Some(container),
+                unsent: None,
+                held: None,
+                loaded: true,
+            };
             let api_id = rec.entry.api_id;
             if let Some(a) = self.agent.as_mut() {
                 a.objects.insert(address, rec);
