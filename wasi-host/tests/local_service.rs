@@ -3,6 +3,9 @@
 //! natively), the embedded persistence store, the Origin check, and a kill -9
 //! in the middle of updates.
 
+#[path = "support/serve_proc.rs"]
+mod serve_proc;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,17 +16,11 @@ use hypergolix_core::engine::{ApiId, AppToken};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::wire::ipc::{IpcErrorCode, IpcMessage, IpcRequest, Side, WireObjDef};
 use hypergolix_wasi_host::component::COMPONENT_PATH;
+use serve_proc::{tempdir, Server};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hgx-local-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tempdir");
-    d
-}
 
 struct Svc {
     child: Child,
@@ -263,46 +260,6 @@ async fn local_service_with_the_native_engine() {
     scenario(true).await;
 }
 
-/// A persistence server process.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-            .arg(dir.join("server.redb"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn hypergolix serve");
-        let mut line = String::new();
-        let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .map(str::to_string);
-        match (read, addr) {
-            (Ok(_), Some(addr)) => Self { child, addr },
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("unexpected server output: {line}");
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Waits (bounded) until `link` has a push matching `f`, making round trips
 /// so that pushes are read.
 async fn wait_push(link: &mut Link, f: impl Fn(&IpcRequest) -> bool) {
@@ -319,7 +276,7 @@ async fn wait_push(link: &mut Link, f: impl Fn(&IpcRequest) -> bool) {
 #[tokio::test]
 async fn two_agents_share_through_a_persistence_server() {
     let dir = tempdir("two-agents");
-    let server = Server::start(&dir);
+    let server = Server::start(&dir.join("server.redb"), &[]);
     let remote = format!("ws://{}/", server.addr);
     let (da, db) = (dir.join("a"), dir.join("b"));
     let svc_a = Svc::start_with(&da, false, &["--remote", &remote]);
@@ -386,7 +343,7 @@ async fn two_agents_share_through_a_persistence_server() {
 #[tokio::test]
 async fn a_second_device_logs_in_by_password() {
     let dir = tempdir("second-device");
-    let server = Server::start(&dir);
+    let server = Server::start(&dir.join("server.redb"), &[]);
     let remote = format!("ws://{}/", server.addr);
     let laptop = Svc::start_with(&dir.join("laptop"), false, &["--remote", &remote]);
     let user = laptop.user_id.expect("user id").to_string();
