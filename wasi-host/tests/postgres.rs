@@ -309,6 +309,14 @@ mod nodes {
                     ..
                 } = Message::decode(&b).expect("decode")
                 {
+                    // Node A's nudge for f0 (committed through B before A's
+                    // subscription) can arrive after the subscription; A then
+                    // pushes f0, current at that moment: at-least-once
+                    // delivery of a frame the subscriber already has, which
+                    // clients drop. Only that exact re-push may come first.
+                    if (subscription, object.as_slice()) == (d, f0.to_bytes().as_slice()) {
+                        continue;
+                    }
                     break (subscription, object);
                 }
             }
