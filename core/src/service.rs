@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::engine::{Action, Engine, Input, SessionId, StoreWrite};
 use crate::error::Error;
 use crate::golix::ghid::Ghid;
-use crate::wire::ipc::{push_request, reply_body, to_app_request, IpcErrorCode, IpcMessage, Side};
+use crate::wire::ipc::{push_request, to_app_request, GhidDialect, IpcErrorCode, IpcMessage, Side};
 use crate::wire::remote::Message;
 use crate::wire::WireError;
 
@@ -50,8 +50,8 @@ pub enum Output {
 /// What a host feeds the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceInput {
-    /// An app connected.
-    AppOpened(SessionId),
+    /// An app connected, with the GHID dialect it asked for.
+    AppOpened(SessionId, GhidDialect),
     /// An app disconnected.
     AppClosed(SessionId),
     /// One websocket message from an app.
@@ -64,9 +64,9 @@ pub enum ServiceInput {
     ServerBytes(Vec<u8>),
 }
 
-#[derive(Default)]
 struct Conn {
     next_token: u16,
+    dialect: GhidDialect,
 }
 
 /// The local service. See the module documentation.
@@ -137,8 +137,14 @@ impl Service {
     /// Feeds one input.
     pub fn handle(&mut self, input: ServiceInput) -> Vec<Output> {
         match input {
-            ServiceInput::AppOpened(s) => {
-                self.conns.insert(s, Conn::default());
+            ServiceInput::AppOpened(s, dialect) => {
+                self.conns.insert(
+                    s,
+                    Conn {
+                        next_token: 0,
+                        dialect,
+                    },
+                );
                 let a = self.engine.handle(Input::AppConnected(s));
                 self.convert(a)
             }
@@ -170,9 +176,9 @@ impl Service {
     }
 
     fn app_bytes(&mut self, s: SessionId, bytes: &[u8]) -> Vec<Output> {
-        if !self.conns.contains_key(&s) {
+        let Some(dialect) = self.conns.get(&s).map(|c| c.dialect) else {
             return Vec::new();
-        }
+        };
         if bytes.len() > self.max_app_message {
             return vec![Output::CloseApp(
                 s,
@@ -208,27 +214,29 @@ impl Service {
             }
         };
         match m {
-            IpcMessage::Request { token, request } => match to_app_request(request) {
-                Some(r) => {
-                    let req = self.next_req;
-                    self.next_req += 1;
-                    self.reqs.insert(req, (s, token));
-                    let a = self.engine.handle(Input::App {
-                        session: s,
-                        req,
-                        request: r,
-                    });
-                    self.convert(a)
+            IpcMessage::Request { token, request } => {
+                match to_app_request(dialect.request_inward(request)) {
+                    Some(r) => {
+                        let req = self.next_req;
+                        self.next_req += 1;
+                        self.reqs.insert(req, (s, token));
+                        let a = self.engine.handle(Input::App {
+                            session: s,
+                            req,
+                            request: r,
+                        });
+                        self.convert(a)
+                    }
+                    None => vec![self.to_app(
+                        s,
+                        IpcMessage::Nak {
+                            token,
+                            code: Some(IpcErrorCode::IpcError),
+                            message: "apps do not send this command".into(),
+                        },
+                    )],
                 }
-                None => vec![self.to_app(
-                    s,
-                    IpcMessage::Nak {
-                        token,
-                        code: Some(IpcErrorCode::IpcError),
-                        message: "apps do not send this command".into(),
-                    },
-                )],
-            },
+            }
             IpcMessage::Unknown { token, code } => {
                 vec![self.to_app(s, IpcMessage::unknown_code_nak(token, code))]
             }
@@ -251,10 +259,11 @@ impl Service {
                     let Some((s, token)) = self.reqs.remove(&req) else {
                         continue;
                     };
+                    let dialect = self.conns.get(&s).map(|c| c.dialect).unwrap_or_default();
                     let m = match result {
                         Ok(r) => IpcMessage::Ack {
                             token,
-                            body: reply_body(&r),
+                            body: dialect.reply_body(&r),
                         },
                         Err(e) => IpcMessage::Nak {
                             token,
@@ -272,7 +281,7 @@ impl Service {
                     c.next_token = c.next_token.wrapping_add(1);
                     let m = IpcMessage::Request {
                         token,
-                        request: push_request(&push),
+                        request: c.dialect.request_outward(push_request(&push)),
                     };
                     out.push(self.to_app(session, m));
                 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, ServiceInput};
+use hypergolix_core::wire::ipc::GhidDialect;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
@@ -125,7 +126,7 @@ impl WasmService {
     /// Feeds one input.
     pub fn handle(&mut self, input: ServiceInput) -> Result<Vec<Output>> {
         let input = match input {
-            ServiceInput::AppOpened(s) => wit::Input::AppOpened(s),
+            ServiceInput::AppOpened(s, d) => wit::Input::AppOpened((s, d == GhidDialect::Native)),
             ServiceInput::AppClosed(s) => wit::Input::AppClosed(s),
             ServiceInput::AppBytes(s, b) => wit::Input::AppBytes((s, b)),
             ServiceInput::ServerUp => wit::Input::ServerUp,

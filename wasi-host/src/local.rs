@@ -15,11 +15,12 @@ use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::{Node, PersistBackend};
 use hypergolix_core::service::{Output, Service, ServiceInput};
+use hypergolix_core::wire::ipc::{GhidDialect, NATIVE_GHIDS_SUBPROTOCOL};
 use hypergolix_core::wire::remote::Message;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 use crate::component::{default_component_path, WasmConfig, WasmService};
@@ -165,7 +166,7 @@ impl Core {
 
 /// What the IPC tasks tell the engine thread.
 enum Event {
-    Opened(u64, mpsc::UnboundedSender<Option<Vec<u8>>>),
+    Opened(u64, GhidDialect, mpsc::UnboundedSender<Option<Vec<u8>>>),
     Bytes(u64, Vec<u8>),
     Closed(u64),
     /// The remote connection is up; send to it through this.
@@ -266,9 +267,9 @@ impl EngineLoop {
     fn run(mut self, events: std_mpsc::Receiver<Event>) {
         while let Ok(ev) = events.recv() {
             let input = match ev {
-                Event::Opened(s, tx) => {
+                Event::Opened(s, dialect, tx) => {
                     self.apps.insert(s, tx);
-                    ServiceInput::AppOpened(s)
+                    ServiceInput::AppOpened(s, dialect)
                 }
                 Event::Bytes(s, b) => ServiceInput::AppBytes(s, b),
                 Event::Closed(s) => {
@@ -506,16 +507,30 @@ async fn app_connection(
     max: usize,
 ) -> Result<(), String> {
     // The callback's signature is tungstenite's (its error is an HTTP response).
+    let mut dialect = GhidDialect::Legacy;
     #[allow(clippy::result_large_err)]
-    let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        match req.headers().get("origin").and_then(|o| o.to_str().ok()) {
-            Some(o) if !origins.iter().any(|a| a == o) => {
+    let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+        if let Some(o) = req.headers().get("origin").and_then(|o| o.to_str().ok()) {
+            if !origins.iter().any(|a| a == o) {
                 let mut r = ErrorResponse::new(Some(format!("origin {o} is not allowed")));
                 *r.status_mut() = StatusCode::FORBIDDEN;
-                Err(r)
+                return Err(r);
             }
-            _ => Ok(resp),
         }
+        let offered = req
+            .headers()
+            .get_all("sec-websocket-protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        dialect = GhidDialect::from_offered(offered);
+        if dialect == GhidDialect::Native {
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static(NATIVE_GHIDS_SUBPROTOCOL),
+            );
+        }
+        Ok(resp)
     };
     let mut cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
     cfg.max_message_size = Some(max);
@@ -526,7 +541,7 @@ async fn app_connection(
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
     events
-        .send(Event::Opened(session, tx))
+        .send(Event::Opened(session, dialect, tx))
         .map_err(|_| "the engine stopped".to_string())?;
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {

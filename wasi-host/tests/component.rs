@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use hypergolix_core::engine::{ApiId, AppToken};
 use hypergolix_core::service::{Output, ServiceInput};
-use hypergolix_core::wire::ipc::IpcRequest;
+use hypergolix_core::wire::ipc::{GhidDialect, IpcRequest};
 use hypergolix_wasi_host::component::{WasmConfig, WasmService, COMPONENT_PATH};
 use hypergolix_wasi_host::runtime::Runtime;
 use service_net::{new_dynamic, update, Net, Svc, APP};
@@ -85,7 +85,7 @@ fn two_agents_with_engines_under_wasmtime() {
     net.svcs[1] = svc;
     net.node.disconnect(1);
     net.input(1, ServiceInput::ServerUp);
-    net.input(1, ServiceInput::AppOpened(APP));
+    net.input(1, ServiceInput::AppOpened(APP, GhidDialect::Native));
     net.run();
     assert_eq!(net.state_of(1, g), b"updated");
 }

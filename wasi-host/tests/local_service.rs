@@ -5,102 +5,24 @@
 
 #[path = "support/serve_proc.rs"]
 mod serve_proc;
+#[path = "support/service_proc.rs"]
+mod service_proc;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::engine::{ApiId, AppToken};
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::wire::ipc::{IpcErrorCode, IpcMessage, IpcRequest, Side, WireObjDef};
-use hypergolix_wasi_host::component::COMPONENT_PATH;
+use hypergolix_core::wire::ipc::{
+    IpcErrorCode, IpcMessage, IpcRequest, Side, WireObjDef, NATIVE_GHIDS_SUBPROTOCOL,
+};
 use serve_proc::{tempdir, Server};
+use service_proc::Svc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-struct Svc {
-    child: Child,
-    addr: String,
-    user_id: Option<Ghid>,
-}
-
-impl Svc {
-    fn start(dir: &Path, native: bool) -> Self {
-        Self::start_with(dir, native, &[])
-    }
-
-    fn start_with(dir: &Path, native: bool, extra: &[&str]) -> Self {
-        let component = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(COMPONENT_PATH);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypergolix"));
-        cmd.args([
-            "start",
-            "--ipc",
-            "127.0.0.1:0",
-            "--insecure-test-kdf",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .arg("--component")
-        .arg(component)
-        .env("HYPERGOLIX_PASSWORD", "correct horse")
-        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        if native {
-            cmd.arg("--native-engine");
-        }
-        cmd.args(extra);
-        let child = cmd.spawn().expect("spawn hypergolix start");
-        // Owned by a Svc from here on, so the process is reaped on every path.
-        let mut svc = Self {
-            child,
-            addr: String::new(),
-            user_id: None,
-        };
-        let mut out = BufReader::new(svc.child.stdout.take().expect("stdout"));
-        loop {
-            let mut line = String::new();
-            assert!(
-                out.read_line(&mut line).expect("read") > 0,
-                "the service exited"
-            );
-            if let Some(u) = line.strip_prefix("user id: ") {
-                svc.user_id = Some(u.trim().parse().expect("user id"));
-            }
-            if let Some(a) = line.strip_prefix("listening on ") {
-                svc.addr = a.trim().to_string();
-                // Keep reading, as a supervisor would (the service must
-                // survive a closed stdout too: see `say` in local.rs).
-                std::thread::spawn(move || {
-                    let mut sink = String::new();
-                    while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                        sink.clear();
-                    }
-                });
-                return svc;
-            }
-        }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().expect("kill -9");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Svc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A minimal link: sends requests, answers pushes with AK, keeps them.
 struct Link {
@@ -110,10 +32,23 @@ struct Link {
 }
 
 impl Link {
+    /// Connects as this project's links do: GHIDs as they are.
     async fn connect(addr: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        let mut req = format!("ws://{addr}/").into_client_request().expect("url");
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            NATIVE_GHIDS_SUBPROTOCOL.parse().expect("header"),
+        );
+        let (ws, resp) = tokio_tungstenite::connect_async(req)
             .await
             .expect("connect");
+        assert_eq!(
+            resp.headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(NATIVE_GHIDS_SUBPROTOCOL),
+            "the service accepts the native-GHID subprotocol"
+        );
         Self {
             ws,
             token: 0,

@@ -10,6 +10,7 @@
 use super::frame::{Frame, WireError};
 use crate::engine::{ApiId, AppPush, AppReply, AppRequest, AppToken, NewObject, ObjDef};
 use crate::error::Error;
+use crate::golix::address::AddressAlgorithm;
 use crate::golix::ghid::{Ghid, GHID_LEN};
 
 /// Who sent a message.
@@ -657,5 +658,206 @@ pub fn push_request(p: &AppPush) -> IpcRequest {
             address: *address,
             recipient: *recipient,
         },
+    }
+}
+
+/// The websocket subprotocol (`Sec-WebSocket-Protocol`) a link offers to
+/// see GHIDs as they are ([`GhidDialect::Native`]). Links that offer nothing
+/// (every 0.1.0 link) get [`GhidDialect::Legacy`].
+pub const NATIVE_GHIDS_SUBPROTOCOL: &str = "hypergolix-ipc.native-ghids";
+
+/// How GHIDs are written on one app connection.
+///
+/// Our GHIDs use address algorithm 0x02 (BLAKE2b-512). The 0.1.0 link's
+/// `golix.utils.Ghid` refuses every algorithm but 0x00 and 0x01, so it could
+/// not even parse the agent's identity. A link only ever uses GHIDs as
+/// names (it never hashes anything), so on a legacy connection the service
+/// writes each GHID with the algorithm byte 0x01 in front of the same
+/// 64-byte digest, and reads 0x01 back as 0x02. The mapping is one to one
+/// because the engine holds no SHA-512 (suite 0x1) objects; GHIDs a legacy
+/// link sends with 0x02 are taken as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GhidDialect {
+    /// GHIDs as they are: the links of this project ask for it with
+    /// [`NATIVE_GHIDS_SUBPROTOCOL`].
+    Native,
+    /// GHIDs as the 0.1.0 link can parse them (see the type's documentation).
+    #[default]
+    Legacy,
+}
+
+impl GhidDialect {
+    /// The dialect a connection asked for in its offered subprotocols.
+    pub fn from_offered<'a>(mut offered: impl Iterator<Item = &'a str>) -> Self {
+        if offered.any(|p| p.trim() == NATIVE_GHIDS_SUBPROTOCOL) {
+            GhidDialect::Native
+        } else {
+            GhidDialect::Legacy
+        }
+    }
+
+    /// A GHID as this connection writes it.
+    pub fn outward(self, g: Ghid) -> Ghid {
+        match (self, g.algorithm()) {
+            (GhidDialect::Legacy, AddressAlgorithm::Blake2b512) => {
+                Ghid::new(AddressAlgorithm::Sha512, *g.digest())
+            }
+            _ => g,
+        }
+    }
+
+    /// A GHID this connection wrote, as the engine knows it.
+    pub fn inward(self, g: Ghid) -> Ghid {
+        match (self, g.algorithm()) {
+            (GhidDialect::Legacy, AddressAlgorithm::Sha512) => {
+                Ghid::new(AddressAlgorithm::Blake2b512, *g.digest())
+            }
+            _ => g,
+        }
+    }
+
+    fn map_def(self, o: &mut WireObjDef, f: fn(Self, Ghid) -> Ghid) {
+        o.address = o.address.map(|g| f(self, g));
+        o.author = o.author.map(|g| f(self, g));
+        // A link's state is the address it points to.
+        if o.is_link {
+            if let Ok(g) = Ghid::from_bytes(&o.state) {
+                o.state = f(self, g).to_bytes().to_vec();
+            }
+        }
+    }
+
+    fn map_request(self, r: &mut IpcRequest, f: fn(Self, Ghid) -> Ghid) {
+        use IpcRequest as R;
+        match r {
+            R::Whoami
+            | R::SetToken(_)
+            | R::GetStartup
+            | R::DeregisterStartup
+            | R::RegisterApi(_)
+            | R::DeregisterApi(_) => {}
+            R::NewObject(o) | R::UpdateObject(o) | R::PushUpdate(o) => self.map_def(o, f),
+            R::RegisterStartup(g)
+            | R::GetObject(g)
+            | R::SyncObject(g)
+            | R::FreezeObject(g)
+            | R::HoldObject(g)
+            | R::DiscardObject(g)
+            | R::DeleteObject(g)
+            | R::NotifyWhoami(g)
+            | R::NotifyStartup(g)
+            | R::PushDelete(g) => *g = f(self, *g),
+            R::ShareObject { address, recipient }
+            | R::ShareSuccess { address, recipient }
+            | R::ShareFailure { address, recipient } => {
+                *address = f(self, *address);
+                *recipient = f(self, *recipient);
+            }
+            R::PushShare {
+                address, origin, ..
+            } => {
+                *address = f(self, *address);
+                *origin = f(self, *origin);
+            }
+        }
+    }
+
+    /// A request this connection sent, with its GHIDs as the engine knows them.
+    pub fn request_inward(self, mut r: IpcRequest) -> IpcRequest {
+        self.map_request(&mut r, Self::inward);
+        r
+    }
+
+    /// A request to send on this connection, with its GHIDs as it writes them.
+    pub fn request_outward(self, mut r: IpcRequest) -> IpcRequest {
+        self.map_request(&mut r, Self::outward);
+        r
+    }
+
+    /// The `AK` body for an engine reply on this connection.
+    pub fn reply_body(self, r: &AppReply) -> Vec<u8> {
+        match r {
+            AppReply::Done | AppReply::Token(_) => reply_body(r),
+            AppReply::Ghid(g) => reply_body(&AppReply::Ghid(self.outward(*g))),
+            AppReply::Startup(g) => reply_body(&AppReply::Startup(g.map(|g| self.outward(g)))),
+            AppReply::Object(o) => {
+                let mut def = WireObjDef::from_objdef(o, o.private);
+                self.map_def(&mut def, Self::outward);
+                def.to_bytes()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blake(n: u8) -> Ghid {
+        Ghid::new(AddressAlgorithm::Blake2b512, [n; 64])
+    }
+
+    #[test]
+    fn legacy_connections_see_algorithm_1_and_map_it_back() {
+        let d = GhidDialect::Legacy;
+        let g = blake(7);
+        let out = d.outward(g);
+        assert_eq!(out.to_bytes()[0], 0x01);
+        assert_eq!(out.digest(), g.digest());
+        assert_eq!(d.inward(out), g);
+        // A GHID a legacy link sends as it is stays as it is.
+        assert_eq!(d.inward(g), g);
+        // Native connections see and send GHIDs unchanged.
+        assert_eq!(GhidDialect::Native.outward(g), g);
+        assert_eq!(GhidDialect::Native.inward(out), out);
+    }
+
+    #[test]
+    fn every_ghid_of_a_request_is_mapped_including_a_links_target() {
+        let d = GhidDialect::Legacy;
+        let def = WireObjDef {
+            address: Some(blake(1)),
+            author: Some(blake(2)),
+            private: false,
+            dynamic: true,
+            legroom: 0,
+            api_id: None,
+            is_link: true,
+            state: blake(3).to_bytes().to_vec(),
+        };
+        let out = d.request_outward(IpcRequest::PushUpdate(def.clone()));
+        let IpcRequest::PushUpdate(o) = &out else {
+            panic!("same variant")
+        };
+        assert_eq!(o.address.map(|g| g.to_bytes()[0]), Some(0x01));
+        assert_eq!(o.author.map(|g| g.to_bytes()[0]), Some(0x01));
+        assert_eq!(o.state[0], 0x01);
+        assert_eq!(d.request_inward(out), IpcRequest::PushUpdate(def));
+
+        let share = IpcRequest::PushShare {
+            address: blake(4),
+            origin: blake(5),
+            api_id: ApiId::default_bytes(),
+        };
+        let IpcRequest::PushShare {
+            address, origin, ..
+        } = d.request_outward(share)
+        else {
+            panic!("same variant")
+        };
+        assert_eq!((address.to_bytes()[0], origin.to_bytes()[0]), (1, 1));
+    }
+
+    #[test]
+    fn the_native_subprotocol_is_found_among_several() {
+        let offered = ["chat", " hypergolix-ipc.native-ghids"];
+        assert_eq!(
+            GhidDialect::from_offered(offered.into_iter()),
+            GhidDialect::Native
+        );
+        assert_eq!(
+            GhidDialect::from_offered(["chat"].into_iter()),
+            GhidDialect::Legacy
+        );
     }
 }

@@ -10,7 +10,7 @@ use hypergolix_core::engine::ApiId;
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::{MemoryStore, Node};
 use hypergolix_core::service::{Output, Service, ServiceInput};
-use hypergolix_core::wire::ipc::{IpcMessage, IpcRequest, Side, WireObjDef};
+use hypergolix_core::wire::ipc::{GhidDialect, IpcMessage, IpcRequest, Side, WireObjDef};
 use hypergolix_core::wire::remote::Message;
 
 /// The session number of every service's one app.
@@ -63,7 +63,7 @@ impl<S: Svc> Net<S> {
         for (i, out) in accounts.into_iter().enumerate() {
             net.apply(i, out);
             net.input(i, ServiceInput::ServerUp);
-            net.input(i, ServiceInput::AppOpened(APP));
+            net.input(i, ServiceInput::AppOpened(APP, GhidDialect::Native));
         }
         net.run();
         net

@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
+use hypergolix_core::wire::ipc::GhidDialect;
 
 #[allow(unsafe_code, missing_docs, clippy::all)]
 mod bindings {
@@ -111,7 +112,14 @@ impl wit::Guest for Component {
 
     fn handle(input: wit::Input) -> Vec<wit::Output> {
         let input = match input {
-            wit::Input::AppOpened(s) => ServiceInput::AppOpened(s),
+            wit::Input::AppOpened((s, native)) => ServiceInput::AppOpened(
+                s,
+                if native {
+                    GhidDialect::Native
+                } else {
+                    GhidDialect::Legacy
+                },
+            ),
             wit::Input::AppClosed(s) => ServiceInput::AppClosed(s),
             wit::Input::AppBytes((s, b)) => ServiceInput::AppBytes(s, b),
             wit::Input::ServerUp => ServiceInput::ServerUp,

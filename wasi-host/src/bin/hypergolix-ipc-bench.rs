@@ -14,8 +14,11 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::engine::{ApiId, AppToken};
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::wire::ipc::{IpcMessage, IpcRequest, Side, WireObjDef};
+use hypergolix_core::wire::ipc::{
+    IpcMessage, IpcRequest, Side, WireObjDef, NATIVE_GHIDS_SUBPROTOCOL,
+};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -45,10 +48,14 @@ struct Link {
 
 impl Link {
     async fn connect(addr: &str) -> Self {
-        let (ws, _) =
-            tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), None, true)
-                .await
-                .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        let mut req = format!("ws://{addr}/").into_client_request().expect("url");
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            NATIVE_GHIDS_SUBPROTOCOL.parse().expect("header"),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
         Self { ws, token: 0 }
     }
 
