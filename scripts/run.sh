@@ -3,7 +3,7 @@
 # run the local service in the foreground. Apps connect on ws://127.0.0.1:7772;
 # with no remote configured an embedded persistence store keeps everything in
 # ~/.hypergolix (or $HYPERGOLIX_DATA_DIR). The first start creates an account:
-# the password comes from $HYPERGOLIX_PASSWORD, or is asked for here.
+# the password comes from $HYPERGOLIX_PASSWORD, or is asked for on the terminal.
 # Extra arguments go to `hypergolix start` (see `hypergolix start --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,19 +15,5 @@ cargo build --release -p hypergolix-wasi-host
 cargo build --release -p hypergolix-core --example wasi_vectors --features vectors --target wasm32-wasip2
 ./target/release/hypergolix selftest >/dev/null
 DATA_DIR=${HYPERGOLIX_DATA_DIR:-$HOME/.hypergolix}
-if [ ! -e "$DATA_DIR/local.redb" ] && [ -z "${HYPERGOLIX_PASSWORD:-}" ]; then
-  if [ -t 0 ]; then
-    read -r -s -p "password for the new account: " HYPERGOLIX_PASSWORD; echo >&2
-    read -r -s -p "again: " again; echo >&2
-    if [ "$HYPERGOLIX_PASSWORD" != "$again" ]; then
-      echo "the passwords differ" >&2
-      exit 1
-    fi
-    export HYPERGOLIX_PASSWORD
-  else
-    echo "set HYPERGOLIX_PASSWORD to create the account (no terminal to ask on)" >&2
-    exit 1
-  fi
-fi
 exec ./target/release/hypergolix start --data-dir "$DATA_DIR" \
   --component target/wasm32-wasip2/release/hypergolix_engine_component.wasm "$@"

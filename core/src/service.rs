@@ -56,6 +56,10 @@ pub enum ServiceInput {
     AppClosed(SessionId),
     /// One websocket message from an app.
     AppBytes(SessionId, Vec<u8>),
+    /// One websocket message from an app that went over the host's rate
+    /// limit (the host owns the clock): a request is refused with `NK`
+    /// without reaching the engine; answers to pushes are dropped.
+    AppOverLimit(SessionId, Vec<u8>),
     /// The persistence server connection is up.
     ServerUp,
     /// It is down.
@@ -155,6 +159,7 @@ impl Service {
                 self.convert(a)
             }
             ServiceInput::AppBytes(s, bytes) => self.app_bytes(s, &bytes),
+            ServiceInput::AppOverLimit(s, bytes) => self.over_limit(s, &bytes),
             ServiceInput::ServerUp => {
                 let a = self.engine.handle(Input::ServerUp);
                 self.convert(a)
@@ -242,6 +247,31 @@ impl Service {
             }
             // Answers to our pushes: nothing waits for them.
             IpcMessage::Ack { .. } | IpcMessage::Nak { .. } => Vec::new(),
+        }
+    }
+
+    fn over_limit(&mut self, s: SessionId, bytes: &[u8]) -> Vec<Output> {
+        if !self.conns.contains_key(&s) {
+            return Vec::new();
+        }
+        match IpcMessage::decode(Side::Link, bytes) {
+            Ok(IpcMessage::Ack { .. } | IpcMessage::Nak { .. }) | Err(WireError::BadVersion(_)) => {
+                Vec::new()
+            }
+            _ => match crate::wire::Frame::peek_token(bytes) {
+                Some(token) => vec![self.to_app(
+                    s,
+                    IpcMessage::Nak {
+                        token,
+                        code: Some(IpcErrorCode::IpcError),
+                        message: "rate limit exceeded: slow down and retry".into(),
+                    },
+                )],
+                None => vec![Output::CloseApp(
+                    s,
+                    "a message shorter than its header".into(),
+                )],
+            },
         }
     }
 

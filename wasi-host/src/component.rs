@@ -129,6 +129,7 @@ impl WasmService {
             ServiceInput::AppOpened(s, d) => wit::Input::AppOpened((s, d == GhidDialect::Native)),
             ServiceInput::AppClosed(s) => wit::Input::AppClosed(s),
             ServiceInput::AppBytes(s, b) => wit::Input::AppBytes((s, b)),
+            ServiceInput::AppOverLimit(s, b) => wit::Input::AppOverLimit((s, b)),
             ServiceInput::ServerUp => wit::Input::ServerUp,
             ServiceInput::ServerDown => wit::Input::ServerDown,
             ServiceInput::ServerBytes(b) => wit::Input::ServerBytes(b),

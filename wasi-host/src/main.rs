@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hypergolix_core::golix::SecondParty;
 use hypergolix_wasi_host::runtime::{default_cache_dir, Runtime};
-use hypergolix_wasi_host::{inspect, Error};
+use hypergolix_wasi_host::{inspect, local, Error};
 
 /// Hypergolix: end-to-end encrypted sync.
 #[derive(Parser)]
@@ -41,10 +41,37 @@ enum Command {
     },
     /// Run the persistence server (remote protocol on a websocket).
     Serve(hypergolix_wasi_host::serve::ServeArgs),
-    /// Run the local service in the foreground: apps connect over a websocket
-    /// on 127.0.0.1:7772; with no remote configured, an embedded persistence
-    /// store keeps everything on this machine.
-    Start(hypergolix_wasi_host::local::StartArgs),
+    /// Run the local service (in the foreground, or with --background): apps
+    /// connect over a websocket on 127.0.0.1:7772; with no remote configured,
+    /// an embedded persistence store keeps everything on this machine. The
+    /// first start creates the account (or logs in with --login).
+    Start(local::StartArgs),
+    /// Stop the background service of a data directory.
+    Stop(local::settings::DirArgs),
+    /// Whether the service runs, where apps connect, which account.
+    Status(local::settings::DirArgs),
+    /// Create a new account in a data directory, without starting the service.
+    CreateAccount(local::CreateAccountArgs),
+    /// Set up a data directory for an existing account (a second device):
+    /// logs in through the persistence server, then returns.
+    Login(local::LoginArgs),
+    /// Print the account's user id and identity.
+    Whoami {
+        /// The data directory.
+        #[command(flatten)]
+        dir: local::settings::DirArgs,
+        /// Print them as the 0.1.0 Python link shows them (address algorithm 01).
+        #[arg(long)]
+        legacy: bool,
+    },
+    /// Show or change the service's settings (`config.toml` in the data directory).
+    Config {
+        /// The data directory.
+        #[command(flatten)]
+        dir: local::settings::DirArgs,
+        #[command(subcommand)]
+        action: Option<ConfigAction>,
+    },
     /// Run any WASI command component (wasm32-wasip2) under the host's wasmtime.
     RunWasm {
         /// The component.
@@ -55,6 +82,76 @@ enum Command {
         #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },
+}
+
+/// `hypergolix config` actions.
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the settings the service would run with, and where each comes from.
+    Show,
+    /// Set a key: ipc, remote, allow_origins (comma-separated),
+    /// max_message_bytes, max_requests_per_second.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove a key (back to its default).
+    Unset {
+        /// The key.
+        key: String,
+    },
+}
+
+fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Result<(), String> {
+    use local::settings::{FileConfig, Settings};
+    let d = dir.dir();
+    let mut file = FileConfig::read(&d)?;
+    match action.unwrap_or(ConfigAction::Show) {
+        ConfigAction::Show => {
+            let s = Settings::resolve(&Default::default(), &file)?;
+            println!("# {}", FileConfig::path(&d).display());
+            println!("ipc = \"{}\"", s.ipc);
+            match &s.remote {
+                Some(r) => println!("remote = \"{r}\""),
+                None => println!("# remote: none (the embedded persistence store)"),
+            }
+            println!("allow_origins = {:?}", s.allow_origins);
+            println!("max_message_bytes = {}", s.max_message_bytes);
+            println!("max_requests_per_second = {}", s.max_requests_per_second);
+            println!("# flags and HYPERGOLIX_* variables given to `start` override these");
+        }
+        ConfigAction::Set { key, value } => {
+            file.set(&key, &value)?;
+            file.write(&d)?;
+            println!("{key} set; it applies when the service next starts");
+        }
+        ConfigAction::Unset { key } => {
+            file.unset(&key)?;
+            file.write(&d)?;
+            println!("{key} back to its default; it applies when the service next starts");
+        }
+    }
+    Ok(())
+}
+
+/// Runs the service (foreground or setup-only) on a tokio runtime.
+fn service(name: &str, args: local::StartArgs, mode: local::Mode) -> Result<bool, Error> {
+    init_logging();
+    let rt = tokio_runtime()?;
+    Ok(report(name, rt.block_on(local::run(args, mode))))
+}
+
+/// Prints a command's error; true when it succeeded.
+fn report(name: &str, r: Result<(), String>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("hypergolix {name}: {e}");
+            false
+        }
+    }
 }
 
 fn run_component(
@@ -113,17 +210,23 @@ fn run(cli: Cli) -> Result<bool, Error> {
             args,
             cache_dir,
         } => run_component(&module, &args, cache_dir),
-        Command::Start(args) => {
-            init_logging();
-            let rt = tokio_runtime()?;
-            match rt.block_on(hypergolix_wasi_host::local::run(args)) {
-                Ok(()) => Ok(true),
-                Err(e) => {
-                    eprintln!("hypergolix start: {e}");
-                    Ok(false)
-                }
-            }
+        Command::Start(args) if args.background => {
+            Ok(report("start", local::control::start_background(&args)))
         }
+        Command::Start(args) => service("start", args, local::Mode::Serve),
+        Command::CreateAccount(args) => {
+            service("create-account", args.into(), local::Mode::SetupOnly)
+        }
+        Command::Login(args) => service("login", args.into(), local::Mode::SetupOnly),
+        Command::Stop(dir) => Ok(report("stop", local::control::stop(&dir))),
+        Command::Status(dir) => match local::control::status(&dir) {
+            Ok(up) => Ok(up),
+            Err(e) => Ok(report("status", Err(e))),
+        },
+        Command::Whoami { dir, legacy } => {
+            Ok(report("whoami", local::control::whoami(&dir, legacy)))
+        }
+        Command::Config { dir, action } => Ok(report("config", config(&dir, action))),
         Command::Serve(args) => {
             use hypergolix_wasi_host::serve;
             let cfg = match serve::ServeConfig::resolve(&args) {

@@ -348,3 +348,54 @@ async fn a_second_device_logs_in_by_password() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_rate_limit_get_a_clear_nak() {
+    let dir = tempdir("rate");
+    let svc = Svc::start_with(&dir, true, &["--max-requests-per-second", "20"]);
+    let mut link = Link::connect(&svc.addr).await;
+    // 200 requests at once: the burst (40) passes, the rest are refused,
+    // and every one is answered.
+    for token in 0..200u16 {
+        let m = IpcMessage::Request {
+            token,
+            request: IpcRequest::Whoami,
+        };
+        link.ws
+            .send(Ws::Binary(m.encode().into()))
+            .await
+            .expect("send");
+    }
+    let (mut acked, mut refused) = (0, 0);
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 200 {
+        let Some(Ok(Ws::Binary(b))) = link.ws.next().await else {
+            continue;
+        };
+        match IpcMessage::decode(Side::Service, &b).expect("decode") {
+            IpcMessage::Ack { token, .. } => {
+                acked += 1;
+                seen.insert(token);
+            }
+            IpcMessage::Nak {
+                token,
+                code,
+                message,
+            } => {
+                assert_eq!(code, Some(IpcErrorCode::IpcError));
+                assert!(message.contains("rate limit"), "{message}");
+                refused += 1;
+                seen.insert(token);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!((40..=60).contains(&acked), "{acked} passed");
+    assert_eq!(acked + refused, 200);
+    // After a pause the connection works again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(matches!(
+        link.call(IpcRequest::Whoami).await,
+        IpcMessage::Ack { .. }
+    ));
+}

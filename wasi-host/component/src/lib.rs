@@ -122,6 +122,7 @@ impl wit::Guest for Component {
             ),
             wit::Input::AppClosed(s) => ServiceInput::AppClosed(s),
             wit::Input::AppBytes((s, b)) => ServiceInput::AppBytes(s, b),
+            wit::Input::AppOverLimit((s, b)) => ServiceInput::AppOverLimit(s, b),
             wit::Input::ServerUp => ServiceInput::ServerUp,
             wit::Input::ServerDown => ServiceInput::ServerDown,
             wit::Input::ServerBytes(b) => ServiceInput::ServerBytes(b),

@@ -6,7 +6,7 @@
 //! is the engine's (`hypergolix_core::service`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 
@@ -27,71 +27,122 @@ use crate::component::{default_component_path, WasmConfig, WasmService};
 use crate::runtime::{default_cache_dir, Runtime};
 use crate::serve::redb_store::RedbStore;
 
-/// `hypergolix start` arguments.
+pub mod control;
+pub mod settings;
+
+use control::{AccountFile, PidFile};
+use settings::{DirArgs, FileConfig, NetArgs, PasswordArgs, Settings};
+
+/// How the engine is run.
 #[derive(Debug, Clone, clap::Args)]
-pub struct StartArgs {
-    /// Where the service keeps its store, keys and the embedded server's data.
-    #[arg(long, env = "HYPERGOLIX_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Address for app connections. Only loopback addresses are accepted.
-    #[arg(long, default_value = "127.0.0.1:7772", env = "HYPERGOLIX_IPC")]
-    pub ipc: SocketAddr,
-    /// Web page origins allowed to connect (by default, none: any request
-    /// carrying an `Origin` header is refused, so web pages cannot drive the
-    /// service; native apps send no `Origin`).
-    #[arg(long = "allow-origin")]
-    pub allow_origins: Vec<String>,
+pub struct EngineArgs {
     /// Run the engine natively instead of inside wasmtime.
     #[arg(long)]
     pub native_engine: bool,
     /// The engine component (default: `$HYPERGOLIX_ENGINE_COMPONENT` or the build's output).
     #[arg(long)]
     pub component: Option<PathBuf>,
-    /// Read the account password from this environment variable.
-    #[arg(long, default_value = "HYPERGOLIX_PASSWORD")]
-    pub password_env: String,
-    /// Read the account password from this file instead.
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
     /// Cheap Argon2id parameters. Tests only: never for a real account.
     #[arg(long, hide = true)]
     pub insecure_test_kdf: bool,
+}
+
+/// `hypergolix start` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StartArgs {
+    /// The data directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Network settings (over `config.toml`).
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The password's source (needed only when the data directory is new).
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// The engine.
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Log in to an existing account (this user id) instead of creating one,
     /// when the data directory is new: a second device of the same agent.
     /// Needs the server that holds the account (`--remote`).
     #[arg(long, value_name = "USER_ID")]
     pub login: Option<Ghid>,
-    /// A persistence server to sync with (`ws://HOST:PORT/`). Without one,
-    /// an embedded store in the data directory plays that part.
-    #[arg(long, env = "HYPERGOLIX_REMOTE")]
-    pub remote: Option<String>,
-    /// Largest app message, in bytes.
-    #[arg(long, default_value_t = hypergolix_core::service::DEFAULT_MAX_APP_MESSAGE)]
-    pub max_message_bytes: usize,
+    /// Run in the background: output goes to `service.log` in the data
+    /// directory, the pid to `service.toml`; `hypergolix stop` ends it.
+    #[arg(long, short = 'd')]
+    pub background: bool,
 }
 
-fn data_dir(args: &StartArgs) -> PathBuf {
-    args.data_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join(".hypergolix")
-    })
+/// `hypergolix create-account` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateAccountArgs {
+    /// The data directory (must not hold an account yet).
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Network settings (over `config.toml`).
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The password's source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// The engine.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
-fn password(args: &StartArgs) -> Result<Vec<u8>, String> {
-    if let Some(f) = &args.password_file {
-        let p = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        return Ok(p.strip_suffix(b"\n").unwrap_or(&p).to_vec());
+/// `hypergolix login` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginArgs {
+    /// The user id of the account (`hypergolix whoami` on a device that has it).
+    pub user_id: Ghid,
+    /// The data directory (must not hold an account yet).
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Network settings (over `config.toml`); the server that holds the
+    /// account is needed.
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The password's source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// The engine.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+impl From<CreateAccountArgs> for StartArgs {
+    fn from(a: CreateAccountArgs) -> Self {
+        Self {
+            dir: a.dir,
+            net: a.net,
+            password: a.password,
+            engine: a.engine,
+            login: None,
+            background: false,
+        }
     }
-    std::env::var(&args.password_env)
-        .map(String::into_bytes)
-        .map_err(|_| {
-            format!(
-                "no password: set ${} or pass --password-file (the password protects the account)",
-                args.password_env
-            )
-        })
+}
+
+impl From<LoginArgs> for StartArgs {
+    fn from(a: LoginArgs) -> Self {
+        Self {
+            dir: a.dir,
+            net: a.net,
+            password: a.password,
+            engine: a.engine,
+            login: Some(a.user_id),
+            background: false,
+        }
+    }
+}
+
+/// What [`run`] does once the account is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Serve apps until stopped (`start`).
+    Serve,
+    /// Create or log in to the account, then return (`create-account`, `login`).
+    SetupOnly,
 }
 
 /// The storage key: 32 random bytes in `storage.key` (mode 0600), made on
@@ -168,7 +219,11 @@ impl Core {
 enum Event {
     Opened(u64, GhidDialect, mpsc::UnboundedSender<Option<Vec<u8>>>),
     Bytes(u64, Vec<u8>),
+    /// A message over the connection's rate limit.
+    OverLimit(u64, Vec<u8>),
     Closed(u64),
+    /// Stop after the event being handled (SIGTERM, SIGINT, setup done).
+    Shutdown,
     /// The remote connection is up; send to it through this.
     RemoteUp(mpsc::UnboundedSender<Vec<u8>>),
     RemoteBytes(Vec<u8>),
@@ -191,6 +246,10 @@ struct EngineLoop {
     apps: HashMap<u64, mpsc::UnboundedSender<Option<Vec<u8>>>>,
     /// A login to start once the server is reachable.
     login: Option<(Ghid, zeroize::Zeroizing<Vec<u8>>)>,
+    /// The data directory (for `account.toml`).
+    dir: PathBuf,
+    /// Told once the account is open ([`Mode::SetupOnly`]).
+    ready: Option<std_mpsc::Sender<()>>,
 }
 
 impl EngineLoop {
@@ -242,7 +301,11 @@ impl EngineLoop {
                     }
                 }
                 Output::Ready { user_id, identity } => {
+                    AccountFile::write(&self.dir, &user_id, &identity)?;
                     say(&format!("user id: {user_id}\nidentity: {identity}"));
+                    if let Some(tx) = self.ready.take() {
+                        let _ = tx.send(());
+                    }
                 }
                 Output::LoginFailed(e) => {
                     tell(&format!("hypergolix start: login failed: {e}"));
@@ -272,6 +335,9 @@ impl EngineLoop {
                     ServiceInput::AppOpened(s, dialect)
                 }
                 Event::Bytes(s, b) => ServiceInput::AppBytes(s, b),
+                Event::OverLimit(s, b) => ServiceInput::AppOverLimit(s, b),
+                // Everything acknowledged is already durable: just stop.
+                Event::Shutdown => return,
                 Event::Closed(s) => {
                     self.apps.remove(&s);
                     ServiceInput::AppClosed(s)
@@ -309,35 +375,57 @@ fn read_all(store: &RedbStore) -> Result<Records, String> {
         .map_err(|e| format!("local store: {e}"))
 }
 
-/// Runs the service until the process is stopped.
-pub async fn run(args: StartArgs) -> Result<(), String> {
-    if !args.ipc.ip().is_loopback() {
+/// Runs the service in the foreground until SIGTERM or SIGINT
+/// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
+pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
+    let dir = args.dir.dir();
+    let settings = Settings::resolve(&args.net, &FileConfig::read(&dir)?)?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Some(p) = control::running(&dir)? {
         return Err(format!(
-            "refusing to listen on {}: the IPC port is for this machine only (use 127.0.0.1 or ::1)",
-            args.ipc
+            "a service already runs on {} (pid {}, apps connect on ws://{}/)",
+            dir.display(),
+            p.pid,
+            p.ipc
         ));
     }
-    let dir = data_dir(&args);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let key = storage_key(&dir)?;
-    let local = RedbStore::open(&dir.join("local.redb")).map_err(|e| e.to_string())?;
+    let local = RedbStore::open(&dir.join("local.redb")).map_err(|e| {
+        format!(
+            "{}: {e} (is another service using this data directory?)",
+            dir.join("local.redb").display()
+        )
+    })?;
     let records = read_all(&local)?;
     let fresh = records.is_empty();
+    if mode == Mode::SetupOnly && !fresh {
+        return Err(format!(
+            "{} already holds an account (`hypergolix whoami` shows it); use another --data-dir",
+            dir.display()
+        ));
+    }
+    if args.login.is_some() && fresh && settings.remote.is_none() {
+        return Err(
+            "logging in needs the persistence server that holds the account: pass --remote ws://HOST:PORT/ or `hypergolix config set remote …`"
+                .into(),
+        );
+    }
     let mut seed = [0u8; 32];
     getrandom(&mut seed)?;
-    let (mut core, first) = if args.native_engine {
+    let (mut core, first) = if args.engine.native_engine {
         let mut cfg = EngineConfig::new(key);
-        if args.insecure_test_kdf {
+        if args.engine.insecure_test_kdf {
             cfg.kdf = KdfParams::INSECURE_TEST;
         }
         let (engine, actions) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
         let mut svc = Service::new(engine);
-        svc.set_max_app_message(args.max_message_bytes);
+        svc.set_max_app_message(settings.max_message_bytes);
         let out = svc.adopt_actions(actions);
         (Core::Native(Box::new(svc)), out)
     } else {
         let rt = Runtime::new(Some(&default_cache_dir())).map_err(|e| e.to_string())?;
         let path = args
+            .engine
             .component
             .clone()
             .unwrap_or_else(default_component_path);
@@ -353,19 +441,23 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
             WasmConfig {
                 storage_key: key,
                 seed,
-                insecure_test_kdf: args.insecure_test_kdf,
+                insecure_test_kdf: args.engine.insecure_test_kdf,
             },
             records,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            format!(
+                "{e} (a component from an older build does not fit this host: rebuild it with `cargo build --release -p hypergolix-engine-component --target wasm32-wasip2`)"
+            )
+        })?;
         (Core::Wasm(Box::new(svc)), out)
     };
     let mut first = first;
     let mut login = None;
     if fresh {
-        let pw = password(&args)?;
+        let pw = args.password.get(args.login.is_none())?;
         match args.login {
-            Some(user) => login = Some((user, zeroize::Zeroizing::new(pw))),
+            Some(user) => login = Some((user, pw)),
             None => {
                 tell("creating a new account (this takes a moment)…");
                 first.extend(core.create_account(&pw)?);
@@ -374,7 +466,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     } else if args.login.is_some() {
         tracing::warn!("--login ignored: this data directory already holds an account");
     }
-    let upstream = match &args.remote {
+    let upstream = match &settings.remote {
         None => {
             let store = RedbStore::open(&dir.join("server.redb")).map_err(|e| e.to_string())?;
             Upstream::Embedded(Node::new(store))
@@ -388,7 +480,13 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         upstream,
         apps: HashMap::new(),
         login,
+        dir: dir.clone(),
+        ready: None,
     };
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    if mode == Mode::SetupOnly {
+        lp.ready = Some(ready_tx);
+    }
     lp.apply(first)?;
     if embedded {
         let up = lp.core.handle(ServiceInput::ServerUp)?;
@@ -396,26 +494,63 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         lp.start_login()?;
     }
 
-    let listener = TcpListener::bind(args.ipc)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.ipc))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = std_mpsc::channel::<Event>();
-    std::thread::Builder::new()
+    let engine = std::thread::Builder::new()
         .name("engine".into())
         .spawn(move || lp.run(rx))
         .map_err(|e| e.to_string())?;
-    if let Some(url) = args.remote.clone() {
+    if let Some(url) = settings.remote.clone() {
         tokio::spawn(remote_link(url, tx.clone()));
     }
+    if mode == Mode::SetupOnly {
+        // The engine thread reports Ready, or exits the process on a failed login.
+        let got = tokio::task::spawn_blocking(move || ready_rx.recv())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = tx.send(Event::Shutdown);
+        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+        got.map_err(|_| "the engine stopped before the account was ready".to_string())?;
+        if settings.remote.is_some() && args.login.is_none() {
+            tell("the account is published to the server when the service next starts");
+        }
+        return Ok(());
+    }
+
+    let listener = TcpListener::bind(settings.ipc)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.ipc))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    PidFile {
+        pid: std::process::id(),
+        ipc: addr.to_string(),
+        remote: settings.remote.clone(),
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
+    .write(&dir)?;
     say(&format!("listening on {addr}"));
+    let limits = Limits {
+        origins: settings.allow_origins.clone(),
+        max_bytes: settings.max_message_bytes,
+        per_second: settings.max_requests_per_second,
+    };
     let mut next = 1u64;
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
-        let (sock, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                continue;
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    continue;
+                }
+            },
+            why = &mut stop => {
+                tell(&format!("stopping ({why})"));
+                break;
             }
         };
         if !is_loopback(peer.ip()) {
@@ -425,13 +560,77 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         let session = next;
         next += 1;
         let tx = tx.clone();
-        let origins = args.allow_origins.clone();
-        let max = args.max_message_bytes;
+        let limits = limits.clone();
         tokio::spawn(async move {
-            if let Err(e) = app_connection(sock, session, tx, origins, max).await {
+            if let Err(e) = app_connection(sock, session, tx, limits).await {
                 tracing::debug!(session, "app connection ended: {e}");
             }
         });
+    }
+    let _ = tx.send(Event::Shutdown);
+    let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    PidFile::remove_own(&dir);
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT, with the signal's name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // No signal handling: never resolve (kill -9 is safe anyway).
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// Per-connection limits.
+#[derive(Debug, Clone)]
+struct Limits {
+    /// Allowed web origins.
+    origins: Vec<String>,
+    /// Largest message.
+    max_bytes: usize,
+    /// Requests per second (0 = none); bursts of twice that pass.
+    per_second: u32,
+}
+
+/// A token bucket: `rate` per second, holding at most `2 × rate`.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: 2.0 * f64::from(rate),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes one token; false when empty (and always true with no limit).
+    fn take(&mut self) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let add = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + add).min(2.0 * self.rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -503,9 +702,14 @@ async fn app_connection(
     sock: tokio::net::TcpStream,
     session: u64,
     events: std_mpsc::Sender<Event>,
-    origins: Vec<String>,
-    max: usize,
+    limits: Limits,
 ) -> Result<(), String> {
+    let Limits {
+        origins,
+        max_bytes: max,
+        per_second,
+    } = limits;
+    let mut bucket = Bucket::new(per_second);
     // The callback's signature is tungstenite's (its error is an HTTP response).
     let mut dialect = GhidDialect::Legacy;
     #[allow(clippy::result_large_err)]
@@ -561,7 +765,12 @@ async fn app_connection(
     while let Some(msg) = stream.next().await {
         match msg {
             Ok(Ws::Binary(b)) => {
-                if events.send(Event::Bytes(session, b.to_vec())).is_err() {
+                let ev = if bucket.take() {
+                    Event::Bytes(session, b.to_vec())
+                } else {
+                    Event::OverLimit(session, b.to_vec())
+                };
+                if events.send(ev).is_err() {
                     break;
                 }
             }

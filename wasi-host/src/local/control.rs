@@ -1,0 +1,328 @@
+//! The service as other commands see it: the pid file `service.toml` (pid,
+//! IPC address, remote, log), `account.toml` (the public user id and
+//! identity, for `whoami`), and the `status`, `stop` and `start
+//! --background` commands built on them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::wire::ipc::GhidDialect;
+use serde::{Deserialize, Serialize};
+
+use super::settings::{DirArgs, FileConfig, Settings};
+use super::StartArgs;
+
+/// The pid file of a running service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PidFile {
+    /// Process id.
+    pub pid: u32,
+    /// Where apps connect.
+    pub ipc: String,
+    /// The persistence server, if not the embedded store.
+    pub remote: Option<String>,
+    /// Seconds since the Unix epoch when it started listening.
+    pub started: u64,
+}
+
+impl PidFile {
+    /// Its path in a data directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("service.toml")
+    }
+
+    /// Reads it (None when absent).
+    pub fn read(dir: &Path) -> Result<Option<Self>, String> {
+        let p = Self::path(dir);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => toml::from_str(&t)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    }
+
+    /// Writes it atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        write_atomic(
+            &Self::path(dir),
+            &toml::to_string(self).map_err(|e| e.to_string())?,
+        )
+    }
+
+    /// Removes it if it is this process's.
+    pub fn remove_own(dir: &Path) {
+        if let Ok(Some(p)) = Self::read(dir) {
+            if p.pid == std::process::id() {
+                let _ = std::fs::remove_file(Self::path(dir));
+            }
+        }
+    }
+}
+
+/// The account of a data directory (public values only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFile {
+    /// The user id (the account's dynamic GHID): what another device logs in with.
+    pub user_id: String,
+    /// The identity GHID: what others share with.
+    pub identity: String,
+}
+
+impl AccountFile {
+    /// Its path in a data directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("account.toml")
+    }
+
+    /// Writes it atomically.
+    pub fn write(dir: &Path, user_id: &Ghid, identity: &Ghid) -> Result<(), String> {
+        let a = Self {
+            user_id: user_id.to_string(),
+            identity: identity.to_string(),
+        };
+        write_atomic(
+            &Self::path(dir),
+            &toml::to_string(&a).map_err(|e| e.to_string())?,
+        )
+    }
+
+    /// Reads it; a clear error when the directory holds no account yet.
+    pub fn read(dir: &Path) -> Result<Self, String> {
+        let p = Self::path(dir);
+        let t = std::fs::read_to_string(&p).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "no account in {}: run `hypergolix create-account`, `hypergolix login USER_ID` or `hypergolix start`",
+                    dir.display()
+                )
+            } else {
+                format!("{}: {e}", p.display())
+            }
+        })?;
+        toml::from_str(&t).map_err(|e| format!("{}: {e}", p.display()))
+    }
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Whether `pid` is a live `hypergolix` process (so a pid reused by
+/// another program after a crash is not mistaken for the service).
+pub fn alive(pid: u32) -> bool {
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    if rustix::process::test_kill_process(p).is_err() {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => cmd
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|argv0| argv0.ends_with(b"hypergolix")),
+        // No /proc: trust the signal test.
+        Err(_) => true,
+    }
+}
+
+/// The running service of a data directory; a stale pid file (the process
+/// is gone: kill -9 or a crash) is removed.
+pub fn running(dir: &Path) -> Result<Option<PidFile>, String> {
+    match PidFile::read(dir)? {
+        Some(p) if alive(p.pid) => Ok(Some(p)),
+        Some(_) => {
+            let _ = std::fs::remove_file(PidFile::path(dir));
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// `hypergolix status`: prints what runs and returns whether it runs.
+pub fn status(dir: &DirArgs) -> Result<bool, String> {
+    let d = dir.dir();
+    let account = AccountFile::read(&d).ok();
+    let settings = Settings::resolve(&Default::default(), &FileConfig::read(&d)?)?;
+    println!("data directory: {}", d.display());
+    match &account {
+        Some(a) => println!("user id: {}\nidentity: {}", a.user_id, a.identity),
+        None => println!("account: none yet"),
+    }
+    let run = running(&d)?;
+    match &run {
+        Some(p) => {
+            let up = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|n| n.as_secs().saturating_sub(p.started))
+                .unwrap_or(0);
+            println!("service: running (pid {}, up {up} s)", p.pid);
+            println!("apps connect on: ws://{}/", p.ipc);
+            println!(
+                "persistence: {}",
+                p.remote.as_deref().unwrap_or("embedded store")
+            );
+        }
+        None => {
+            println!("service: not running");
+            println!(
+                "persistence: {}",
+                settings.remote.as_deref().unwrap_or("embedded store")
+            );
+        }
+    }
+    println!("log: {}", log_path(&d).display());
+    Ok(run.is_some())
+}
+
+/// `hypergolix stop`: SIGTERM, then waits for the process to end.
+pub fn stop(dir: &DirArgs) -> Result<(), String> {
+    let d = dir.dir();
+    let Some(p) = running(&d)? else {
+        println!("the service is not running ({})", d.display());
+        return Ok(());
+    };
+    let pid = i32::try_from(p.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or("bad pid in the pid file")?;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+        .map_err(|e| format!("cannot signal pid {}: {e}", p.pid))?;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(15) {
+        if !alive(p.pid) {
+            println!("stopped (pid {})", p.pid);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!(
+        "pid {} did not stop within 15 s; `kill -9 {}` is safe (every acknowledged write is on disk)",
+        p.pid, p.pid
+    ))
+}
+
+/// `hypergolix whoami`.
+pub fn whoami(dir: &DirArgs, legacy: bool) -> Result<(), String> {
+    let a = AccountFile::read(&dir.dir())?;
+    let show = |text: &str| -> Result<String, String> {
+        let g: Ghid = text.parse().map_err(|e| format!("account.toml: {e}"))?;
+        Ok(if legacy {
+            GhidDialect::Legacy.outward(g).to_string()
+        } else {
+            g.to_string()
+        })
+    };
+    println!("user id: {}", show(&a.user_id)?);
+    println!("identity: {}", show(&a.identity)?);
+    Ok(())
+}
+
+/// The service's log file (background mode).
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join("service.log")
+}
+
+/// `hypergolix start --background`: starts this program again as a
+/// detached child (its own process group, output appended to the log),
+/// hands it the password on standard input when the account is new, and
+/// waits until it has written its pid file.
+pub fn start_background(args: &StartArgs) -> Result<(), String> {
+    let dir = args.dir.dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Some(p) = running(&dir)? {
+        return Err(format!(
+            "already running (pid {}), apps connect on ws://{}/",
+            p.pid, p.ipc
+        ));
+    }
+    let fresh = AccountFile::read(&dir).is_err() && !dir.join("local.redb").exists();
+    let password = if fresh {
+        Some(args.password.get(args.login.is_none())?)
+    } else {
+        None
+    };
+    let log = log_path(&dir);
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(
+        std::env::args_os()
+            .skip(1)
+            .filter(|a| a != "--background" && a != "-d"),
+    );
+    if password.is_some() {
+        cmd.arg("--password-stdin");
+    }
+    cmd.stdin(Stdio::piped()).stdout(out).stderr(err);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: a Ctrl-C in this terminal does not reach it.
+        cmd.process_group(0);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the service: {e}"))?;
+    if let (Some(pw), Some(mut stdin)) = (password, child.stdin.take()) {
+        use std::io::Write;
+        let mut line = zeroize::Zeroizing::new(pw.to_vec());
+        line.push(b'\n');
+        stdin
+            .write_all(&line)
+            .map_err(|e| format!("handing the password to the service: {e}"))?;
+    }
+    let t0 = Instant::now();
+    let mut told = false;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!(
+                "the service exited ({status}); the end of {}:\n{}",
+                log.display(),
+                tail(&log, 10)
+            ));
+        }
+        if let Some(p) = PidFile::read(&dir)? {
+            if p.pid == child.id() {
+                println!("hypergolix is running in the background (pid {})", p.pid);
+                println!("apps connect on: ws://{}/", p.ipc);
+                println!("log: {}", log.display());
+                println!("stop it with: hypergolix stop");
+                return Ok(());
+            }
+        }
+        if !told && t0.elapsed() > Duration::from_secs(1) {
+            eprintln!("starting (the first start compiles the engine; this can take a while)…");
+            told = true;
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            return Err(format!(
+                "the service did not come up within 5 minutes (pid {}); see {}",
+                child.id(),
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,366 @@
+//! Where the local service's settings come from: command-line flags, then
+//! environment variables, then `config.toml` in the data directory (written
+//! by `hypergolix config set`), then defaults. Also the account password's
+//! sources: a file, standard input (for the background child), an
+//! environment variable, or a prompt on the terminal.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// The default IPC address (as 0.1.0).
+pub const DEFAULT_IPC: &str = "127.0.0.1:7772";
+/// Default app requests per second per connection before `NK` (0 = no limit).
+pub const DEFAULT_RATE: u32 = 2000;
+
+/// The data directory flag every local-service command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DirArgs {
+    /// Where the service keeps its store, keys, configuration, pid file and
+    /// log [default: ~/.hypergolix].
+    #[arg(long, env = "HYPERGOLIX_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DirArgs {
+    /// The data directory.
+    pub fn dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir)
+                .join(".hypergolix")
+        })
+    }
+}
+
+/// Flags that override `config.toml`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetArgs {
+    /// Address for app connections; loopback only [default: 127.0.0.1:7772].
+    #[arg(long, env = "HYPERGOLIX_IPC")]
+    pub ipc: Option<SocketAddr>,
+    /// A persistence server to sync with (`ws://HOST:PORT/`). Without one,
+    /// an embedded store in the data directory plays that part.
+    #[arg(long, env = "HYPERGOLIX_REMOTE")]
+    pub remote: Option<String>,
+    /// Web page origins allowed to connect (repeatable). By default none:
+    /// any request carrying an `Origin` header is refused, so web pages
+    /// cannot drive the service; native apps send no `Origin`.
+    #[arg(long = "allow-origin")]
+    pub allow_origins: Vec<String>,
+    /// Largest app message, in bytes [default: 10 MiB, as 0.1.0].
+    #[arg(long)]
+    pub max_message_bytes: Option<usize>,
+    /// App requests per second per connection before they are refused
+    /// with `NK` (bursts of twice that pass); 0 = no limit [default: 2000].
+    #[arg(long)]
+    pub max_requests_per_second: Option<u32>,
+}
+
+/// `config.toml` in the data directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// IPC address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<SocketAddr>,
+    /// Persistence server URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// Allowed web origins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_origins: Vec<String>,
+    /// Largest app message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<usize>,
+    /// Rate limit per connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_second: Option<u32>,
+}
+
+/// The keys `hypergolix config set/unset` knows.
+pub const CONFIG_KEYS: &[&str] = &[
+    "ipc",
+    "remote",
+    "allow_origins",
+    "max_message_bytes",
+    "max_requests_per_second",
+];
+
+impl FileConfig {
+    /// The file's path in a data directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("config.toml")
+    }
+
+    /// Reads it (absent = empty).
+    pub fn read(dir: &Path) -> Result<Self, String> {
+        let p = Self::path(dir);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    }
+
+    /// Writes it atomically (temporary file, then rename).
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let p = Self::path(dir);
+        let text = toml::to_string(self).map_err(|e| e.to_string())?;
+        let tmp = p.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &p))
+            .map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    /// Sets one key from its text form (checked as `start` would).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "ipc" => {
+                let a: SocketAddr = value
+                    .parse()
+                    .map_err(|_| format!("ipc: {value:?} is not an address like {DEFAULT_IPC}"))?;
+                check_loopback(a)?;
+                self.ipc = Some(a);
+            }
+            "remote" => {
+                check_remote(value)?;
+                self.remote = Some(value.to_string());
+            }
+            "allow_origins" => {
+                self.allow_origins = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+            "max_message_bytes" => {
+                let n: usize = value
+                    .parse()
+                    .map_err(|_| format!("max_message_bytes: {value:?} is not a number"))?;
+                if n < 1024 {
+                    return Err("max_message_bytes must be at least 1024".into());
+                }
+                self.max_message_bytes = Some(n);
+            }
+            "max_requests_per_second" => {
+                self.max_requests_per_second =
+                    Some(value.parse().map_err(|_| {
+                        format!("max_requests_per_second: {value:?} is not a number")
+                    })?);
+            }
+            _ => return Err(unknown_key(key)),
+        }
+        Ok(())
+    }
+
+    /// Removes one key (back to its default).
+    pub fn unset(&mut self, key: &str) -> Result<(), String> {
+        match key {
+            "ipc" => self.ipc = None,
+            "remote" => self.remote = None,
+            "allow_origins" => self.allow_origins.clear(),
+            "max_message_bytes" => self.max_message_bytes = None,
+            "max_requests_per_second" => self.max_requests_per_second = None,
+            _ => return Err(unknown_key(key)),
+        }
+        Ok(())
+    }
+}
+
+fn unknown_key(key: &str) -> String {
+    format!(
+        "unknown key {key:?}; the keys are {}",
+        CONFIG_KEYS.join(", ")
+    )
+}
+
+/// Refuses a non-loopback IPC address.
+pub fn check_loopback(a: SocketAddr) -> Result<(), String> {
+    if a.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to listen on {a}: the IPC port is for this machine only (use 127.0.0.1 or ::1)"
+        ))
+    }
+}
+
+fn check_remote(url: &str) -> Result<(), String> {
+    if url.starts_with("ws://") || url.starts_with("wss://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "remote: {url:?} is not a websocket URL (ws://HOST:PORT/)"
+        ))
+    }
+}
+
+/// The settings a service runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// IPC address.
+    pub ipc: SocketAddr,
+    /// Persistence server, or None for the embedded store.
+    pub remote: Option<String>,
+    /// Allowed web origins.
+    pub allow_origins: Vec<String>,
+    /// Largest app message.
+    pub max_message_bytes: usize,
+    /// Requests per second per connection (0 = no limit).
+    pub max_requests_per_second: u32,
+}
+
+impl Settings {
+    /// Flags over the file over defaults.
+    pub fn resolve(args: &NetArgs, file: &FileConfig) -> Result<Self, String> {
+        let default_ipc: SocketAddr = DEFAULT_IPC.parse().map_err(|_| "default ipc")?;
+        let s = Self {
+            ipc: args.ipc.or(file.ipc).unwrap_or(default_ipc),
+            remote: args.remote.clone().or_else(|| file.remote.clone()),
+            allow_origins: if args.allow_origins.is_empty() {
+                file.allow_origins.clone()
+            } else {
+                args.allow_origins.clone()
+            },
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(hypergolix_core::service::DEFAULT_MAX_APP_MESSAGE),
+            max_requests_per_second: args
+                .max_requests_per_second
+                .or(file.max_requests_per_second)
+                .unwrap_or(DEFAULT_RATE),
+        };
+        check_loopback(s.ipc)?;
+        if let Some(r) = &s.remote {
+            check_remote(r)?;
+        }
+        Ok(s)
+    }
+}
+
+/// Where the account password comes from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PasswordArgs {
+    /// Read the account password from this environment variable.
+    #[arg(long, default_value = "HYPERGOLIX_PASSWORD")]
+    pub password_env: String,
+    /// Read the account password from this file instead.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from standard input (one line).
+    #[arg(long, hide = true)]
+    pub password_stdin: bool,
+}
+
+impl PasswordArgs {
+    /// The password: from the file, standard input, the environment
+    /// variable, or else a prompt on the terminal (twice when `new`).
+    pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
+        if let Some(f) = &self.password_file {
+            let p = Zeroizing::new(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
+            return Ok(Zeroizing::new(p.strip_suffix(b"\n").unwrap_or(&p).to_vec()));
+        }
+        if self.password_stdin {
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            return Ok(Zeroizing::new(
+                line.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+            ));
+        }
+        if let Ok(p) = std::env::var(&self.password_env) {
+            return Ok(Zeroizing::new(p.into_bytes()));
+        }
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(format!(
+                "no password: set ${} or pass --password-file (there is no terminal to ask on)",
+                self.password_env
+            ));
+        }
+        let prompt = if new {
+            "password for the new account: "
+        } else {
+            "account password: "
+        };
+        let p = Zeroizing::new(
+            rpassword::prompt_password(prompt).map_err(|e| format!("password prompt: {e}"))?,
+        );
+        if p.is_empty() {
+            return Err("the password is empty".into());
+        }
+        if new {
+            let again = Zeroizing::new(
+                rpassword::prompt_password("again: ")
+                    .map_err(|e| format!("password prompt: {e}"))?,
+            );
+            if *again != *p {
+                return Err("the passwords differ".into());
+            }
+        }
+        Ok(Zeroizing::new(p.as_bytes().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let mut file = FileConfig::default();
+        file.set("remote", "ws://127.0.0.1:7770/").expect("set");
+        file.set("max_requests_per_second", "50").expect("set");
+        let s = Settings::resolve(&NetArgs::default(), &file).expect("resolve");
+        assert_eq!(s.ipc.to_string(), DEFAULT_IPC);
+        assert_eq!(s.remote.as_deref(), Some("ws://127.0.0.1:7770/"));
+        assert_eq!(s.max_requests_per_second, 50);
+        let args = NetArgs {
+            max_requests_per_second: Some(7),
+            ..NetArgs::default()
+        };
+        assert_eq!(
+            Settings::resolve(&args, &file)
+                .expect("resolve")
+                .max_requests_per_second,
+            7
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_reason() {
+        let mut f = FileConfig::default();
+        assert!(f
+            .set("ipc", "0.0.0.0:7772")
+            .unwrap_err()
+            .contains("this machine only"));
+        assert!(f
+            .set("remote", "http://x/")
+            .unwrap_err()
+            .contains("websocket"));
+        assert!(f.set("colour", "blue").unwrap_err().contains("unknown key"));
+        assert!(f.set("max_message_bytes", "12").is_err());
+        assert_eq!(f, FileConfig::default(), "nothing changed");
+    }
+
+    #[test]
+    fn the_file_round_trips() {
+        let dir = std::env::temp_dir().join(format!("hgx-cfg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut f = FileConfig::default();
+        f.set("allow_origins", "https://a.example, https://b.example")
+            .expect("set");
+        f.set("ipc", "127.0.0.1:9999").expect("set");
+        f.write(&dir).expect("write");
+        assert_eq!(FileConfig::read(&dir).expect("read"), f);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,236 @@
+//! The `hypergolix` local-service commands as a user runs them:
+//! `config`, `create-account`, `whoami`, `start --background`, `status`,
+//! `stop`, a stale pid file after kill -9, and `login` of a second device
+//! through a real `hypergolix serve`.
+
+#[path = "support/serve_proc.rs"]
+mod serve_proc;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hypergolix_core::wire::ipc::{IpcMessage, IpcRequest, Side};
+use hypergolix_wasi_host::component::COMPONENT_PATH;
+use serve_proc::{tempdir, Server};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+fn hgx(dir: &Path, args: &[&str]) -> Output {
+    let component = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(COMPONENT_PATH);
+    Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .args(args)
+        .env("HYPERGOLIX_DATA_DIR", dir)
+        .env("HYPERGOLIX_ENGINE_COMPONENT", component)
+        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
+        .env("HYPERGOLIX_PASSWORD", "correct horse")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run hypergolix")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = hgx(dir, args);
+    assert!(
+        o.status.success(),
+        "hypergolix {args:?} failed:\n{}",
+        text(&o)
+    );
+    text(&o)
+}
+
+fn fails(dir: &Path, args: &[&str], why: &str) {
+    let o = hgx(dir, args);
+    assert!(!o.status.success(), "hypergolix {args:?} should fail");
+    assert!(
+        text(&o).contains(why),
+        "hypergolix {args:?}: expected {why:?} in:\n{}",
+        text(&o)
+    );
+}
+
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in:\n{out}"))
+        .trim()
+}
+
+/// `?I` over the IPC websocket: the service really serves apps there.
+fn whoami_over_ipc(addr: &str) -> IpcMessage {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .expect("connect");
+        let m = IpcMessage::Request {
+            token: 1,
+            request: IpcRequest::Whoami,
+        };
+        ws.send(Ws::Binary(m.encode().into())).await.expect("send");
+        loop {
+            if let Some(Ok(Ws::Binary(b))) = ws.next().await {
+                return IpcMessage::decode(Side::Service, &b).expect("decode");
+            }
+        }
+    })
+}
+
+fn pid_of(dir: &Path) -> u32 {
+    let t = std::fs::read_to_string(dir.join("service.toml")).expect("pid file");
+    line(&t, "pid = ").parse().expect("pid")
+}
+
+#[test]
+fn config_account_background_status_stop() {
+    let dir = tempdir("cli");
+    let d = dir.join("laptop");
+
+    // Nothing yet: clear messages, failing exit codes.
+    fails(&d, &["whoami"], "no account in");
+    let st = hgx(&d, &["status"]);
+    assert!(!st.status.success());
+    assert!(text(&st).contains("service: not running"));
+
+    // Settings are checked before they are written.
+    fails(
+        &d,
+        &["config", "set", "ipc", "0.0.0.0:7772"],
+        "this machine only",
+    );
+    fails(
+        &d,
+        &["config", "set", "remote", "http://x/"],
+        "websocket URL",
+    );
+    fails(&d, &["config", "set", "colour", "blue"], "unknown key");
+    ok(&d, &["config", "set", "ipc", "127.0.0.1:0"]);
+    ok(&d, &["config", "set", "max_requests_per_second", "500"]);
+    let shown = ok(&d, &["config"]);
+    assert!(shown.contains("ipc = \"127.0.0.1:0\""), "{shown}");
+    assert!(shown.contains("max_requests_per_second = 500"), "{shown}");
+    ok(&d, &["config", "unset", "max_requests_per_second"]);
+    assert!(ok(&d, &["config", "show"]).contains("max_requests_per_second = 2000"));
+
+    // create-account, then whoami in both dialects.
+    let created = ok(&d, &["create-account", "--insecure-test-kdf"]);
+    let user = line(&created, "user id: ").to_string();
+    let who = ok(&d, &["whoami"]);
+    assert_eq!(line(&who, "user id: "), user);
+    let legacy = ok(&d, &["whoami", "--legacy"]);
+    assert_ne!(line(&legacy, "user id: "), user, "the 0.1.0 form differs");
+    fails(
+        &d,
+        &["create-account", "--insecure-test-kdf"],
+        "already holds an account",
+    );
+
+    // Background start: the command returns once the service listens.
+    let started = ok(&d, &["start", "--background", "--insecure-test-kdf"]);
+    let addr = line(&started, "apps connect on: ws://")
+        .trim_end_matches('/')
+        .to_string();
+    let pid = pid_of(&d);
+    fails(&d, &["start", "--background"], "already running");
+    fails(&d, &["start"], "already runs");
+    let st = ok(&d, &["status"]);
+    assert!(st.contains(&format!("service: running (pid {pid}")), "{st}");
+    assert!(st.contains(&user));
+    match whoami_over_ipc(&addr) {
+        IpcMessage::Ack { body, .. } => assert_eq!(body.len(), 65),
+        other => panic!("?I answered {other:?}"),
+    }
+
+    // stop: SIGTERM, the pid file goes, status says so.
+    let stopped = ok(&d, &["stop"]);
+    assert!(stopped.contains(&format!("stopped (pid {pid})")));
+    assert!(!d.join("service.toml").exists());
+    assert!(text(&hgx(&d, &["status"])).contains("service: not running"));
+    assert!(ok(&d, &["stop"]).contains("not running"));
+    let log = std::fs::read_to_string(d.join("service.log")).expect("log");
+    assert!(log.contains("stopping (SIGTERM)"), "{log}");
+
+    // kill -9 leaves a stale pid file: status notices, start works again.
+    ok(&d, &["start", "--background", "--insecure-test-kdf"]);
+    let pid = pid_of(&d);
+    let p = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    rustix::process::kill_process(p, rustix::process::Signal::KILL).expect("kill -9");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if text(&hgx(&d, &["status"])).contains("service: not running") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(text(&hgx(&d, &["status"])).contains("service: not running"));
+    assert!(
+        !d.join("service.toml").exists(),
+        "the stale pid file is removed"
+    );
+    ok(&d, &["start", "--background", "--insecure-test-kdf"]);
+    assert_eq!(line(&ok(&d, &["whoami"]), "user id: "), user);
+    ok(&d, &["stop"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn login_sets_up_a_second_device_through_the_server() {
+    let dir = tempdir("cli-login");
+    let server = Server::start(&dir.join("server.redb"), &[]);
+    let remote = format!("ws://{}/", server.addr);
+    let (laptop, phone) = (dir.join("laptop"), dir.join("phone"));
+    ok(&laptop, &["config", "set", "remote", &remote]);
+    ok(&laptop, &["config", "set", "ipc", "127.0.0.1:0"]);
+    let created = ok(&laptop, &["create-account", "--insecure-test-kdf"]);
+    assert!(created.contains("published to the server when the service next starts"));
+    let user = line(&created, "user id: ").to_string();
+    // The account reaches the server when the service runs.
+    ok(&laptop, &["start", "--background", "--insecure-test-kdf"]);
+
+    // No server configured: a clear refusal, nothing created.
+    fails(
+        &phone,
+        &["login", &user, "--insecure-test-kdf"],
+        "needs the persistence server",
+    );
+    let t0 = Instant::now();
+    let logged = loop {
+        let o = hgx(
+            &phone,
+            &["login", &user, "--remote", &remote, "--insecure-test-kdf"],
+        );
+        if o.status.success() {
+            break text(&o);
+        }
+        // The laptop may not have published the account yet.
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "login failed:\n{}",
+            text(&o)
+        );
+        let _ = std::fs::remove_dir_all(&phone);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(line(&logged, "user id: "), user);
+    assert_eq!(
+        line(&ok(&phone, &["whoami"]), "identity: "),
+        line(&ok(&laptop, &["whoami"]), "identity: ")
+    );
+    fails(
+        &phone,
+        &["login", &user, "--remote", &remote, "--insecure-test-kdf"],
+        "already holds an account",
+    );
+    ok(&laptop, &["stop"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
