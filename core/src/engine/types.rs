@@ -83,6 +83,14 @@ impl ApiId {
         ApiId(b)
     }
 
+    /// An app's own api_id from its 64 bytes (`00` ‖ the bytes, as 0.1.0's
+    /// `ApiID` writes them).
+    pub fn from_app_bytes(app: [u8; API_ID_LEN - 1]) -> Self {
+        let mut b = [0u8; API_ID_LEN];
+        b[1..].copy_from_slice(&app);
+        ApiId(b)
+    }
+
     /// From a slice of exactly 65 bytes.
     pub fn from_slice(b: &[u8]) -> Result<Self, Error> {
         b.try_into()

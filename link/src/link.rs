@@ -1,0 +1,462 @@
+//! `HypergolixLink`: an app's connection to the local service.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hypergolix_core::engine::{ApiId, AppToken};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
+use tokio::sync::oneshot;
+
+use crate::conn::{guard, parse_def, parse_ghid, run, Core, Share, ShareResult};
+use crate::error::{LinkError, Result};
+use crate::obj::AppObj;
+
+/// Where the service listens by default.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7772";
+
+/// The link's runtime and shared state; the runtime stops when the last
+/// link or object handle goes.
+pub(crate) struct LinkInner {
+    pub core: Arc<Core>,
+    pub whoami: Ghid,
+    runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Drop for LinkInner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl LinkInner {
+    /// Closes the connection and ends the IO thread.
+    fn stop(&self) {
+        self.core.stop();
+        if let Some(rt) = guard(&self.runtime).take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Possibly on the link's own IO thread (the last handle went
+                // inside a callback's task): shut it down from outside.
+                let _ = std::thread::Builder::new()
+                    .name("hypergolix-link-stop".into())
+                    .spawn(move || rt.shutdown_background());
+            } else {
+                rt.shutdown_background();
+            }
+        }
+    }
+
+    /// Runs a link future on the link's own runtime and waits for it on
+    /// this thread (which never enters a runtime, so this works from any
+    /// thread; in async code it would block a worker: await instead).
+    pub fn block<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        guard(&self.runtime)
+            .as_ref()
+            .ok_or(LinkError::Stopped)?
+            .spawn(async move {
+                let _ = tx.send(f.await);
+            });
+        rx.recv().map_err(|_| LinkError::Stopped)?
+    }
+}
+
+/// Options for a new object (the defaults: dynamic, shared-able, the
+/// default api_id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewObj {
+    /// The app schema (share handlers are registered per api_id).
+    pub api_id: ApiId,
+    /// Dynamic (updatable) or static.
+    pub dynamic: bool,
+    /// Visible only to this app token (never shared).
+    pub private: bool,
+}
+
+impl Default for NewObj {
+    fn default() -> Self {
+        Self {
+            api_id: ApiId::default_bytes(),
+            dynamic: true,
+            private: false,
+        }
+    }
+}
+
+/// An app's link to the Hypergolix local service (`hypergolix start`),
+/// speaking the 0.1.0 IPC protocol over `ws://127.0.0.1:7772/`. It owns a
+/// small IO thread, reconnects on its own (re-sending its token), and runs
+/// callbacks in order on a callback thread. Cheap to clone.
+///
+/// Every async method has a blocking `_threadsafe` twin for code that is
+/// not async (callbacks included; in async code, await the async one).
+///
+/// ```no_run
+/// use hypergolix_link::{HypergolixLink, NewObj};
+///
+/// # fn main() -> hypergolix_link::Result<()> {
+/// let link = HypergolixLink::connect_threadsafe("127.0.0.1:7772")?;
+/// link.new_token_threadsafe()?;
+/// let obj = link.new_obj_threadsafe(b"hello".to_vec(), NewObj::default())?;
+/// obj.set_state_threadsafe(b"hello, world".to_vec())?;
+/// println!("{} made {}", link.whoami(), obj.address());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HypergolixLink {
+    pub(crate) inner: Arc<LinkInner>,
+}
+
+impl core::fmt::Debug for HypergolixLink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HypergolixLink")
+            .field("addr", &self.inner.core.addr)
+            .field("whoami", &self.inner.whoami)
+            .finish()
+    }
+}
+
+impl HypergolixLink {
+    fn start(
+        addr: &str,
+    ) -> Result<(
+        tokio::runtime::Runtime,
+        Arc<Core>,
+        oneshot::Receiver<Result<()>>,
+    )> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hypergolix-link-io")
+            .enable_all()
+            .build()
+            .map_err(|e| LinkError::Connect {
+                addr: addr.to_string(),
+                why: format!("cannot start the IO thread: {e}"),
+            })?;
+        let core = Core::new(addr.to_string())?;
+        let (tx, rx) = oneshot::channel();
+        runtime.spawn(run(Arc::clone(&core), tx));
+        Ok((runtime, core, rx))
+    }
+
+    fn finish(runtime: tokio::runtime::Runtime, core: Arc<Core>) -> Result<Self> {
+        let whoami = (*guard(&core.whoami)).ok_or(LinkError::Disconnected)?;
+        Ok(Self {
+            inner: Arc::new(LinkInner {
+                core,
+                whoami,
+                runtime: std::sync::Mutex::new(Some(runtime)),
+            }),
+        })
+    }
+
+    /// Connects to the service at `addr` (`host:port`, e.g. [`DEFAULT_ADDR`]).
+    ///
+    /// ```no_run
+    /// # async fn f() -> hypergolix_link::Result<()> {
+    /// let link = hypergolix_link::HypergolixLink::connect("127.0.0.1:7772").await?;
+    /// println!("I am {}", link.whoami());
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(addr: &str) -> Result<Self> {
+        let (runtime, core, first) = Self::start(addr)?;
+        match first.await {
+            Ok(Ok(())) => Self::finish(runtime, core),
+            Ok(Err(e)) => {
+                runtime.shutdown_background();
+                Err(e)
+            }
+            Err(_) => {
+                runtime.shutdown_background();
+                Err(LinkError::Stopped)
+            }
+        }
+    }
+
+    /// Blocking [`HypergolixLink::connect`].
+    pub fn connect_threadsafe(addr: &str) -> Result<Self> {
+        let (runtime, core, first) = Self::start(addr)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(first.await);
+        });
+        let got = rx.recv().map_err(|_| LinkError::Stopped)?;
+        match got {
+            Ok(Ok(())) => Self::finish(runtime, core),
+            Ok(Err(e)) => {
+                runtime.shutdown_background();
+                Err(e)
+            }
+            Err(_) => {
+                runtime.shutdown_background();
+                Err(LinkError::Stopped)
+            }
+        }
+    }
+
+    /// Closes the connection now (as dropping every handle of this link and
+    /// its objects does); later calls fail with [`LinkError::Stopped`].
+    /// The service frees the app token, so another link can use it.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// The agent's identity: what others share with.
+    pub fn whoami(&self) -> Ghid {
+        self.inner.whoami
+    }
+
+    /// This app's token, once set.
+    pub fn token(&self) -> Option<AppToken> {
+        *guard(&self.inner.core.token)
+    }
+
+    /// Gets a new app token (a new app installation). Keep it: with
+    /// [`HypergolixLink::set_token`] it finds this app's private objects
+    /// and startup object again.
+    ///
+    /// ```no_run
+    /// # async fn f(link: hypergolix_link::HypergolixLink) -> hypergolix_link::Result<()> {
+    /// let token = link.new_token().await?;
+    /// std::fs::write("app.token", token.0).expect("save the token");
+    /// # Ok(()) }
+    /// ```
+    pub async fn new_token(&self) -> Result<AppToken> {
+        let body = self
+            .inner
+            .core
+            .request(IpcRequest::SetToken(AppToken::NULL))
+            .await?;
+        let t = AppToken(
+            body.as_slice()
+                .try_into()
+                .map_err(|_| LinkError::Protocol("a token is 16 bytes".into()))?,
+        );
+        *guard(&self.inner.core.token) = Some(t);
+        Ok(t)
+    }
+
+    /// Blocking [`HypergolixLink::new_token`].
+    pub fn new_token_threadsafe(&self) -> Result<AppToken> {
+        let me = self.clone();
+        self.inner.block(async move { me.new_token().await })
+    }
+
+    /// Uses an existing token; returns the app's startup object, if one was
+    /// registered.
+    ///
+    /// ```no_run
+    /// # async fn f(link: hypergolix_link::HypergolixLink, token: hypergolix_link::AppToken) -> hypergolix_link::Result<()> {
+    /// if let Some(start) = link.set_token(token).await? {
+    ///     let obj = link.get(start).await?;
+    ///     println!("welcome back: {:?}", obj.state());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_token(&self, token: AppToken) -> Result<Option<Ghid>> {
+        self.inner.core.request(IpcRequest::SetToken(token)).await?;
+        *guard(&self.inner.core.token) = Some(token);
+        self.startup().await
+    }
+
+    /// Blocking [`HypergolixLink::set_token`].
+    pub fn set_token_threadsafe(&self, token: AppToken) -> Result<Option<Ghid>> {
+        let me = self.clone();
+        self.inner.block(async move { me.set_token(token).await })
+    }
+
+    /// The app's startup object, if one was registered.
+    pub async fn startup(&self) -> Result<Option<Ghid>> {
+        let body = self.inner.core.request(IpcRequest::GetStartup).await?;
+        if body.is_empty() {
+            Ok(None)
+        } else {
+            parse_ghid(&body).map(Some)
+        }
+    }
+
+    /// Blocking [`HypergolixLink::startup`].
+    pub fn startup_threadsafe(&self) -> Result<Option<Ghid>> {
+        let me = self.clone();
+        self.inner.block(async move { me.startup().await })
+    }
+
+    /// Makes `obj` the object [`HypergolixLink::set_token`] returns.
+    pub async fn register_startup(&self, obj: &AppObj) -> Result<()> {
+        self.inner
+            .core
+            .request(IpcRequest::RegisterStartup(obj.address()))
+            .await?;
+        Ok(())
+    }
+
+    /// Blocking [`HypergolixLink::register_startup`].
+    pub fn register_startup_threadsafe(&self, obj: &AppObj) -> Result<()> {
+        let (me, obj) = (self.clone(), obj.clone());
+        self.inner
+            .block(async move { me.register_startup(&obj).await })
+    }
+
+    /// Forgets the startup object.
+    pub async fn deregister_startup(&self) -> Result<()> {
+        self.inner
+            .core
+            .request(IpcRequest::DeregisterStartup)
+            .await?;
+        Ok(())
+    }
+
+    /// Blocking [`HypergolixLink::deregister_startup`].
+    pub fn deregister_startup_threadsafe(&self) -> Result<()> {
+        let me = self.clone();
+        self.inner
+            .block(async move { me.deregister_startup().await })
+    }
+
+    /// Receives objects shared with this agent under `api_id`: the handler
+    /// runs on the callback thread (it may call `_threadsafe` methods).
+    /// Shares that arrived while no app had the api_id registered are
+    /// delivered now.
+    ///
+    /// ```no_run
+    /// # async fn f(link: hypergolix_link::HypergolixLink, api: hypergolix_link::ApiId) -> hypergolix_link::Result<()> {
+    /// let l = link.clone();
+    /// link.register_api(api, move |share| {
+    ///     if let Ok(obj) = l.get_threadsafe(share.address) {
+    ///         println!("{} shared {:?}", share.origin, obj.state());
+    ///     }
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_api(
+        &self,
+        api_id: ApiId,
+        handler: impl Fn(Share) + Send + Sync + 'static,
+    ) -> Result<()> {
+        guard(&self.inner.core.share_handlers).insert(api_id.0, Arc::new(handler));
+        let r = self
+            .inner
+            .core
+            .request(IpcRequest::RegisterApi(api_id))
+            .await;
+        if r.is_err() {
+            guard(&self.inner.core.share_handlers).remove(&api_id.0);
+        }
+        r.map(drop)
+    }
+
+    /// Blocking [`HypergolixLink::register_api`].
+    pub fn register_api_threadsafe(
+        &self,
+        api_id: ApiId,
+        handler: impl Fn(Share) + Send + Sync + 'static,
+    ) -> Result<()> {
+        let me = self.clone();
+        self.inner
+            .block(async move { me.register_api(api_id, handler).await })
+    }
+
+    /// Stops receiving shares for `api_id`.
+    pub async fn deregister_api(&self, api_id: ApiId) -> Result<()> {
+        self.inner
+            .core
+            .request(IpcRequest::DeregisterApi(api_id))
+            .await?;
+        guard(&self.inner.core.share_handlers).remove(&api_id.0);
+        Ok(())
+    }
+
+    /// Blocking [`HypergolixLink::deregister_api`].
+    pub fn deregister_api_threadsafe(&self, api_id: ApiId) -> Result<()> {
+        let me = self.clone();
+        self.inner
+            .block(async move { me.deregister_api(api_id).await })
+    }
+
+    /// Tells `handler` whether each share this app made reached its recipient.
+    pub fn on_share_result(&self, handler: impl Fn(ShareResult) + Send + Sync + 'static) {
+        *guard(&self.inner.core.share_result) = Some(Arc::new(handler));
+    }
+
+    /// Fetches an object (one shared with this agent, or this agent's own).
+    ///
+    /// ```no_run
+    /// # async fn f(link: hypergolix_link::HypergolixLink, address: hypergolix_link::Ghid) -> hypergolix_link::Result<()> {
+    /// let obj = link.get(address).await?;
+    /// obj.append_callback(|o| println!("updated: {:?}", o.state()));
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self, address: Ghid) -> Result<AppObj> {
+        let body = self
+            .inner
+            .core
+            .request(IpcRequest::GetObject(address))
+            .await?;
+        AppObj::track(&self.inner, parse_def(&body)?)
+    }
+
+    /// Blocking [`HypergolixLink::get`].
+    pub fn get_threadsafe(&self, address: Ghid) -> Result<AppObj> {
+        let me = self.clone();
+        self.inner.block(async move { me.get(address).await })
+    }
+
+    async fn create(&self, state: Vec<u8>, opts: NewObj, is_link: bool) -> Result<AppObj> {
+        if opts.private && self.token().is_none() {
+            return Err(LinkError::NoToken);
+        }
+        let def = WireObjDef {
+            address: None,
+            author: None,
+            private: opts.private,
+            dynamic: opts.dynamic,
+            legroom: 0,
+            api_id: Some(opts.api_id),
+            is_link,
+            state,
+        };
+        let mut local = def.clone();
+        let body = self.inner.core.request(IpcRequest::NewObject(def)).await?;
+        local.address = Some(parse_ghid(&body)?);
+        local.author = Some(self.inner.whoami);
+        AppObj::track(&self.inner, local)
+    }
+
+    /// Creates an object with this state.
+    ///
+    /// ```no_run
+    /// # async fn f(link: hypergolix_link::HypergolixLink) -> hypergolix_link::Result<()> {
+    /// use hypergolix_link::NewObj;
+    /// let note = link.new_obj(b"buy milk".to_vec(), NewObj::default()).await?;
+    /// let secret = link
+    ///     .new_obj(b"diary".to_vec(), NewObj { private: true, ..NewObj::default() })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn new_obj(&self, state: Vec<u8>, opts: NewObj) -> Result<AppObj> {
+        self.create(state, opts, false).await
+    }
+
+    /// Blocking [`HypergolixLink::new_obj`].
+    pub fn new_obj_threadsafe(&self, state: Vec<u8>, opts: NewObj) -> Result<AppObj> {
+        let me = self.clone();
+        self.inner
+            .block(async move { me.new_obj(state, opts).await })
+    }
+
+    /// Creates a link object: its state is the address of `target`.
+    pub async fn new_link(&self, target: Ghid, opts: NewObj) -> Result<AppObj> {
+        self.create(target.to_bytes().to_vec(), opts, true).await
+    }
+
+    /// Blocking [`HypergolixLink::new_link`].
+    pub fn new_link_threadsafe(&self, target: Ghid, opts: NewObj) -> Result<AppObj> {
+        let me = self.clone();
+        self.inner
+            .block(async move { me.new_link(target, opts).await })
+    }
+}

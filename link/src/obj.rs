@@ -1,0 +1,424 @@
+//! `AppObj`: one Hypergolix object as an app sees it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hypergolix_core::engine::ApiId;
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
+
+use crate::conn::{guard, parse_ghid, Core};
+use crate::error::{LinkError, Result};
+use crate::link::{HypergolixLink, LinkInner};
+
+/// An update callback: called on the link's callback thread with the object
+/// after each update pushed by the service, and once more when the object is
+/// deleted (then `is_alive()` is false).
+pub type Callback = Arc<dyn Fn(&AppObj) + Send + Sync>;
+
+/// Identifies a callback for [`AppObj::remove_callback`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+#[derive(Clone)]
+struct Meta {
+    address: Ghid,
+    author: Ghid,
+    api_id: ApiId,
+    private: bool,
+    dynamic: bool,
+    is_link: bool,
+    state: Vec<u8>,
+    alive: bool,
+}
+
+pub(crate) struct ObjInner {
+    link: Arc<LinkInner>,
+    meta: Mutex<Meta>,
+    callbacks: Mutex<Vec<(CallbackId, Callback)>>,
+    next_cb: AtomicU64,
+}
+
+/// One object: its address, author, api_id, flags and current state, with
+/// the operations of the 0.1.0 `AppObj` (update, share, freeze, hold,
+/// discard, delete, sync) and update callbacks. Cheap to clone: clones are
+/// the same object. The link keeps an object up to date while any clone of
+/// it is alive.
+///
+/// Every async method has a blocking `_threadsafe` twin for code outside an
+/// async runtime (callbacks included).
+#[derive(Clone)]
+pub struct AppObj(pub(crate) Arc<ObjInner>);
+
+impl core::fmt::Debug for AppObj {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let m = self.meta();
+        f.debug_struct("AppObj")
+            .field("address", &m.address)
+            .field("dynamic", &m.dynamic)
+            .field("private", &m.private)
+            .field("alive", &m.alive)
+            .field("state_len", &m.state.len())
+            .finish()
+    }
+}
+
+impl ObjInner {
+    /// An update pushed by the service: new state, then the callbacks.
+    pub(crate) fn pushed(self: &Arc<Self>, def: WireObjDef, core: &Core) {
+        {
+            let mut m = guard(&self.meta);
+            m.state = def.state;
+            m.is_link = def.is_link;
+        }
+        self.notify(core);
+    }
+
+    /// The object was deleted by its author.
+    pub(crate) fn deleted(self: &Arc<Self>, core: &Core) {
+        guard(&self.meta).alive = false;
+        self.notify(core);
+    }
+
+    fn notify(self: &Arc<Self>, core: &Core) {
+        let cbs: Vec<Callback> = guard(&self.callbacks)
+            .iter()
+            .map(|(_, c)| Arc::clone(c))
+            .collect();
+        if cbs.is_empty() {
+            return;
+        }
+        let obj = AppObj(Arc::clone(self));
+        core.dispatch(Box::new(move || {
+            for c in cbs {
+                c(&obj);
+            }
+        }));
+    }
+}
+
+impl AppObj {
+    /// Builds the handle for an object definition, or refreshes the one the
+    /// link already tracks (so every handle of an address is the same object).
+    pub(crate) fn track(link: &Arc<LinkInner>, def: WireObjDef) -> Result<Self> {
+        let address = def
+            .address
+            .ok_or_else(|| LinkError::Protocol("an object without an address".into()))?;
+        let meta = Meta {
+            address,
+            author: def
+                .author
+                .ok_or_else(|| LinkError::Protocol("an object without an author".into()))?,
+            api_id: def.api_id.unwrap_or_else(ApiId::default_bytes),
+            private: def.private,
+            dynamic: def.dynamic,
+            is_link: def.is_link,
+            state: def.state,
+            alive: true,
+        };
+        let mut objs = guard(&link.core.objs);
+        if let Some(existing) = objs.get(&address).and_then(std::sync::Weak::upgrade) {
+            *guard(&existing.meta) = meta;
+            return Ok(Self(existing));
+        }
+        let inner = Arc::new(ObjInner {
+            link: Arc::clone(link),
+            meta: Mutex::new(meta),
+            callbacks: Mutex::new(Vec::new()),
+            next_cb: AtomicU64::new(1),
+        });
+        objs.insert(address, Arc::downgrade(&inner));
+        Ok(Self(inner))
+    }
+
+    fn meta(&self) -> Meta {
+        guard(&self.0.meta).clone()
+    }
+
+    fn live_address(&self) -> Result<Ghid> {
+        let m = guard(&self.0.meta);
+        if m.alive {
+            Ok(m.address)
+        } else {
+            Err(LinkError::DeadObject)
+        }
+    }
+
+    /// The link this object belongs to.
+    pub fn link(&self) -> HypergolixLink {
+        HypergolixLink {
+            inner: Arc::clone(&self.0.link),
+        }
+    }
+
+    /// The address: the dynamic GHID, or the GHID of a static object.
+    pub fn address(&self) -> Ghid {
+        guard(&self.0.meta).address
+    }
+
+    /// The identity that made the object.
+    pub fn author(&self) -> Ghid {
+        guard(&self.0.meta).author
+    }
+
+    /// The app schema the object belongs to.
+    pub fn api_id(&self) -> ApiId {
+        guard(&self.0.meta).api_id
+    }
+
+    /// Visible only to the app token that made it.
+    pub fn is_private(&self) -> bool {
+        guard(&self.0.meta).private
+    }
+
+    /// Dynamic (can be updated) rather than static.
+    pub fn is_dynamic(&self) -> bool {
+        guard(&self.0.meta).dynamic
+    }
+
+    /// Made by this agent.
+    pub fn is_owned(&self) -> bool {
+        guard(&self.0.meta).author == self.0.link.whoami
+    }
+
+    /// Whether this app can update it: dynamic, made by this agent, alive.
+    pub fn is_mutable(&self) -> bool {
+        let m = guard(&self.0.meta);
+        m.dynamic && m.alive && m.author == self.0.link.whoami
+    }
+
+    /// Whether its state is the address of another object.
+    pub fn is_link(&self) -> bool {
+        guard(&self.0.meta).is_link
+    }
+
+    /// The address a link object points to.
+    pub fn link_address(&self) -> Option<Ghid> {
+        let m = guard(&self.0.meta);
+        if m.is_link {
+            Ghid::from_bytes(&m.state).ok()
+        } else {
+            None
+        }
+    }
+
+    /// False once discarded here or deleted by its author.
+    pub fn is_alive(&self) -> bool {
+        guard(&self.0.meta).alive
+    }
+
+    /// The current state.
+    pub fn state(&self) -> Vec<u8> {
+        guard(&self.0.meta).state.clone()
+    }
+
+    /// Replaces the state: encrypted, signed and delivered to everyone the
+    /// object is shared with. Returns once the service has it on disk.
+    ///
+    /// ```no_run
+    /// # async fn f(obj: hypergolix_link::AppObj) -> hypergolix_link::Result<()> {
+    /// obj.set_state(b"hello again".to_vec()).await?;
+    /// assert_eq!(obj.state(), b"hello again");
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_state(&self, state: Vec<u8>) -> Result<()> {
+        let address = self.live_address()?;
+        let m = self.meta();
+        if !m.dynamic {
+            return Err(LinkError::NotMutable("static objects cannot change"));
+        }
+        if m.author != self.0.link.whoami {
+            return Err(LinkError::NotMutable("only the author can update"));
+        }
+        let def = WireObjDef {
+            address: Some(address),
+            author: None,
+            private: m.private,
+            dynamic: true,
+            legroom: 0,
+            api_id: Some(m.api_id),
+            is_link: m.is_link,
+            state: state.clone(),
+        };
+        self.0
+            .link
+            .core
+            .request(IpcRequest::UpdateObject(def))
+            .await?;
+        guard(&self.0.meta).state = state;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::set_state`].
+    pub fn set_state_threadsafe(&self, state: Vec<u8>) -> Result<()> {
+        let me = self.clone();
+        self.0.link.block(async move { me.set_state(state).await })
+    }
+
+    /// Asks the service to fetch the newest state from the server now.
+    pub async fn sync(&self) -> Result<()> {
+        let a = self.live_address()?;
+        self.0.link.core.request(IpcRequest::SyncObject(a)).await?;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::sync`].
+    pub fn sync_threadsafe(&self) -> Result<()> {
+        let me = self.clone();
+        self.0.link.block(async move { me.sync().await })
+    }
+
+    /// Shares the object with another identity (its `whoami`). Whether it
+    /// arrived is told to [`HypergolixLink::on_share_result`].
+    ///
+    /// ```no_run
+    /// # async fn f(obj: hypergolix_link::AppObj, friend: hypergolix_link::Ghid) -> hypergolix_link::Result<()> {
+    /// obj.share(friend).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn share(&self, recipient: Ghid) -> Result<()> {
+        let address = self.live_address()?;
+        if self.is_private() {
+            return Err(LinkError::NotMutable("private objects cannot be shared"));
+        }
+        self.0
+            .link
+            .core
+            .request(IpcRequest::ShareObject { address, recipient })
+            .await?;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::share`].
+    pub fn share_threadsafe(&self, recipient: Ghid) -> Result<()> {
+        let me = self.clone();
+        self.0.link.block(async move { me.share(recipient).await })
+    }
+
+    /// A static snapshot of a dynamic object's current state.
+    ///
+    /// ```no_run
+    /// # async fn f(obj: hypergolix_link::AppObj) -> hypergolix_link::Result<()> {
+    /// let snapshot = obj.freeze().await?;
+    /// assert!(!snapshot.is_dynamic());
+    /// # Ok(()) }
+    /// ```
+    pub async fn freeze(&self) -> Result<AppObj> {
+        let a = self.live_address()?;
+        if !self.is_dynamic() {
+            return Err(LinkError::NotMutable("static objects cannot be frozen"));
+        }
+        let body = self
+            .0
+            .link
+            .core
+            .request(IpcRequest::FreezeObject(a))
+            .await?;
+        let frozen = parse_ghid(&body)?;
+        self.link().get(frozen).await
+    }
+
+    /// Blocking [`AppObj::freeze`].
+    pub fn freeze_threadsafe(&self) -> Result<AppObj> {
+        let me = self.clone();
+        self.0.link.block(async move { me.freeze().await })
+    }
+
+    /// Keeps the object at the server even if its author lets it go.
+    pub async fn hold(&self) -> Result<()> {
+        let a = self.live_address()?;
+        self.0.link.core.request(IpcRequest::HoldObject(a)).await?;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::hold`].
+    pub fn hold_threadsafe(&self) -> Result<()> {
+        let me = self.clone();
+        self.0.link.block(async move { me.hold().await })
+    }
+
+    /// Stops following the object (no more updates); this handle dies.
+    pub async fn discard(&self) -> Result<()> {
+        let a = self.live_address()?;
+        self.0
+            .link
+            .core
+            .request(IpcRequest::DiscardObject(a))
+            .await?;
+        guard(&self.0.meta).alive = false;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::discard`].
+    pub fn discard_threadsafe(&self) -> Result<()> {
+        let me = self.clone();
+        self.0.link.block(async move { me.discard().await })
+    }
+
+    /// Deletes the object everywhere (its author only); recipients are told.
+    ///
+    /// ```no_run
+    /// # async fn f(obj: hypergolix_link::AppObj) -> hypergolix_link::Result<()> {
+    /// obj.delete().await?;
+    /// assert!(!obj.is_alive());
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self) -> Result<()> {
+        let a = self.live_address()?;
+        self.0
+            .link
+            .core
+            .request(IpcRequest::DeleteObject(a))
+            .await?;
+        guard(&self.0.meta).alive = false;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::delete`].
+    pub fn delete_threadsafe(&self) -> Result<()> {
+        let me = self.clone();
+        self.0.link.block(async move { me.delete().await })
+    }
+
+    fn add_callback(&self, f: Callback, front: bool) -> CallbackId {
+        let id = CallbackId(self.0.next_cb.fetch_add(1, Ordering::Relaxed));
+        let mut cbs = guard(&self.0.callbacks);
+        if front {
+            cbs.insert(0, (id, f));
+        } else {
+            cbs.push((id, f));
+        }
+        id
+    }
+
+    /// Adds a callback after the others; it runs on the link's callback
+    /// thread after every pushed update (and once on delete).
+    ///
+    /// ```no_run
+    /// # fn f(obj: hypergolix_link::AppObj) {
+    /// let id = obj.append_callback(|o| println!("now {:?}", o.state()));
+    /// obj.remove_callback(id);
+    /// # }
+    /// ```
+    pub fn append_callback(&self, f: impl Fn(&AppObj) + Send + Sync + 'static) -> CallbackId {
+        self.add_callback(Arc::new(f), false)
+    }
+
+    /// Adds a callback before the others.
+    pub fn prepend_callback(&self, f: impl Fn(&AppObj) + Send + Sync + 'static) -> CallbackId {
+        self.add_callback(Arc::new(f), true)
+    }
+
+    /// Removes one callback; false if it was not there.
+    pub fn remove_callback(&self, id: CallbackId) -> bool {
+        let mut cbs = guard(&self.0.callbacks);
+        let before = cbs.len();
+        cbs.retain(|(i, _)| *i != id);
+        cbs.len() != before
+    }
+
+    /// Removes every callback.
+    pub fn clear_callbacks(&self) {
+        guard(&self.0.callbacks).clear();
+    }
+}
