@@ -142,8 +142,21 @@ impl HypergolixLink {
         Ok((runtime, core, rx))
     }
 
-    fn finish(runtime: tokio::runtime::Runtime, core: Arc<Core>) -> Result<Self> {
-        let whoami = (*guard(&core.whoami)).ok_or(LinkError::Disconnected)?;
+    /// The link, once the first connection is made; the runtime is shut
+    /// down if it was not.
+    fn finish(
+        runtime: tokio::runtime::Runtime,
+        core: Arc<Core>,
+        first: Result<()>,
+    ) -> Result<Self> {
+        let whoami =
+            match first.and_then(|()| (*guard(&core.whoami)).ok_or(LinkError::Disconnected)) {
+                Ok(w) => w,
+                Err(e) => {
+                    runtime.shutdown_background();
+                    return Err(e);
+                }
+            };
         Ok(Self {
             inner: Arc::new(LinkInner {
                 core,
@@ -163,17 +176,8 @@ impl HypergolixLink {
     /// ```
     pub async fn connect(addr: &str) -> Result<Self> {
         let (runtime, core, first) = Self::start(addr)?;
-        match first.await {
-            Ok(Ok(())) => Self::finish(runtime, core),
-            Ok(Err(e)) => {
-                runtime.shutdown_background();
-                Err(e)
-            }
-            Err(_) => {
-                runtime.shutdown_background();
-                Err(LinkError::Stopped)
-            }
-        }
+        let got = first.await.unwrap_or(Err(LinkError::Stopped));
+        Self::finish(runtime, core, got)
     }
 
     /// Blocking [`HypergolixLink::connect`].
@@ -183,18 +187,11 @@ impl HypergolixLink {
         runtime.spawn(async move {
             let _ = tx.send(first.await);
         });
-        let got = rx.recv().map_err(|_| LinkError::Stopped)?;
-        match got {
-            Ok(Ok(())) => Self::finish(runtime, core),
-            Ok(Err(e)) => {
-                runtime.shutdown_background();
-                Err(e)
-            }
-            Err(_) => {
-                runtime.shutdown_background();
-                Err(LinkError::Stopped)
-            }
-        }
+        let got = match rx.recv() {
+            Ok(Ok(first)) => first,
+            _ => Err(LinkError::Stopped),
+        };
+        Self::finish(runtime, core, got)
     }
 
     /// Closes the connection now (as dropping every handle of this link and

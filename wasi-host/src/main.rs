@@ -51,7 +51,7 @@ enum Command {
     /// Whether the service runs, where apps connect, which account.
     Status(local::settings::DirArgs),
     /// Create a new account in a data directory, without starting the service.
-    CreateAccount(local::CreateAccountArgs),
+    CreateAccount(local::AccountArgs),
     /// Set up a data directory for an existing account (a second device):
     /// logs in through the persistence server, then returns.
     Login(local::LoginArgs),
@@ -214,9 +214,11 @@ fn run(cli: Cli) -> Result<bool, Error> {
             Ok(report("start", local::control::start_background(&args)))
         }
         Command::Start(args) => service("start", args, local::Mode::Serve),
-        Command::CreateAccount(args) => {
-            service("create-account", args.into(), local::Mode::SetupOnly)
-        }
+        Command::CreateAccount(args) => service(
+            "create-account",
+            local::StartArgs::create(args),
+            local::Mode::SetupOnly,
+        ),
         Command::Login(args) => service("login", args.into(), local::Mode::SetupOnly),
         Command::Stop(dir) => Ok(report("stop", local::control::stop(&dir))),
         Command::Status(dir) => match local::control::status(&dir) {

@@ -238,7 +238,7 @@ pub fn log_path(dir: &Path) -> PathBuf {
 /// hands it the password on standard input when the account is new, and
 /// waits until it has written its pid file.
 pub fn start_background(args: &StartArgs) -> Result<(), String> {
-    let dir = args.dir.dir();
+    let dir = args.account.dir.dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if let Some(p) = running(&dir)? {
         return Err(format!(
@@ -248,7 +248,7 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
     }
     let fresh = AccountFile::read(&dir).is_err() && !dir.join("local.redb").exists();
     let password = if fresh {
-        Some(args.password.get(args.login.is_none())?)
+        Some(args.account.password.get(args.login.is_none())?)
     } else {
         None
     };

@@ -47,9 +47,10 @@ pub struct EngineArgs {
     pub insecure_test_kdf: bool,
 }
 
-/// `hypergolix start` arguments.
+/// What every account command needs: where, which network, which
+/// password, which engine.
 #[derive(Debug, Clone, clap::Args)]
-pub struct StartArgs {
+pub struct AccountArgs {
     /// The data directory.
     #[command(flatten)]
     pub dir: DirArgs,
@@ -62,6 +63,14 @@ pub struct StartArgs {
     /// The engine.
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// `hypergolix start` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StartArgs {
+    /// Data directory, network, password, engine.
+    #[command(flatten)]
+    pub account: AccountArgs,
     /// Log in to an existing account (this user id) instead of creating one,
     /// when the data directory is new: a second device of the same agent.
     /// Needs the server that holds the account (`--remote`).
@@ -73,50 +82,22 @@ pub struct StartArgs {
     pub background: bool,
 }
 
-/// `hypergolix create-account` arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CreateAccountArgs {
-    /// The data directory (must not hold an account yet).
-    #[command(flatten)]
-    pub dir: DirArgs,
-    /// Network settings (over `config.toml`).
-    #[command(flatten)]
-    pub net: NetArgs,
-    /// The password's source.
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// The engine.
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
-
 /// `hypergolix login` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoginArgs {
     /// The user id of the account (`hypergolix whoami` on a device that has it).
     pub user_id: Ghid,
-    /// The data directory (must not hold an account yet).
+    /// Data directory (must not hold an account yet), network (the server
+    /// that holds the account is needed), password, engine.
     #[command(flatten)]
-    pub dir: DirArgs,
-    /// Network settings (over `config.toml`); the server that holds the
-    /// account is needed.
-    #[command(flatten)]
-    pub net: NetArgs,
-    /// The password's source.
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// The engine.
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub account: AccountArgs,
 }
 
-impl From<CreateAccountArgs> for StartArgs {
-    fn from(a: CreateAccountArgs) -> Self {
+impl StartArgs {
+    /// `create-account`: start's set-up without a login.
+    pub fn create(account: AccountArgs) -> Self {
         Self {
-            dir: a.dir,
-            net: a.net,
-            password: a.password,
-            engine: a.engine,
+            account,
             login: None,
             background: false,
         }
@@ -126,10 +107,7 @@ impl From<CreateAccountArgs> for StartArgs {
 impl From<LoginArgs> for StartArgs {
     fn from(a: LoginArgs) -> Self {
         Self {
-            dir: a.dir,
-            net: a.net,
-            password: a.password,
-            engine: a.engine,
+            account: a.account,
             login: Some(a.user_id),
             background: false,
         }
@@ -378,8 +356,8 @@ fn read_all(store: &RedbStore) -> Result<Records, String> {
 /// Runs the service in the foreground until SIGTERM or SIGINT
 /// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
 pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
-    let dir = args.dir.dir();
-    let settings = Settings::resolve(&args.net, &FileConfig::read(&dir)?)?;
+    let dir = args.account.dir.dir();
+    let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if let Some(p) = control::running(&dir)? {
         return Err(format!(
@@ -412,9 +390,9 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     }
     let mut seed = [0u8; 32];
     getrandom(&mut seed)?;
-    let (mut core, first) = if args.engine.native_engine {
+    let (mut core, first) = if args.account.engine.native_engine {
         let mut cfg = EngineConfig::new(key);
-        if args.engine.insecure_test_kdf {
+        if args.account.engine.insecure_test_kdf {
             cfg.kdf = KdfParams::INSECURE_TEST;
         }
         let (engine, actions) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
@@ -425,6 +403,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     } else {
         let rt = Runtime::new(Some(&default_cache_dir())).map_err(|e| e.to_string())?;
         let path = args
+            .account
             .engine
             .component
             .clone()
@@ -441,7 +420,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             WasmConfig {
                 storage_key: key,
                 seed,
-                insecure_test_kdf: args.engine.insecure_test_kdf,
+                insecure_test_kdf: args.account.engine.insecure_test_kdf,
             },
             records,
         )
@@ -455,7 +434,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     let mut first = first;
     let mut login = None;
     if fresh {
-        let pw = args.password.get(args.login.is_none())?;
+        let pw = args.account.password.get(args.login.is_none())?;
         match args.login {
             Some(user) => login = Some((user, pw)),
             None => {
