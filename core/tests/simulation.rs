@@ -44,7 +44,7 @@ struct Obj {
     deleted: bool,
 }
 
-fn run_seed(seed: u64) -> (u64, u64, u64) {
+fn run_seed(seed: u64) -> (u64, u64, u64, u64) {
     let mut w = World::new(seed);
     let api = ApiId::default_bytes();
     // Alice: two devices; Bob: two devices.
@@ -74,6 +74,7 @@ fn run_seed(seed: u64) -> (u64, u64, u64) {
         duplicate: 0.05,
         crash: 0.004,
         server_crash: 0.001,
+        crash_mid_step: 0.002,
         max_delay: 20,
     };
     // Requests whose replies we wait for: req → (device, what).
@@ -260,7 +261,12 @@ fn run_seed(seed: u64) -> (u64, u64, u64) {
             );
         }
     }
-    (w.steps, objs.len() as u64, w.server_restarts)
+    (
+        w.steps,
+        objs.len() as u64,
+        w.server_restarts,
+        w.mid_step_crashes,
+    )
 }
 
 #[test]
@@ -274,14 +280,15 @@ fn simulation_seeds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
-    let (mut steps, mut objects, mut restarts) = (0, 0, 0);
+    let (mut steps, mut objects, mut restarts, mut mid) = (0, 0, 0, 0);
     for seed in 0..n {
-        let (s, o, r) = run_seed(seed);
+        let (s, o, r, m) = run_seed(seed);
         steps += s;
         objects += o;
         restarts += r;
+        mid += m;
     }
     println!(
-        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts"
+        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts, {mid} devices killed mid-step"
     );
 }

@@ -1,7 +1,7 @@
 //! The Hypergolix engine: the agent that the local service and the browser
 //! run. Sans-IO: the host feeds [`Input`]s to [`Engine::handle`] and carries
 //! out the [`Action`]s it returns, in order (a [`Action::Store`] durably
-//! before anything after it). The engine keeps its whole state in memory and
+//! before anything after it; what comes before it needs nothing it writes). The engine keeps its whole state in memory and
 //! describes every change as a storage write, so a host can restart it from
 //! its store with [`Engine::restore`].
 //!
@@ -91,6 +91,12 @@ pub struct Engine {
     cfg: EngineConfig,
     rng: ChaCha20Rng,
     out: Vec<Action>,
+    /// Actions that need nothing of this step's store write, carried out
+    /// before it: pushes of state the server already holds durably, and
+    /// sending a container that was stored when its frame was built.
+    early: Vec<Action>,
+    /// The step being run was started by a server message.
+    server_step: bool,
     /// Local records to write (keys); their values are rendered at the end of each step.
     dirty: BTreeSet<Vec<u8>>,
     agent: Option<Agent>,
@@ -141,6 +147,8 @@ impl Engine {
             cfg,
             rng: ChaCha20Rng::from_seed(seed),
             out: Vec::new(),
+            early: Vec::new(),
+            server_step: false,
             dirty: BTreeSet::new(),
             agent: None,
             sessions: BTreeMap::new(),
@@ -494,6 +502,7 @@ impl Engine {
 
     /// Feeds one input; returns what the host must do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Action> {
+        self.server_step = matches!(input, Input::Server(_));
         match input {
             Input::AppConnected(s) => {
                 self.sessions.entry(s).or_default();
@@ -582,8 +591,22 @@ impl Engine {
     }
 
     fn send(&mut self, request: Request, pending: Pending) {
+        if let Some(a) = self.request(request, pending) {
+            self.out.push(a);
+        }
+    }
+
+    /// [`Engine::send`], carried out before this step's store write: only
+    /// for bytes that were already durable before this step.
+    fn send_early(&mut self, request: Request, pending: Pending) {
+        if let Some(a) = self.request(request, pending) {
+            self.early.push(a);
+        }
+    }
+
+    fn request(&mut self, request: Request, pending: Pending) -> Option<Action> {
         if !self.online {
-            return;
+            return None;
         }
         let mut token = self.next_token;
         while self.pending.contains_key(&token) {
@@ -594,12 +617,21 @@ impl Engine {
             self.stats.published += 1;
         }
         self.pending.insert(token, pending);
-        self.out
-            .push(Action::Send(Message::Request { token, request }));
+        Some(Action::Send(Message::Request { token, request }))
     }
 
+    /// Tells an app something. In a step started by the server, the pushes
+    /// are of state the server holds durably (frames it pushed or served;
+    /// replies in such steps are only share outcomes), so they need not wait
+    /// for this device's store write: a crash before it loses nothing the
+    /// server cannot give again.
     fn push_to(&mut self, session: SessionId, push: AppPush) {
-        self.out.push(Action::Push { session, push });
+        let a = Action::Push { session, push };
+        if self.server_step {
+            self.early.push(a);
+        } else {
+            self.out.push(a);
+        }
     }
 
     /// Renders the local writes of this step and returns the actions, the
@@ -617,10 +649,12 @@ impl Engine {
                 }
             }
         }
-        let mut out = std::mem::take(&mut self.out);
+        self.server_step = false;
+        let mut out = std::mem::take(&mut self.early);
         if !writes.is_empty() {
-            out.insert(0, Action::Store(writes));
+            out.push(Action::Store(writes));
         }
+        out.append(&mut self.out);
         out
     }
 

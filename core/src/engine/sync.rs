@@ -354,7 +354,11 @@ impl Engine {
                 });
                 self.mark_object(&address);
                 match geoc {
-                    Some(c) => self.send(Request::Publish(c), Pending::FrameGeoc { seq, address }),
+                    // The container was stored with its frame when both were
+                    // built; this step only records that the frame won.
+                    Some(c) => {
+                        self.send_early(Request::Publish(c), Pending::FrameGeoc { seq, address })
+                    }
                     None => self.drop_item(seq),
                 }
             }

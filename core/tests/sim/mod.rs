@@ -36,6 +36,8 @@ pub struct Device {
     pub offline: bool,
     /// What the engine held when it was killed.
     pub at_crash: HashMap<Ghid, Vec<u8>>,
+    /// Object states as of the last fully carried-out step.
+    pub durable_states: HashMap<Ghid, Vec<u8>>,
 }
 
 /// What the network may do.
@@ -50,6 +52,10 @@ pub struct Faults {
     /// Per delivery: probability that the server node crashes and restarts
     /// from its store (every connection drops).
     pub server_crash: f64,
+    /// Per engine step: probability that the device is killed while
+    /// carrying out the step's actions, after those that may precede its
+    /// store write and before the write itself.
+    pub crash_mid_step: f64,
     /// Most ticks a message waits.
     pub max_delay: u64,
 }
@@ -61,6 +67,7 @@ impl Faults {
         duplicate: 0.0,
         crash: 0.0,
         server_crash: 0.0,
+        crash_mid_step: 0.0,
         max_delay: 1,
     };
 }
@@ -96,6 +103,8 @@ pub struct World {
     pub steps: u64,
     pub seed: u64,
     pub server_restarts: u64,
+    /// Devices killed in the middle of a step.
+    pub mid_step_crashes: u64,
     /// Account-state page size of devices added from now on (tiny by
     /// default, so that every run pages its account state).
     pub page_entries: usize,
@@ -120,6 +129,7 @@ impl World {
             steps: 0,
             seed,
             server_restarts: 0,
+            mid_step_crashes: 0,
             page_entries: 3,
         }
     }
@@ -151,6 +161,7 @@ impl World {
             crashed: false,
             offline: false,
             at_crash: HashMap::new(),
+            durable_states: HashMap::new(),
         });
         let d = self.devices.len() - 1;
         self.input(d, Input::AppConnected(APP));
@@ -167,6 +178,7 @@ impl World {
             .create_account(password)
             .expect("create account");
         self.apply(d, actions);
+        self.note_durable(d);
         self.connect(d);
         let (u, i) = self.devices[d].ready.expect("ready");
         (d, u, i)
@@ -183,6 +195,7 @@ impl World {
             .login(user_id, password)
             .expect("login");
         self.apply(d, actions);
+        self.note_durable(d);
         d
     }
 
@@ -260,6 +273,7 @@ impl World {
         dev.engine = Some(engine);
         dev.crashed = false;
         self.apply(d, actions);
+        self.note_durable(d);
         self.input(d, Input::AppConnected(APP));
         self.connect(d);
     }
@@ -270,7 +284,36 @@ impl World {
             return;
         };
         let actions = e.handle(input);
+        let store_at = actions.iter().position(|a| matches!(a, Action::Store(_)));
+        let ready = self.devices[d].ready.is_some();
+        if let Some(at) = store_at.filter(|_| ready && self.chance(self.faults.crash_mid_step)) {
+            // What the device held before this step is what its store holds.
+            let before = self.devices[d].durable_states.clone();
+            let mut actions = actions;
+            actions.truncate(at);
+            self.apply(d, actions);
+            self.crash(d);
+            self.devices[d].at_crash = before;
+            self.mid_step_crashes += 1;
+            return;
+        }
         self.apply(d, actions);
+        self.note_durable(d);
+    }
+
+    /// Records a device's object states after a fully carried-out step
+    /// (what a kill -9 in the middle of its next step must restore).
+    fn note_durable(&mut self, d: usize) {
+        if self.faults.crash_mid_step == 0.0 {
+            return;
+        }
+        if let Some(e) = self.devices[d].engine.as_ref() {
+            self.devices[d].durable_states = e
+                .addresses()
+                .into_iter()
+                .filter_map(|g| e.peek(&g).map(|o| (g, o.state)))
+                .collect();
+        }
     }
 
     /// Carries out a device's actions, in order.
