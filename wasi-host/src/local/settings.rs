@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn the_file_round_trips() {
-        let dir = std::env::temp_dir().join(format!("hgx-cfg-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("hgx-local-config-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut f = FileConfig::default();
         f.set("allow_origins", "https://a.example, https://b.example")
