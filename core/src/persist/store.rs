@@ -33,6 +33,13 @@ pub trait PersistBackend: Send + Sync {
         self.transact(f)
     }
 
+    /// Whether a read is local and short (an embedded store): a server may
+    /// then run it on the connection's own task instead of handing it to a
+    /// blocking thread, which costs more than the read.
+    fn reads_are_local(&self) -> bool {
+        false
+    }
+
     /// Tells other server nodes sharing this backend about committed
     /// notifications (a nudge: they re-read the objects). Single-node backends
     /// do nothing.

@@ -297,13 +297,18 @@ impl<B: PersistBackend + 'static> Hub<B> {
         self.subs.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    /// Runs a read-only query on a blocking thread.
+    /// Runs a read-only query: on this task for an embedded store (a read of
+    /// a few pages; a hop to a blocking thread would cost more), else on a
+    /// blocking thread.
     pub async fn query<R: Send + 'static>(
         &self,
         f: impl Fn(&Persister, &mut dyn hypergolix_core::persist::PersistTxn) -> Result<R>
             + Send
             + 'static,
     ) -> Result<R> {
+        if self.backend.reads_are_local() {
+            return self.backend.read(&mut |txn| f(&self.rules, txn));
+        }
         let (backend, rules) = (self.backend.clone(), self.rules.clone());
         tokio::task::spawn_blocking(move || backend.read(&mut |txn| f(&rules, txn)))
             .await

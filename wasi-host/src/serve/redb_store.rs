@@ -118,6 +118,10 @@ impl PersistBackend for RedbStore {
         Ok(out)
     }
 
+    fn reads_are_local(&self) -> bool {
+        true
+    }
+
     fn read<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
         let r = self.db.begin_read().map_err(storage)?;
         let table = r.open_table(TABLE).map_err(storage)?;
