@@ -3,11 +3,12 @@
 # `hypergolix start` (agents A and B, engines inside wasmtime, or natively
 # with ENGINE=native), and the app-side load generator hypergolix-ipc-bench
 # as a separate process. Everything on loopback, bounded in count.
-# Usage: scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
+# Usage: [LINK_UPDATES=N] scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p hypergolix-engine-component --target wasm32-wasip2
 cargo build -q --release -p hypergolix-wasi-host --bins
+cargo build -q --release -p hypergolix-link --example link_latency
 HGX=./target/release/hypergolix
 WORK=$(mktemp -d /tmp/hgx-svc-bench-XXXXXX)
 PIDS=()
@@ -43,3 +44,5 @@ A=$(wait_addr "$WORK/a.out")
 B=$(wait_addr "$WORK/b.out")
 echo "server $SERVER, A $A, B $B, engine ${ENGINE:-wasm}"
 ./target/release/hypergolix-ipc-bench --a "$A" --b "$B" "$@"
+# The same seed scenario through the Rust link on both sides.
+./target/release/examples/link_latency "$A" "$B" "${LINK_UPDATES:-1000}"

@@ -36,7 +36,7 @@ cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 
 step "the seed scenario over real sockets (serve + two local services), short run"
-./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
+LINK_UPDATES=100 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 
 step "independent Python implementation of suite 0x3 reproduces the vectors"
 ./tests/independent/run.sh
