@@ -399,3 +399,33 @@ async fn requests_over_the_rate_limit_get_a_clear_nak() {
         IpcMessage::Ack { .. }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_closes_with_1009_and_the_reason() {
+    let dir = tempdir("size");
+    let svc = Svc::start_with(&dir, true, &["--max-message-bytes", "4096"]);
+    let mut link = Link::connect(&svc.addr).await;
+    // Under the limit: answered.
+    assert!(matches!(
+        link.call(IpcRequest::Whoami).await,
+        IpcMessage::Ack { .. }
+    ));
+    let big = IpcMessage::Request {
+        token: 9,
+        request: IpcRequest::NewObject(objdef(None, &[0u8; 8192])),
+    };
+    link.ws
+        .send(Ws::Binary(big.encode().into()))
+        .await
+        .expect("send");
+    let close = loop {
+        match link.ws.next().await {
+            Some(Ok(Ws::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let frame = close.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1009);
+    assert!(frame.reason.contains("4096"), "{}", frame.reason);
+}

@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 use crate::component::{default_component_path, WasmConfig, WasmService};
@@ -193,9 +195,18 @@ impl Core {
     }
 }
 
+/// What the engine sends an app connection's writer.
+#[derive(Debug)]
+enum ToApp {
+    /// One websocket message.
+    Bytes(Vec<u8>),
+    /// Close with this code and reason.
+    Close(CloseCode, String),
+}
+
 /// What the IPC tasks tell the engine thread.
 enum Event {
-    Opened(u64, GhidDialect, mpsc::UnboundedSender<Option<Vec<u8>>>),
+    Opened(u64, GhidDialect, mpsc::UnboundedSender<ToApp>),
     Bytes(u64, Vec<u8>),
     /// A message over the connection's rate limit.
     OverLimit(u64, Vec<u8>),
@@ -221,7 +232,7 @@ struct EngineLoop {
     core: Core,
     local: RedbStore,
     upstream: Upstream,
-    apps: HashMap<u64, mpsc::UnboundedSender<Option<Vec<u8>>>>,
+    apps: HashMap<u64, mpsc::UnboundedSender<ToApp>>,
     /// A login to start once the server is reachable.
     login: Option<(Ghid, zeroize::Zeroizing<Vec<u8>>)>,
     /// The data directory (for `account.toml`).
@@ -269,13 +280,13 @@ impl EngineLoop {
                 },
                 Output::ToApp(s, b) => {
                     if let Some(tx) = self.apps.get(&s) {
-                        let _ = tx.send(Some(b));
+                        let _ = tx.send(ToApp::Bytes(b));
                     }
                 }
                 Output::CloseApp(s, why) => {
                     tracing::warn!(session = s, %why, "closing an app connection");
                     if let Some(tx) = self.apps.remove(&s) {
-                        let _ = tx.send(None);
+                        let _ = tx.send(ToApp::Close(CloseCode::Policy, why));
                     }
                 }
                 Output::Ready { user_id, identity } => {
@@ -305,8 +316,11 @@ impl EngineLoop {
         self.apply(out)
     }
 
-    fn run(mut self, events: std_mpsc::Receiver<Event>) {
-        while let Ok(ev) = events.recv() {
+    /// Handles events until shut down. It runs as a task on the service's
+    /// single-threaded runtime, with the IPC and remote connections: no
+    /// message crosses a thread on its way through the service.
+    async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+        while let Some(ev) = events.recv().await {
             let input = match ev {
                 Event::Opened(s, dialect, tx) => {
                     self.apps.insert(s, tx);
@@ -473,11 +487,8 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         lp.start_login()?;
     }
 
-    let (tx, rx) = std_mpsc::channel::<Event>();
-    let engine = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || lp.run(rx))
-        .map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let engine = tokio::spawn(lp.run(rx));
     if let Some(url) = settings.remote.clone() {
         tokio::spawn(remote_link(url, tx.clone()));
     }
@@ -487,7 +498,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let _ = tx.send(Event::Shutdown);
-        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+        let _ = engine.await;
         got.map_err(|_| "the engine stopped before the account was ready".to_string())?;
         if settings.remote.is_some() && args.login.is_none() {
             tell("the account is published to the server when the service next starts");
@@ -547,7 +558,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         });
     }
     let _ = tx.send(Event::Shutdown);
-    let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    let _ = engine.await;
     PidFile::remove_own(&dir);
     Ok(())
 }
@@ -629,7 +640,7 @@ fn tell(line: &str) {
 
 /// Keeps a connection to the remote server, reconnecting with exponential
 /// backoff (0.1 s doubling to 10 s); the engine resends what is pending.
-async fn remote_link(url: String, events: std_mpsc::Sender<Event>) {
+async fn remote_link(url: String, events: mpsc::UnboundedSender<Event>) {
     let mut wait = std::time::Duration::from_millis(100);
     loop {
         // Small request/response messages: Nagle's algorithm would hold them
@@ -680,7 +691,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 async fn app_connection(
     sock: tokio::net::TcpStream,
     session: u64,
-    events: std_mpsc::Sender<Event>,
+    events: mpsc::UnboundedSender<Event>,
     limits: Limits,
 ) -> Result<(), String> {
     let Limits {
@@ -722,19 +733,29 @@ async fn app_connection(
         .await
         .map_err(|e| e.to_string())?;
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<ToApp>();
     events
-        .send(Event::Opened(session, dialect, tx))
+        .send(Event::Opened(session, dialect, tx.clone()))
         .map_err(|_| "the engine stopped".to_string())?;
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             match msg {
-                Some(b) => {
+                ToApp::Bytes(b) => {
                     if sink.send(Ws::Binary(b.into())).await.is_err() {
                         break;
                     }
                 }
-                None => {
+                ToApp::Close(code, why) => {
+                    // A close frame's reason is at most 123 bytes.
+                    let mut reason = why;
+                    while reason.len() > 123 {
+                        reason.pop();
+                    }
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(Ws::Close(Some(frame))).await;
                     let _ = sink.close().await;
                     break;
                 }
@@ -753,6 +774,16 @@ async fn app_connection(
                     break;
                 }
             }
+            Err(tokio_tungstenite::tungstenite::Error::Capacity(e)) => {
+                // Too big to read, so too big to answer with NK (its token
+                // is inside): close with 1009 and the reason.
+                tracing::warn!(session, "closing an app connection: {e}");
+                let _ = tx.send(ToApp::Close(
+                    CloseCode::Size,
+                    format!("{e} (limit {max} bytes)"),
+                ));
+                break;
+            }
             Ok(Ws::Close(_)) | Err(_) => break,
             // Text frames are not part of the protocol; pings are answered by
             // tungstenite.
@@ -760,6 +791,13 @@ async fn app_connection(
         }
     }
     let _ = events.send(Event::Closed(session));
-    writer.abort();
+    drop(tx);
+    // Let a close frame go out; then stop writing either way.
+    if tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     Ok(())
 }
