@@ -10,7 +10,11 @@ use hypergolix_wasi_host::{inspect, local, Error};
 
 /// Hypergolix: end-to-end encrypted sync.
 #[derive(Parser)]
-#[command(name = "hypergolix", version, about)]
+#[command(
+    name = "hypergolix",
+    version,
+    about = "Hypergolix: end-to-end encrypted sync. The local service apps talk to, the persistence server, and tools."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
