@@ -38,6 +38,9 @@ cargo test --release -p hypergolix-wasi-host
 step "the seed scenario over real sockets (serve + two local services), short run"
 LINK_UPDATES=100 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 
+step "npm package hypergolix (pkg/): codec vs captured 0.1.0 messages, link vs real services, packed install"
+(cd pkg && npm ci --no-audit --no-fund && npm test && ./test/pack.sh)
+
 step "independent Python implementation of suite 0x3 reproduces the vectors"
 ./tests/independent/run.sh
 

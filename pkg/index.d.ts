@@ -1,0 +1,155 @@
+// Types of the `hypergolix` package: the link to the local Hypergolix service.
+
+/** A Golix address: 65 bytes (algorithm byte + 64-byte digest). */
+export class Ghid {
+  constructor(bytes: Uint8Array);
+  readonly bytes: Uint8Array;
+  /** Parses the 88-character text form (URL-safe base64 with padding). */
+  static fromString(text: string): Ghid;
+  toString(): string;
+  toJSON(): string;
+  equals(other: unknown): boolean;
+}
+
+/** An app schema id: `00` followed by 64 app bytes. */
+export class ApiId {
+  /** 65 bytes, or the 64 app bytes. */
+  constructor(bytes: Uint8Array);
+  readonly bytes: Uint8Array;
+  /** The 0.1.0 default for plain byte objects. */
+  static default(): ApiId;
+  key(): string;
+  equals(other: unknown): boolean;
+}
+
+export function toBase64Url(bytes: Uint8Array): string;
+export function fromBase64Url(text: string): Uint8Array;
+
+/** Where the local service listens by default: ws://127.0.0.1:7772/ */
+export const DEFAULT_URL: string;
+
+/** What the link or the service refused. */
+export class HypergolixError extends Error {
+  /** The IPC error code the service sent, if any. */
+  readonly code: number | null;
+  /** connect | disconnected | timeout | refused | protocol | dead | immutable | stopped */
+  readonly kind: string;
+}
+
+/** An object shared with this agent. */
+export interface Share {
+  address: Ghid;
+  origin: Ghid;
+  apiId: ApiId;
+}
+
+/** Whether a share reached its recipient. */
+export interface ShareResult {
+  address: Ghid;
+  recipient: Ghid;
+  delivered: boolean;
+}
+
+export interface NewObjOptions {
+  apiId?: ApiId;
+  /** Updatable (default true). */
+  dynamic?: boolean;
+  /** Visible only to this app token (default false). */
+  private?: boolean;
+}
+
+export type Callback = (obj: AppObj) => void;
+
+/** An app's link to the local service; reconnects on its own. */
+export class HypergolixLink {
+  /** Connects (Node: through the `ws` package unless a WebSocket class is given). */
+  static connect(url?: string, options?: { WebSocket?: unknown }): Promise<HypergolixLink>;
+  /** The agent's identity: what others share with. */
+  readonly whoami: Ghid;
+  /** This app's token (16 bytes), once set. */
+  readonly token: Uint8Array | null;
+  newToken(): Promise<Uint8Array>;
+  /** Resolves to the startup object's address, or null. */
+  setToken(token: Uint8Array): Promise<Ghid | null>;
+  startup(): Promise<Ghid | null>;
+  registerStartup(obj: AppObj): Promise<void>;
+  deregisterStartup(): Promise<void>;
+  registerApi(apiId: ApiId, handler: (share: Share) => void): Promise<void>;
+  deregisterApi(apiId: ApiId): Promise<void>;
+  onShareResult(handler: (result: ShareResult) => void): void;
+  get(address: Ghid): Promise<AppObj>;
+  newObj(state: Uint8Array | string, options?: NewObjOptions): Promise<AppObj>;
+  newLink(target: Ghid, options?: NewObjOptions): Promise<AppObj>;
+  close(): void;
+  // The original (0.1.0 README) names.
+  new_token(): Promise<Uint8Array>;
+  set_token(token: Uint8Array): Promise<Ghid | null>;
+  register_startup(obj: AppObj): Promise<void>;
+  deregister_startup(): Promise<void>;
+  register_api(apiId: ApiId, handler: (share: Share) => void): Promise<void>;
+  deregister_api(apiId: ApiId): Promise<void>;
+  new(state: Uint8Array | string, options?: NewObjOptions): Promise<AppObj>;
+  new_link(target: Ghid, options?: NewObjOptions): Promise<AppObj>;
+}
+
+/** One object; updated live while its link runs. */
+export class AppObj {
+  readonly address: Ghid;
+  readonly author: Ghid;
+  readonly apiId: ApiId;
+  readonly private: boolean;
+  readonly dynamic: boolean;
+  readonly owned: boolean;
+  readonly mutable: boolean;
+  readonly isLink: boolean;
+  readonly linkAddress: Ghid | null;
+  readonly alive: boolean;
+  readonly state: Uint8Array;
+  setState(state: Uint8Array | string): Promise<void>;
+  sync(): Promise<void>;
+  share(recipient: Ghid): Promise<void>;
+  freeze(): Promise<AppObj>;
+  hold(): Promise<void>;
+  discard(): Promise<void>;
+  delete(): Promise<void>;
+  appendCallback(fn: Callback): Callback;
+  prependCallback(fn: Callback): Callback;
+  removeCallback(fn: Callback): boolean;
+  clearCallbacks(): void;
+  // The original (0.1.0 README) names.
+  readonly api_id: ApiId;
+  readonly is_dynamic: boolean;
+  readonly is_owned: boolean;
+  readonly is_link: boolean;
+  readonly link_address: Ghid | null;
+  readonly is_alive: boolean;
+  update(state: Uint8Array | string): Promise<void>;
+  append_callback(fn: Callback): Callback;
+  prepend_callback(fn: Callback): Callback;
+  remove_callback(fn: Callback): boolean;
+  clear_callbacks(): void;
+}
+
+/** The 0.1.0 IPC codec. */
+export namespace ipc {
+  const HEADER_LEN: number;
+  const OBJDEF_HEADER_LEN: number;
+  const NATIVE_GHIDS_SUBPROTOCOL: string;
+  class IpcFormatError extends Error {}
+  function encode(code: string, token: number, body?: Uint8Array): Uint8Array;
+  function decode(bytes: Uint8Array | ArrayBuffer): { code: string; token: number; body: Uint8Array };
+  interface ObjDef {
+    address: Ghid | null;
+    author: Ghid | null;
+    private: boolean;
+    dynamic: boolean;
+    legroom: number;
+    apiId: ApiId | null;
+    isLink: boolean;
+    state: Uint8Array;
+  }
+  function parseObjDef(body: Uint8Array): ObjDef;
+  function packObjDef(def: ObjDef): Uint8Array;
+  function parseNak(body: Uint8Array): { code: number | null; message: string };
+  function concat(...parts: Uint8Array[]): Uint8Array;
+}

@@ -1,0 +1,471 @@
+// HypergolixLink and AppObj: an app's link to the local Hypergolix service
+// over ws://127.0.0.1:7772/ (the 0.1.0 IPC protocol), in JavaScript idiom:
+// promises, callbacks, and the original snake_case names as aliases.
+
+import { ApiId, Ghid } from './ghid.js';
+import {
+  concat,
+  decode,
+  encode,
+  ghids,
+  NATIVE_GHIDS_SUBPROTOCOL,
+  packObjDef,
+  parseNak,
+  parseObjDef,
+} from './ipc.js';
+
+/** Where the local service listens by default. */
+export const DEFAULT_URL = 'ws://127.0.0.1:7772/';
+const TIMEOUT_MS = 60_000;
+
+/** What the link or the service refused; `code` is the IPC error code, if any. */
+export class HypergolixError extends Error {
+  constructor(message, { code = null, kind = 'refused' } = {}) {
+    super(message);
+    this.name = 'HypergolixError';
+    this.code = code;
+    this.kind = kind;
+  }
+}
+
+async function webSocketClass(given) {
+  if (given) return given;
+  if (typeof globalThis.WebSocket === 'function') return globalThis.WebSocket;
+  const ws = await import('ws');
+  return ws.WebSocket ?? ws.default;
+}
+
+function bytesOf(data) {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new HypergolixError('a text frame from the service', { kind: 'protocol' });
+}
+
+function toBytes(state) {
+  if (state instanceof Uint8Array) return state;
+  if (typeof state === 'string') return new TextEncoder().encode(state);
+  throw new TypeError('a state is a Uint8Array or a string');
+}
+
+/**
+ * An app's link to the local service. Create it with
+ * `await HypergolixLink.connect()`; it reconnects on its own (re-sending its
+ * token) and keeps every object it handed out up to date.
+ */
+export class HypergolixLink {
+  #url;
+  #Ws;
+  #ws = null;
+  #pending = new Map();
+  #next = 0;
+  #whoami = null;
+  #token = null;
+  #objs = new Map();
+  #shareHandlers = new Map();
+  #shareResult = null;
+  #closed = false;
+  #up = null;
+  #backoff = 50;
+
+  constructor(url, Ws) {
+    this.#url = url;
+    this.#Ws = Ws;
+  }
+
+  /**
+   * Connects to the service.
+   * @param {string} [url] default ws://127.0.0.1:7772/
+   * @param {{WebSocket?: any}} [options] a WebSocket class (Node: `ws` by default)
+   */
+  static async connect(url = DEFAULT_URL, options = {}) {
+    const link = new HypergolixLink(url, await webSocketClass(options.WebSocket));
+    await link.#open();
+    return link;
+  }
+
+  #open() {
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = new this.#Ws(this.#url, [NATIVE_GHIDS_SUBPROTOCOL]);
+      } catch (e) {
+        reject(new HypergolixError(`cannot reach the Hypergolix service at ${this.#url}: ${e.message}`, { kind: 'connect' }));
+        return;
+      }
+      ws.binaryType = 'arraybuffer';
+      let opened = false;
+      ws.addEventListener('open', async () => {
+        opened = true;
+        this.#ws = ws;
+        try {
+          const me = await this.#send('?I', new Uint8Array(0), true);
+          this.#whoami = ghids(me, 1)[0];
+          if (this.#token) await this.#send('+T', this.#token, true);
+          this.#backoff = 50;
+          this.#up = true;
+          resolve();
+        } catch (e) {
+          reject(e);
+          ws.close();
+        }
+      });
+      ws.addEventListener('message', (ev) => this.#incoming(bytesOf(ev.data)));
+      ws.addEventListener('close', () => {
+        if (this.#ws === ws) this.#ws = null;
+        this.#up = false;
+        for (const [, p] of this.#pending) p.reject(new HypergolixError('the connection to the service dropped', { kind: 'disconnected' }));
+        this.#pending.clear();
+        if (!opened) {
+          reject(new HypergolixError(`cannot reach the Hypergolix service at ${this.#url} (is \`hypergolix start\` running?)`, { kind: 'connect' }));
+        } else if (!this.#closed) {
+          this.#reconnect();
+        }
+      });
+      ws.addEventListener('error', () => {});
+    });
+  }
+
+  #reconnect() {
+    const wait = this.#backoff;
+    this.#backoff = Math.min(this.#backoff * 2, 5000);
+    setTimeout(() => {
+      if (!this.#closed) this.#open().catch(() => {});
+    }, wait);
+  }
+
+  #send(code, body, duringHandshake = false) {
+    if (this.#closed) return Promise.reject(new HypergolixError('the link was closed', { kind: 'stopped' }));
+    if (!this.#ws || (!this.#up && !duringHandshake)) {
+      return Promise.reject(new HypergolixError('not connected to the service (reconnecting)', { kind: 'disconnected' }));
+    }
+    let token = this.#next;
+    while (this.#pending.has(token)) token = (token + 1) & 0xffff;
+    this.#next = (token + 1) & 0xffff;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(token);
+        reject(new HypergolixError('the service did not answer in time', { kind: 'timeout' }));
+      }, TIMEOUT_MS);
+      this.#pending.set(token, {
+        resolve: (b) => { clearTimeout(timer); resolve(b); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.#ws.send(encode(code, token, body));
+    });
+  }
+
+  #reply(token, body) {
+    this.#ws?.send(encode('AK', token, body));
+  }
+
+  #incoming(bytes) {
+    let m;
+    try {
+      m = decode(bytes);
+    } catch {
+      return; // not ours to answer: the service never sends those
+    }
+    if (m.code === 'AK' || m.code === 'NK') {
+      const p = this.#pending.get(m.token);
+      if (!p) return;
+      this.#pending.delete(m.token);
+      if (m.code === 'AK') p.resolve(Uint8Array.from(m.body));
+      else {
+        const { code, message } = parseNak(m.body);
+        p.reject(new HypergolixError(message || 'refused', { code }));
+      }
+      return;
+    }
+    try {
+      this.#push(m);
+    } catch (e) {
+      console.warn(`hypergolix: ignored a malformed push: ${e.message}`);
+    }
+  }
+
+  #push({ code, token, body }) {
+    switch (code) {
+      case '!O': {
+        this.#reply(token, Uint8Array.of(1));
+        const def = parseObjDef(body);
+        this.#lookup(def.address)?._pushed(def);
+        break;
+      }
+      case 'XO': {
+        this.#reply(token, Uint8Array.of(1));
+        this.#lookup(ghids(body, 1)[0])?._deleted();
+        break;
+      }
+      case '@O': {
+        this.#reply(token, Uint8Array.of(1));
+        if (body.length !== 195) throw new Error('a share push is 195 bytes');
+        const [address, origin] = ghids(body.subarray(0, 130), 2);
+        const apiId = new ApiId(Uint8Array.from(body.subarray(130)));
+        const h = this.#shareHandlers.get(apiId.key());
+        if (h) queueMicrotask(() => h({ address, origin, apiId }));
+        break;
+      }
+      case '^S':
+      case '^F': {
+        this.#reply(token, new Uint8Array(0));
+        const [address, recipient] = ghids(body, 2);
+        const h = this.#shareResult;
+        if (h) queueMicrotask(() => h({ address, recipient, delivered: code === '^S' }));
+        break;
+      }
+      default:
+        this.#ws?.send(encode('NK', token, concat(Uint8Array.of(0, 0), new TextEncoder().encode(`b'${code}'`))));
+    }
+  }
+
+  #lookup(address) {
+    if (!address) return undefined;
+    const key = address.toString();
+    const obj = this.#objs.get(key)?.deref();
+    if (!obj) this.#objs.delete(key);
+    return obj;
+  }
+
+  _track(def) {
+    const key = def.address.toString();
+    const existing = this.#objs.get(key)?.deref();
+    if (existing) {
+      existing._refresh(def);
+      return existing;
+    }
+    const obj = new AppObj(this, def);
+    this.#objs.set(key, new WeakRef(obj));
+    return obj;
+  }
+
+  _request(code, body) {
+    return this.#send(code, body);
+  }
+
+  /** The agent's identity (a Ghid): what others share with. */
+  get whoami() {
+    return this.#whoami;
+  }
+
+  /** This app's token (16 bytes), once set. */
+  get token() {
+    return this.#token;
+  }
+
+  /** Gets a new app token; keep it to find private objects and the startup object again. */
+  async newToken() {
+    const t = await this.#send('+T', new Uint8Array(16));
+    if (t.length !== 16) throw new HypergolixError('a token is 16 bytes', { kind: 'protocol' });
+    this.#token = t;
+    return t;
+  }
+
+  /** Uses an existing token; resolves to the startup object's address, or null. */
+  async setToken(token) {
+    if (!(token instanceof Uint8Array) || token.length !== 16) throw new TypeError('a token is 16 bytes');
+    await this.#send('+T', token);
+    this.#token = Uint8Array.from(token);
+    return this.startup();
+  }
+
+  /** The startup object's address, or null. */
+  async startup() {
+    const b = await this.#send('>$', new Uint8Array(0));
+    return b.length === 0 ? null : ghids(b, 1)[0];
+  }
+
+  /** Makes `obj` the startup object of this app token. */
+  async registerStartup(obj) {
+    await this.#send('+$', obj.address.bytes);
+  }
+
+  /** Forgets the startup object. */
+  async deregisterStartup() {
+    await this.#send('-$', new Uint8Array(0));
+  }
+
+  /** Calls `handler({address, origin, apiId})` for each object shared with this agent under `apiId`. */
+  async registerApi(apiId, handler) {
+    if (typeof handler !== 'function') throw new TypeError('a share handler is a function');
+    this.#shareHandlers.set(apiId.key(), handler);
+    try {
+      await this.#send('+A', apiId.bytes);
+    } catch (e) {
+      this.#shareHandlers.delete(apiId.key());
+      throw e;
+    }
+  }
+
+  /** Stops receiving shares for `apiId`. */
+  async deregisterApi(apiId) {
+    await this.#send('-A', apiId.bytes);
+    this.#shareHandlers.delete(apiId.key());
+  }
+
+  /** Calls `handler({address, recipient, delivered})` after each share this app made. */
+  onShareResult(handler) {
+    this.#shareResult = handler;
+  }
+
+  /** Fetches an object by address. */
+  async get(address) {
+    return this._track(parseObjDef(await this.#send('>O', address.bytes)));
+  }
+
+  async #create(state, { apiId = ApiId.default(), dynamic = true, private: priv = false } = {}, isLink = false) {
+    const def = { address: null, author: null, private: priv, dynamic, legroom: 0, apiId, isLink, state: toBytes(state) };
+    const body = await this.#send('+O', packObjDef(def));
+    return this._track({ ...def, address: ghids(body, 1)[0], author: this.#whoami });
+  }
+
+  /** Creates an object: `newObj(state, { apiId, dynamic = true, private = false })`. */
+  newObj(state, options) {
+    return this.#create(state, options, false);
+  }
+
+  /** Creates a link object whose state is the address `target`. */
+  newLink(target, options) {
+    return this.#create(target.bytes, options, true);
+  }
+
+  /** Closes the connection for good. */
+  close() {
+    this.#closed = true;
+    this.#ws?.close();
+  }
+}
+
+/** One object as an app sees it; updated live while the link runs. */
+export class AppObj {
+  #link;
+  #def;
+  #alive = true;
+  #callbacks = [];
+
+  constructor(link, def) {
+    this.#link = link;
+    this.#def = def;
+  }
+
+  _refresh(def) {
+    this.#def = def;
+    this.#alive = true;
+  }
+
+  _pushed(def) {
+    this.#def = { ...this.#def, state: def.state, isLink: def.isLink };
+    this.#notify();
+  }
+
+  _deleted() {
+    this.#alive = false;
+    this.#notify();
+  }
+
+  #notify() {
+    for (const cb of [...this.#callbacks]) {
+      queueMicrotask(() => cb(this));
+    }
+  }
+
+  #live() {
+    if (!this.#alive) throw new HypergolixError('the object was discarded or deleted', { kind: 'dead' });
+    return this.#def.address;
+  }
+
+  /** The address (Ghid). */
+  get address() { return this.#def.address; }
+  /** The identity that made it. */
+  get author() { return this.#def.author; }
+  /** Its ApiId. */
+  get apiId() { return this.#def.apiId ?? ApiId.default(); }
+  /** Visible only to the app token that made it. */
+  get private() { return this.#def.private; }
+  /** Dynamic (updatable). */
+  get dynamic() { return this.#def.dynamic; }
+  /** Made by this agent. */
+  get owned() { return this.#def.author.equals(this.#link.whoami); }
+  /** This app can update it. */
+  get mutable() { return this.dynamic && this.owned && this.#alive; }
+  /** Its state is another object's address. */
+  get isLink() { return this.#def.isLink; }
+  /** The address a link object points to, or null. */
+  get linkAddress() { return this.#def.isLink && this.#def.state.length === 65 ? new Ghid(this.#def.state) : null; }
+  /** False once discarded or deleted. */
+  get alive() { return this.#alive; }
+  /** The current state (Uint8Array). */
+  get state() { return this.#def.state; }
+
+  /** Replaces the state (encrypted, signed, delivered to everyone it is shared with). */
+  async setState(state) {
+    const address = this.#live();
+    if (!this.dynamic) throw new HypergolixError('static objects cannot change', { kind: 'immutable' });
+    if (!this.owned) throw new HypergolixError('only the author can update', { kind: 'immutable' });
+    const bytes = toBytes(state);
+    await this.#link._request('!O', packObjDef({ ...this.#def, address, author: null, legroom: 0, state: bytes }));
+    this.#def = { ...this.#def, state: bytes };
+  }
+
+  /** Fetches the newest state from the server now. */
+  async sync() { await this.#link._request('~O', this.#live().bytes); }
+
+  /** Shares with another identity (a Ghid). */
+  async share(recipient) {
+    const a = this.#live();
+    if (this.private) throw new HypergolixError('private objects cannot be shared', { kind: 'immutable' });
+    await this.#link._request('@O', concat(a.bytes, recipient.bytes));
+  }
+
+  /** A static snapshot of the current state (a new AppObj). */
+  async freeze() {
+    const b = await this.#link._request('*O', this.#live().bytes);
+    return this.#link.get(ghids(b, 1)[0]);
+  }
+
+  /** Keeps the object at the server even if its author lets it go. */
+  async hold() { await this.#link._request('#O', this.#live().bytes); }
+
+  /** Stops following it; this object dies. */
+  async discard() {
+    await this.#link._request('-O', this.#live().bytes);
+    this.#alive = false;
+  }
+
+  /** Deletes it everywhere (its author only). */
+  async delete() {
+    await this.#link._request('XO', this.#live().bytes);
+    this.#alive = false;
+  }
+
+  /** Adds a callback `(obj) => …` after the others: called on every pushed update, and once on delete. */
+  appendCallback(fn) { this.#callbacks.push(fn); return fn; }
+  /** Adds a callback before the others. */
+  prependCallback(fn) { this.#callbacks.unshift(fn); return fn; }
+  /** Removes a callback; false if it was not there. */
+  removeCallback(fn) {
+    const i = this.#callbacks.indexOf(fn);
+    if (i < 0) return false;
+    this.#callbacks.splice(i, 1);
+    return true;
+  }
+  /** Removes every callback. */
+  clearCallbacks() { this.#callbacks = []; }
+}
+
+// The original (0.1.0 README) names.
+const alias = (cls, names) => {
+  for (const [orig, ours] of Object.entries(names)) {
+    Object.defineProperty(cls.prototype, orig, Object.getOwnPropertyDescriptor(cls.prototype, ours));
+  }
+};
+alias(HypergolixLink, {
+  new_token: 'newToken', set_token: 'setToken', register_startup: 'registerStartup',
+  deregister_startup: 'deregisterStartup', register_api: 'registerApi', deregister_api: 'deregisterApi',
+  new: 'newObj', new_link: 'newLink',
+});
+alias(AppObj, {
+  api_id: 'apiId', is_dynamic: 'dynamic', is_owned: 'owned', is_link: 'isLink',
+  link_address: 'linkAddress', is_alive: 'alive', update: 'setState',
+  append_callback: 'appendCallback', prepend_callback: 'prependCallback',
+  remove_callback: 'removeCallback', clear_callbacks: 'clearCallbacks',
+});
