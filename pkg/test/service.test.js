@@ -62,7 +62,17 @@ test('two agents share an object and see each other\'s updates live', async () =
   await lb.registerApi(api, (s) => shares.push(s));
   const obj = await la.newObj('v0', { apiId: api });
   assert.ok(obj.mutable && obj.owned && obj.dynamic);
-  await obj.share(lb.whoami);
+  // B's service publishes its identity when it reaches the server, which
+  // may be a moment after it listens for apps.
+  for (let i = 0; ; i++) {
+    try {
+      await obj.share(lb.whoami);
+      break;
+    } catch (e) {
+      if (i > 200 || !/not known/.test(e.message)) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
   await until('B is told of the share', () => shares.length > 0);
   assert.ok(shares[0].address.equals(obj.address));
   assert.ok(shares[0].origin.equals(la.whoami));
