@@ -337,6 +337,25 @@ async fn handshake(core: &Arc<Core>) -> Result<()> {
     if let Some(t) = token {
         core.request_now(IpcRequest::SetToken(t)).await?;
     }
+    // A new connection starts with no api_ids and no tracked objects at the
+    // service: register them again, and fetch every object this link handed
+    // out (what changed meanwhile reaches its callbacks).
+    let apis: Vec<[u8; 65]> = guard(&core.share_handlers).keys().copied().collect();
+    for a in apis {
+        core.request_now(IpcRequest::RegisterApi(ApiId(a))).await?;
+    }
+    let objs: Vec<Arc<ObjInner>> = guard(&core.objs)
+        .values()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for o in objs {
+        // An object that is gone meanwhile just stays as it was.
+        if let Ok(body) = core.request_now(IpcRequest::GetObject(o.address())).await {
+            if let Ok(def) = parse_def(&body) {
+                o.refreshed(def, core);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -46,6 +46,21 @@ impl LinkInner {
         }
     }
 
+    /// Sends a request from the link's own runtime and awaits the answer
+    /// here, so the async API works under any executor (the future awaited
+    /// is a plain channel).
+    pub async fn call(&self, request: IpcRequest) -> Result<Vec<u8>> {
+        let (tx, rx) = oneshot::channel();
+        let core = Arc::clone(&self.core);
+        guard(&self.runtime)
+            .as_ref()
+            .ok_or(LinkError::Stopped)?
+            .spawn(async move {
+                let _ = tx.send(core.request(request).await);
+            });
+        rx.await.map_err(|_| LinkError::Stopped)?
+    }
+
     /// Runs a link future on the link's own runtime and waits for it on
     /// this thread (which never enters a runtime, so this works from any
     /// thread; in async code it would block a worker: await instead).
@@ -88,8 +103,15 @@ impl Default for NewObj {
 
 /// An app's link to the Hypergolix local service (`hypergolix start`),
 /// speaking the 0.1.0 IPC protocol over `ws://127.0.0.1:7772/`. It owns a
-/// small IO thread, reconnects on its own (re-sending its token), and runs
-/// callbacks in order on a callback thread. Cheap to clone.
+/// small IO thread, reconnects on its own (re-sending its token, its
+/// api_ids, and fetching every object it hands out again), and runs
+/// callbacks in order on a callback thread. Cheap to clone. The async
+/// methods work under any executor.
+///
+/// The connection ends when every handle of the link and of its objects is
+/// gone — or at [`HypergolixLink::stop`], which a program must call when a
+/// handler or callback holds a handle (that is a cycle, so dropping never
+/// ends it).
 ///
 /// Every async method has a blocking `_threadsafe` twin for code that is
 /// not async (callbacks included; in async code, await the async one).
@@ -224,8 +246,7 @@ impl HypergolixLink {
     pub async fn new_token(&self) -> Result<AppToken> {
         let body = self
             .inner
-            .core
-            .request(IpcRequest::SetToken(AppToken::NULL))
+            .call(IpcRequest::SetToken(AppToken::NULL))
             .await?;
         let t = AppToken(
             body.as_slice()
@@ -254,7 +275,7 @@ impl HypergolixLink {
     /// # Ok(()) }
     /// ```
     pub async fn set_token(&self, token: AppToken) -> Result<Option<Ghid>> {
-        self.inner.core.request(IpcRequest::SetToken(token)).await?;
+        self.inner.call(IpcRequest::SetToken(token)).await?;
         *guard(&self.inner.core.token) = Some(token);
         self.startup().await
     }
@@ -267,7 +288,7 @@ impl HypergolixLink {
 
     /// The app's startup object, if one was registered.
     pub async fn startup(&self) -> Result<Option<Ghid>> {
-        let body = self.inner.core.request(IpcRequest::GetStartup).await?;
+        let body = self.inner.call(IpcRequest::GetStartup).await?;
         if body.is_empty() {
             Ok(None)
         } else {
@@ -284,8 +305,7 @@ impl HypergolixLink {
     /// Makes `obj` the object [`HypergolixLink::set_token`] returns.
     pub async fn register_startup(&self, obj: &AppObj) -> Result<()> {
         self.inner
-            .core
-            .request(IpcRequest::RegisterStartup(obj.address()))
+            .call(IpcRequest::RegisterStartup(obj.address()))
             .await?;
         Ok(())
     }
@@ -299,10 +319,7 @@ impl HypergolixLink {
 
     /// Forgets the startup object.
     pub async fn deregister_startup(&self) -> Result<()> {
-        self.inner
-            .core
-            .request(IpcRequest::DeregisterStartup)
-            .await?;
+        self.inner.call(IpcRequest::DeregisterStartup).await?;
         Ok(())
     }
 
@@ -335,11 +352,7 @@ impl HypergolixLink {
         handler: impl Fn(Share) + Send + Sync + 'static,
     ) -> Result<()> {
         guard(&self.inner.core.share_handlers).insert(api_id.0, Arc::new(handler));
-        let r = self
-            .inner
-            .core
-            .request(IpcRequest::RegisterApi(api_id))
-            .await;
+        let r = self.inner.call(IpcRequest::RegisterApi(api_id)).await;
         if r.is_err() {
             guard(&self.inner.core.share_handlers).remove(&api_id.0);
         }
@@ -359,10 +372,7 @@ impl HypergolixLink {
 
     /// Stops receiving shares for `api_id`.
     pub async fn deregister_api(&self, api_id: ApiId) -> Result<()> {
-        self.inner
-            .core
-            .request(IpcRequest::DeregisterApi(api_id))
-            .await?;
+        self.inner.call(IpcRequest::DeregisterApi(api_id)).await?;
         guard(&self.inner.core.share_handlers).remove(&api_id.0);
         Ok(())
     }
@@ -388,11 +398,7 @@ impl HypergolixLink {
     /// # Ok(()) }
     /// ```
     pub async fn get(&self, address: Ghid) -> Result<AppObj> {
-        let body = self
-            .inner
-            .core
-            .request(IpcRequest::GetObject(address))
-            .await?;
+        let body = self.inner.call(IpcRequest::GetObject(address)).await?;
         AppObj::track(&self.inner, parse_def(&body)?)
     }
 
@@ -417,7 +423,7 @@ impl HypergolixLink {
             state,
         };
         let mut local = def.clone();
-        let body = self.inner.core.request(IpcRequest::NewObject(def)).await?;
+        let body = self.inner.call(IpcRequest::NewObject(def)).await?;
         local.address = Some(parse_ghid(&body)?);
         local.author = Some(self.inner.whoami);
         AppObj::track(&self.inner, local)

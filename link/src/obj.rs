@@ -37,6 +37,9 @@ pub(crate) struct ObjInner {
     meta: Mutex<Meta>,
     callbacks: Mutex<Vec<(CallbackId, Callback)>>,
     next_cb: AtomicU64,
+    /// Bumped by every state the service pushes, so an answer that arrives
+    /// after a newer push does not overwrite it.
+    version: AtomicU64,
 }
 
 /// One object: its address, author, api_id, flags and current state, with
@@ -70,8 +73,30 @@ impl ObjInner {
             let mut m = guard(&self.meta);
             m.state = def.state;
             m.is_link = def.is_link;
+            self.version.fetch_add(1, Ordering::AcqRel);
         }
         self.notify(core);
+    }
+
+    /// Fetched again after a reconnect: callbacks run if it changed while
+    /// the link was away.
+    pub(crate) fn refreshed(self: &Arc<Self>, def: WireObjDef, core: &Core) {
+        let changed = {
+            let mut m = guard(&self.meta);
+            let changed = m.state != def.state || !m.alive;
+            m.state = def.state;
+            m.is_link = def.is_link;
+            m.alive = true;
+            changed
+        };
+        if changed {
+            self.version.fetch_add(1, Ordering::AcqRel);
+            self.notify(core);
+        }
+    }
+
+    pub(crate) fn address(&self) -> Ghid {
+        guard(&self.meta).address
     }
 
     /// The object was deleted by its author.
@@ -126,6 +151,7 @@ impl AppObj {
             meta: Mutex::new(meta),
             callbacks: Mutex::new(Vec::new()),
             next_cb: AtomicU64::new(1),
+            version: AtomicU64::new(0),
         });
         objs.insert(address, Arc::downgrade(&inner));
         Ok(Self(inner))
@@ -240,12 +266,12 @@ impl AppObj {
             is_link: m.is_link,
             state: state.clone(),
         };
-        self.0
-            .link
-            .core
-            .request(IpcRequest::UpdateObject(def))
-            .await?;
-        guard(&self.0.meta).state = state;
+        let before = self.0.version.load(Ordering::Acquire);
+        self.0.link.call(IpcRequest::UpdateObject(def)).await?;
+        let mut m = guard(&self.0.meta);
+        if self.0.version.load(Ordering::Acquire) == before {
+            m.state = state;
+        }
         Ok(())
     }
 
@@ -258,7 +284,7 @@ impl AppObj {
     /// Asks the service to fetch the newest state from the server now.
     pub async fn sync(&self) -> Result<()> {
         let a = self.live_address()?;
-        self.0.link.core.request(IpcRequest::SyncObject(a)).await?;
+        self.0.link.call(IpcRequest::SyncObject(a)).await?;
         Ok(())
     }
 
@@ -283,8 +309,7 @@ impl AppObj {
         }
         self.0
             .link
-            .core
-            .request(IpcRequest::ShareObject { address, recipient })
+            .call(IpcRequest::ShareObject { address, recipient })
             .await?;
         Ok(())
     }
@@ -308,12 +333,7 @@ impl AppObj {
         if !self.is_dynamic() {
             return Err(LinkError::NotMutable("static objects cannot be frozen"));
         }
-        let body = self
-            .0
-            .link
-            .core
-            .request(IpcRequest::FreezeObject(a))
-            .await?;
+        let body = self.0.link.call(IpcRequest::FreezeObject(a)).await?;
         let frozen = parse_ghid(&body)?;
         self.link().get(frozen).await
     }
@@ -327,7 +347,7 @@ impl AppObj {
     /// Keeps the object at the server even if its author lets it go.
     pub async fn hold(&self) -> Result<()> {
         let a = self.live_address()?;
-        self.0.link.core.request(IpcRequest::HoldObject(a)).await?;
+        self.0.link.call(IpcRequest::HoldObject(a)).await?;
         Ok(())
     }
 
@@ -340,11 +360,7 @@ impl AppObj {
     /// Stops following the object (no more updates); this handle dies.
     pub async fn discard(&self) -> Result<()> {
         let a = self.live_address()?;
-        self.0
-            .link
-            .core
-            .request(IpcRequest::DiscardObject(a))
-            .await?;
+        self.0.link.call(IpcRequest::DiscardObject(a)).await?;
         guard(&self.0.meta).alive = false;
         Ok(())
     }
@@ -365,11 +381,7 @@ impl AppObj {
     /// ```
     pub async fn delete(&self) -> Result<()> {
         let a = self.live_address()?;
-        self.0
-            .link
-            .core
-            .request(IpcRequest::DeleteObject(a))
-            .await?;
+        self.0.link.call(IpcRequest::DeleteObject(a)).await?;
         guard(&self.0.meta).alive = false;
         Ok(())
     }

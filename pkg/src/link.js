@@ -101,6 +101,21 @@ export class HypergolixLink {
           const me = await this.#send('?I', new Uint8Array(0), true);
           this.#whoami = ghids(me, 1)[0];
           if (this.#token) await this.#send('+T', this.#token, true);
+          // A new connection starts with no api_ids and no tracked objects at
+          // the service: register them again and fetch every live object.
+          for (const { apiId } of this.#shareHandlers.values()) await this.#send('+A', apiId.bytes, true);
+          for (const [key, ref] of this.#objs) {
+            const obj = ref.deref();
+            if (!obj) {
+              this.#objs.delete(key);
+              continue;
+            }
+            try {
+              obj._refreshed(parseObjDef(await this.#send('>O', obj.address.bytes, true)));
+            } catch {
+              // gone meanwhile: it stays as it was
+            }
+          }
           this.#backoff = 50;
           this.#up = true;
           resolve();
@@ -201,7 +216,7 @@ export class HypergolixLink {
         if (body.length !== 195) throw new Error('a share push is 195 bytes');
         const [address, origin] = ghids(body.subarray(0, 130), 2);
         const apiId = new ApiId(Uint8Array.from(body.subarray(130)));
-        const h = this.#shareHandlers.get(apiId.key());
+        const h = this.#shareHandlers.get(apiId.key())?.handler;
         if (h) queueMicrotask(() => h({ address, origin, apiId }));
         break;
       }
@@ -287,7 +302,7 @@ export class HypergolixLink {
   /** Calls `handler({address, origin, apiId})` for each object shared with this agent under `apiId`. */
   async registerApi(apiId, handler) {
     if (typeof handler !== 'function') throw new TypeError('a share handler is a function');
-    this.#shareHandlers.set(apiId.key(), handler);
+    this.#shareHandlers.set(apiId.key(), { apiId, handler });
     try {
       await this.#send('+A', apiId.bytes);
     } catch (e) {
@@ -341,6 +356,7 @@ export class AppObj {
   #def;
   #alive = true;
   #callbacks = [];
+  #version = 0;
 
   constructor(link, def) {
     this.#link = link;
@@ -354,7 +370,19 @@ export class AppObj {
 
   _pushed(def) {
     this.#def = { ...this.#def, state: def.state, isLink: def.isLink };
+    this.#version++;
     this.#notify();
+  }
+
+  _refreshed(def) {
+    const same = this.#alive && def.state.length === this.#def.state.length
+      && def.state.every((b, i) => b === this.#def.state[i]);
+    this.#def = { ...this.#def, state: def.state, isLink: def.isLink };
+    this.#alive = true;
+    if (!same) {
+      this.#version++;
+      this.#notify();
+    }
   }
 
   _deleted() {
@@ -402,8 +430,10 @@ export class AppObj {
     if (!this.dynamic) throw new HypergolixError('static objects cannot change', { kind: 'immutable' });
     if (!this.owned) throw new HypergolixError('only the author can update', { kind: 'immutable' });
     const bytes = toBytes(state);
+    const before = this.#version;
     await this.#link._request('!O', packObjDef({ ...this.#def, address, author: null, legroom: 0, state: bytes }));
-    this.#def = { ...this.#def, state: bytes };
+    // A push that arrived meanwhile is newer than this answer: keep it.
+    if (this.#version === before) this.#def = { ...this.#def, state: bytes };
   }
 
   /** Fetches the newest state from the server now. */

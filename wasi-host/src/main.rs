@@ -110,7 +110,7 @@ enum ConfigAction {
 
 fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Result<(), String> {
     use local::settings::{FileConfig, Settings};
-    let d = dir.dir();
+    let d = dir.dir()?;
     let mut file = FileConfig::read(&d)?;
     match action.unwrap_or(ConfigAction::Show) {
         ConfigAction::Show => {
@@ -127,11 +127,13 @@ fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Resul
             println!("# flags and HYPERGOLIX_* variables given to `start` override these");
         }
         ConfigAction::Set { key, value } => {
+            dir.create()?;
             file.set(&key, &value)?;
             file.write(&d)?;
             println!("{key} set; it applies when the service next starts");
         }
         ConfigAction::Unset { key } => {
+            dir.create()?;
             file.unset(&key)?;
             file.write(&d)?;
             println!("{key} back to its default; it applies when the service next starts");

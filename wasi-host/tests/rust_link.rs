@@ -262,3 +262,52 @@ async fn the_rust_link_covers_the_original_api_between_two_agents() {
     drop(svc_b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_comes_back_after_the_service_restarts() {
+    let dir = tempdir("rust-link-restart");
+    let svc = Svc::start(&dir, true);
+    let addr = svc.addr.clone();
+    let writer = HypergolixLink::connect(&addr).await.expect("writer app");
+    let reader = HypergolixLink::connect(&addr).await.expect("reader app");
+    writer.new_token().await.expect("token");
+    reader.new_token().await.expect("token");
+    let obj = writer
+        .new_obj(b"before".to_vec(), NewObj::default())
+        .await
+        .expect("new");
+    let on_reader = reader.get(obj.address()).await.expect("get");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let tx = Mutex::new(tx);
+    on_reader.append_callback(move |o| {
+        let _ = tx.lock().expect("lock").send(o.state());
+    });
+
+    // kill -9 and start again on the same port: both links reconnect on
+    // their own, and the reader's object is tracked again.
+    svc.kill9();
+    let _svc = Svc::start_at(&dir, true, &addr, &[]);
+    let t0 = std::time::Instant::now();
+    loop {
+        match obj.set_state(b"after".to_vec()).await {
+            Ok(()) => break,
+            Err(LinkError::Disconnected | LinkError::Timeout(_)) if t0.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("update after the restart: {e}"),
+        }
+    }
+    let got = tokio::task::spawn_blocking(move || loop {
+        let s = rx
+            .recv_timeout(WAIT)
+            .expect("the reader's callback fires after the restart");
+        if s == b"after" {
+            return s;
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(got, b"after");
+    assert_eq!(on_reader.state(), b"after");
+    let _ = std::fs::remove_dir_all(&dir);
+}

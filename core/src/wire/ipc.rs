@@ -673,9 +673,9 @@ pub const NATIVE_GHIDS_SUBPROTOCOL: &str = "hypergolix-ipc.native-ghids";
 /// not even parse the agent's identity. A link only ever uses GHIDs as
 /// names (it never hashes anything), so on a legacy connection the service
 /// writes each GHID with the algorithm byte 0x01 in front of the same
-/// 64-byte digest, and reads 0x01 back as 0x02. The mapping is one to one
-/// because the engine holds no SHA-512 (suite 0x1) objects; GHIDs a legacy
-/// link sends with 0x02 are taken as they are.
+/// 64-byte digest. Every connection reads 0x01 back as 0x02 (and 0x02 as it
+/// is). The mapping is one to one because the engine holds no SHA-512
+/// (suite 0x1) objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GhidDialect {
     /// GHIDs as they are: the links of this project ask for it with
@@ -706,13 +706,13 @@ impl GhidDialect {
         }
     }
 
-    /// A GHID this connection wrote, as the engine knows it.
+    /// A GHID this connection wrote, as the engine knows it. On every
+    /// connection `01` reads as `02`, so an address copied from a 0.1.0
+    /// app (or `hypergolix whoami --legacy`) works in any app.
     pub fn inward(self, g: Ghid) -> Ghid {
-        match (self, g.algorithm()) {
-            (GhidDialect::Legacy, AddressAlgorithm::Sha512) => {
-                Ghid::new(AddressAlgorithm::Blake2b512, *g.digest())
-            }
-            _ => g,
+        match g.algorithm() {
+            AddressAlgorithm::Sha512 => Ghid::new(AddressAlgorithm::Blake2b512, *g.digest()),
+            AddressAlgorithm::Blake2b512 => g,
         }
     }
 
@@ -807,9 +807,9 @@ mod tests {
         assert_eq!(d.inward(out), g);
         // A GHID a legacy link sends as it is stays as it is.
         assert_eq!(d.inward(g), g);
-        // Native connections see and send GHIDs unchanged.
+        // Native connections see GHIDs unchanged, and read a 0.1.0 form too.
         assert_eq!(GhidDialect::Native.outward(g), g);
-        assert_eq!(GhidDialect::Native.inward(out), out);
+        assert_eq!(GhidDialect::Native.inward(out), g);
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct PidFile {
     pub remote: Option<String>,
     /// Seconds since the Unix epoch when it started listening.
     pub started: u64,
+    /// The process's start time in clock ticks since boot (Linux), so a
+    /// pid reused by another process after a crash is not taken for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
 }
 
 impl PidFile {
@@ -114,25 +118,31 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Whether `pid` is a live `hypergolix` process (so a pid reused by
-/// another program after a crash is not mistaken for the service).
-pub fn alive(pid: u32) -> bool {
-    let Some(p) = i32::try_from(pid)
+/// A process's start time in clock ticks since boot (field 22 of
+/// `/proc/PID/stat`; None where there is no /proc).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the pid file's process is alive and is the one that wrote it
+/// (same start time), not a later process that reused the pid.
+pub fn alive(p: &PidFile) -> bool {
+    let Some(pid) = i32::try_from(p.pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
         return false;
     };
-    if rustix::process::test_kill_process(p).is_err() {
+    if rustix::process::test_kill_process(pid).is_err() {
         return false;
     }
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmd) => cmd
-            .split(|b| *b == 0)
-            .next()
-            .is_some_and(|argv0| argv0.ends_with(b"hypergolix")),
-        // No /proc: trust the signal test.
-        Err(_) => true,
+    match (p.start_ticks, start_ticks(p.pid)) {
+        (Some(want), Some(now)) => want == now,
+        // No /proc, or an older pid file: trust the signal test.
+        _ => true,
     }
 }
 
@@ -140,7 +150,7 @@ pub fn alive(pid: u32) -> bool {
 /// is gone: kill -9 or a crash) is removed.
 pub fn running(dir: &Path) -> Result<Option<PidFile>, String> {
     match PidFile::read(dir)? {
-        Some(p) if alive(p.pid) => Ok(Some(p)),
+        Some(p) if alive(&p) => Ok(Some(p)),
         Some(_) => {
             let _ = std::fs::remove_file(PidFile::path(dir));
             Ok(None)
@@ -151,7 +161,7 @@ pub fn running(dir: &Path) -> Result<Option<PidFile>, String> {
 
 /// `hypergolix status`: prints what runs and returns whether it runs.
 pub fn status(dir: &DirArgs) -> Result<bool, String> {
-    let d = dir.dir();
+    let d = dir.dir()?;
     let account = AccountFile::read(&d).ok();
     let settings = Settings::resolve(&Default::default(), &FileConfig::read(&d)?)?;
     println!("data directory: {}", d.display());
@@ -187,7 +197,7 @@ pub fn status(dir: &DirArgs) -> Result<bool, String> {
 
 /// `hypergolix stop`: SIGTERM, then waits for the process to end.
 pub fn stop(dir: &DirArgs) -> Result<(), String> {
-    let d = dir.dir();
+    let d = dir.dir()?;
     let Some(p) = running(&d)? else {
         println!("the service is not running ({})", d.display());
         return Ok(());
@@ -200,7 +210,7 @@ pub fn stop(dir: &DirArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot signal pid {}: {e}", p.pid))?;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(15) {
-        if !alive(p.pid) {
+        if !alive(&p) {
             println!("stopped (pid {})", p.pid);
             return Ok(());
         }
@@ -214,7 +224,7 @@ pub fn stop(dir: &DirArgs) -> Result<(), String> {
 
 /// `hypergolix whoami`.
 pub fn whoami(dir: &DirArgs, legacy: bool) -> Result<(), String> {
-    let a = AccountFile::read(&dir.dir())?;
+    let a = AccountFile::read(&dir.dir()?)?;
     let show = |text: &str| -> Result<String, String> {
         let g: Ghid = text.parse().map_err(|e| format!("account.toml: {e}"))?;
         Ok(if legacy {
@@ -238,8 +248,7 @@ pub fn log_path(dir: &Path) -> PathBuf {
 /// hands it the password on standard input when the account is new, and
 /// waits until it has written its pid file.
 pub fn start_background(args: &StartArgs) -> Result<(), String> {
-    let dir = args.account.dir.dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = args.account.dir.create()?;
     if let Some(p) = running(&dir)? {
         return Err(format!(
             "already running (pid {}), apps connect on ws://{}/",
@@ -269,6 +278,9 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
     if password.is_some() {
         cmd.arg("--password-stdin");
     }
+    // The child gets the password on stdin; it need not sit in its
+    // environment for the life of the service.
+    cmd.env_remove(&args.account.password.password_env);
     cmd.stdin(Stdio::piped()).stdout(out).stderr(err);
     #[cfg(unix)]
     {

@@ -195,6 +195,13 @@ impl Core {
     }
 }
 
+/// Events queued for the engine before IO tasks wait (backpressure: a
+/// flooding app is read no faster than the engine handles it).
+const EVENT_QUEUE: usize = 1024;
+/// Messages queued for one app before it counts as not reading (and is
+/// closed with 1008).
+const APP_QUEUE: usize = 4096;
+
 /// What the engine sends an app connection's writer.
 #[derive(Debug)]
 enum ToApp {
@@ -206,7 +213,7 @@ enum ToApp {
 
 /// What the IPC tasks tell the engine thread.
 enum Event {
-    Opened(u64, GhidDialect, mpsc::UnboundedSender<ToApp>),
+    Opened(u64, GhidDialect, mpsc::Sender<ToApp>),
     Bytes(u64, Vec<u8>),
     /// A message over the connection's rate limit.
     OverLimit(u64, Vec<u8>),
@@ -232,7 +239,7 @@ struct EngineLoop {
     core: Core,
     local: RedbStore,
     upstream: Upstream,
-    apps: HashMap<u64, mpsc::UnboundedSender<ToApp>>,
+    apps: HashMap<u64, mpsc::Sender<ToApp>>,
     /// A login to start once the server is reachable.
     login: Option<(Ghid, zeroize::Zeroizing<Vec<u8>>)>,
     /// The data directory (for `account.toml`).
@@ -280,13 +287,21 @@ impl EngineLoop {
                 },
                 Output::ToApp(s, b) => {
                     if let Some(tx) = self.apps.get(&s) {
-                        let _ = tx.send(ToApp::Bytes(b));
+                        if tx.try_send(ToApp::Bytes(b)).is_err() {
+                            // Full: the app does not read. Dropping its
+                            // sender makes the writer close the connection.
+                            tracing::warn!(
+                                session = s,
+                                "an app does not read its messages; closing"
+                            );
+                            self.apps.remove(&s);
+                        }
                     }
                 }
                 Output::CloseApp(s, why) => {
                     tracing::warn!(session = s, %why, "closing an app connection");
                     if let Some(tx) = self.apps.remove(&s) {
-                        let _ = tx.send(ToApp::Close(CloseCode::Policy, why));
+                        let _ = tx.try_send(ToApp::Close(CloseCode::Policy, why));
                     }
                 }
                 Output::Ready { user_id, identity } => {
@@ -319,7 +334,7 @@ impl EngineLoop {
     /// Handles events until shut down. It runs as a task on the service's
     /// single-threaded runtime, with the IPC and remote connections: no
     /// message crosses a thread on its way through the service.
-    async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+    async fn run(mut self, mut events: mpsc::Receiver<Event>) {
         while let Some(ev) = events.recv().await {
             let input = match ev {
                 Event::Opened(s, dialect, tx) => {
@@ -370,9 +385,8 @@ fn read_all(store: &RedbStore) -> Result<Records, String> {
 /// Runs the service in the foreground until SIGTERM or SIGINT
 /// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
 pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
-    let dir = args.account.dir.dir();
+    let dir = args.account.dir.create()?;
     let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if let Some(p) = control::running(&dir)? {
         return Err(format!(
             "a service already runs on {} (pid {}, apps connect on ws://{}/)",
@@ -487,7 +501,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         lp.start_login()?;
     }
 
-    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let engine = tokio::spawn(lp.run(rx));
     if let Some(url) = settings.remote.clone() {
         tokio::spawn(remote_link(url, tx.clone()));
@@ -497,7 +511,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         let got = tokio::task::spawn_blocking(move || ready_rx.recv())
             .await
             .map_err(|e| e.to_string())?;
-        let _ = tx.send(Event::Shutdown);
+        let _ = tx.send(Event::Shutdown).await;
         let _ = engine.await;
         got.map_err(|_| "the engine stopped before the account was ready".to_string())?;
         if settings.remote.is_some() && args.login.is_none() {
@@ -518,6 +532,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        start_ticks: control::start_ticks(std::process::id()),
     }
     .write(&dir)?;
     say(&format!("listening on {addr}"));
@@ -557,7 +572,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             }
         });
     }
-    let _ = tx.send(Event::Shutdown);
+    let _ = tx.send(Event::Shutdown).await;
     let _ = engine.await;
     PidFile::remove_own(&dir);
     Ok(())
@@ -640,7 +655,7 @@ fn tell(line: &str) {
 
 /// Keeps a connection to the remote server, reconnecting with exponential
 /// backoff (0.1 s doubling to 10 s); the engine resends what is pending.
-async fn remote_link(url: String, events: mpsc::UnboundedSender<Event>) {
+async fn remote_link(url: String, events: mpsc::Sender<Event>) {
     let mut wait = std::time::Duration::from_millis(100);
     loop {
         // Small request/response messages: Nagle's algorithm would hold them
@@ -651,7 +666,7 @@ async fn remote_link(url: String, events: mpsc::UnboundedSender<Event>) {
                 wait = std::time::Duration::from_millis(100);
                 let (mut sink, mut stream) = ws.split();
                 let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-                if events.send(Event::RemoteUp(tx)).is_err() {
+                if events.send(Event::RemoteUp(tx)).await.is_err() {
                     return;
                 }
                 let writer = tokio::spawn(async move {
@@ -663,14 +678,14 @@ async fn remote_link(url: String, events: mpsc::UnboundedSender<Event>) {
                 });
                 while let Some(Ok(msg)) = stream.next().await {
                     if let Ws::Binary(b) = msg {
-                        if events.send(Event::RemoteBytes(b.to_vec())).is_err() {
+                        if events.send(Event::RemoteBytes(b.to_vec())).await.is_err() {
                             return;
                         }
                     }
                 }
                 writer.abort();
                 tracing::warn!(%url, "lost the persistence server");
-                if events.send(Event::RemoteDown).is_err() {
+                if events.send(Event::RemoteDown).await.is_err() {
                     return;
                 }
             }
@@ -691,7 +706,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 async fn app_connection(
     sock: tokio::net::TcpStream,
     session: u64,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     limits: Limits,
 ) -> Result<(), String> {
     let Limits {
@@ -704,9 +719,14 @@ async fn app_connection(
     let mut dialect = GhidDialect::Legacy;
     #[allow(clippy::result_large_err)]
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        if let Some(o) = req.headers().get("origin").and_then(|o| o.to_str().ok()) {
-            if !origins.iter().any(|a| a == o) {
-                let mut r = ErrorResponse::new(Some(format!("origin {o} is not allowed")));
+        // Every Origin header must be allowed (one that is not text is not).
+        for o in req.headers().get_all("origin") {
+            let text = o.to_str().unwrap_or("");
+            if text.is_empty() || !origins.iter().any(|a| a == text) {
+                let mut r = ErrorResponse::new(Some(format!(
+                    "origin {} is not allowed",
+                    String::from_utf8_lossy(o.as_bytes())
+                )));
                 *r.status_mut() = StatusCode::FORBIDDEN;
                 return Err(r);
             }
@@ -733,9 +753,10 @@ async fn app_connection(
         .await
         .map_err(|e| e.to_string())?;
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<ToApp>();
+    let (tx, mut rx) = mpsc::channel::<ToApp>(APP_QUEUE);
     events
         .send(Event::Opened(session, dialect, tx.clone()))
+        .await
         .map_err(|_| "the engine stopped".to_string())?;
     let mut writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -757,20 +778,31 @@ async fn app_connection(
                     };
                     let _ = sink.send(Ws::Close(Some(frame))).await;
                     let _ = sink.close().await;
-                    break;
+                    return;
                 }
             }
         }
+        // The engine let go of this connection without a reason: it fell
+        // too far behind (or is already closed, and this is a no-op).
+        let frame = CloseFrame {
+            code: CloseCode::Policy,
+            reason: "the app did not read its messages".into(),
+        };
+        let _ = sink.send(Ws::Close(Some(frame))).await;
+        let _ = sink.close().await;
     });
     while let Some(msg) = stream.next().await {
         match msg {
             Ok(Ws::Binary(b)) => {
-                let ev = if bucket.take() {
+                // Answers to the service's pushes do not count.
+                let answer = matches!(b.get(2..4), Some(b"AK" | b"NK"));
+                let ev = if answer || bucket.take() {
                     Event::Bytes(session, b.to_vec())
                 } else {
-                    Event::OverLimit(session, b.to_vec())
+                    // The NK needs only the header: do not queue the body.
+                    Event::OverLimit(session, b[..b.len().min(6)].to_vec())
                 };
-                if events.send(ev).is_err() {
+                if events.send(ev).await.is_err() {
                     break;
                 }
             }
@@ -778,7 +810,7 @@ async fn app_connection(
                 // Too big to read, so too big to answer with NK (its token
                 // is inside): close with 1009 and the reason.
                 tracing::warn!(session, "closing an app connection: {e}");
-                let _ = tx.send(ToApp::Close(
+                let _ = tx.try_send(ToApp::Close(
                     CloseCode::Size,
                     format!("{e} (limit {max} bytes)"),
                 ));
@@ -790,7 +822,7 @@ async fn app_connection(
             Ok(_) => {}
         }
     }
-    let _ = events.send(Event::Closed(session));
+    let _ = events.send(Event::Closed(session)).await;
     drop(tx);
     // Let a close frame go out; then stop writing either way.
     if tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer)

@@ -25,14 +25,54 @@ pub struct DirArgs {
 }
 
 impl DirArgs {
-    /// The data directory.
-    pub fn dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(std::env::temp_dir)
-                .join(".hypergolix")
-        })
+    /// The data directory: `--data-dir`, or `~/.hypergolix`. Without a home
+    /// directory there is no safe default (a shared one such as /tmp would
+    /// let another user plant a key or a config): say so.
+    pub fn dir(&self) -> Result<PathBuf, String> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        match std::env::var_os("HOME") {
+            Some(h) if !h.is_empty() => Ok(PathBuf::from(h).join(".hypergolix")),
+            _ => {
+                Err("no home directory ($HOME): pass --data-dir or set HYPERGOLIX_DATA_DIR".into())
+            }
+        }
+    }
+
+    /// The data directory, created if missing, readable by this user only
+    /// (it holds the storage key and the encrypted store); one that belongs
+    /// to another user is refused.
+    pub fn create(&self) -> Result<PathBuf, String> {
+        let d = self.dir()?;
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            let me = rustix::process::geteuid().as_raw();
+            if m.uid() != me {
+                return Err(format!(
+                    "{} belongs to another user (uid {}); refusing to use it",
+                    d.display(),
+                    m.uid()
+                ));
+            }
+            if m.mode() & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %d.display(),
+                    "the data directory is open to other users; consider chmod 700"
+                );
+            }
+        }
+        Ok(d)
     }
 }
 
@@ -106,9 +146,9 @@ impl FileConfig {
         }
     }
 
-    /// Writes it atomically (temporary file, then rename).
+    /// Writes it atomically (temporary file, then rename) into an existing
+    /// data directory.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let p = Self::path(dir);
         let text = toml::to_string(self).map_err(|e| e.to_string())?;
         let tmp = p.with_extension("toml.tmp");
@@ -265,7 +305,9 @@ impl PasswordArgs {
     pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
         if let Some(f) = &self.password_file {
             let p = Zeroizing::new(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
-            return Ok(Zeroizing::new(p.strip_suffix(b"\n").unwrap_or(&p).to_vec()));
+            let line = p.strip_suffix(b"\n").unwrap_or(&p);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            return Ok(Zeroizing::new(line.to_vec()));
         }
         if self.password_stdin {
             let mut line = Zeroizing::new(String::new());
@@ -355,6 +397,7 @@ mod tests {
     fn the_file_round_trips() {
         let dir = std::env::temp_dir().join(format!("hgx-local-config-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
         let mut f = FileConfig::default();
         f.set("allow_origins", "https://a.example, https://b.example")
             .expect("set");

@@ -27,25 +27,24 @@ impl Svc {
 
     /// Same, with extra arguments.
     pub fn start_with(dir: &Path, native: bool, extra: &[&str]) -> Self {
+        Self::start_at(dir, native, "127.0.0.1:0", extra)
+    }
+
+    /// Same, listening on `ipc` (to come back on the same port).
+    pub fn start_at(dir: &Path, native: bool, ipc: &str, extra: &[&str]) -> Self {
         let component = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("..")
             .join(COMPONENT_PATH);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypergolix"));
-        cmd.args([
-            "start",
-            "--ipc",
-            "127.0.0.1:0",
-            "--insecure-test-kdf",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .arg("--component")
-        .arg(component)
-        .env("HYPERGOLIX_PASSWORD", "correct horse")
-        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        cmd.args(["start", "--ipc", ipc, "--insecure-test-kdf", "--data-dir"])
+            .arg(dir)
+            .arg("--component")
+            .arg(component)
+            .env("HYPERGOLIX_PASSWORD", "correct horse")
+            .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if native {
             cmd.arg("--native-engine");
         }
