@@ -145,7 +145,7 @@ fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Resul
 /// Runs the service (foreground or setup-only) on a tokio runtime.
 fn service(name: &str, args: local::StartArgs, mode: local::Mode) -> Result<bool, Error> {
     init_logging();
-    let rt = tokio_runtime(true)?;
+    let rt = tokio_runtime()?;
     Ok(report(name, rt.block_on(local::run(args, mode))))
 }
 
@@ -245,7 +245,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 }
             };
             init_logging();
-            let rt = tokio_runtime(false)?;
+            let rt = tokio_runtime()?;
             match rt.block_on(serve::run(cfg)) {
                 Ok(()) => Ok(true),
                 Err(e) => {
@@ -257,19 +257,16 @@ fn run(cli: Cli) -> Result<bool, Error> {
     }
 }
 
-/// The tokio runtime of the network commands: multi-threaded for the
-/// server; one thread for the local service, whose engine handles one event
-/// at a time anyway (so no message crosses a thread inside it).
-fn tokio_runtime(single_thread: bool) -> Result<tokio::runtime::Runtime, Error> {
-    let mut b = if single_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    b.enable_all().build().map_err(|source| Error::Io {
-        path: "tokio runtime".into(),
-        source,
-    })
+/// The multi-threaded tokio runtime of the network commands (the local
+/// service's engine has a thread of its own beside it).
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
 }
 
 /// Structured logs on stderr; level from `RUST_LOG` (default `info`).

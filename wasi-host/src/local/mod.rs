@@ -331,11 +331,11 @@ impl EngineLoop {
         self.apply(out)
     }
 
-    /// Handles events until shut down. It runs as a task on the service's
-    /// single-threaded runtime, with the IPC and remote connections: no
-    /// message crosses a thread on its way through the service.
-    async fn run(mut self, mut events: mpsc::Receiver<Event>) {
-        while let Some(ev) = events.recv().await {
+    /// Handles events until shut down, on its own thread: a step's store
+    /// write (an fsync) then never holds up the IO tasks, so what a step
+    /// sends before its write (see `docs/engine.md`) leaves at once.
+    fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        while let Some(ev) = events.blocking_recv() {
             let input = match ev {
                 Event::Opened(s, dialect, tx) => {
                     self.apps.insert(s, tx);
@@ -502,7 +502,10 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     }
 
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let engine = tokio::spawn(lp.run(rx));
+    let engine = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || lp.run(rx))
+        .map_err(|e| e.to_string())?;
     if let Some(url) = settings.remote.clone() {
         tokio::spawn(remote_link(url, tx.clone()));
     }
@@ -512,7 +515,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let _ = tx.send(Event::Shutdown).await;
-        let _ = engine.await;
+        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
         got.map_err(|_| "the engine stopped before the account was ready".to_string())?;
         if settings.remote.is_some() && args.login.is_none() {
             tell("the account is published to the server when the service next starts");
@@ -573,7 +576,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         });
     }
     let _ = tx.send(Event::Shutdown).await;
-    let _ = engine.await;
+    let _ = tokio::task::spawn_blocking(move || engine.join()).await;
     PidFile::remove_own(&dir);
     Ok(())
 }
