@@ -224,11 +224,7 @@ impl World {
     pub fn crash(&mut self, d: usize) {
         self.disconnect(d);
         if let Some(e) = self.devices[d].engine.as_ref() {
-            self.devices[d].at_crash = e
-                .addresses()
-                .into_iter()
-                .filter_map(|g| e.peek(&g).map(|o| (g, o.state)))
-                .collect();
+            self.devices[d].at_crash = states(e);
         }
         self.devices[d].engine = None;
         self.devices[d].crashed = true;
@@ -308,11 +304,7 @@ impl World {
             return;
         }
         if let Some(e) = self.devices[d].engine.as_ref() {
-            self.devices[d].durable_states = e
-                .addresses()
-                .into_iter()
-                .filter_map(|g| e.peek(&g).map(|o| (g, o.state)))
-                .collect();
+            self.devices[d].durable_states = states(e);
         }
     }
 
@@ -516,4 +508,12 @@ impl World {
     pub fn engine(&self, d: usize) -> &Engine {
         self.devices[d].engine.as_ref().expect("engine running")
     }
+}
+
+/// Every object's state in an engine's memory.
+fn states(e: &Engine) -> HashMap<Ghid, Vec<u8>> {
+    e.addresses()
+        .into_iter()
+        .filter_map(|g| e.peek(&g).map(|o| (g, o.state)))
+        .collect()
 }
