@@ -11,7 +11,13 @@ use std::process::{Child, Command, Stdio};
 pub fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hgx-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tempdir");
+    // Private, as the service wants its data directories.
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&d)
+        .expect("tempdir");
     d
 }
 
