@@ -61,21 +61,12 @@ impl LinkInner {
         rx.await.map_err(|_| LinkError::Stopped)?
     }
 
-    /// Runs a link future on the link's own runtime and waits for it on
-    /// this thread (which never enters a runtime, so this works from any
-    /// thread; in async code it would block a worker: await instead).
-    pub fn block<T: Send + 'static>(
-        &self,
-        f: impl Future<Output = Result<T>> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        guard(&self.runtime)
-            .as_ref()
-            .ok_or(LinkError::Stopped)?
-            .spawn(async move {
-                let _ = tx.send(f.await);
-            });
-        rx.recv().map_err(|_| LinkError::Stopped)?
+    /// Waits for a link future on this thread. The future's IO runs on the
+    /// link's runtime ([`LinkInner::call`]), so this thread only parks until
+    /// the answer comes: it works from any thread that is not an async
+    /// worker (there it would block the worker: await instead).
+    pub fn block<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+        futures_executor::block_on(f)
     }
 }
 
@@ -205,14 +196,7 @@ impl HypergolixLink {
     /// Blocking [`HypergolixLink::connect`].
     pub fn connect_threadsafe(addr: &str) -> Result<Self> {
         let (runtime, core, first) = Self::start(addr)?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        runtime.spawn(async move {
-            let _ = tx.send(first.await);
-        });
-        let got = match rx.recv() {
-            Ok(Ok(first)) => first,
-            _ => Err(LinkError::Stopped),
-        };
+        let got = futures_executor::block_on(first).unwrap_or(Err(LinkError::Stopped));
         Self::finish(runtime, core, got)
     }
 
@@ -259,8 +243,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::new_token`].
     pub fn new_token_threadsafe(&self) -> Result<AppToken> {
-        let me = self.clone();
-        self.inner.block(async move { me.new_token().await })
+        self.inner.block(self.new_token())
     }
 
     /// Uses an existing token; returns the app's startup object, if one was
@@ -282,8 +265,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::set_token`].
     pub fn set_token_threadsafe(&self, token: AppToken) -> Result<Option<Ghid>> {
-        let me = self.clone();
-        self.inner.block(async move { me.set_token(token).await })
+        self.inner.block(self.set_token(token))
     }
 
     /// The app's startup object, if one was registered.
@@ -298,8 +280,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::startup`].
     pub fn startup_threadsafe(&self) -> Result<Option<Ghid>> {
-        let me = self.clone();
-        self.inner.block(async move { me.startup().await })
+        self.inner.block(self.startup())
     }
 
     /// Makes `obj` the object [`HypergolixLink::set_token`] returns.
@@ -312,9 +293,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::register_startup`].
     pub fn register_startup_threadsafe(&self, obj: &AppObj) -> Result<()> {
-        let (me, obj) = (self.clone(), obj.clone());
-        self.inner
-            .block(async move { me.register_startup(&obj).await })
+        self.inner.block(self.register_startup(obj))
     }
 
     /// Forgets the startup object.
@@ -325,9 +304,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::deregister_startup`].
     pub fn deregister_startup_threadsafe(&self) -> Result<()> {
-        let me = self.clone();
-        self.inner
-            .block(async move { me.deregister_startup().await })
+        self.inner.block(self.deregister_startup())
     }
 
     /// Receives objects shared with this agent under `api_id`: the handler
@@ -365,9 +342,7 @@ impl HypergolixLink {
         api_id: ApiId,
         handler: impl Fn(Share) + Send + Sync + 'static,
     ) -> Result<()> {
-        let me = self.clone();
-        self.inner
-            .block(async move { me.register_api(api_id, handler).await })
+        self.inner.block(self.register_api(api_id, handler))
     }
 
     /// Stops receiving shares for `api_id`.
@@ -379,9 +354,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::deregister_api`].
     pub fn deregister_api_threadsafe(&self, api_id: ApiId) -> Result<()> {
-        let me = self.clone();
-        self.inner
-            .block(async move { me.deregister_api(api_id).await })
+        self.inner.block(self.deregister_api(api_id))
     }
 
     /// Tells `handler` whether each share this app made reached its recipient.
@@ -404,8 +377,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::get`].
     pub fn get_threadsafe(&self, address: Ghid) -> Result<AppObj> {
-        let me = self.clone();
-        self.inner.block(async move { me.get(address).await })
+        self.inner.block(self.get(address))
     }
 
     async fn create(&self, state: Vec<u8>, opts: NewObj, is_link: bool) -> Result<AppObj> {
@@ -446,9 +418,7 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::new_obj`].
     pub fn new_obj_threadsafe(&self, state: Vec<u8>, opts: NewObj) -> Result<AppObj> {
-        let me = self.clone();
-        self.inner
-            .block(async move { me.new_obj(state, opts).await })
+        self.inner.block(self.new_obj(state, opts))
     }
 
     /// Creates a link object: its state is the address of `target`.
@@ -458,8 +428,6 @@ impl HypergolixLink {
 
     /// Blocking [`HypergolixLink::new_link`].
     pub fn new_link_threadsafe(&self, target: Ghid, opts: NewObj) -> Result<AppObj> {
-        let me = self.clone();
-        self.inner
-            .block(async move { me.new_link(target, opts).await })
+        self.inner.block(self.new_link(target, opts))
     }
 }

@@ -277,8 +277,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::set_state`].
     pub fn set_state_threadsafe(&self, state: Vec<u8>) -> Result<()> {
-        let me = self.clone();
-        self.0.link.block(async move { me.set_state(state).await })
+        self.0.link.block(self.set_state(state))
     }
 
     /// Asks the service to fetch the newest state from the server now.
@@ -290,8 +289,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::sync`].
     pub fn sync_threadsafe(&self) -> Result<()> {
-        let me = self.clone();
-        self.0.link.block(async move { me.sync().await })
+        self.0.link.block(self.sync())
     }
 
     /// Shares the object with another identity (its `whoami`). Whether it
@@ -316,8 +314,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::share`].
     pub fn share_threadsafe(&self, recipient: Ghid) -> Result<()> {
-        let me = self.clone();
-        self.0.link.block(async move { me.share(recipient).await })
+        self.0.link.block(self.share(recipient))
     }
 
     /// A static snapshot of a dynamic object's current state.
@@ -340,8 +337,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::freeze`].
     pub fn freeze_threadsafe(&self) -> Result<AppObj> {
-        let me = self.clone();
-        self.0.link.block(async move { me.freeze().await })
+        self.0.link.block(self.freeze())
     }
 
     /// Keeps the object at the server even if its author lets it go.
@@ -353,8 +349,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::hold`].
     pub fn hold_threadsafe(&self) -> Result<()> {
-        let me = self.clone();
-        self.0.link.block(async move { me.hold().await })
+        self.0.link.block(self.hold())
     }
 
     /// Stops following the object (no more updates); this handle dies.
@@ -367,8 +362,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::discard`].
     pub fn discard_threadsafe(&self) -> Result<()> {
-        let me = self.clone();
-        self.0.link.block(async move { me.discard().await })
+        self.0.link.block(self.discard())
     }
 
     /// Deletes the object everywhere (its author only); recipients are told.
@@ -388,8 +382,7 @@ impl AppObj {
 
     /// Blocking [`AppObj::delete`].
     pub fn delete_threadsafe(&self) -> Result<()> {
-        let me = self.clone();
-        self.0.link.block(async move { me.delete().await })
+        self.0.link.block(self.delete())
     }
 
     fn add_callback(&self, f: Callback, front: bool) -> CallbackId {
