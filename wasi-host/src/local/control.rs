@@ -12,6 +12,7 @@ use hypergolix_core::wire::ipc::GhidDialect;
 use serde::{Deserialize, Serialize};
 
 use super::settings::{DirArgs, FileConfig, Settings};
+use super::toml_file;
 use super::StartArgs;
 
 /// The pid file of a running service.
@@ -39,22 +40,12 @@ impl PidFile {
 
     /// Reads it (None when absent).
     pub fn read(dir: &Path) -> Result<Option<Self>, String> {
-        let p = Self::path(dir);
-        match std::fs::read_to_string(&p) {
-            Ok(t) => toml::from_str(&t)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", p.display())),
-        }
+        toml_file::read(&Self::path(dir))
     }
 
     /// Writes it atomically.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
-        write_atomic(
-            &Self::path(dir),
-            &toml::to_string(self).map_err(|e| e.to_string())?,
-        )
+        toml_file::write(&Self::path(dir), self)
     }
 
     /// Removes it if it is this process's.
@@ -88,34 +79,18 @@ impl AccountFile {
             user_id: user_id.to_string(),
             identity: identity.to_string(),
         };
-        write_atomic(
-            &Self::path(dir),
-            &toml::to_string(&a).map_err(|e| e.to_string())?,
-        )
+        toml_file::write(&Self::path(dir), &a)
     }
 
     /// Reads it; a clear error when the directory holds no account yet.
     pub fn read(dir: &Path) -> Result<Self, String> {
-        let p = Self::path(dir);
-        let t = std::fs::read_to_string(&p).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "no account in {}: run `hypergolix create-account`, `hypergolix login USER_ID` or `hypergolix start`",
-                    dir.display()
-                )
-            } else {
-                format!("{}: {e}", p.display())
-            }
-        })?;
-        toml::from_str(&t).map_err(|e| format!("{}: {e}", p.display()))
+        toml_file::read(&Self::path(dir))?.ok_or_else(|| {
+            format!(
+                "no account in {}: run `hypergolix create-account`, `hypergolix login USER_ID` or `hypergolix start`",
+                dir.display()
+            )
+        })
     }
-}
-
-fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A process's start time in clock ticks since boot (field 22 of

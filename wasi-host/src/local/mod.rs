@@ -31,6 +31,7 @@ use crate::serve::redb_store::RedbStore;
 
 pub mod control;
 pub mod settings;
+mod toml_file;
 
 use control::{AccountFile, PidFile};
 use settings::{DirArgs, FileConfig, NetArgs, PasswordArgs, Settings};

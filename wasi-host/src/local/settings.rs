@@ -138,23 +138,12 @@ impl FileConfig {
 
     /// Reads it (absent = empty).
     pub fn read(dir: &Path) -> Result<Self, String> {
-        let p = Self::path(dir);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(format!("{}: {e}", p.display())),
-        }
+        Ok(super::toml_file::read(&Self::path(dir))?.unwrap_or_default())
     }
 
-    /// Writes it atomically (temporary file, then rename) into an existing
-    /// data directory.
+    /// Writes it atomically into an existing data directory.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let p = Self::path(dir);
-        let text = toml::to_string(self).map_err(|e| e.to_string())?;
-        let tmp = p.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &p))
-            .map_err(|e| format!("{}: {e}", p.display()))
+        super::toml_file::write(&Self::path(dir), self)
     }
 
     /// Sets one key from its text form (checked as `start` would).
@@ -183,9 +172,7 @@ impl FileConfig {
                 let n: usize = value
                     .parse()
                     .map_err(|_| format!("max_message_bytes: {value:?} is not a number"))?;
-                if n < 1024 {
-                    return Err("max_message_bytes must be at least 1024".into());
-                }
+                check_max_message(n)?;
                 self.max_message_bytes = Some(n);
             }
             "max_requests_per_second" => {
@@ -218,6 +205,14 @@ fn unknown_key(key: &str) -> String {
         "unknown key {key:?}; the keys are {}",
         CONFIG_KEYS.join(", ")
     )
+}
+
+/// Refuses a message limit too small for any real request.
+fn check_max_message(n: usize) -> Result<(), String> {
+    if n < 1024 {
+        return Err("max_message_bytes must be at least 1024".into());
+    }
+    Ok(())
 }
 
 /// Refuses a non-loopback IPC address.
@@ -278,6 +273,7 @@ impl Settings {
                 .unwrap_or(DEFAULT_RATE),
         };
         check_loopback(s.ipc)?;
+        check_max_message(s.max_message_bytes)?;
         if let Some(r) = &s.remote {
             check_remote(r)?;
         }

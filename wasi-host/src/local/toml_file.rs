@@ -1,0 +1,28 @@
+//! The small TOML files of a data directory (`config.toml`, the pid file
+//! `service.toml`, `account.toml`): read with the path in every error,
+//! written atomically (a temporary file, then a rename).
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Reads and parses `path`; `None` when it does not exist.
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => toml::from_str(&t)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes `value` to `path` atomically.
+pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let text = toml::to_string(value).map_err(|e| format!("{}: {e}", path.display()))?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
