@@ -1,9 +1,10 @@
 //! The Hypergolix engine: the agent that the local service and the browser
 //! run. Sans-IO: the host feeds [`Input`]s to [`Engine::handle`] and carries
 //! out the [`Action`]s it returns, in order (a [`Action::Store`] durably
-//! before anything after it; what comes before it needs nothing it writes). The engine keeps its whole state in memory and
-//! describes every change as a storage write, so a host can restart it from
-//! its store with [`Engine::restore`].
+//! before anything after it; what comes before it needs nothing it
+//! writes). The engine keeps its whole state in memory and describes every
+//! change as a storage write, so a host can restart it from its store with
+//! [`Engine::restore`].
 //!
 //! What it does, and the formats it uses: `docs/engine.md`.
 //!
