@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
-cargo build -q --release -p hypergolix-core --example bench_portable
-cargo build -q --release -p hypergolix-core --example bench_portable --target wasm32-wasip2
-cargo build -q --release -p hypergolix-core --example bench_portable --target wasm32-wasip1
+cargo build -q --release -p hypergolix-core --example bench_portable --features bench
+cargo build -q --release -p hypergolix-core --example bench_portable --features bench --target wasm32-wasip2
+cargo build -q --release -p hypergolix-core --example bench_portable --features bench --target wasm32-wasip1
 cargo build -q --release -p hypergolix-wasi-host
 out=target/bench-wasm
 mkdir -p $out

@@ -12,7 +12,7 @@ step "set-up"
 export CARGO_TERM_COLOR=never
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --features hypergolix-core/vectors,hypergolix-core/conformance -- -D warnings
+cargo clippy --workspace --all-targets --features hypergolix-core/vectors,hypergolix-core/conformance,hypergolix-core/bench -- -D warnings
 cargo clippy -p hypergolix-web --target wasm32-unknown-unknown --all-targets -- -D warnings
 cargo clippy -p hypergolix-engine-component --target wasm32-wasip2 -- -D warnings
 

@@ -42,7 +42,12 @@ pub enum Output {
         identity: Ghid,
     },
     /// Logging in failed; nothing was changed.
-    LoginFailed(String),
+    LoginFailed {
+        /// The error's stable code ([`Error::code`]: `wrong_password`, ...).
+        code: String,
+        /// What went wrong, for people.
+        message: String,
+    },
     /// A line for the host's log.
     Log(String),
 }
@@ -318,7 +323,10 @@ impl Service {
                 Action::Ready { user_id, identity } => {
                     out.push(Output::Ready { user_id, identity })
                 }
-                Action::LoginFailed(e) => out.push(Output::LoginFailed(e.to_string())),
+                Action::LoginFailed(e) => out.push(Output::LoginFailed {
+                    code: e.code().into(),
+                    message: e.to_string(),
+                }),
             }
         }
         out

@@ -69,7 +69,7 @@ fn from_wit(out: Vec<wit::Output>) -> Result<Vec<Output>> {
                     user_id: Ghid::from_bytes(&u).map_err(|e| Error::Engine(e.to_string()))?,
                     identity: Ghid::from_bytes(&i).map_err(|e| Error::Engine(e.to_string()))?,
                 },
-                wit::Output::LoginFailed(e) => Output::LoginFailed(e),
+                wit::Output::LoginFailed((code, message)) => Output::LoginFailed { code, message },
                 wit::Output::Log(l) => Output::Log(l),
             })
         })

@@ -125,6 +125,117 @@ pub(crate) fn open_local(
         .map_err(|_| Error::Storage("local record does not open with the storage key".into()))
 }
 
+/// Magic of a locked storage key ([`lock_storage_key`]).
+const LOCK_MAGIC: &[u8; 4] = b"HGXL";
+/// Its only version.
+const LOCK_VERSION: u8 = 1;
+/// Salt length of a locked storage key.
+const LOCK_SALT: usize = 16;
+/// Header: magic, version, memory (KiB), passes, lanes, salt, nonce.
+const LOCK_HEADER: usize = 4 + 1 + 4 + 4 + 4 + LOCK_SALT + 12;
+/// The whole record: header, then the sealed 32-byte key and its 16-byte tag.
+pub const LOCKED_KEY_LEN: usize = LOCK_HEADER + 32 + 16;
+/// The most memory a locked key may ask Argon2id for (1 GiB): a corrupted
+/// or hostile record cannot make unlocking take all the memory there is.
+const LOCK_MAX_MEMORY_KIB: u32 = 1024 * 1024;
+/// The most passes a locked key may ask for.
+const LOCK_MAX_PASSES: u32 = 64;
+
+fn lock_kek(password: &[u8], salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
+    let p = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|_| Error::InvalidArgument("invalid Argon2id parameters"))?;
+    let mut kek = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
+        .hash_password_into(password, salt, &mut kek[..])
+        .map_err(|_| Error::InvalidArgument("Argon2id failed"))?;
+    Ok(kek)
+}
+
+/// Seals a host's 32-byte storage key under a password, for hosts that have
+/// no private file to keep it in (the browser keeps the result in
+/// IndexedDB): Argon2id(password, a random 16-byte salt, `params`) → a key
+/// that seals the storage key with ChaCha20-Poly1305, the header as AAD.
+///
+/// Layout ([`LOCKED_KEY_LEN`] bytes): `HGXL ‖ version(1)=1 ‖ memory KiB(4) ‖
+/// passes(4) ‖ lanes(4) ‖ salt(16) ‖ nonce(12) ‖ sealed key(32) ‖ tag(16)`,
+/// integers big-endian. The parameters travel with the record, so a later
+/// version can raise them.
+pub fn lock_storage_key(
+    password: &[u8],
+    storage_key: &[u8; 32],
+    params: KdfParams,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(LOCKED_KEY_LEN);
+    out.extend_from_slice(LOCK_MAGIC);
+    out.push(LOCK_VERSION);
+    out.extend_from_slice(&params.memory_kib.to_be_bytes());
+    out.extend_from_slice(&params.iterations.to_be_bytes());
+    out.extend_from_slice(&params.parallelism.to_be_bytes());
+    let mut salt_nonce = [0u8; LOCK_SALT + 12];
+    rng.fill_bytes(&mut salt_nonce);
+    out.extend_from_slice(&salt_nonce);
+    let kek = lock_kek(password, &salt_nonce[..LOCK_SALT], params)?;
+    let ct = crypto_suite(cs3::SUITE_ID)?.encrypt(
+        &kek[..],
+        &salt_nonce[LOCK_SALT..],
+        &out[..LOCK_HEADER],
+        storage_key,
+    )?;
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a storage key sealed by [`lock_storage_key`]. A wrong password is
+/// [`Error::WrongPassword`]; a record that is not one (truncated, another
+/// version, parameters beyond 1 GiB or 64 passes) is [`Error::Storage`].
+pub fn unlock_storage_key(password: &[u8], locked: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+    let bad = |why: &str| Error::Storage(format!("locked storage key: {why}"));
+    if locked.len() != LOCKED_KEY_LEN {
+        return Err(bad("wrong length"));
+    }
+    if &locked[..4] != LOCK_MAGIC || locked[4] != LOCK_VERSION {
+        return Err(bad("not a version-1 HGXL record"));
+    }
+    let int = |at: usize| {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&locked[at..at + 4]);
+        u32::from_be_bytes(b)
+    };
+    let params = KdfParams {
+        memory_kib: int(5),
+        iterations: int(9),
+        parallelism: int(13),
+    };
+    if params.memory_kib > LOCK_MAX_MEMORY_KIB || params.iterations > LOCK_MAX_PASSES {
+        return Err(bad("Argon2id parameters beyond the limits"));
+    }
+    let salt = &locked[17..17 + LOCK_SALT];
+    let nonce = &locked[17 + LOCK_SALT..LOCK_HEADER];
+    let kek = lock_kek(password, salt, params).map_err(|_| bad("invalid Argon2id parameters"))?;
+    let plain = Zeroizing::new(
+        crypto_suite(cs3::SUITE_ID)?
+            .decrypt(
+                &kek[..],
+                nonce,
+                &locked[..LOCK_HEADER],
+                &locked[LOCK_HEADER..],
+            )
+            .map_err(|_| Error::WrongPassword)?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    if plain.len() != 32 {
+        return Err(bad("the sealed key is not 32 bytes"));
+    }
+    key.copy_from_slice(&plain);
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +264,37 @@ mod tests {
         assert!(open_local(&key, b"o/2", &s).is_err());
         assert!(open_local(&[8u8; 32], b"o/1", &s).is_err());
         assert!(open_local(&key, b"o/1", &s[..5]).is_err());
+    }
+
+    #[test]
+    fn storage_key_lock_opens_with_its_password_only() {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let key = [0x5au8; 32];
+        let locked =
+            lock_storage_key(b"pw", &key, KdfParams::INSECURE_TEST, &mut rng).expect("lock");
+        assert_eq!(locked.len(), LOCKED_KEY_LEN);
+        assert_eq!(*unlock_storage_key(b"pw", &locked).expect("unlock"), key);
+        assert_eq!(
+            unlock_storage_key(b"pw2", &locked).err(),
+            Some(Error::WrongPassword)
+        );
+        // Every byte is bound: a flipped bit anywhere is refused.
+        for i in 0..locked.len() {
+            let mut bad = locked.clone();
+            bad[i] ^= 1;
+            assert!(unlock_storage_key(b"pw", &bad).is_err(), "byte {i}");
+        }
+        assert!(matches!(
+            unlock_storage_key(b"pw", &locked[..40]),
+            Err(Error::Storage(_))
+        ));
+        // Hostile parameters are refused before Argon2id runs.
+        let mut huge = locked.clone();
+        huge[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            unlock_storage_key(b"pw", &huge),
+            Err(Error::Storage(_))
+        ));
     }
 }

@@ -22,6 +22,8 @@ pub mod keys;
 mod pages;
 mod record;
 mod state;
+#[cfg(any(test, feature = "conformance"))]
+pub mod store_conformance;
 mod sync;
 pub mod types;
 

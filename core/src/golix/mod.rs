@@ -12,6 +12,8 @@ pub mod gobd;
 pub mod identity;
 pub mod object;
 pub mod pair;
+#[cfg(feature = "bench")]
+pub mod portable_bench;
 pub mod secret;
 pub(crate) mod signed;
 pub mod suite;

@@ -96,7 +96,7 @@ impl<S: Svc> Net<S> {
                     self.inbox[i].push(m);
                 }
                 Output::CloseApp(_, why) => self.closed[i] = Some(why),
-                Output::Ready { .. } | Output::LoginFailed(_) | Output::Log(_) => {}
+                Output::Ready { .. } | Output::LoginFailed { .. } | Output::Log(_) => {}
             }
         }
     }

@@ -51,7 +51,7 @@ fn convert(out: Vec<Output>) -> Vec<wit::Output> {
             Output::Ready { user_id, identity } => {
                 wit::Output::Ready((user_id.to_bytes().to_vec(), identity.to_bytes().to_vec()))
             }
-            Output::LoginFailed(e) => wit::Output::LoginFailed(e),
+            Output::LoginFailed { code, message } => wit::Output::LoginFailed((code, message)),
             Output::Log(l) => wit::Output::Log(l),
         })
         .collect()

@@ -31,10 +31,12 @@ use crate::serve::redb_store::RedbStore;
 
 pub mod control;
 pub mod settings;
+pub mod store;
 mod toml_file;
 
 use control::{AccountFile, PidFile};
 use settings::{DirArgs, FileConfig, NetArgs, PasswordArgs, Settings};
+use store::LocalStore;
 
 /// How the engine is run.
 #[derive(Debug, Clone, clap::Args)]
@@ -238,7 +240,7 @@ enum Upstream {
 /// The engine thread: the service, the local store, the embedded node.
 struct EngineLoop {
     core: Core,
-    local: RedbStore,
+    local: LocalStore,
     upstream: Upstream,
     apps: HashMap<u64, mpsc::Sender<ToApp>>,
     /// A login to start once the server is reachable.
@@ -258,17 +260,7 @@ impl EngineLoop {
             match o {
                 Output::Store(ws) => {
                     // Durable before anything after it is carried out.
-                    self.local
-                        .transact(&mut |txn| {
-                            for (k, v) in &ws {
-                                match v {
-                                    Some(v) => txn.put(k, v)?,
-                                    None => txn.delete(k)?,
-                                }
-                            }
-                            Ok(())
-                        })
-                        .map_err(|e| format!("local store: {e}"))?;
+                    self.local.apply(&ws)?;
                 }
                 Output::ToServer(b) => match &mut self.upstream {
                     Upstream::Embedded(node) => {
@@ -312,8 +304,8 @@ impl EngineLoop {
                         let _ = tx.send(());
                     }
                 }
-                Output::LoginFailed(e) => {
-                    tell(&format!("hypergolix start: login failed: {e}"));
+                Output::LoginFailed { message, .. } => {
+                    tell(&format!("hypergolix start: login failed: {message}"));
                     std::process::exit(1);
                 }
                 Output::Log(l) => tracing::info!("{l}"),
@@ -374,15 +366,6 @@ impl EngineLoop {
     }
 }
 
-/// Every record of a store.
-type Records = Vec<(Vec<u8>, Vec<u8>)>;
-
-fn read_all(store: &RedbStore) -> Result<Records, String> {
-    store
-        .read(&mut |txn| txn.scan_prefix(&[], usize::MAX))
-        .map_err(|e| format!("local store: {e}"))
-}
-
 /// Runs the service in the foreground until SIGTERM or SIGINT
 /// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
 pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
@@ -397,13 +380,8 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         ));
     }
     let key = storage_key(&dir)?;
-    let local = RedbStore::open(&dir.join("local.redb")).map_err(|e| {
-        format!(
-            "{}: {e} (is another service using this data directory?)",
-            dir.join("local.redb").display()
-        )
-    })?;
-    let records = read_all(&local)?;
+    let local = LocalStore::open(&dir.join("local.redb"))?;
+    let records = local.load()?;
     let fresh = records.is_empty();
     if mode == Mode::SetupOnly && !fresh {
         return Err(format!(
