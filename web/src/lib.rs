@@ -1,18 +1,618 @@
 //! # hypergolix-web
 //!
-//! The browser host of the Hypergolix engine. For now it exposes the Golix
-//! protocol helpers to JavaScript; the engine, IndexedDB storage and websockets
-//! arrive with the browser issue.
+//! The Hypergolix engine in a browser page or Web Worker: the same sans-IO
+//! engine and IPC service as the local service (`hypergolix_core::service`),
+//! with the browser doing the IO — records in IndexedDB
+//! (`indexed_db_futures`), the persistence server over a WebSocket
+//! (`gloo-net`), randomness from the platform's CSPRNG. Every cryptographic
+//! operation is the engine's own pure Rust; nothing uses WebCrypto.
+//!
+//! JavaScript sees one class, [`WebEngine`]: open it (create an account,
+//! unlock this browser's copy of one, or log in to one from the server with
+//! its user id and password), then open *sessions* on it that speak the
+//! 0.1.0 IPC protocol byte for byte, as a websocket to `hypergolix start`
+//! would. The npm package `hypergolix` wraps a session in the same
+//! `HypergolixLink`/`AppObj` API it offers for the local service.
+//!
+//! Module map: [`host`] (the loop that owns the engine and the store),
+//! [`store`] (IndexedDB and memory), [`server`] (the server link),
+//! [`lock`] (one engine per database), [`error`].
+//!
+//! Every exported method takes `&self` and none holds a borrow across an
+//! await: JavaScript may call back into the engine from any callback.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod error;
+mod host;
+mod lock;
+mod server;
+pub mod store;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::mpsc::{unbounded, UnboundedSender};
+use futures_channel::oneshot;
+use futures_util::future::{select, Either};
+use hypergolix_core::engine::keys::{lock_storage_key, unlock_storage_key};
+use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, SessionId};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::service::Service;
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use zeroize::Zeroizing;
+
+pub use error::{Result, WebError};
+use host::{Event, Host, PendingLogin, Status};
+use store::{LocalStore, Meta, StoreKind};
+
+/// The platform's CSPRNG (`crypto.getRandomValues`; `node:crypto` in Node).
+pub(crate) struct Rng;
+
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        if let Err(e) = self.try_fill_bytes(dest) {
+            // No randomness means no keys: nothing safe can go on.
+            wasm_bindgen::throw_str(&format!("hypergolix: no random source: {e}"));
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), rand_core::Error> {
+        getrandom::getrandom(dest).map_err(|e| rand_core::Error::from(e.code()))
+    }
+}
+
+impl rand_core::CryptoRng for Rng {}
+
+fn random32() -> Result<Zeroizing<[u8; 32]>> {
+    let mut b = Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(&mut b[..]).map_err(|e| WebError::Js(format!("no random source: {e}")))?;
+    Ok(b)
+}
+
+/// The default IndexedDB database name.
+pub const DEFAULT_DATABASE: &str = "hypergolix";
+/// How long logging in waits for the server by default.
+const DEFAULT_LOGIN_TIMEOUT_MS: u32 = 30_000;
+
+/// The options of [`WebEngine::open`], read from a JavaScript object.
+struct Options {
+    server: String,
+    password: Zeroizing<Vec<u8>>,
+    user_id: Option<Ghid>,
+    create: bool,
+    database: String,
+    storage: StoreKind,
+    on_log: Option<Function>,
+    timeout_ms: u32,
+}
+
+fn get(o: &JsValue, name: &str) -> Result<Option<JsValue>> {
+    let v = Reflect::get(o, &name.into()).map_err(|e| WebError::js(&e))?;
+    Ok((!v.is_undefined() && !v.is_null()).then_some(v))
+}
+
+fn string(o: &JsValue, name: &str) -> Result<Option<String>> {
+    get(o, name)?
+        .map(|v| {
+            v.as_string()
+                .ok_or_else(|| WebError::BadOption(format!("`{name}` must be a string")))
+        })
+        .transpose()
+}
+
+impl Options {
+    fn parse(o: &JsValue) -> Result<Self> {
+        if !o.is_object() {
+            return Err(WebError::BadOption(
+                "open() takes an options object: { server, password, userId?, create? }".into(),
+            ));
+        }
+        let server = string(o, "server")?.ok_or_else(|| {
+            WebError::BadOption("`server` (ws://… or wss://…) is required".into())
+        })?;
+        if !(server.starts_with("ws://") || server.starts_with("wss://")) {
+            return Err(WebError::BadOption(format!(
+                "`server` must be a ws:// or wss:// URL, not {server:?}"
+            )));
+        }
+        let password = Zeroizing::new(
+            string(o, "password")?
+                .ok_or_else(|| WebError::BadOption("`password` is required".into()))?
+                .into_bytes(),
+        );
+        if password.is_empty() {
+            return Err(WebError::BadOption("the password is empty".into()));
+        }
+        let user_id = string(o, "userId")?
+            .map(|t| {
+                t.trim().parse::<Ghid>().map_err(|_| {
+                    WebError::BadOption(format!("`userId` is not a user id (a GHID): {t:?}"))
+                })
+            })
+            .transpose()?;
+        let create = match get(o, "create")? {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| WebError::BadOption("`create` must be true or false".into()))?,
+        };
+        if create && user_id.is_some() {
+            return Err(WebError::BadOption(
+                "give `create: true` for a new account or `userId` for an existing one, not both"
+                    .into(),
+            ));
+        }
+        let storage = match string(o, "storage")?.as_deref() {
+            None | Some("indexeddb") => StoreKind::IndexedDb,
+            Some("memory") => StoreKind::Memory,
+            Some(other) => {
+                return Err(WebError::BadOption(format!(
+                    "`storage` is \"indexeddb\" or \"memory\", not {other:?}"
+                )))
+            }
+        };
+        let on_log = get(o, "onLog")?
+            .map(|v| {
+                v.dyn_into::<Function>()
+                    .map_err(|_| WebError::BadOption("`onLog` must be a function".into()))
+            })
+            .transpose()?;
+        let timeout_ms = match get(o, "timeoutMs")? {
+            None => DEFAULT_LOGIN_TIMEOUT_MS,
+            Some(v) => v
+                .as_f64()
+                .filter(|t| *t >= 1.0 && *t <= 3_600_000.0)
+                .ok_or_else(|| {
+                    WebError::BadOption("`timeoutMs` must be a number of milliseconds".into())
+                })? as u32,
+        };
+        Ok(Self {
+            server,
+            password,
+            user_id,
+            create,
+            database: string(o, "database")?.unwrap_or_else(|| DEFAULT_DATABASE.into()),
+            storage,
+            on_log,
+            timeout_ms,
+        })
+    }
+}
+
+/// Where log lines go: `onLog`, or the console.
+#[derive(Clone)]
+pub(crate) enum Logger {
+    Console,
+    Js(Function),
+}
+
+impl Logger {
+    pub(crate) fn say(&self, line: &str) {
+        match self {
+            Logger::Console => web_sys::console::info_1(&line.into()),
+            Logger::Js(f) => {
+                let _ = f.call1(&JsValue::UNDEFINED, &line.into());
+            }
+        }
+    }
+}
+
+struct Inner {
+    events: UnboundedSender<Event>,
+    status: Rc<RefCell<Status>>,
+    next_session: Cell<u32>,
+    database: String,
+    server: String,
+}
+
+impl Inner {
+    fn send(&self, ev: Event) -> Result<()> {
+        self.events.unbounded_send(ev).map_err(|_| WebError::Closed)
+    }
+}
+
+/// The engine in this page or worker. See the crate documentation.
+#[wasm_bindgen]
+pub struct WebEngine {
+    inner: Rc<Inner>,
+}
+
+fn engine_config(key: &[u8; 32]) -> EngineConfig {
+    let mut cfg = EngineConfig::new(*key);
+    cfg.kdf = KdfParams::DEFAULT;
+    cfg
+}
+
+/// What `open` decided to do with the database.
+struct Start {
+    service: Service,
+    outputs: Vec<hypergolix_core::service::Output>,
+    storage_key: Zeroizing<[u8; 32]>,
+    meta: Option<Meta>,
+    login: Option<PendingLogin>,
+}
+
+fn start(
+    opts: &Options,
+    held: Option<Meta>,
+    records: impl FnOnce() -> Option<store::Records>,
+) -> Result<Start> {
+    let seed = random32()?;
+    let mut rng = Rng;
+    match (opts.create, held, opts.user_id) {
+        (true, Some(m), _) => Err(WebError::HasAccount(
+            opts.database.clone(),
+            m.user_id.to_text(),
+        )),
+        (true, None, _) => {
+            let key = random32()?;
+            let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
+            let mut service = Service::new(Engine::new(engine_config(&key), *seed));
+            let outputs = service.create_account(&opts.password)?;
+            let user_id = service.engine().user_id().ok_or(WebError::Core(
+                hypergolix_core::Error::NotReady("no account"),
+            ))?;
+            Ok(Start {
+                service,
+                outputs,
+                storage_key: key,
+                meta: Some(Meta {
+                    user_id,
+                    locked_key: locked,
+                }),
+                login: None,
+            })
+        }
+        (false, Some(m), asked) => {
+            if let Some(asked) = asked.filter(|a| *a != m.user_id) {
+                return Err(WebError::OtherAccount {
+                    database: opts.database.clone(),
+                    held: m.user_id.to_text(),
+                    asked: asked.to_text(),
+                });
+            }
+            let key = unlock_storage_key(&opts.password, &m.locked_key)?;
+            let records = records().unwrap_or_default();
+            let (engine, actions) = Engine::restore(engine_config(&key), *seed, records)?;
+            if engine.user_id() != Some(m.user_id) {
+                return Err(WebError::Storage(format!(
+                    "the database {:?} names the account {} but its records hold another",
+                    opts.database, m.user_id
+                )));
+            }
+            let mut service = Service::new(engine);
+            let outputs = service.adopt_actions(actions);
+            Ok(Start {
+                service,
+                outputs,
+                storage_key: key,
+                meta: None,
+                login: None,
+            })
+        }
+        (false, None, Some(user_id)) => {
+            let key = random32()?;
+            let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
+            Ok(Start {
+                service: Service::new(Engine::new(engine_config(&key), *seed)),
+                outputs: Vec::new(),
+                storage_key: key,
+                meta: Some(Meta {
+                    user_id,
+                    locked_key: locked,
+                }),
+                login: Some(PendingLogin {
+                    user_id,
+                    password: opts.password.clone(),
+                }),
+            })
+        }
+        (false, None, None) => Err(WebError::NoAccount(opts.database.clone())),
+    }
+}
+
+#[wasm_bindgen]
+impl WebEngine {
+    /// Opens the engine. `options`:
+    /// - `server` (required): the persistence server, `ws://…` or `wss://…`;
+    /// - `password` (required);
+    /// - `create: true`: a new account (the database must hold none);
+    /// - `userId`: an existing account — unlocked from this browser's
+    ///   database if it holds it, else fetched from the server (a new device);
+    /// - neither: the account this browser's database holds;
+    /// - `database` (default `"hypergolix"`): the IndexedDB database;
+    /// - `storage`: `"indexeddb"` (default) or `"memory"` (nothing kept);
+    /// - `onLog(line)`: where log lines go (default: the console);
+    /// - `timeoutMs` (default 30000): how long a login waits for the server.
+    ///
+    /// Rejects with a `HypergolixError` whose `code` says why
+    /// (`wrong_password`, `in_use`, `no_account`, `unreachable`, …).
+    pub async fn open(options: JsValue) -> core::result::Result<WebEngine, JsValue> {
+        Ok(Self::open_inner(&options).await?)
+    }
+
+    async fn open_inner(options: &JsValue) -> Result<WebEngine> {
+        let opts = Options::parse(options)?;
+        let log = opts.on_log.clone().map_or(Logger::Console, Logger::Js);
+        let lock = match opts.storage {
+            StoreKind::IndexedDb => lock::acquire(&opts.database).await?,
+            StoreKind::Memory => None,
+        };
+        let store = match LocalStore::open(opts.storage, &opts.database).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(l) = lock {
+                    l.release().await;
+                }
+                return Err(e);
+            }
+        };
+        let prepared = async {
+            let held = store.meta().await?;
+            let records = if held.is_some() && !opts.create {
+                Some(store.load().await?)
+            } else {
+                None
+            };
+            start(&opts, held, || records)
+        }
+        .await;
+        let s = match prepared {
+            Ok(s) => s,
+            Err(e) => {
+                // Refused: let the database go at once (an open connection
+                // would block deleting it).
+                store.close();
+                if let Some(l) = lock {
+                    l.release().await;
+                }
+                return Err(e);
+            }
+        };
+        let status = Rc::new(RefCell::new(Status::default()));
+        let stop_link = Rc::new(Cell::new(false));
+        let mut host = Host::new(
+            s.service,
+            store,
+            lock,
+            status.clone(),
+            stop_link.clone(),
+            s.storage_key,
+            KdfParams::DEFAULT,
+            log.clone(),
+        );
+        host.pending_meta = s.meta;
+        host.login = s.login;
+        let (ready_tx, ready_rx) = oneshot::channel();
+        host.ready = Some(ready_tx);
+
+        let (events, rx) = unbounded();
+        spawn_local(host::run(host, s.outputs, rx));
+        let link_log = log.clone();
+        spawn_local(server::run(
+            opts.server.clone(),
+            events.clone(),
+            stop_link,
+            move |l| link_log.say(&format!("hypergolix: {l}")),
+        ));
+        let engine = WebEngine {
+            inner: Rc::new(Inner {
+                events,
+                status,
+                next_session: Cell::new(1),
+                database: opts.database.clone(),
+                server: opts.server.clone(),
+            }),
+        };
+        let timeout = gloo_timers::future::sleep(Duration::from_millis(opts.timeout_ms.into()));
+        let outcome = match select(ready_rx, Box::pin(timeout)).await {
+            Either::Left((Ok(Ok(_)), _)) => Ok(()),
+            Either::Left((Ok(Err(e)), _)) => Err(e),
+            Either::Left((Err(_), _)) => Err(engine
+                .inner
+                .status
+                .borrow()
+                .failure
+                .clone()
+                .map_or(WebError::Closed, WebError::Storage)),
+            Either::Right(_) => Err(WebError::Unreachable(opts.server.clone())),
+        };
+        match outcome {
+            Ok(()) => Ok(engine),
+            Err(e) => {
+                engine.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.send(Event::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The account's user id (what logs in on another device), as text.
+    #[wasm_bindgen(getter, js_name = userId)]
+    pub fn user_id(&self) -> Option<String> {
+        self.inner.status.borrow().account.map(|(u, _)| u.to_text())
+    }
+
+    /// The identity (what others share with), as text.
+    #[wasm_bindgen(getter)]
+    pub fn identity(&self) -> Option<String> {
+        self.inner.status.borrow().account.map(|(_, i)| i.to_text())
+    }
+
+    /// Whether the persistence server is connected.
+    #[wasm_bindgen(getter)]
+    pub fn online(&self) -> bool {
+        self.inner.status.borrow().online
+    }
+
+    /// Whether the engine has stopped (closed, or after a storage failure:
+    /// see `failure`).
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.status.borrow().stopped
+    }
+
+    /// Why the engine stopped on its own, if it did.
+    #[wasm_bindgen(getter)]
+    pub fn failure(&self) -> Option<String> {
+        self.inner.status.borrow().failure.clone()
+    }
+
+    /// The IndexedDB database name.
+    #[wasm_bindgen(getter)]
+    pub fn database(&self) -> String {
+        self.inner.database.clone()
+    }
+
+    /// The persistence server URL.
+    #[wasm_bindgen(getter)]
+    pub fn server(&self) -> String {
+        self.inner.server.clone()
+    }
+
+    /// Opens an app session: the engine calls `onMessage(Uint8Array)` with
+    /// each IPC message for the app and `onClose(reason)` if it closes the
+    /// session. Returns the session number for [`WebEngine::send`].
+    #[wasm_bindgen(js_name = openSession)]
+    pub fn open_session(
+        &self,
+        on_message: Function,
+        on_close: Function,
+    ) -> core::result::Result<u32, JsValue> {
+        let id = self.inner.next_session.get();
+        self.inner.next_session.set(id.wrapping_add(1).max(1));
+        self.inner
+            .send(Event::AppOpened(SessionId::from(id), on_message, on_close))?;
+        Ok(id)
+    }
+
+    /// Sends one IPC message from an app session.
+    pub fn send(&self, session: u32, message: &[u8]) -> core::result::Result<(), JsValue> {
+        Ok(self
+            .inner
+            .send(Event::AppBytes(session.into(), message.to_vec()))?)
+    }
+
+    /// Closes an app session (its api_ids and objects are forgotten; its
+    /// token is free again).
+    #[wasm_bindgen(js_name = closeSession)]
+    pub fn close_session(&self, session: u32) {
+        let _ = self.inner.send(Event::AppClosed(session.into()));
+    }
+
+    /// Changes the account's password (and this browser's lock). Resolves
+    /// when both are stored.
+    #[wasm_bindgen(js_name = changePassword)]
+    pub fn change_password(&self, password: String) -> Promise {
+        let inner = self.inner.clone();
+        let password = Zeroizing::new(password.into_bytes());
+        future_to_promise(async move {
+            if password.is_empty() {
+                return Err(WebError::BadOption("the password is empty".into()).into());
+            }
+            let (tx, rx) = oneshot::channel();
+            inner.send(Event::ChangePassword(password, tx))?;
+            match rx.await {
+                Ok(r) => r.map(|()| JsValue::UNDEFINED).map_err(Into::into),
+                Err(_) => Err(WebError::Closed.into()),
+            }
+        })
+    }
+
+    /// Resolves to `{ online, synced, pending }`: whether the server is
+    /// connected, whether everything acknowledged has reached it, and a
+    /// line per kind of work still pending.
+    pub fn status(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let (tx, rx) = oneshot::channel();
+            inner.send(Event::Status(tx))?;
+            let p = rx.await.map_err(|_| JsValue::from(WebError::Closed))?;
+            let o = Object::new();
+            let pending = js_sys::Array::new();
+            for l in &p.pending {
+                pending.push(&l.into());
+            }
+            Reflect::set(&o, &"online".into(), &p.online.into())?;
+            Reflect::set(&o, &"synced".into(), &p.synced.into())?;
+            Reflect::set(&o, &"pending".into(), &pending)?;
+            Ok(o.into())
+        })
+    }
+
+    /// Stops the engine after what was already sent to it; resolves when
+    /// its last write is stored and the database is released.
+    pub fn close(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let (tx, rx) = oneshot::channel();
+            if inner.send(Event::Stop(tx)).is_ok() {
+                let _ = rx.await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deletes an IndexedDB database and everything in it (this browser's
+    /// copy of an account; what reached the server stays there). Refused
+    /// while an engine has it open.
+    #[wasm_bindgen(js_name = deleteDatabase)]
+    pub async fn delete_database(name: String) -> core::result::Result<(), JsValue> {
+        let lock = lock::acquire(&name).await?;
+        let r = LocalStore::destroy(&name).await;
+        drop(lock);
+        Ok(r?)
+    }
+}
 
 /// Parses any Golix object and returns its GHID in text form, or throws a
 /// JavaScript error naming the failure (its stable code and message).
 #[wasm_bindgen(js_name = objectGhid)]
-pub fn object_ghid(bytes: &[u8]) -> Result<String, JsError> {
+pub fn object_ghid(bytes: &[u8]) -> core::result::Result<String, JsError> {
     hypergolix_core::golix::GolixObject::parse(bytes)
         .map(|o| o.ghid().to_text())
         .map_err(|e| JsError::new(&format!("{}: {}", e.code(), e)))
+}
+
+/// Runs the portable Golix benchmark (`hypergolix_core::golix::portable_bench`)
+/// here, about `budget_ms` per operation, timed with `performance.now()`;
+/// returns `name<TAB>ns<TAB>MB/s` lines.
+#[cfg(feature = "bench")]
+#[wasm_bindgen(js_name = benchPortable)]
+pub fn bench_portable(budget_ms: f64) -> core::result::Result<String, JsError> {
+    let perf = Reflect::get(&js_sys::global(), &"performance".into())
+        .map_err(|_| JsError::new("no performance object"))?;
+    let now: Function = Reflect::get(&perf, &"now".into())
+        .map_err(|_| JsError::new("no performance.now"))?
+        .dyn_into()
+        .map_err(|_| JsError::new("performance.now is not a function"))?;
+    let now_ns = || {
+        now.call0(&perf)
+            .ok()
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
+            * 1e6
+    };
+    hypergolix_core::golix::portable_bench::run(&now_ns, budget_ms)
+        .map(|rows| hypergolix_core::golix::portable_bench::render(&rows))
+        .map_err(|e| JsError::new(&e.to_string()))
 }

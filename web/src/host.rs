@@ -1,0 +1,348 @@
+//! The host loop: the one task that owns the engine (`Service`) and the
+//! store. JavaScript calls and the server link only queue [`Event`]s; the
+//! loop takes them one at a time, feeds the engine, and carries out its
+//! outputs in order, awaiting each store write before anything after it.
+//! Nothing here is borrowed across an await that JavaScript could re-enter:
+//! the loop owns its state outright, and what JavaScript shares with it
+//! ([`Status`]) is only read or written between awaits.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use futures_channel::oneshot;
+use futures_util::StreamExt;
+use hypergolix_core::engine::keys::lock_storage_key;
+use hypergolix_core::engine::{KdfParams, SessionId};
+use hypergolix_core::golix::Ghid;
+use hypergolix_core::service::{Output, Service, ServiceInput};
+use hypergolix_core::wire::ipc::GhidDialect;
+use js_sys::{Function, Uint8Array};
+use wasm_bindgen::JsValue;
+use zeroize::Zeroizing;
+
+use crate::error::{describe, Result, WebError};
+use crate::lock::DbLock;
+use crate::server::StopFlag;
+use crate::store::{LocalStore, Meta};
+
+/// What the loop is told.
+pub enum Event {
+    /// An app session opened: its message and close callbacks.
+    AppOpened(SessionId, Function, Function),
+    /// One IPC message from an app session.
+    AppBytes(SessionId, Vec<u8>),
+    /// An app session closed.
+    AppClosed(SessionId),
+    /// The server link is up: send through this.
+    ServerUp(UnboundedSender<Vec<u8>>),
+    /// One message from the server.
+    ServerBytes(Vec<u8>),
+    /// The server link went down.
+    ServerDown,
+    /// Change the password (the account's and the local lock's).
+    ChangePassword(Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>),
+    /// Report progress.
+    Status(oneshot::Sender<Progress>),
+    /// Stop after what is queued before this; told when stopped.
+    Stop(oneshot::Sender<()>),
+}
+
+/// What the JavaScript side can read at any time.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// The account, once ready.
+    pub account: Option<(Ghid, Ghid)>,
+    /// Whether the server link is up.
+    pub online: bool,
+    /// Whether the loop has stopped (closed, or a store failure).
+    pub stopped: bool,
+    /// Why it stopped on its own, if it did.
+    pub failure: Option<String>,
+}
+
+/// Pending work, for `status()`.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Whether the server link is up.
+    pub online: bool,
+    /// Whether everything acknowledged has reached the server.
+    pub synced: bool,
+    /// A line per kind of pending work.
+    pub pending: Vec<String>,
+}
+
+/// A login that waits for the server.
+pub struct PendingLogin {
+    /// The user id.
+    pub user_id: Ghid,
+    /// The password.
+    pub password: Zeroizing<Vec<u8>>,
+}
+
+struct AppSink {
+    on_message: Function,
+    on_close: Function,
+}
+
+/// The loop's state. Built by `WebEngine::open`, then moved into [`run`].
+pub struct Host {
+    pub(crate) service: Service,
+    pub(crate) store: LocalStore,
+    pub(crate) lock: Option<DbLock>,
+    pub(crate) server: Option<UnboundedSender<Vec<u8>>>,
+    pub(crate) stop_link: StopFlag,
+    pub(crate) status: Rc<RefCell<Status>>,
+    /// Written with the next store batch (a new account's lock record).
+    pub(crate) pending_meta: Option<Meta>,
+    /// A login to start once the server is up.
+    pub(crate) login: Option<PendingLogin>,
+    /// Told once the account is ready (or the login failed).
+    pub(crate) ready: Option<oneshot::Sender<Result<(Ghid, Ghid)>>>,
+    /// The storage key and the KDF for re-locking it on a password change.
+    pub(crate) storage_key: Zeroizing<[u8; 32]>,
+    pub(crate) kdf: KdfParams,
+    pub(crate) log: crate::Logger,
+    apps: HashMap<SessionId, AppSink>,
+}
+
+impl Host {
+    /// A host around a service and its store.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        service: Service,
+        store: LocalStore,
+        lock: Option<DbLock>,
+        status: Rc<RefCell<Status>>,
+        stop_link: StopFlag,
+        storage_key: Zeroizing<[u8; 32]>,
+        kdf: KdfParams,
+        log: crate::Logger,
+    ) -> Self {
+        Self {
+            service,
+            store,
+            lock,
+            server: None,
+            stop_link,
+            status,
+            pending_meta: None,
+            login: None,
+            ready: None,
+            storage_key,
+            kdf,
+            log,
+            apps: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn say(&self, line: &str) {
+        self.log.say(&format!("hypergolix: {line}"));
+    }
+
+    /// Carries out outputs in order; a store write completes before
+    /// anything after it.
+    pub async fn apply(&mut self, out: Vec<Output>) -> Result<()> {
+        for o in out {
+            match o {
+                Output::Store(ws) => {
+                    let meta = self.pending_meta.take();
+                    self.store.apply(&ws, meta.as_ref()).await?;
+                }
+                Output::ToServer(b) => {
+                    if let Some(tx) = &self.server {
+                        // A closed link is noticed by the link task; the
+                        // engine resends its outbox when it is back.
+                        let _ = tx.unbounded_send(b);
+                    }
+                }
+                Output::ToApp(s, b) => {
+                    if let Some(app) = self.apps.get(&s) {
+                        let f = app.on_message.clone();
+                        let bytes: JsValue = Uint8Array::from(b.as_slice()).into();
+                        if let Err(e) = f.call1(&JsValue::UNDEFINED, &bytes) {
+                            self.say(&format!("an app's message handler threw: {}", describe(&e)));
+                        }
+                    }
+                }
+                Output::CloseApp(s, why) => {
+                    if let Some(app) = self.apps.remove(&s) {
+                        let _ = app.on_close.call1(&JsValue::UNDEFINED, &why.into());
+                    }
+                }
+                Output::Ready { user_id, identity } => {
+                    self.status.borrow_mut().account = Some((user_id, identity));
+                    if let Some(tx) = self.ready.take() {
+                        let _ = tx.send(Ok((user_id, identity)));
+                    }
+                }
+                Output::LoginFailed { code, message } => {
+                    if let Some(tx) = self.ready.take() {
+                        let _ = tx.send(Err(WebError::LoginFailed { code, message }));
+                    }
+                }
+                Output::Log(l) => self.say(&l),
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, ev: Event) -> Result<()> {
+        let input = match ev {
+            Event::AppOpened(s, on_message, on_close) => {
+                self.apps.insert(
+                    s,
+                    AppSink {
+                        on_message,
+                        on_close,
+                    },
+                );
+                ServiceInput::AppOpened(s, GhidDialect::Native)
+            }
+            Event::AppBytes(s, b) => ServiceInput::AppBytes(s, b),
+            Event::AppClosed(s) => {
+                if self.apps.remove(&s).is_none() {
+                    return Ok(());
+                }
+                ServiceInput::AppClosed(s)
+            }
+            Event::ServerUp(tx) => {
+                self.server = Some(tx);
+                self.status.borrow_mut().online = true;
+                let out = self.service.handle(ServiceInput::ServerUp);
+                self.apply(out).await?;
+                if let Some(l) = self.login.take() {
+                    self.say(&format!("logging in as {}…", l.user_id));
+                    let out = self.service.login(l.user_id, &l.password)?;
+                    self.apply(out).await?;
+                }
+                return Ok(());
+            }
+            Event::ServerBytes(b) => ServiceInput::ServerBytes(b),
+            Event::ServerDown => {
+                self.server = None;
+                self.status.borrow_mut().online = false;
+                ServiceInput::ServerDown
+            }
+            Event::ChangePassword(pw, done) => {
+                return match self.change_password(&pw).await {
+                    // The store failed: the loop stops (see `run`).
+                    Err(WebError::Storage(m)) => {
+                        let _ = done.send(Err(WebError::Storage(m.clone())));
+                        Err(WebError::Storage(m))
+                    }
+                    r => {
+                        let _ = done.send(r);
+                        Ok(())
+                    }
+                };
+            }
+            Event::Status(tx) => {
+                let e = self.service.engine();
+                let _ = tx.send(Progress {
+                    online: self.server.is_some(),
+                    synced: e.is_synced(),
+                    pending: e.pending_work(),
+                });
+                return Ok(());
+            }
+            // `run` takes `Stop` before it reaches a step.
+            Event::Stop(done) => {
+                let _ = done.send(());
+                return Ok(());
+            }
+        };
+        let out = self.service.handle(input);
+        self.apply(out).await?;
+        Ok(())
+    }
+
+    async fn change_password(&mut self, pw: &[u8]) -> Result<()> {
+        let user_id = self.service.engine().user_id().ok_or(WebError::Core(
+            hypergolix_core::Error::NotReady("no account yet"),
+        ))?;
+        let mut rng = crate::Rng;
+        let locked = lock_storage_key(pw, &self.storage_key, self.kdf, &mut rng)?;
+        let out = self.service.change_password(pw)?;
+        // The new lock goes with the engine's first write of the change.
+        self.pending_meta = Some(Meta {
+            user_id,
+            locked_key: locked.clone(),
+        });
+        self.apply(out).await?;
+        if let Some(meta) = self.pending_meta.take() {
+            self.store.apply(&[], Some(&meta)).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops the server link and closes every app session.
+    fn shutdown(&mut self) {
+        self.stop_link.set(true);
+        self.server = None;
+        for (_, app) in self.apps.drain() {
+            let _ = app
+                .on_close
+                .call1(&JsValue::UNDEFINED, &"the engine was closed".into());
+        }
+        self.status.borrow_mut().online = false;
+    }
+}
+
+/// Runs the loop: first the outputs `open` started with, then each event
+/// until [`Event::Stop`]. A failed store write stops it: nothing after the
+/// write is carried out, so nothing unwritten is acknowledged. The store is
+/// closed and the database lock released before `Stop` is answered, so the
+/// database can be opened again at once.
+pub async fn run(mut host: Host, first: Vec<Output>, mut events: UnboundedReceiver<Event>) {
+    let mut stopped_by = None;
+    let mut failure = host.apply(first).await.err();
+    if failure.is_none() {
+        while let Some(ev) = events.next().await {
+            if let Event::Stop(done) = ev {
+                stopped_by = Some(done);
+                break;
+            }
+            if let Err(e) = host.step(ev).await {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        host.say(&format!("stopping: {e}"));
+        host.status.borrow_mut().failure = Some(e.to_string());
+        if let Some(tx) = host.ready.take() {
+            let _ = tx.send(Err(e));
+        }
+    }
+    host.shutdown();
+    events.close();
+    let Host {
+        store,
+        lock,
+        status,
+        ..
+    } = host;
+    store.close();
+    if let Some(l) = lock {
+        l.release().await;
+    }
+    status.borrow_mut().stopped = true;
+    if let Some(done) = stopped_by {
+        let _ = done.send(());
+    }
+    // Whoever still waits is told the engine is gone.
+    while let Some(ev) = events.next().await {
+        match ev {
+            Event::Stop(done) => {
+                let _ = done.send(());
+            }
+            Event::ChangePassword(_, done) => {
+                let _ = done.send(Err(WebError::Closed));
+            }
+            _ => {}
+        }
+    }
+}
