@@ -1,4 +1,5 @@
-// Types of the `hypergolix` package: the link to the local Hypergolix service.
+// Types of the `hypergolix` package: the engine in the page (Engine) and the
+// link to it or to the local Hypergolix service (HypergolixLink, AppObj).
 
 /** A Golix address: 65 bytes (algorithm byte + 64-byte digest). */
 export class Ghid {
@@ -32,7 +33,11 @@ export const DEFAULT_URL: string;
 export class HypergolixError extends Error {
   /** The IPC error code the service sent, if any. */
   readonly code: number | null;
-  /** connect | disconnected | timeout | refused | protocol | dead | immutable | stopped */
+  /**
+   * Link: connect | disconnected | timeout | refused | protocol | dead | immutable | stopped.
+   * Engine: the engine's error code: wrong_password | in_use | no_account | has_account |
+   * other_account | unreachable | bad_option | storage | closed | login codes | …
+   */
   readonly kind: string;
 }
 
@@ -60,7 +65,63 @@ export interface NewObjOptions {
 
 export type Callback = (obj: AppObj) => void;
 
-/** An app's link to the local service; reconnects on its own. */
+/** Options of `Engine.open` (and `create`, `login`). */
+export interface EngineOptions {
+  /** The persistence server: ws://… or wss://… */
+  server: string;
+  password: string;
+  /** An existing account (a new device, or this browser's copy). */
+  userId?: Ghid | string;
+  /** A new account (the database must hold none). */
+  create?: boolean;
+  /** The IndexedDB database (default "hypergolix"). */
+  database?: string;
+  /** "indexeddb" (default where there is IndexedDB) or "memory" (nothing kept). */
+  storage?: 'indexeddb' | 'memory';
+  /** Where log lines go (default: console.info). */
+  onLog?: (line: string) => void;
+  /** How long a login from the server may take (default 30000 ms). */
+  timeoutMs?: number;
+}
+
+/** Progress of an engine. */
+export interface EngineStatus {
+  online: boolean;
+  /** Everything acknowledged has reached the server. */
+  synced: boolean;
+  /** Objects known but not read yet (just after a login on a new device). */
+  loading: number;
+  /** A line per kind of pending work. */
+  pending: string[];
+}
+
+/** The Hypergolix engine in this page, worker or Node process. */
+export class Engine {
+  /** Opens with the raw options: create, userId, or this browser's account. */
+  static open(options: EngineOptions): Promise<Engine>;
+  /** A new account. */
+  static create(options: Omit<EngineOptions, 'create' | 'userId'>): Promise<Engine>;
+  /** An existing account: this browser's copy, or fetched from the server. */
+  static login(options: EngineOptions & { userId: Ghid | string }): Promise<Engine>;
+  /** Deletes this browser's copy of an account (default database "hypergolix"). */
+  static deleteDatabase(name?: string): Promise<void>;
+  readonly userId: Ghid | null;
+  readonly identity: Ghid | null;
+  readonly online: boolean;
+  readonly closed: boolean;
+  readonly failure: string | null;
+  readonly database: string;
+  readonly server: string;
+  /** A new app link (one app session) to this engine. */
+  link(): Promise<HypergolixLink>;
+  status(): Promise<EngineStatus>;
+  /** Resolves once everything acknowledged has reached the server and every known object is read. */
+  synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
+  changePassword(password: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An app's link to the local service or to an in-page Engine; reconnects on its own. */
 export class HypergolixLink {
   /** Connects (Node: through the `ws` package unless a WebSocket class is given). */
   static connect(url?: string, options?: { WebSocket?: unknown }): Promise<HypergolixLink>;

@@ -24,7 +24,7 @@ cargo run -q -p hypergolix-core --features vectors --example gen_vectors > "$ROO
 cmp vectors/golix-cs3.json "$ROOT/target/golix-cs3.regenerated.json"
 echo "vectors/golix-cs3.json matches its generator"
 
-step "golden vectors as wasm in headless Chromium"
+step "the browser host in headless Chromium: golden vectors, local-store conformance on IndexedDB, the engine's life (page and Web Worker)"
 (cd web && CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test --target wasm32-unknown-unknown)
 
@@ -38,8 +38,12 @@ cargo test --release -p hypergolix-wasi-host
 step "the seed scenario over real sockets (serve + two local services), short run"
 LINK_UPDATES=100 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 
-step "npm package hypergolix (pkg/): codec vs captured 0.1.0 messages, link vs real services, packed install"
+step "npm package hypergolix (pkg/): the wasm engine (size budget), codec vs captured 0.1.0 messages, link vs real services, engines in Node vs a real server, a Chromium page (packed into a fresh Vite app) sharing live with a local service, packed install in Node"
+./scripts/build-pkg.sh
 (cd pkg && npm ci --no-audit --no-fund && npm test && ./test/pack.sh)
+
+step "browser benchmark, short run (latency browser <-> local service, in-page Golix rates)"
+./scripts/bench-browser.sh 30
 
 step "independent Python implementation of suite 0x3 reproduces the vectors"
 ./tests/independent/run.sh

@@ -65,6 +65,7 @@ fn account_objects_and_a_second_device() {
     let a2 = w.login_device("alice-phone", user, b"pw");
     w.settle(100_000);
     assert_eq!(w.devices[a2].ready, Some((user, id)));
+    assert_eq!(w.engine(a2).loading(), 0, "the account state is read");
     assert_eq!(object(w.call(a2, AppRequest::Get(dynamic))).state, b"v1");
     let s = object(w.call(a2, AppRequest::Get(stat)));
     assert_eq!(

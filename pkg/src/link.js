@@ -54,7 +54,7 @@ function toBytes(state) {
  */
 export class HypergolixLink {
   #url;
-  #Ws;
+  #openSocket;
   #ws = null;
   #pending = new Map();
   #next = 0;
@@ -67,29 +67,43 @@ export class HypergolixLink {
   #up = null;
   #backoff = 50;
 
-  constructor(url, Ws) {
-    this.#url = url;
-    this.#Ws = Ws;
+  /**
+   * Use `HypergolixLink.connect()` (the local service) or `engine.link()`
+   * (an engine in this page): `openSocket()` makes a WebSocket-like object
+   * (`send`, `close`, `addEventListener` of open/message/close) that carries
+   * IPC messages; `where` names it in errors.
+   */
+  constructor(where, openSocket) {
+    this.#url = where;
+    this.#openSocket = openSocket;
   }
 
   /**
-   * Connects to the service.
+   * Connects to the local service.
    * @param {string} [url] default ws://127.0.0.1:7772/
    * @param {{WebSocket?: any}} [options] a WebSocket class (Node: `ws` by default)
    */
   static async connect(url = DEFAULT_URL, options = {}) {
-    const link = new HypergolixLink(url, await webSocketClass(options.WebSocket));
+    const Ws = await webSocketClass(options.WebSocket);
+    const where = `the Hypergolix service at ${url} (is \`hypergolix start\` running?)`;
+    const link = new HypergolixLink(where, () => new Ws(url, [NATIVE_GHIDS_SUBPROTOCOL]));
     await link.#open();
     return link;
+  }
+
+  /** Starts the link on its first socket (used by `Engine.link()`). */
+  async _start() {
+    await this.#open();
+    return this;
   }
 
   #open() {
     return new Promise((resolve, reject) => {
       let ws;
       try {
-        ws = new this.#Ws(this.#url, [NATIVE_GHIDS_SUBPROTOCOL]);
+        ws = this.#openSocket();
       } catch (e) {
-        reject(new HypergolixError(`cannot reach the Hypergolix service at ${this.#url}: ${e.message}`, { kind: 'connect' }));
+        reject(new HypergolixError(`cannot reach ${this.#url}: ${e.message}`, { kind: 'connect' }));
         return;
       }
       ws.binaryType = 'arraybuffer';
@@ -131,7 +145,7 @@ export class HypergolixLink {
         for (const [, p] of this.#pending) p.reject(new HypergolixError('the connection to the service dropped', { kind: 'disconnected' }));
         this.#pending.clear();
         if (!opened) {
-          reject(new HypergolixError(`cannot reach the Hypergolix service at ${this.#url} (is \`hypergolix start\` running?)`, { kind: 'connect' }));
+          reject(new HypergolixError(`cannot reach ${this.#url}`, { kind: 'connect' }));
         } else if (!this.#closed) {
           this.#reconnect();
         }

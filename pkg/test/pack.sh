@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm pack`, then install the tarball into a fresh plain Node project and
-# use it there with no other step: import, the codec, and a real connection
+# use it there with no other step: import, the codec, a real connection
 # to a `hypergolix start` it runs (from $HYPERGOLIX_BIN, default the
-# release build).
+# release build), and the wasm engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${HYPERGOLIX_BIN:-$(pwd)/../target/release/hypergolix}
@@ -24,7 +24,7 @@ cd "$WORK"
 npm init -y >/dev/null
 npm install --no-audit --no-fund "./$TARBALL" >/dev/null
 cat > try.mjs <<'JS'
-import { ApiId, Ghid, HypergolixLink, ipc } from 'hypergolix';
+import { ApiId, Engine, Ghid, HypergolixLink, ipc } from 'hypergolix';
 const m = ipc.encode('?I', 7);
 const back = ipc.decode(m);
 if (back.code !== '?I' || back.token !== 7) throw new Error('codec');
@@ -37,6 +37,15 @@ if (url) {
   const o = await link.newObj('from a packed install');
   console.log('packed install works:', o.address.toString().slice(0, 12) + '…');
   link.close();
+  // The wasm engine loads from the installed package too (offline here:
+  // nothing listens on the discard port).
+  const engine = await Engine.create({ server: 'ws://127.0.0.1:9/', password: 'pack', storage: 'memory', onLog: () => {} });
+  const local = await engine.link();
+  const kept = await local.newObj('kept in memory');
+  if (!(engine.userId instanceof Ghid) || !kept.address) throw new Error('engine');
+  console.log('packed engine works:', engine.userId.toString().slice(0, 12) + '…');
+  local.close();
+  await engine.close();
 } else {
   console.log('packed install imports and encodes');
 }

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{describe, Result, WebError};
 use crate::lock::DbLock;
-use crate::server::StopFlag;
+use crate::server::Stop;
 use crate::store::{LocalStore, Meta};
 
 /// What the loop is told.
@@ -69,6 +69,8 @@ pub struct Progress {
     pub online: bool,
     /// Whether everything acknowledged has reached the server.
     pub synced: bool,
+    /// Objects known but not read yet (see `Engine::loading`).
+    pub loading: usize,
     /// A line per kind of pending work.
     pub pending: Vec<String>,
 }
@@ -92,7 +94,7 @@ pub struct Host {
     pub(crate) store: LocalStore,
     pub(crate) lock: Option<DbLock>,
     pub(crate) server: Option<UnboundedSender<Vec<u8>>>,
-    pub(crate) stop_link: StopFlag,
+    pub(crate) stop_link: Option<Stop>,
     pub(crate) status: Rc<RefCell<Status>>,
     /// Written with the next store batch (a new account's lock record).
     pub(crate) pending_meta: Option<Meta>,
@@ -100,6 +102,10 @@ pub struct Host {
     pub(crate) login: Option<PendingLogin>,
     /// Told once the account is ready (or the login failed).
     pub(crate) ready: Option<oneshot::Sender<Result<(Ghid, Ghid)>>>,
+    /// A login from the server is told only once the engine has read the
+    /// account state and every object it lists (`Engine::loading`), so an
+    /// app's first `get` finds them.
+    pub(crate) ready_when_loaded: bool,
     /// The storage key and the KDF for re-locking it on a password change.
     pub(crate) storage_key: Zeroizing<[u8; 32]>,
     pub(crate) kdf: KdfParams,
@@ -115,7 +121,7 @@ impl Host {
         store: LocalStore,
         lock: Option<DbLock>,
         status: Rc<RefCell<Status>>,
-        stop_link: StopFlag,
+        stop_link: Stop,
         storage_key: Zeroizing<[u8; 32]>,
         kdf: KdfParams,
         log: crate::Logger,
@@ -125,11 +131,12 @@ impl Host {
             store,
             lock,
             server: None,
-            stop_link,
+            stop_link: Some(stop_link),
             status,
             pending_meta: None,
             login: None,
             ready: None,
+            ready_when_loaded: false,
             storage_key,
             kdf,
             log,
@@ -173,9 +180,7 @@ impl Host {
                 }
                 Output::Ready { user_id, identity } => {
                     self.status.borrow_mut().account = Some((user_id, identity));
-                    if let Some(tx) = self.ready.take() {
-                        let _ = tx.send(Ok((user_id, identity)));
-                    }
+                    self.tell_ready();
                 }
                 Output::LoginFailed { code, message } => {
                     if let Some(tx) = self.ready.take() {
@@ -186,6 +191,19 @@ impl Host {
             }
         }
         Ok(())
+    }
+
+    /// Tells `open` the account is ready, once it is (see `ready_when_loaded`).
+    fn tell_ready(&mut self) {
+        let Some(account) = self.status.borrow().account else {
+            return;
+        };
+        if self.ready_when_loaded && self.service.engine().loading() > 0 {
+            return;
+        }
+        if let Some(tx) = self.ready.take() {
+            let _ = tx.send(Ok(account));
+        }
     }
 
     async fn step(&mut self, ev: Event) -> Result<()> {
@@ -219,7 +237,12 @@ impl Host {
                 }
                 return Ok(());
             }
-            Event::ServerBytes(b) => ServiceInput::ServerBytes(b),
+            Event::ServerBytes(b) => {
+                let out = self.service.handle(ServiceInput::ServerBytes(b));
+                self.apply(out).await?;
+                self.tell_ready();
+                return Ok(());
+            }
             Event::ServerDown => {
                 self.server = None;
                 self.status.borrow_mut().online = false;
@@ -243,6 +266,7 @@ impl Host {
                 let _ = tx.send(Progress {
                     online: self.server.is_some(),
                     synced: e.is_synced(),
+                    loading: e.loading(),
                     pending: e.pending_work(),
                 });
                 return Ok(());
@@ -279,7 +303,9 @@ impl Host {
 
     /// Stops the server link and closes every app session.
     fn shutdown(&mut self) {
-        self.stop_link.set(true);
+        if let Some(stop) = self.stop_link.take() {
+            let _ = stop.send(());
+        }
         self.server = None;
         for (_, app) in self.apps.drain() {
             let _ = app

@@ -383,18 +383,19 @@ impl WebEngine {
             }
         };
         let status = Rc::new(RefCell::new(Status::default()));
-        let stop_link = Rc::new(Cell::new(false));
+        let (stop_link, link_stopped) = oneshot::channel();
         let mut host = Host::new(
             s.service,
             store,
             lock,
             status.clone(),
-            stop_link.clone(),
+            stop_link,
             s.storage_key,
             KdfParams::DEFAULT,
             log.clone(),
         );
         host.pending_meta = s.meta;
+        host.ready_when_loaded = s.login.is_some();
         host.login = s.login;
         let (ready_tx, ready_rx) = oneshot::channel();
         host.ready = Some(ready_tx);
@@ -405,7 +406,7 @@ impl WebEngine {
         spawn_local(server::run(
             opts.server.clone(),
             events.clone(),
-            stop_link,
+            link_stopped,
             move |l| link_log.say(&format!("hypergolix: {l}")),
         ));
         let engine = WebEngine {
@@ -538,9 +539,10 @@ impl WebEngine {
         })
     }
 
-    /// Resolves to `{ online, synced, pending }`: whether the server is
-    /// connected, whether everything acknowledged has reached it, and a
-    /// line per kind of work still pending.
+    /// Resolves to `{ online, synced, loading, pending }`: whether the
+    /// server is connected, whether everything acknowledged has reached it,
+    /// how many known objects are not read yet, and a line per kind of work
+    /// still pending.
     pub fn status(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
@@ -554,6 +556,7 @@ impl WebEngine {
             }
             Reflect::set(&o, &"online".into(), &p.online.into())?;
             Reflect::set(&o, &"synced".into(), &p.synced.into())?;
+            Reflect::set(&o, &"loading".into(), &(p.loading as f64).into())?;
             Reflect::set(&o, &"pending".into(), &pending)?;
             Ok(o.into())
         })

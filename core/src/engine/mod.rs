@@ -199,6 +199,21 @@ impl Engine {
         }) && self.job_count() == 0
     }
 
+    /// How many objects this engine knows of but has not read yet: the
+    /// account state and everything it lists, just after logging in on a
+    /// new device; an object shared with it whose frame has not arrived.
+    /// Apps asking for such an object get [`Error::NotReady`] (or, before the
+    /// account state is read, [`Error::UnknownObject`]). Hosts wait for 0
+    /// before telling a user that a login is complete.
+    pub fn loading(&self) -> usize {
+        self.agent.as_ref().map_or(0, |a| {
+            a.objects
+                .values()
+                .filter(|r| !r.loaded && !r.entry.deleted)
+                .count()
+        })
+    }
+
     /// What is not yet done: a line per kind of pending work (for status
     /// output and diagnostics).
     pub fn pending_work(&self) -> Vec<String> {

@@ -1,0 +1,210 @@
+// Engine: the Hypergolix engine running in this page, worker or Node
+// process (the wasm build of the Rust engine; IndexedDB storage), with the
+// same HypergolixLink/AppObj API as the link to the local service.
+
+import { Ghid } from './ghid.js';
+import { HypergolixError, HypergolixLink } from './link.js';
+import { wasmSource } from '#wasm-source';
+
+let loading = null;
+
+/**
+ * Loads and compiles the engine's wasm once (on first use: apps that only
+ * link to the local service never load it).
+ */
+function loadWasm() {
+  loading ??= (async () => {
+    const glue = await import('../wasm/hypergolix_web.js');
+    await glue.default({ module_or_path: await wasmSource() });
+    return glue.WebEngine;
+  })();
+  return loading;
+}
+
+function fromWasm(e) {
+  if (e && e.name === 'HypergolixError' && typeof e.code === 'string') {
+    return new HypergolixError(e.message, { kind: e.code });
+  }
+  return e instanceof Error ? e : new HypergolixError(String(e), { kind: 'js' });
+}
+
+async function call(f) {
+  try {
+    return await f();
+  } catch (e) {
+    throw fromWasm(e);
+  }
+}
+
+/**
+ * One IPC session on an in-page engine, shaped like the WebSocket the link
+ * uses for the local service (open, message, close events; send; close).
+ */
+class EngineSocket {
+  #engine;
+  #id = null;
+  #listeners = { open: [], message: [], close: [], error: [] };
+  #closed = false;
+  binaryType = 'arraybuffer';
+
+  constructor(engine) {
+    this.#engine = engine;
+    queueMicrotask(() => {
+      try {
+        this.#id = engine.openSession(
+          (bytes) => this.#emit('message', { data: bytes }),
+          (reason) => this.#end(reason),
+        );
+      } catch (e) {
+        this.#end(fromWasm(e).message);
+        return;
+      }
+      this.#emit('open', {});
+    });
+  }
+
+  addEventListener(type, fn) {
+    this.#listeners[type]?.push(fn);
+  }
+
+  #emit(type, ev) {
+    for (const fn of this.#listeners[type]) fn(ev);
+  }
+
+  #end(reason) {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#emit('close', { code: 1000, reason: String(reason ?? '') });
+  }
+
+  send(bytes) {
+    if (this.#closed) return;
+    try {
+      this.#engine.send(this.#id, bytes);
+    } catch (e) {
+      this.#end(fromWasm(e).message);
+    }
+  }
+
+  close() {
+    if (this.#id !== null && !this.#closed) this.#engine.closeSession(this.#id);
+    this.#end('closed by the app');
+  }
+}
+
+function withStorage(options) {
+  const o = { ...options };
+  if (o.storage === undefined && typeof globalThis.indexedDB === 'undefined') {
+    throw new HypergolixError(
+      "IndexedDB is not available here (Node.js?): pass storage: 'memory' (nothing is kept after close()), "
+      + 'or use the local service with HypergolixLink.connect()',
+      { kind: 'bad_option' },
+    );
+  }
+  if (o.userId instanceof Ghid) o.userId = o.userId.toString();
+  return o;
+}
+
+/**
+ * The Hypergolix engine in this page (or worker, or Node process): it keeps
+ * the account's encrypted records in IndexedDB and syncs with a persistence
+ * server. Open it with `Engine.create`, `Engine.login` or `Engine.open`, then
+ * get links from it: `await engine.link()`.
+ */
+export class Engine {
+  #wasm;
+
+  constructor(wasm) {
+    this.#wasm = wasm;
+  }
+
+  /**
+   * Opens the engine with the raw options (see the README): `server`,
+   * `password`, and `create: true`, or `userId`, or neither (the account this
+   * browser holds); `database`, `storage`, `onLog`, `timeoutMs`.
+   */
+  static async open(options) {
+    const WebEngine = await loadWasm();
+    return new Engine(await call(() => WebEngine.open(withStorage(options))));
+  }
+
+  /** Creates a new account: `{ server, password, database?, storage? }`. */
+  static create(options) {
+    return Engine.open({ ...options, create: true });
+  }
+
+  /**
+   * Logs in to an existing account: `{ server, userId, password, ... }`.
+   * This browser's copy is unlocked if it has one; otherwise the account is
+   * fetched from the server (a new device).
+   */
+  static login(options) {
+    if (options?.userId === undefined) {
+      throw new HypergolixError('login needs a userId', { kind: 'bad_option' });
+    }
+    return Engine.open(options);
+  }
+
+  /** Deletes this browser's copy of an account (default database `hypergolix`). */
+  static async deleteDatabase(name = 'hypergolix') {
+    const WebEngine = await loadWasm();
+    await call(() => WebEngine.deleteDatabase(name));
+  }
+
+  /** The user id (what logs in on another device). */
+  get userId() {
+    const t = this.#wasm.userId;
+    return t ? Ghid.fromString(t) : null;
+  }
+
+  /** The identity (what others share with). */
+  get identity() {
+    const t = this.#wasm.identity;
+    return t ? Ghid.fromString(t) : null;
+  }
+
+  /** Whether the persistence server is connected. */
+  get online() { return this.#wasm.online; }
+  /** Whether the engine was closed (or stopped: see `failure`). */
+  get closed() { return this.#wasm.closed; }
+  /** Why the engine stopped on its own, if it did. */
+  get failure() { return this.#wasm.failure ?? null; }
+  /** The IndexedDB database name. */
+  get database() { return this.#wasm.database; }
+  /** The persistence server URL. */
+  get server() { return this.#wasm.server; }
+
+  /** A new app link to this engine (HypergolixLink; each is one app session). */
+  link() {
+    const wasm = this.#wasm;
+    return new HypergolixLink('the engine in this page (closed?)', () => new EngineSocket(wasm))._start();
+  }
+
+  /** `{ online, synced, loading, pending }`: is everything acknowledged at the server, and everything known read? */
+  status() {
+    return call(() => this.#wasm.status());
+  }
+
+  /** Resolves once everything acknowledged has reached the server and every known object is read. */
+  async synced({ timeoutMs = 30000 } = {}) {
+    const t0 = Date.now();
+    for (;;) {
+      const s = await this.status();
+      if (s.synced && s.loading === 0) return s;
+      if (Date.now() - t0 > timeoutMs) {
+        throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Changes the account's password (and this browser's lock). */
+  changePassword(password) {
+    return call(() => this.#wasm.changePassword(password));
+  }
+
+  /** Stops the engine; resolves when its last write is stored. */
+  async close() {
+    await call(() => this.#wasm.close());
+  }
+}

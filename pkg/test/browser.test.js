@@ -1,0 +1,91 @@
+// End to end, in a real browser: the packed package in a fresh Vite app,
+// the engine in a headless Chromium page on IndexedDB, an agent on a local
+// service (`hypergolix start`, driven through this package's link from
+// Node), one `hypergolix serve` between them. They share an object each
+// way and see each other's updates live; the page's account survives a
+// reload and a kill -9 of the browser.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ApiId, Ghid, HypergolixLink } from '../src/index.js';
+import { freePort, killServe, serve, service, shareWhenKnown, text, until, work } from './support.js';
+import { buildViteApp, launch, openApp, staticServer } from './browser/harness.js';
+
+const API = 5;
+
+test('a browser agent and a local-service agent share live', { timeout: 300_000 }, async () => {
+  const dist = buildViteApp(work);
+  const site = await staticServer(dist);
+  const port = await freePort();
+  let server = await serve('e2e', port);
+  const native = await HypergolixLink.connect(await service('native', server));
+  await native.newToken();
+  const nativeShares = [];
+  await native.registerApi(new ApiId(new Uint8Array(64).fill(API)), (s) => nativeShares.push(s));
+
+  const profile = join(work, 'chromium');
+  let { context, page } = await launch(profile);
+  try {
+    await openApp(page, site.url);
+    const me = await page.evaluate(([s, a]) => window.hgx.create(s, 'browser password', a), [server, API]);
+    const browserId = Ghid.fromString(me.identity);
+
+    // Native → browser: share, then live updates.
+    const fromNative = await native.newObj('n0', { apiId: new ApiId(new Uint8Array(64).fill(API)) });
+    await shareWhenKnown(fromNative, browserId);
+    await page.waitForFunction((addr) => window.hgx.shares().some((s) => s.address === addr), fromNative.address.toString());
+    const addrN = fromNative.address.toString();
+    await page.evaluate((addr) => window.hgx.get(addr), addrN);
+    assert.equal(await page.evaluate((addr) => window.hgx.state(addr), addrN), 'n0');
+    for (let i = 1; i <= 5; i++) await fromNative.setState(`n${i}`);
+    await page.waitForFunction((addr) => window.hgx.seen(addr).some((s) => s.state === 'n5'), addrN);
+
+    // Browser → native: share, then live updates.
+    const addrB = await page.evaluate((a) => window.hgx.newObj('b0', a), API);
+    await page.evaluate(async ([addr, to]) => {
+      for (let i = 0; ; i++) {
+        try {
+          return await window.hgx.share(addr, to);
+        } catch (e) {
+          if (i > 200 || !/not known/.test(e.message)) throw e;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      }
+    }, [addrB, native.whoami.toString()]);
+    await until('the native app is told of the share', () => nativeShares.some((s) => s.address.toString() === addrB));
+    const onNative = await native.get(Ghid.fromString(addrB));
+    assert.equal(text(onNative.state), 'b0');
+    const seen = [];
+    onNative.appendCallback((o) => seen.push(text(o.state)));
+    for (let i = 1; i <= 5; i++) await page.evaluate(([a, s]) => window.hgx.setState(a, s), [addrB, `b${i}`]);
+    await until('the native app sees b5', () => seen.includes('b5'));
+
+    // A reload: the account and its objects come back from IndexedDB.
+    await page.evaluate(() => window.hgx.synced());
+    await openApp(page, site.url);
+    await page.evaluate(([s, u, a]) => window.hgx.login(s, u, 'browser password', a), [server, me.userId, API]);
+    await page.evaluate((addr) => window.hgx.get(addr), addrB);
+    assert.equal(await page.evaluate((addr) => window.hgx.state(addr), addrB), 'b5');
+
+    // kill -9 of the browser right after an acknowledged update, with the
+    // server gone so the update exists only in IndexedDB.
+    await killServe(server);
+    await page.evaluate(([a, s]) => window.hgx.setState(a, s), [addrB, 'acknowledged, then killed']);
+    execFileSync('pkill', ['-KILL', '-f', profile]);
+    await context.close().catch(() => {});
+    ({ context, page } = await launch(profile));
+    await openApp(page, site.url);
+    await page.evaluate(([s, u, a]) => window.hgx.login(s, u, 'browser password', a), [server, me.userId, API]);
+    await page.evaluate((addr) => window.hgx.get(addr), addrB);
+    assert.equal(await page.evaluate((addr) => window.hgx.state(addr), addrB), 'acknowledged, then killed');
+    // The server comes back on its store; the page's engine reconnects and
+    // sends what it had acknowledged.
+    server = await serve('e2e', port);
+    await until('the native app sees the update sent after the restart', () => seen.includes('acknowledged, then killed'), 60000);
+  } finally {
+    await context.close().catch(() => {});
+    native.close();
+    await site.close();
+  }
+});

@@ -1,0 +1,75 @@
+// A fresh Vite app using the packed `hypergolix` package: the engine runs in
+// this page on IndexedDB. The end-to-end test drives it through `window.hgx`.
+import { ApiId, Engine, Ghid } from 'hypergolix';
+
+const now = () => performance.timeOrigin + performance.now();
+const text = (b) => new TextDecoder().decode(b);
+const app = { engine: null, link: null, objs: new Map(), seen: new Map(), shares: [] };
+const api = (n) => new ApiId(new Uint8Array(64).fill(n));
+
+async function attach(engine, apiByte) {
+  app.engine = engine;
+  app.link = await engine.link();
+  await app.link.newToken();
+  await app.link.registerApi(api(apiByte), (s) => {
+    app.shares.push({ address: s.address.toString(), origin: s.origin.toString(), t: now() });
+  });
+  document.querySelector('#status').textContent = `ready: ${engine.userId}`;
+  return { userId: engine.userId.toString(), identity: engine.identity.toString() };
+}
+
+function track(obj) {
+  const key = obj.address.toString();
+  app.objs.set(key, obj);
+  if (!app.seen.has(key)) {
+    app.seen.set(key, []);
+    obj.appendCallback((o) => app.seen.get(key).push({ state: text(o.state), t: now() }));
+  }
+  return key;
+}
+
+window.hgx = {
+  async create(server, password, apiByte) {
+    return attach(await Engine.create({ server, password }), apiByte);
+  },
+  async login(server, userId, password, apiByte) {
+    return attach(await Engine.login({ server, userId, password }), apiByte);
+  },
+  async newObj(state, apiByte) {
+    return track(await app.link.newObj(state, { apiId: api(apiByte) }));
+  },
+  async get(address) {
+    return track(await app.link.get(Ghid.fromString(address)));
+  },
+  state(address) {
+    return text(app.objs.get(address).state);
+  },
+  async setState(address, state) {
+    const t = now();
+    await app.objs.get(address).setState(state);
+    return t;
+  },
+  async share(address, recipient) {
+    await app.objs.get(address).share(Ghid.fromString(recipient));
+  },
+  seen(address) {
+    return app.seen.get(address) ?? [];
+  },
+  shares() {
+    return app.shares;
+  },
+  async synced() {
+    return app.engine.synced();
+  },
+  // Creates `n` objects one after another; returns objects per second.
+  async createRate(n) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await app.link.newObj(`object ${i}`, { dynamic: true });
+    return (n * 1000) / (performance.now() - t0);
+  },
+  async close() {
+    app.link?.close();
+    await app.engine?.close();
+  },
+};
+document.querySelector('#status').textContent = 'loaded';

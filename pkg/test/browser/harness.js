@@ -1,0 +1,92 @@
+// What the browser tests and the browser benchmark share: the packed
+// package installed into a fresh Vite app and built, a static server for
+// it, and Debian's Chromium driven by playwright-core.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const pkgDir = fileURLToPath(new URL('../..', import.meta.url));
+/** The Vite version the fresh app gets. */
+export const VITE = process.env.HGX_VITE ?? 'vite@7';
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+function sh(cmd, args, cwd) {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+/**
+ * `npm pack`s the package, makes a fresh Vite app in `work/app` that
+ * installs the tarball (no other step), copies the test page in and builds
+ * it; returns the `dist` directory.
+ */
+export function buildViteApp(work) {
+  const tarball = sh('npm', ['pack', '--silent', '--pack-destination', work], pkgDir).trim().split('\n').pop();
+  const app = join(work, 'app');
+  mkdirSync(app, { recursive: true });
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'hgx-vite-app', private: true, type: 'module' }));
+  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', VITE, join(work, tarball)], app);
+  cpSync(fileURLToPath(new URL('./app', import.meta.url)), app, { recursive: true });
+  sh('npx', ['vite', 'build', '--logLevel', 'warn'], app);
+  return join(app, 'dist');
+}
+
+const TYPES = {
+  '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
+};
+
+/** Serves `dir` on 127.0.0.1 (`port` 0: any); resolves to { url, close }. */
+export function staticServer(dir, port = 0) {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const file = join(dir, path === '/' ? 'index.html' : path);
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  return new Promise((resolve) => {
+    server.listen(port, '127.0.0.1', () => resolve({
+      url: `http://127.0.0.1:${server.address().port}/`,
+      port: server.address().port,
+      close: () => new Promise((r) => server.close(r)),
+    }));
+  });
+}
+
+/**
+ * Debian's Chromium, headless, with a profile in `userDataDir` (IndexedDB
+ * lives there, so a relaunch on the same directory finds it again).
+ */
+export async function launch(userDataDir) {
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  return { context, page };
+}
+
+/** Opens the app and waits for the package to load. */
+export async function openApp(page, url) {
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent !== 'loading…');
+}
+
+/** Percentiles of a list of numbers. */
+export function percentiles(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+  return { n: s.length, p50: at(50), p90: at(90), p99: at(99), max: s[s.length - 1] };
+}

@@ -1,0 +1,75 @@
+// The engine itself (the wasm build) in Node, on memory storage, against a
+// real `hypergolix serve`: two agents share and update live, a second device
+// logs in with user id + password, and the refusals carry their codes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiId, Engine, Ghid, HypergolixError } from '../src/index.js';
+import { serve, shareWhenKnown, text, until } from './support.js';
+
+const quiet = () => {};
+
+test('engines in Node: share, live updates, a second device, refusals', async () => {
+  const server = await serve('engines');
+  await assert.rejects(
+    Engine.create({ server, password: 'x' }),
+    (e) => e instanceof HypergolixError && e.kind === 'bad_option' && /IndexedDB/.test(e.message),
+  );
+  const a = await Engine.create({ server, password: 'pw a', storage: 'memory', onLog: quiet });
+  const b = await Engine.create({ server, password: 'pw b', storage: 'memory', onLog: quiet });
+  assert.ok(a.userId instanceof Ghid && a.identity instanceof Ghid);
+  assert.ok(!a.identity.equals(b.identity));
+  await until('both online', () => a.online && b.online);
+
+  const la = await a.link();
+  const lb = await b.link();
+  assert.ok(la.whoami.equals(a.identity));
+  await la.newToken();
+  await lb.newToken();
+  const api = new ApiId(new Uint8Array(64).fill(3));
+  const shares = [];
+  await lb.registerApi(api, (s) => shares.push(s));
+  const note = await la.newObj('v0', { apiId: api });
+  await shareWhenKnown(note, b.identity);
+  await until('B is told of the share', () => shares.length > 0);
+  assert.ok(shares[0].origin.equals(a.identity));
+  const onB = await lb.get(note.address);
+  assert.equal(text(onB.state), 'v0');
+  const seen = [];
+  onB.appendCallback((o) => seen.push(text(o.state)));
+  for (let i = 1; i <= 5; i++) await note.setState(`v${i}`);
+  await until('B sees v5', () => seen.includes('v5'));
+  await assert.rejects(onB.setState('not mine'), (e) => e.kind === 'immutable');
+
+  // A second device of A: user id and password, nothing else.
+  await a.synced();
+  const a2 = await Engine.login({ server, userId: a.userId, password: 'pw a', storage: 'memory', onLog: quiet });
+  assert.ok(a2.identity.equals(a.identity));
+  const la2 = await a2.link();
+  const there = await la2.get(note.address);
+  assert.equal(text(there.state), 'v5');
+  const onA = [];
+  note.appendCallback((o) => onA.push(text(o.state)));
+  await there.setState('from the second device');
+  await until('the first device sees it', () => onA.includes('from the second device'));
+  await until('B sees it', () => seen.includes('from the second device'));
+
+  await assert.rejects(
+    Engine.login({ server, userId: a.userId, password: 'wrong', storage: 'memory', onLog: quiet }),
+    (e) => e instanceof HypergolixError && e.kind === 'wrong_password',
+  );
+  await assert.rejects(
+    Engine.login({ server: 'ws://127.0.0.1:9/', userId: a.userId, password: 'pw a', storage: 'memory', timeoutMs: 1000, onLog: quiet }),
+    (e) => e.kind === 'unreachable',
+  );
+  await assert.rejects(
+    Engine.open({ server, password: 'pw', storage: 'memory', userId: 'not a ghid' }),
+    (e) => e.kind === 'bad_option',
+  );
+
+  await note.delete();
+  await until('B sees the delete', () => !onB.alive);
+  for (const l of [la, lb, la2]) l.close();
+  await Promise.all([a.close(), b.close(), a2.close()]);
+  assert.ok(a.closed);
+  await assert.rejects(a.link(), (e) => e instanceof HypergolixError);
+});
