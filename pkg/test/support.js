@@ -15,10 +15,13 @@ export const component = join(root, 'target/wasm32-wasip2/release/hypergolix_eng
 export const work = mkdtempSync(join(tmpdir(), 'hgx-pkg-'));
 
 const procs = [];
-after(() => {
+
+/** Kills every process started here and removes the work directory (tests: done by `after`). */
+export function cleanUp() {
   for (const p of procs) p.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
-});
+}
+after(cleanUp);
 
 const serving = new Map();
 

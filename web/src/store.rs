@@ -206,8 +206,15 @@ impl LocalStore {
                 Ok(())
             }
             LocalStore::IndexedDb(db) => {
+                // The account record's store joins the transaction only when
+                // it is written.
+                let scope: &[&str] = if meta.is_some() {
+                    &[RECORDS, META]
+                } else {
+                    &[RECORDS]
+                };
                 let tx = db
-                    .transaction([RECORDS, META])
+                    .transaction(scope)
                     .with_mode(TransactionMode::Readwrite)
                     .with_options(
                         TransactionOptions::new().with_durability(TransactionDurability::Strict),

@@ -359,11 +359,13 @@ mod tests {
 
     /// The memory model (a map) passes every case; a store that drops
     /// deletes, or keeps the first write of a key in a batch, does not.
+    type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
     #[test]
     fn the_memory_model_passes_and_broken_stores_fail() {
         fn run(
             case: &Case,
-            apply: &dyn Fn(&mut BTreeMap<Vec<u8>, Vec<u8>>, &StoreWrite),
+            apply: &dyn Fn(&mut Model, &StoreWrite),
         ) -> core::result::Result<(), String> {
             let mut m = BTreeMap::new();
             for step in &case.steps {
@@ -375,7 +377,7 @@ mod tests {
             }
             Ok(())
         }
-        let good = |m: &mut BTreeMap<Vec<u8>, Vec<u8>>, (k, v): &StoreWrite| match v {
+        let good = |m: &mut Model, (k, v): &StoreWrite| match v {
             Some(v) => {
                 m.insert(k.clone(), v.clone());
             }
@@ -383,12 +385,12 @@ mod tests {
                 m.remove(k);
             }
         };
-        let no_delete = |m: &mut BTreeMap<Vec<u8>, Vec<u8>>, (k, v): &StoreWrite| {
+        let no_delete = |m: &mut Model, (k, v): &StoreWrite| {
             if let Some(v) = v {
                 m.insert(k.clone(), v.clone());
             }
         };
-        let first_wins = |m: &mut BTreeMap<Vec<u8>, Vec<u8>>, (k, v): &StoreWrite| {
+        let first_wins = |m: &mut Model, (k, v): &StoreWrite| {
             if let Some(v) = v {
                 m.entry(k.clone()).or_insert_with(|| v.clone());
             } else {

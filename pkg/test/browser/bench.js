@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiId, Ghid, HypergolixLink } from '../../src/index.js';
-import { serve, service, shareWhenKnown, text, until, work } from '../support.js';
+import { cleanUp, serve, service, shareWhenKnown, text, until, work } from '../support.js';
 import { buildViteApp, launch, openApp, percentiles, staticServer } from './harness.js';
 
 const N = Number(process.argv[2] ?? 300);
@@ -105,5 +105,6 @@ try {
   await context.close();
   native.close();
   await site.close();
+  cleanUp();
 }
 process.exit(0);

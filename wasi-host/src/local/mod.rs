@@ -13,7 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::persist::{Node, PersistBackend};
+use hypergolix_core::persist::Node;
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::{GhidDialect, NATIVE_GHIDS_SUBPROTOCOL};
 use hypergolix_core::wire::remote::Message;
