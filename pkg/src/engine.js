@@ -5,18 +5,21 @@
 import { Ghid } from './ghid.js';
 import { HypergolixError, HypergolixLink } from './link.js';
 import { wasmSource } from '#wasm-source';
+// A static import: bundlers then need no code splitting for the package
+// (Vite's default worker format cannot split). The glue is small; the wasm
+// itself is fetched and compiled on first use only.
+import initWasm, { WebEngine } from '../wasm/hypergolix_web.js';
 
 let loading = null;
 
 /**
  * Loads and compiles the engine's wasm once (on first use: apps that only
- * link to the local service never load it).
+ * link to the local service never fetch it).
  */
 function loadWasm() {
   loading ??= (async () => {
-    const glue = await import('../wasm/hypergolix_web.js');
-    await glue.default({ module_or_path: await wasmSource() });
-    return glue.WebEngine;
+    await initWasm({ module_or_path: await wasmSource() });
+    return WebEngine;
   })();
   return loading;
 }
@@ -124,8 +127,8 @@ export class Engine {
    * browser holds); `database`, `storage`, `onLog`, `timeoutMs`.
    */
   static async open(options) {
-    const WebEngine = await loadWasm();
-    return new Engine(await call(() => WebEngine.open(withStorage(options))));
+    const Wasm = await loadWasm();
+    return new Engine(await call(() => Wasm.open(withStorage(options))));
   }
 
   /** Creates a new account: `{ server, password, database?, storage? }`. */
@@ -147,8 +150,8 @@ export class Engine {
 
   /** Deletes this browser's copy of an account (default database `hypergolix`). */
   static async deleteDatabase(name = 'hypergolix') {
-    const WebEngine = await loadWasm();
-    await call(() => WebEngine.deleteDatabase(name));
+    const Wasm = await loadWasm();
+    await call(() => Wasm.deleteDatabase(name));
   }
 
   /** The user id (what logs in on another device). */

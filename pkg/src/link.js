@@ -2,6 +2,7 @@
 // over ws://127.0.0.1:7772/ (the 0.1.0 IPC protocol), in JavaScript idiom:
 // promises, callbacks, and the original snake_case names as aliases.
 
+import { WebSocket as PlatformWebSocket } from '#websocket';
 import { ApiId, Ghid } from './ghid.js';
 import {
   concat,
@@ -28,11 +29,11 @@ export class HypergolixError extends Error {
   }
 }
 
-async function webSocketClass(given) {
+function webSocketClass(given) {
   if (given) return given;
   if (typeof globalThis.WebSocket === 'function') return globalThis.WebSocket;
-  const ws = await import('ws');
-  return ws.WebSocket ?? ws.default;
+  if (typeof PlatformWebSocket === 'function') return PlatformWebSocket;
+  throw new HypergolixError('no WebSocket here: pass one as options.WebSocket', { kind: 'connect' });
 }
 
 function bytesOf(data) {
@@ -84,7 +85,7 @@ export class HypergolixLink {
    * @param {{WebSocket?: any}} [options] a WebSocket class (Node: `ws` by default)
    */
   static async connect(url = DEFAULT_URL, options = {}) {
-    const Ws = await webSocketClass(options.WebSocket);
+    const Ws = webSocketClass(options.WebSocket);
     const where = `the Hypergolix service at ${url} (is \`hypergolix start\` running?)`;
     const link = new HypergolixLink(where, () => new Ws(url, [NATIVE_GHIDS_SUBPROTOCOL]));
     await link.#open();

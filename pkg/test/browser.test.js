@@ -61,6 +61,17 @@ test('a browser agent and a local-service agent share live', { timeout: 300_000 
     for (let i = 1; i <= 5; i++) await page.evaluate(([a, s]) => window.hgx.setState(a, s), [addrB, `b${i}`]);
     await until('the native app sees b5', () => seen.includes('b5'));
 
+    // The package in a module Web Worker of the same app: an engine of its
+    // own, whose share reaches the native app.
+    const w = await page.evaluate((s) => window.hgx.worker({ op: 'create', server: s, password: 'worker password' }), server);
+    assert.ok(w.identity && w.identity !== me.identity);
+    const fromWorker = await page.evaluate(
+      ([to, api]) => window.hgx.worker({ op: 'share', state: 'from a worker', to, api }),
+      [native.whoami.toString(), API],
+    );
+    await until('the native app is told of the worker\'s share', () => nativeShares.some((s) => s.address.toString() === fromWorker.address));
+    assert.equal(text((await native.get(Ghid.fromString(fromWorker.address))).state), 'from a worker');
+
     // A reload: the account and its objects come back from IndexedDB.
     await page.evaluate(() => window.hgx.synced());
     await openApp(page, site.url);

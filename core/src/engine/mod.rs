@@ -608,9 +608,27 @@ impl Engine {
         self.mark(state::key(state::P_OUTBOX, &seq.to_be_bytes()));
     }
 
+    /// Sends a request to the server after this step's store write. In a
+    /// step started by the server, a request that only reads (`GT`, `?E`,
+    /// `?B`, `?D`) goes before the write instead: it changes nothing at the
+    /// server and its answer is handled in a later step, after this one's
+    /// write; a crash in between only means asking again. (This takes a
+    /// store write off the path from a pushed frame to the fetch of its
+    /// container.)
     fn send(&mut self, request: Request, pending: Pending) {
+        let read_only = matches!(
+            request,
+            Request::Get(_)
+                | Request::Exists(_)
+                | Request::ListBindings(_)
+                | Request::ListDebindings(_)
+        );
         if let Some(a) = self.request(request, pending) {
-            self.out.push(a);
+            if self.server_step && read_only {
+                self.early.push(a);
+            } else {
+                self.out.push(a);
+            }
         }
     }
 

@@ -28,7 +28,17 @@ function track(obj) {
   return key;
 }
 
+// The same package in a module worker (bundled by Vite as a worker chunk).
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+function ask(msg) {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data.ok));
+    worker.postMessage(msg);
+  });
+}
+
 window.hgx = {
+  worker: ask,
   async create(server, password, apiByte) {
     return attach(await Engine.create({ server, password }), apiByte);
   },

@@ -1,0 +1,2 @@
+// Browsers and workers: the platform's WebSocket.
+export const WebSocket = globalThis.WebSocket;
