@@ -10,13 +10,13 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ApiId, Ghid, HypergolixLink } from '../src/index.js';
 import { freePort, killServe, serve, service, shareWhenKnown, text, until, work } from './support.js';
-import { buildViteApp, launch, openApp, staticServer } from './browser/harness.js';
+import { launch, openApp, staticServer, viteApp, viteDev } from './browser/harness.js';
 
 const API = 5;
+const app = viteApp(work);
 
 test('a browser agent and a local-service agent share live', { timeout: 300_000 }, async () => {
-  const dist = buildViteApp(work);
-  const site = await staticServer(dist);
+  const site = await staticServer(join(app, 'dist'));
   const port = await freePort();
   let server = await serve('e2e', port);
   const native = await HypergolixLink.connect(await service('native', server));
@@ -98,5 +98,21 @@ test('a browser agent and a local-service agent share live', { timeout: 300_000 
     await context.close().catch(() => {});
     native.close();
     await site.close();
+  }
+});
+
+test('the package works under Vite\'s dev server too (page and worker)', { timeout: 120_000 }, async () => {
+  const server = await serve('dev');
+  const dev = await viteDev(app, await freePort());
+  const { context, page } = await launch(join(work, 'chromium-dev'));
+  try {
+    await openApp(page, dev.url);
+    const me = await page.evaluate(([s, a]) => window.hgx.create(s, 'dev password', a), [server, API]);
+    assert.ok(Ghid.fromString(me.identity));
+    const w = await page.evaluate((s) => window.hgx.worker({ op: 'create', server: s, password: 'worker password' }), server);
+    assert.ok(Ghid.fromString(w.identity));
+  } finally {
+    await context.close().catch(() => {});
+    dev.close();
   }
 });

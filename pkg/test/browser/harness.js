@@ -1,7 +1,7 @@
 // What the browser tests and the browser benchmark share: the packed
 // package installed into a fresh Vite app and built, a static server for
 // it, and Debian's Chromium driven by playwright-core.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
@@ -23,6 +23,11 @@ function sh(cmd, args, cwd) {
  * it; returns the `dist` directory.
  */
 export function buildViteApp(work) {
+  return join(viteApp(work), 'dist');
+}
+
+/** The fresh Vite app of `buildViteApp` (built), as its directory. */
+export function viteApp(work) {
   const tarball = sh('npm', ['pack', '--silent', '--pack-destination', work], pkgDir).trim().split('\n').pop();
   const app = join(work, 'app');
   mkdirSync(app, { recursive: true });
@@ -30,7 +35,27 @@ export function buildViteApp(work) {
   sh('npm', ['install', '--no-audit', '--no-fund', '--silent', VITE, join(work, tarball)], app);
   cpSync(fileURLToPath(new URL('./app', import.meta.url)), app, { recursive: true });
   sh('npx', ['vite', 'build', '--logLevel', 'warn'], app);
-  return join(app, 'dist');
+  return app;
+}
+
+/** Vite's dev server on `app` (port `port`); resolves to { url, close }. */
+export function viteDev(app, port) {
+  const p = spawn('npx', ['vite', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], {
+    cwd: app, stdio: ['ignore', 'pipe', 'inherit'], detached: true,
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (/Local:/.test(out)) {
+        resolve({
+          url: `http://127.0.0.1:${port}/`,
+          close: () => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } },
+        });
+      }
+    });
+    p.on('exit', (code) => reject(new Error(`vite dev exited with ${code}: ${out}`)));
+  });
 }
 
 const TYPES = {
