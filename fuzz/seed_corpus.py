@@ -12,6 +12,12 @@ seeds += [bytes.fromhex(v["bytes"]) for v in vectors["vectors"] if "bytes" in v]
 legacy = root.parent.parent / "shared" / "interop" / "cs1-objects"
 if legacy.is_dir():
     seeds += [p.read_bytes() for p in sorted(legacy.glob("*.golix"))]
+# A locked storage key (HGXL v1, 64 KiB / 1 pass / 1 lane) for
+# secrets_and_exports: header, salt, nonce, then a sealed key that does not
+# open (the fuzzer mutates from here).
+hgxl = b"HGXL\x01" + (64).to_bytes(4, "big") + (1).to_bytes(4, "big") + (1).to_bytes(4, "big")
+hgxl += bytes(range(16)) + bytes(12) + bytes(48)
+seeds.append(hgxl)
 for target in sys.argv[1:]:
     d = root / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)

@@ -191,49 +191,82 @@ pub fn lock_storage_key(
     Ok(out)
 }
 
-/// Opens a storage key sealed by [`lock_storage_key`]. A wrong password is
-/// [`Error::WrongPassword`]; a record that is not one (truncated, another
-/// version, parameters beyond 1 GiB or 64 passes) is [`Error::Storage`].
+/// A storage key locked by [`lock_storage_key`], parsed: its Argon2id
+/// parameters are known (and bounded) before any work is done.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LockedKey {
+    params: KdfParams,
+    bytes: [u8; LOCKED_KEY_LEN],
+}
+
+impl core::fmt::Debug for LockedKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LockedKey")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LockedKey {
+    /// Parses a locked key. A record that is not one (wrong length,
+    /// another magic or version, parameters beyond 1 GiB or 64 passes) is
+    /// [`Error::Storage`].
+    pub fn parse(locked: &[u8]) -> Result<Self> {
+        let bad = |why: &str| Error::Storage(format!("locked storage key: {why}"));
+        let bytes: [u8; LOCKED_KEY_LEN] = locked.try_into().map_err(|_| bad("wrong length"))?;
+        if &bytes[..4] != LOCK_MAGIC || bytes[4] != LOCK_VERSION {
+            return Err(bad("not a version-1 HGXL record"));
+        }
+        let int = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_be_bytes(b)
+        };
+        let params = KdfParams {
+            memory_kib: int(5),
+            iterations: int(9),
+            parallelism: int(13),
+        };
+        if params.memory_kib > LOCK_MAX_MEMORY_KIB || params.iterations > LOCK_MAX_PASSES {
+            return Err(bad("Argon2id parameters beyond the limits"));
+        }
+        Ok(Self { params, bytes })
+    }
+
+    /// The Argon2id parameters unlocking will use.
+    pub fn params(&self) -> KdfParams {
+        self.params
+    }
+
+    /// Opens the storage key. A wrong password is [`Error::WrongPassword`];
+    /// parameters Argon2id refuses are [`Error::Storage`].
+    pub fn unlock(&self, password: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        let b = &self.bytes;
+        let salt = &b[17..17 + LOCK_SALT];
+        let nonce = &b[17 + LOCK_SALT..LOCK_HEADER];
+        let kek = lock_kek(password, salt, self.params).map_err(|_| {
+            Error::Storage("locked storage key: invalid Argon2id parameters".into())
+        })?;
+        let plain = Zeroizing::new(
+            crypto_suite(cs3::SUITE_ID)?
+                .decrypt(&kek[..], nonce, &b[..LOCK_HEADER], &b[LOCK_HEADER..])
+                .map_err(|_| Error::WrongPassword)?,
+        );
+        let mut key = Zeroizing::new([0u8; 32]);
+        if plain.len() != 32 {
+            return Err(Error::Storage(
+                "locked storage key: the sealed key is not 32 bytes".into(),
+            ));
+        }
+        key.copy_from_slice(&plain);
+        Ok(key)
+    }
+}
+
+/// Opens a storage key sealed by [`lock_storage_key`]: [`LockedKey::parse`]
+/// then [`LockedKey::unlock`].
 pub fn unlock_storage_key(password: &[u8], locked: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
-    let bad = |why: &str| Error::Storage(format!("locked storage key: {why}"));
-    if locked.len() != LOCKED_KEY_LEN {
-        return Err(bad("wrong length"));
-    }
-    if &locked[..4] != LOCK_MAGIC || locked[4] != LOCK_VERSION {
-        return Err(bad("not a version-1 HGXL record"));
-    }
-    let int = |at: usize| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&locked[at..at + 4]);
-        u32::from_be_bytes(b)
-    };
-    let params = KdfParams {
-        memory_kib: int(5),
-        iterations: int(9),
-        parallelism: int(13),
-    };
-    if params.memory_kib > LOCK_MAX_MEMORY_KIB || params.iterations > LOCK_MAX_PASSES {
-        return Err(bad("Argon2id parameters beyond the limits"));
-    }
-    let salt = &locked[17..17 + LOCK_SALT];
-    let nonce = &locked[17 + LOCK_SALT..LOCK_HEADER];
-    let kek = lock_kek(password, salt, params).map_err(|_| bad("invalid Argon2id parameters"))?;
-    let plain = Zeroizing::new(
-        crypto_suite(cs3::SUITE_ID)?
-            .decrypt(
-                &kek[..],
-                nonce,
-                &locked[..LOCK_HEADER],
-                &locked[LOCK_HEADER..],
-            )
-            .map_err(|_| Error::WrongPassword)?,
-    );
-    let mut key = Zeroizing::new([0u8; 32]);
-    if plain.len() != 32 {
-        return Err(bad("the sealed key is not 32 bytes"));
-    }
-    key.copy_from_slice(&plain);
-    Ok(key)
+    LockedKey::parse(locked)?.unlock(password)
 }
 
 #[cfg(test)]
@@ -274,6 +307,10 @@ mod tests {
         let locked =
             lock_storage_key(b"pw", &key, KdfParams::INSECURE_TEST, &mut rng).expect("lock");
         assert_eq!(locked.len(), LOCKED_KEY_LEN);
+        assert_eq!(
+            LockedKey::parse(&locked).expect("parse").params(),
+            KdfParams::INSECURE_TEST
+        );
         assert_eq!(*unlock_storage_key(b"pw", &locked).expect("unlock"), key);
         assert_eq!(
             unlock_storage_key(b"pw2", &locked).err(),

@@ -1,0 +1,39 @@
+// Compiled (not run) by `npm test`: the README's uses of the package must
+// type-check against index.d.ts under `strict`.
+import { ApiId, AppObj, Engine, EngineStatus, Ghid, HypergolixError, HypergolixLink } from 'hypergolix';
+
+export async function inPage(server: string, password: string, friend: Ghid): Promise<void> {
+  const engine: Engine = await Engine.create({ server, password });
+  const again: Engine = await Engine.login({ server, userId: engine.userId ?? '', password, storage: 'memory' });
+  const user: Ghid | null = engine.userId;
+  const link: HypergolixLink = await engine.link();
+  const token: Uint8Array = await link.newToken();
+  const api = new ApiId(new Uint8Array(64).fill(7));
+  await link.registerApi(api, async ({ address, origin }) => {
+    const obj: AppObj = await link.get(address);
+    obj.appendCallback((o) => console.log(origin.toString(), new TextDecoder().decode(o.state)));
+  });
+  const note = await link.newObj('buy milk', { apiId: api, dynamic: true, private: false });
+  await note.share(friend);
+  await note.setState('buy oat milk');
+  await note.update(new Uint8Array([1, 2, 3]));
+  const s: EngineStatus = await engine.status();
+  const n: number = s.loading + s.pending.length;
+  await engine.synced({ timeoutMs: 1000 });
+  await engine.changePassword('new');
+  await Engine.deleteDatabase('hypergolix');
+  await again.close();
+  await engine.close();
+  console.log(user, token, n);
+}
+
+export async function viaService(): Promise<void> {
+  const link = await HypergolixLink.connect('ws://127.0.0.1:7772/');
+  try {
+    const o = await link.new('x');
+    console.log(o.is_owned, o.api_id.key(), link.whoami.toString());
+  } catch (e) {
+    if (e instanceof HypergolixError) console.log(e.kind, e.code);
+  }
+  link.close();
+}
