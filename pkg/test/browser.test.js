@@ -43,16 +43,7 @@ test('a browser agent and a local-service agent share live', { timeout: 300_000 
 
     // Browser → native: share, then live updates.
     const addrB = await page.evaluate((a) => window.hgx.newObj('b0', a), API);
-    await page.evaluate(async ([addr, to]) => {
-      for (let i = 0; ; i++) {
-        try {
-          return await window.hgx.share(addr, to);
-        } catch (e) {
-          if (i > 200 || !/not known/.test(e.message)) throw e;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      }
-    }, [addrB, native.whoami.toString()]);
+    await page.evaluate(([a, to]) => window.hgx.share(a, to), [addrB, native.whoami.toString()]);
     await until('the native app is told of the share', () => nativeShares.some((s) => s.address.toString() === addrB));
     const onNative = await native.get(Ghid.fromString(addrB));
     assert.equal(text(onNative.state), 'b0');

@@ -48,6 +48,21 @@ pub(crate) struct PasswordKeys {
     pub wrap_key: Zeroizing<[u8; 32]>,
 }
 
+/// Argon2id (version 0x13) of `password` and `salt` into `out` (its length
+/// is the output length).
+fn argon2id(password: &[u8], salt: &[u8], params: KdfParams, out: &mut [u8]) -> Result<()> {
+    let p = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(out.len()),
+    )
+    .map_err(|_| Error::InvalidArgument("invalid Argon2id parameters"))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
+        .hash_password_into(password, salt, out)
+        .map_err(|_| Error::InvalidArgument("Argon2id failed"))
+}
+
 /// Argon2id(password, salt = the identity GHID's 65 bytes) → 76 bytes:
 /// ChaCha20 key (32) ‖ nonce (12) of the root master secret, then the wrap key (32).
 pub(crate) fn password_keys(
@@ -55,17 +70,8 @@ pub(crate) fn password_keys(
     identity: &Ghid,
     params: KdfParams,
 ) -> Result<PasswordKeys> {
-    let p = Params::new(
-        params.memory_kib,
-        params.iterations,
-        params.parallelism,
-        Some(76),
-    )
-    .map_err(|_| Error::InvalidArgument("invalid Argon2id parameters"))?;
     let mut out = Zeroizing::new([0u8; 76]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
-        .hash_password_into(password, &identity.to_bytes(), &mut out[..])
-        .map_err(|_| Error::InvalidArgument("Argon2id failed"))?;
+    argon2id(password, &identity.to_bytes(), params, &mut out[..])?;
     let root_master =
         FreshSecret::from_parts(cs3::SUITE_ID, &out[..32], &out[32..44])?.into_secret();
     let mut wrap_key = Zeroizing::new([0u8; 32]);
@@ -142,17 +148,8 @@ const LOCK_MAX_MEMORY_KIB: u32 = 1024 * 1024;
 const LOCK_MAX_PASSES: u32 = 64;
 
 fn lock_kek(password: &[u8], salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
-    let p = Params::new(
-        params.memory_kib,
-        params.iterations,
-        params.parallelism,
-        Some(32),
-    )
-    .map_err(|_| Error::InvalidArgument("invalid Argon2id parameters"))?;
     let mut kek = Zeroizing::new([0u8; 32]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
-        .hash_password_into(password, salt, &mut kek[..])
-        .map_err(|_| Error::InvalidArgument("Argon2id failed"))?;
+    argon2id(password, salt, params, &mut kek[..])?;
     Ok(kek)
 }
 

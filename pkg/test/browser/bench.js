@@ -50,16 +50,7 @@ try {
 
   // Browser → native.
   const addrB = await page.evaluate((a) => window.hgx.newObj('start', a), API);
-  await page.evaluate(async ([a, to]) => {
-    for (let i = 0; ; i++) {
-      try {
-        return await window.hgx.share(a, to);
-      } catch (e) {
-        if (i > 200 || !/not known/.test(e.message)) throw e;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-  }, [addrB, native.whoami.toString()]);
+  await page.evaluate(([a, to]) => window.hgx.share(a, to), [addrB, native.whoami.toString()]);
   await until('the share reaches the native app', () => shares.some((s) => s.address.toString() === addrB));
   const onNative = await native.get(Ghid.fromString(addrB));
   const arrived = new Map();

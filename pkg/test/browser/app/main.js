@@ -1,6 +1,7 @@
 // A fresh Vite app using the packed `hypergolix` package: the engine runs in
 // this page on IndexedDB. The end-to-end test drives it through `window.hgx`.
 import { ApiId, Engine, Ghid } from 'hypergolix';
+import { shareWhenKnown } from './share.js';
 
 const now = () => performance.timeOrigin + performance.now();
 const text = (b) => new TextDecoder().decode(b);
@@ -59,8 +60,9 @@ window.hgx = {
     await app.objs.get(address).setState(state);
     return t;
   },
+  // Retries while the recipient's identity is not at the server yet.
   async share(address, recipient) {
-    await app.objs.get(address).share(Ghid.fromString(recipient));
+    await shareWhenKnown(app.objs.get(address), Ghid.fromString(recipient));
   },
   seen(address) {
     return app.seen.get(address) ?? [];

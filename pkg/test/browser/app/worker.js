@@ -1,6 +1,7 @@
 // The package inside a module Web Worker: an engine of its own (IndexedDB
 // database "worker"), driven by messages from the page.
 import { ApiId, Engine, Ghid } from 'hypergolix';
+import { shareWhenKnown } from './share.js';
 
 let engine = null;
 let link = null;
@@ -14,15 +15,7 @@ self.onmessage = async ({ data }) => {
       self.postMessage({ ok: { identity: engine.identity.toString() } });
     } else if (data.op === 'share') {
       const obj = await link.newObj(data.state, { apiId: new ApiId(new Uint8Array(64).fill(data.api)) });
-      for (let i = 0; ; i++) {
-        try {
-          await obj.share(Ghid.fromString(data.to));
-          break;
-        } catch (e) {
-          if (i > 200 || !/not known/.test(e.message)) throw e;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      }
+      await shareWhenKnown(obj, Ghid.fromString(data.to));
       self.postMessage({ ok: { address: obj.address.toString() } });
     }
   } catch (e) {
