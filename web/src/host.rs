@@ -292,7 +292,7 @@ impl Host {
         // The new lock goes with the engine's first write of the change.
         self.pending_meta = Some(Meta {
             user_id,
-            locked_key: locked.clone(),
+            locked_key: locked,
         });
         self.apply(out).await?;
         if let Some(meta) = self.pending_meta.take() {
