@@ -5,6 +5,17 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 START=$(date +%s)
 step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
+# Steps that drive servers and browsers get a deadline, so a hang fails the
+# run with a message instead of eating CI's whole budget: guard MINUTES CMD...
+guard() {
+  local minutes=$1; shift
+  local rc=0
+  timeout --kill-after=30 "$(( minutes * 60 ))" "$@" || rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    echo "!! timed out after ${minutes} min: $*" >&2
+  fi
+  return "$rc"
+}
 
 step "set-up"
 ./scripts/setup.sh
@@ -36,14 +47,14 @@ cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 
 step "the seed scenario over real sockets (serve + two local services), short run"
-LINK_UPDATES=100 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
+LINK_UPDATES=100 guard 15 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 
 step "npm package hypergolix (pkg/): the wasm engine (size budget), codec vs captured 0.1.0 messages, link vs real services, engines in Node vs a real server, a Chromium page (packed into a fresh Vite app) sharing live with a local service, packed install in Node"
 ./scripts/build-pkg.sh
-(cd pkg && npm ci --no-audit --no-fund && npm test && ./test/pack.sh)
+(cd pkg && npm ci --no-audit --no-fund && guard 20 npm test && guard 10 ./test/pack.sh)
 
 step "browser benchmark, short run (latency browser <-> local service, in-page Golix rates)"
-./scripts/bench-browser.sh 30
+guard 20 ./scripts/bench-browser.sh 30
 
 step "independent Python implementation of suite 0x3 reproduces the vectors"
 ./tests/independent/run.sh

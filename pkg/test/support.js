@@ -15,10 +15,21 @@ export const component = join(root, 'target/wasm32-wasip2/release/hypergolix_eng
 export const work = mkdtempSync(join(tmpdir(), 'hgx-pkg-'));
 
 const procs = [];
+const cleanUps = [];
 
-/** Kills every process started here and removes the work directory (tests: done by `after`). */
-export function cleanUp() {
+/** Registers `f` to run in `cleanUp` (servers, browsers started by a test). */
+export function onCleanUp(f) {
+  cleanUps.push(f);
+}
+
+/**
+ * Kills every process started here, runs what `onCleanUp` registered and
+ * removes the work directory (tests: done by `after`, which also runs when
+ * a test timed out with its `finally` still pending).
+ */
+export async function cleanUp() {
   for (const p of procs) p.kill('SIGKILL');
+  await Promise.all(cleanUps.splice(0).map(async (f) => { try { await f(); } catch { /* best effort */ } }));
   rmSync(work, { recursive: true, force: true });
 }
 after(cleanUp);

@@ -96,6 +96,6 @@ try {
   await context.close();
   native.close();
   await site.close();
-  cleanUp();
+  await cleanUp();
 }
 process.exit(0);

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { onCleanUp } from '../support.js';
 
 const pkgDir = fileURLToPath(new URL('../..', import.meta.url));
 /** The Vite version the fresh app gets. */
@@ -38,24 +39,38 @@ export function viteApp(work) {
   return app;
 }
 
-/** Vite's dev server on `app` (port `port`); resolves to { url, close }. */
-export function viteDev(app, port) {
+/**
+ * Vite's dev server on `app` (port `port`); resolves to { url, close } once
+ * it answers HTTP. Readiness is polled, not read from Vite's banner: the
+ * banner's wording and colours change with the environment (with `CI` set,
+ * picocolors colours it even into a pipe). The server is killed by
+ * `cleanUp` too, so a test that times out does not leave it running.
+ */
+export async function viteDev(app, port, ms = 60000) {
   const p = spawn('npx', ['vite', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], {
-    cwd: app, stdio: ['ignore', 'pipe', 'inherit'], detached: true,
+    cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NO_COLOR: '1' },
   });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-      if (/Local:/.test(out)) {
-        resolve({
-          url: `http://127.0.0.1:${port}/`,
-          close: () => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } },
-        });
-      }
-    });
-    p.on('exit', (code) => reject(new Error(`vite dev exited with ${code}: ${out}`)));
-  });
+  const close = () => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } };
+  onCleanUp(close);
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { out += d; });
+  let exited = null;
+  p.on('exit', (code, signal) => { exited = code ?? signal; });
+  const url = `http://127.0.0.1:${port}/`;
+  const t0 = Date.now();
+  for (;;) {
+    if (exited !== null) throw new Error(`vite dev exited with ${exited}:\n${out}`);
+    if (Date.now() - t0 > ms) {
+      close();
+      throw new Error(`vite dev did not answer on ${url} within ${ms} ms:\n${out}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return { url, close };
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 const TYPES = {
@@ -98,8 +113,10 @@ export async function launch(userDataDir) {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+  onCleanUp(() => context.close().catch(() => {}));
   const page = context.pages()[0] ?? await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
+  page.on('console', (m) => { if (m.type() === 'error') console.error('page console:', m.text()); });
   return { context, page };
 }
 

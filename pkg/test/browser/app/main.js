@@ -34,6 +34,8 @@ const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'modu
 function ask(msg) {
   return new Promise((resolve, reject) => {
     worker.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data.ok));
+    // A worker script that fails to load or throws says so here.
+    worker.onerror = (e) => reject(new Error(`the worker failed: ${e.message ?? 'script error'}`));
     worker.postMessage(msg);
   });
 }
