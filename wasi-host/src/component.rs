@@ -123,6 +123,16 @@ impl WasmService {
         from_wit(out)
     }
 
+    /// How many objects the engine knows of but has not read yet
+    /// (`Engine::loading`).
+    pub fn loading(&mut self) -> Result<usize> {
+        let n = self
+            .engine
+            .hypergolix_engine_service()
+            .call_loading(&mut self.store)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     /// Feeds one input.
     pub fn handle(&mut self, input: ServiceInput) -> Result<Vec<Output>> {
         let input = match input {

@@ -294,6 +294,47 @@ async fn a_second_device_logs_in_by_password() {
     let user = laptop.user_id.expect("user id").to_string();
     let mut a = Link::connect(&laptop.addr).await;
     let g = ghid(a.call(IpcRequest::NewObject(objdef(None, b"mine"))).await);
+    let more: Vec<(Ghid, Vec<u8>)> = {
+        let mut v = Vec::new();
+        for i in 0..20u8 {
+            let state = vec![i; 100];
+            v.push((
+                ghid(a.call(IpcRequest::NewObject(objdef(None, &state))).await),
+                state,
+            ));
+        }
+        v
+    };
+    // Once a share sent after them reaches another agent, the server
+    // holds the objects and the account state that lists them (one
+    // connection, handled in order).
+    let friend = Svc::start_with(&dir.join("friend"), true, &["--remote", &remote]);
+    let mut f = Link::connect(&friend.addr).await;
+    let bob = ghid(f.call(IpcRequest::Whoami).await);
+    f.call(IpcRequest::RegisterApi(ApiId::default_bytes()))
+        .await;
+    let (last, _) = more[more.len() - 1];
+    // (Retried while the friend's identity is on its way to the server.)
+    for i in 0.. {
+        let shared = a
+            .call(IpcRequest::ShareObject {
+                address: last,
+                recipient: bob,
+            })
+            .await;
+        match shared {
+            IpcMessage::Ack { .. } => break,
+            IpcMessage::Nak { message, .. } if message.contains("not known") && i < 400 => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            other => panic!("share: {other:?}"),
+        }
+    }
+    wait_push(
+        &mut f,
+        |p| matches!(p, IpcRequest::PushShare { address, .. } if *address == last),
+    )
+    .await;
 
     // The wrong password: the service says so and exits with failure.
     let mut bad = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
@@ -335,16 +376,20 @@ async fn a_second_device_logs_in_by_password() {
         false,
         &["--remote", &remote, "--login", &user],
     );
+    // `start --login` lets apps in once the account's objects are read:
+    // the first request for each is answered.
     let mut p = Link::connect(&phone.addr).await;
-    let mut state = None;
-    for _ in 0..300 {
-        if let IpcMessage::Ack { body, .. } = p.call(IpcRequest::GetObject(g)).await {
-            state = Some(WireObjDef::parse(*b"AK", &body).expect("objdef").state);
-            break;
+    for (o, want) in std::iter::once((g, b"mine".to_vec())).chain(more) {
+        match p.call(IpcRequest::GetObject(o)).await {
+            IpcMessage::Ack { body, .. } => {
+                assert_eq!(
+                    WireObjDef::parse(*b"AK", &body).expect("objdef").state,
+                    want
+                );
+            }
+            other => panic!("the phone's first GetObject of {o}: {other:?}"),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(state.as_deref(), Some(&b"mine"[..]));
     assert_eq!(
         ghid(p.call(IpcRequest::Whoami).await),
         ghid(a.call(IpcRequest::Whoami).await)

@@ -129,4 +129,8 @@ impl wit::Guest for Component {
         };
         with(|s| Ok(convert(s.handle(input)))).unwrap_or_else(|e| vec![wit::Output::Log(e)])
     }
+
+    fn loading() -> u32 {
+        with(|s| Ok(u32::try_from(s.engine().loading()).unwrap_or(u32::MAX))).unwrap_or(0)
+    }
 }

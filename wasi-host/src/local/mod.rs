@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
@@ -196,7 +197,19 @@ impl Core {
             Core::Wasm(s) => s.create_account(pw).map_err(|e| e.to_string()),
         }
     }
+
+    fn loading(&mut self) -> Result<usize, String> {
+        match self {
+            Core::Native(s) => Ok(s.engine().loading()),
+            Core::Wasm(s) => s.loading().map_err(|e| e.to_string()),
+        }
+    }
 }
+
+/// How long a login on a new device waits for the account's objects to
+/// arrive before it goes on without the missing ones (they are read when
+/// the server has them).
+const LOAD_WAIT: Duration = Duration::from_secs(60);
 
 /// Events queued for the engine before IO tasks wait (backpressure: a
 /// flooding app is read no faster than the engine handles it).
@@ -247,8 +260,14 @@ struct EngineLoop {
     login: Option<(Ghid, zeroize::Zeroizing<Vec<u8>>)>,
     /// The data directory (for `account.toml`).
     dir: PathBuf,
-    /// Told once the account is open ([`Mode::SetupOnly`]).
-    ready: Option<std_mpsc::Sender<()>>,
+    /// Told, once the account is open, how many of its objects are still
+    /// to be read from the server, each time that changes until 0 (a
+    /// login: `hypergolix login`, or `start --login` before it listens).
+    ready: Option<std_mpsc::Sender<usize>>,
+    /// The account is open (`Ready` seen).
+    opened: bool,
+    /// What `ready` was last told.
+    told: Option<usize>,
 }
 
 impl EngineLoop {
@@ -300,9 +319,7 @@ impl EngineLoop {
                 Output::Ready { user_id, identity } => {
                     AccountFile::write(&self.dir, &user_id, &identity)?;
                     say(&format!("user id: {user_id}\nidentity: {identity}"));
-                    if let Some(tx) = self.ready.take() {
-                        let _ = tx.send(());
-                    }
+                    self.opened = true;
                 }
                 Output::LoginFailed { message, .. } => {
                     tell(&format!("hypergolix start: login failed: {message}"));
@@ -310,6 +327,24 @@ impl EngineLoop {
                 }
                 Output::Log(l) => tracing::info!("{l}"),
             }
+        }
+        Ok(())
+    }
+
+    /// Tells `ready` how many objects are still to be read, if that changed.
+    fn tell_progress(&mut self) -> Result<(), String> {
+        if !self.opened || self.ready.is_none() {
+            return Ok(());
+        }
+        let n = self.core.loading()?;
+        if self.told != Some(n) {
+            self.told = Some(n);
+            if let Some(tx) = &self.ready {
+                let _ = tx.send(n);
+            }
+        }
+        if n == 0 {
+            self.ready = None;
         }
         Ok(())
     }
@@ -356,6 +391,9 @@ impl EngineLoop {
             let mut res = self.core.handle(input).and_then(|out| self.apply(out));
             if up && res.is_ok() {
                 res = self.start_login();
+            }
+            if res.is_ok() {
+                res = self.tell_progress();
             }
             if let Err(e) = res {
                 // The store failed: stop rather than acknowledge what is not durable.
@@ -468,9 +506,14 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         login,
         dir: dir.clone(),
         ready: None,
+        opened: false,
+        told: None,
     };
+    // A login on a new device: apps are let in once the account's objects
+    // are read, so their first request does not see `unknown object`.
+    let logging_in = lp.login.is_some();
     let (ready_tx, ready_rx) = std_mpsc::channel();
-    if mode == Mode::SetupOnly {
+    if mode == Mode::SetupOnly || logging_in {
         lp.ready = Some(ready_tx);
     }
     lp.apply(first)?;
@@ -479,6 +522,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         lp.apply(up)?;
         lp.start_login()?;
     }
+    lp.tell_progress()?;
 
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let engine = std::thread::Builder::new()
@@ -490,18 +534,23 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     }
     if mode == Mode::SetupOnly {
         // The engine thread reports Ready, or exits the process on a failed login.
-        let got = tokio::task::spawn_blocking(move || ready_rx.recv())
+        let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx))
             .await
             .map_err(|e| e.to_string())?;
         let _ = tx.send(Event::Shutdown).await;
         let _ = tokio::task::spawn_blocking(move || engine.join()).await;
-        got.map_err(|_| "the engine stopped before the account was ready".to_string())?;
+        got?;
         if settings.remote.is_some() && args.login.is_none() {
             tell("the account is published to the server when the service next starts");
         }
         return Ok(());
     }
 
+    if logging_in {
+        tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx))
+            .await
+            .map_err(|e| e.to_string())??;
+    }
     let listener = TcpListener::bind(settings.ipc)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.ipc))?;
@@ -623,6 +672,36 @@ impl Bucket {
 
 /// A line on stdout for whoever started the service. Never panics: a
 /// closed stdout (a supervisor that went away) must not stop the service.
+/// Waits until the engine reports the account open and every object it
+/// lists read; after [`LOAD_WAIT`] goes on with a warning (objects the
+/// server does not have yet are read when they arrive). `Err` if the engine
+/// stopped first (a failed login exits the process before that).
+fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>) -> Result<(), String> {
+    let stopped = || "the engine stopped before the account was ready".to_string();
+    let mut left = ready.recv().map_err(|_| stopped())?;
+    if left == 0 {
+        return Ok(());
+    }
+    tell(&format!(
+        "reading the account's objects from the server ({left} to go)…"
+    ));
+    let deadline = std::time::Instant::now() + LOAD_WAIT;
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        match ready.recv_timeout(wait) {
+            Ok(n) => left = n,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                tell(&format!(
+                    "{left} of the account's objects are not on the server yet; going on without them (they are read when they arrive)"
+                ));
+                return Ok(());
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err(stopped()),
+        }
+    }
+    Ok(())
+}
+
 fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
