@@ -31,12 +31,14 @@ export const DEFAULT_URL: string;
 
 /** What the link or the service refused. */
 export class HypergolixError extends Error {
+  constructor(message: string, options?: { code?: number | null; kind?: string });
   /** The IPC error code the service sent, if any. */
   readonly code: number | null;
   /**
    * Link: connect | disconnected | timeout | refused | protocol | dead | immutable | stopped.
    * Engine: the engine's error code: wrong_password | in_use | no_account | has_account |
-   * other_account | unreachable | bad_option | storage | closed | login codes | …
+   * other_account | unreachable | bad_option | storage | closed | timeout (`synced`) |
+   * js (a JavaScript failure) | login codes | …
    */
   readonly kind: string;
 }
@@ -97,16 +99,19 @@ export interface EngineStatus {
 
 /** The Hypergolix engine in this page, worker or Node process. */
 export class Engine {
+  /** Made by `open`, `create` or `login`. */
+  private constructor();
   /** Opens with the raw options: create, userId, or this browser's account. */
   static open(options: EngineOptions): Promise<Engine>;
   /** A new account. */
   static create(options: Omit<EngineOptions, 'create' | 'userId'>): Promise<Engine>;
   /** An existing account: this browser's copy, or fetched from the server. */
-  static login(options: EngineOptions & { userId: Ghid | string }): Promise<Engine>;
+  static login(options: Omit<EngineOptions, 'create' | 'userId'> & { userId: Ghid | string }): Promise<Engine>;
   /** Deletes this browser's copy of an account (default database "hypergolix"). */
   static deleteDatabase(name?: string): Promise<void>;
-  readonly userId: Ghid | null;
-  readonly identity: Ghid | null;
+  /** Set before `open`, `create` or `login` resolves. */
+  readonly userId: Ghid;
+  readonly identity: Ghid;
   readonly online: boolean;
   readonly closed: boolean;
   readonly failure: string | null;
@@ -123,7 +128,9 @@ export class Engine {
 
 /** An app's link to the local service or to an in-page Engine; reconnects on its own. */
 export class HypergolixLink {
-  /** Connects (Node: through the `ws` package unless a WebSocket class is given). */
+  /** Made by `connect` or `Engine.link`. */
+  private constructor();
+  /** Connects (the global WebSocket; in Node without one, the `ws` package; or the class given). */
   static connect(url?: string, options?: { WebSocket?: unknown }): Promise<HypergolixLink>;
   /** The agent's identity: what others share with. */
   readonly whoami: Ghid;
@@ -155,6 +162,8 @@ export class HypergolixLink {
 
 /** One object; updated live while its link runs. */
 export class AppObj {
+  /** Made by the link (`get`, `newObj`, `newLink`). */
+  private constructor();
   readonly address: Ghid;
   readonly author: Ghid;
   readonly apiId: ApiId;
@@ -210,7 +219,12 @@ export namespace ipc {
     state: Uint8Array;
   }
   function parseObjDef(body: Uint8Array): ObjDef;
-  function packObjDef(def: ObjDef): Uint8Array;
+  /** `legroom` defaults to 0. */
+  function packObjDef(def: Omit<ObjDef, 'legroom'> & { legroom?: number }): Uint8Array;
+  /** A GHID from exactly 65 bytes (65 zero bytes: null). */
+  function ghidOrNull(b: Uint8Array): Ghid | null;
+  /** `n` GHIDs packed one after another in `body` (n × 65 bytes, none null). */
+  function ghids(body: Uint8Array, n: number): Ghid[];
   function parseNak(body: Uint8Array): { code: number | null; message: string };
   function concat(...parts: Uint8Array[]): Uint8Array;
 }

@@ -141,7 +141,7 @@ export class Engine {
    * This browser's copy is unlocked if it has one; otherwise the account is
    * fetched from the server (a new device).
    */
-  static login(options) {
+  static async login(options) {
     if (options?.userId === undefined) {
       throw new HypergolixError('login needs a userId', { kind: 'bad_option' });
     }
@@ -178,8 +178,11 @@ export class Engine {
   get server() { return this.#wasm.server; }
 
   /** A new app link to this engine (HypergolixLink; each is one app session). */
-  link() {
+  async link() {
     const wasm = this.#wasm;
+    if (wasm.closed) {
+      throw new HypergolixError(`the engine is closed${wasm.failure ? `: ${wasm.failure}` : ''}`, { kind: 'closed' });
+    }
     return new HypergolixLink('the engine in this page (closed?)', () => new EngineSocket(wasm))._start();
   }
 

@@ -65,11 +65,14 @@ test('engines in Node: share, live updates, a second device, refusals', async ()
     Engine.open({ server, password: 'pw', storage: 'memory', userId: 'not a ghid' }),
     (e) => e.kind === 'bad_option',
   );
+  // A promise that rejects, as its type says (not a throw).
+  const noUser = Engine.login({ server, password: 'pw', storage: 'memory' });
+  await assert.rejects(noUser, (e) => e.kind === 'bad_option');
 
   await note.delete();
   await until('B sees the delete', () => !onB.alive);
   for (const l of [la, lb, la2]) l.close();
   await Promise.all([a.close(), b.close(), a2.close()]);
   assert.ok(a.closed);
-  await assert.rejects(a.link(), (e) => e instanceof HypergolixError);
+  await assert.rejects(a.link(), (e) => e instanceof HypergolixError && e.kind === 'closed');
 });

@@ -33,6 +33,10 @@ pub enum WebError {
     /// An account was to be created in a database that holds one.
     #[error("the database {0:?} already holds the account {1}; open it, or create the new account in another `database`")]
     HasAccount(String, String),
+    /// The password does not open this browser's copy of the account
+    /// (code `wrong_password`, as for a login).
+    #[error("wrong password for the database {0:?}: it is locked with the password it had when last opened here (after a change on another device, the previous one opens it; `changePassword` then re-locks it)")]
+    LocalWrongPassword(String),
     /// Another tab or worker has the database open.
     #[error("the database {0:?} is open in another tab or worker (one engine per database)")]
     InUse(String),
@@ -65,6 +69,7 @@ impl WebError {
             WebError::OtherAccount { .. } => "other_account",
             WebError::NoAccount(_) => "no_account",
             WebError::HasAccount(..) => "has_account",
+            WebError::LocalWrongPassword(_) => "wrong_password",
             WebError::InUse(_) => "in_use",
             WebError::Unreachable(_) => "unreachable",
             WebError::LoginFailed { code, .. } => code,

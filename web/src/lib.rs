@@ -284,7 +284,12 @@ fn start(
                     asked: asked.to_text(),
                 });
             }
-            let key = unlock_storage_key(&opts.password, &m.locked_key)?;
+            let key = unlock_storage_key(&opts.password, &m.locked_key).map_err(|e| match e {
+                hypergolix_core::Error::WrongPassword => {
+                    WebError::LocalWrongPassword(opts.database.clone())
+                }
+                e => e.into(),
+            })?;
             let records = records().unwrap_or_default();
             let (engine, actions) = Engine::restore(engine_config(&key), *seed, records)?;
             if engine.user_id() != Some(m.user_id) {

@@ -4,8 +4,9 @@ import { ApiId, AppObj, Engine, EngineStatus, Ghid, HypergolixError, HypergolixL
 
 export async function inPage(server: string, password: string, friend: Ghid): Promise<void> {
   const engine: Engine = await Engine.create({ server, password });
-  const again: Engine = await Engine.login({ server, userId: engine.userId ?? '', password, storage: 'memory' });
-  const user: Ghid | null = engine.userId;
+  console.log('user id:', engine.userId.toString());
+  const again: Engine = await Engine.login({ server, userId: engine.userId, password, storage: 'memory' });
+  const user: Ghid = engine.userId;
   const link: HypergolixLink = await engine.link();
   const token: Uint8Array = await link.newToken();
   const api = new ApiId(new Uint8Array(64).fill(7));

@@ -239,6 +239,11 @@ pub async fn engine_lifecycle() {
         .err()
         .expect("wrong password");
     assert_eq!(code(&e), "wrong_password");
+    let said = Reflect::get(&e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_default();
+    assert!(said.contains("the previous one opens it"), "{said}");
     let e = WebEngine::open(base(&[("password", pw.clone()), ("create", JsValue::TRUE)]))
         .await
         .err()
