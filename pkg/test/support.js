@@ -14,21 +14,20 @@ export const bin = process.env.HYPERGOLIX_BIN ?? join(root, 'target/release/hype
 export const component = join(root, 'target/wasm32-wasip2/release/hypergolix_engine_component.wasm');
 export const work = mkdtempSync(join(tmpdir(), 'hgx-pkg-'));
 
-const procs = [];
 const cleanUps = [];
 
-/** Registers `f` to run in `cleanUp` (servers, browsers started by a test). */
+/** Registers `f` to run in `cleanUp` (processes, servers, browsers started by a test). */
 export function onCleanUp(f) {
   cleanUps.push(f);
 }
 
 /**
- * Kills every process started here, runs what `onCleanUp` registered and
- * removes the work directory (tests: done by `after`, which also runs when
- * a test timed out with its `finally` still pending).
+ * Runs what `onCleanUp` registered (kills every process started here,
+ * closes browsers and dev servers) and removes the work directory (tests:
+ * done by `after`, which also runs when a test timed out with its
+ * `finally` still pending).
  */
 export async function cleanUp() {
-  for (const p of procs) p.kill('SIGKILL');
   await Promise.all(cleanUps.splice(0).map(async (f) => { try { await f(); } catch { /* best effort */ } }));
   rmSync(work, { recursive: true, force: true });
 }
@@ -39,7 +38,7 @@ const serving = new Map();
 /** Runs `hypergolix ARGS`; resolves to the address it prints as `listening on …`. */
 export function run(args, env = {}, onSpawn = () => {}) {
   const p = spawn(bin, args, { env: { ...process.env, RUST_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  procs.push(p);
+  onCleanUp(() => p.kill('SIGKILL'));
   onSpawn(p);
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: p.stdout });

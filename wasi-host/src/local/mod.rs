@@ -670,8 +670,6 @@ impl Bucket {
     }
 }
 
-/// A line on stdout for whoever started the service. Never panics: a
-/// closed stdout (a supervisor that went away) must not stop the service.
 /// Waits until the engine reports the account open and every object it
 /// lists read; after [`LOAD_WAIT`] goes on with a warning (objects the
 /// server does not have yet are read when they arrive). `Err` if the engine
@@ -702,6 +700,8 @@ fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>) -> Result<(), String> {
     Ok(())
 }
 
+/// A line on stdout for whoever started the service. Never panics: a
+/// closed stdout (a supervisor that went away) must not stop the service.
 fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
