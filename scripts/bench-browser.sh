@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ./scripts/build-pkg.sh
 cargo build -q --release -p hypergolix-wasi-host
-cargo build -q --release -p hypergolix-engine-component --target wasm32-wasip2
 # The same engine build as the package's, plus `benchPortable`.
 cargo build -q --profile wasm-release -p hypergolix-web --features bench --target wasm32-unknown-unknown
 OUT=target/bench-web

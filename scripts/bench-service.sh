@@ -6,7 +6,6 @@
 # Usage: [LINK_UPDATES=N] scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p hypergolix-engine-component --target wasm32-wasip2
 cargo build -q --release -p hypergolix-wasi-host --bins
 cargo build -q --release -p hypergolix-link --example link_latency
 HGX=./target/release/hypergolix
@@ -36,7 +35,6 @@ EXTRA=()
 for who in a b; do
   HYPERGOLIX_PASSWORD="bench $who" RUST_LOG=warn "$HGX" start --ipc 127.0.0.1:0 \
     --data-dir "$WORK/$who" --remote "ws://$SERVER/" \
-    --component target/wasm32-wasip2/release/hypergolix_engine_component.wasm \
     "${EXTRA[@]}" > "$WORK/$who.out" 2> "$WORK/$who.err" &
   PIDS+=($!)
 done

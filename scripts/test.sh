@@ -39,10 +39,8 @@ step "the browser host in headless Chromium: golden vectors, local-store conform
 (cd web && CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test --target wasm32-unknown-unknown)
 
-step "golden vectors and the engine as WASI components under wasmtime (wasi-host)"
-cargo build --release -p hypergolix-core --example wasi_vectors --features vectors --target wasm32-wasip2
-# The engine itself as a component (wasi-host/tests/component.rs runs it).
-cargo build --release -p hypergolix-engine-component --target wasm32-wasip2
+step "the host: the engine built into the binary under wasmtime, golden vectors as WASI components, the server, the local service, the links (wasi-host)"
+# build.rs builds the engine component (wasm32-wasip2) into the binary.
 cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 

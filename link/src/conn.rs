@@ -297,16 +297,48 @@ impl Core {
 
 /// Connects once; the socket's halves are served by tasks on the runtime.
 async fn open(core: &Arc<Core>) -> core::result::Result<tokio::task::JoinHandle<()>, String> {
-    let mut req = format!("ws://{}/", core.addr)
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
+    // `unix:PATH`: the service's Unix-domain socket (`--ipc unix:PATH`).
+    let unix = core.addr.strip_prefix("unix:");
+    let url = match unix {
+        Some(_) => "ws://localhost/".to_string(),
+        None => format!("ws://{}/", core.addr),
+    };
+    let mut req = url.into_client_request().map_err(|e| e.to_string())?;
     let proto = NATIVE_GHIDS_SUBPROTOCOL
         .parse()
         .map_err(|_| "subprotocol header".to_string())?;
     req.headers_mut().insert("sec-websocket-protocol", proto);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
-        .await
-        .map_err(|e| e.to_string())?;
+    match unix {
+        #[cfg(unix)]
+        Some(path) => {
+            let sock = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            let (ws, _) = tokio_tungstenite::client_async(req, sock)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serve(core, ws))
+        }
+        #[cfg(not(unix))]
+        Some(_) => Err("unix: addresses need a Unix platform".into()),
+        None => {
+            let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serve(core, ws))
+        }
+    }
+}
+
+/// Serves a connected websocket: a writer task for what the link sends,
+/// and the returned task reading what the service sends.
+fn serve<S>(
+    core: &Arc<Core>,
+    ws: tokio_tungstenite::WebSocketStream<S>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     *guard(&core.out) = Some(tx);
@@ -318,14 +350,14 @@ async fn open(core: &Arc<Core>) -> core::result::Result<tokio::task::JoinHandle<
         }
     });
     let c = Arc::clone(core);
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
             if let Ws::Binary(b) = msg {
                 c.incoming(&b);
             }
         }
         writer.abort();
-    }))
+    })
 }
 
 /// After each (re)connection: who we are, and our token again.

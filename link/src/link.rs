@@ -179,7 +179,9 @@ impl HypergolixLink {
         })
     }
 
-    /// Connects to the service at `addr` (`host:port`, e.g. [`DEFAULT_ADDR`]).
+    /// Connects to the service at `addr`: `host:port` (e.g.
+    /// [`DEFAULT_ADDR`]), or `unix:PATH` for a service listening on a
+    /// Unix-domain socket (`hypergolix start --ipc unix:PATH`).
     ///
     /// ```no_run
     /// # async fn f() -> hypergolix_link::Result<()> {

@@ -11,7 +11,6 @@ import { createServer } from 'node:net';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = process.env.HYPERGOLIX_BIN ?? join(root, 'target/release/hypergolix');
-export const component = join(root, 'target/wasm32-wasip2/release/hypergolix_engine_component.wasm');
 export const work = mkdtempSync(join(tmpdir(), 'hgx-pkg-'));
 
 const cleanUps = [];
@@ -85,7 +84,7 @@ export function killServe(url) {
 export async function service(who, server) {
   const addr = await run(
     ['start', '--ipc', '127.0.0.1:0', '--insecure-test-kdf', '--data-dir', join(work, who),
-      '--remote', server, '--component', component],
+      '--remote', server],
     { HYPERGOLIX_PASSWORD: `pw ${who}`, HYPERGOLIX_CACHE_DIR: join(work, 'cache') },
   );
   return `ws://${addr}/`;

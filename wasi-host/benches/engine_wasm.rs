@@ -10,14 +10,12 @@
 #[path = "../../core/tests/support/service_net.rs"]
 mod service_net;
 
-use std::path::PathBuf;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use hypergolix_core::engine::{ApiId, Engine, EngineConfig, KdfParams};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::IpcRequest;
-use hypergolix_wasi_host::component::{WasmConfig, WasmService, COMPONENT_PATH};
+use hypergolix_wasi_host::component::{load_engine, WasmConfig, WasmService};
 use hypergolix_wasi_host::runtime::Runtime;
 use service_net::{new_dynamic, update, Net, Svc};
 
@@ -77,10 +75,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let rt = Runtime::new(None).expect("runtime");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(COMPONENT_PATH);
-    let comp = rt.load(&path).expect("build the engine component first").0;
+    let comp = load_engine(&rt, None).expect("the built-in engine").0;
     let mut wasm = Vec::new();
     let mut accounts = Vec::new();
     for i in 0..2u8 {

@@ -3,7 +3,8 @@
 //! of `hypergolix_core::service::Service`, and the host moves bytes in and
 //! out of it with no protocol logic of its own.
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::time::Duration;
 
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, ServiceInput};
@@ -24,15 +25,21 @@ mod bindings {
 
 use bindings::exports::hypergolix::engine::service as wit;
 
-/// Where the build puts the component (relative to the workspace root).
-pub const COMPONENT_PATH: &str = "target/wasm32-wasip2/release/hypergolix_engine_component.wasm";
+/// The engine component built into this binary (by `build.rs`; see there
+/// for `HYPERGOLIX_PREBUILT_COMPONENT`).
+pub const EMBEDDED: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/hypergolix_engine_component.wasm"
+));
 
-/// The component's default location: `$HYPERGOLIX_ENGINE_COMPONENT`, else
-/// [`COMPONENT_PATH`] under the current directory.
-pub fn default_component_path() -> PathBuf {
-    std::env::var_os("HYPERGOLIX_ENGINE_COMPONENT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(COMPONENT_PATH))
+/// Loads the engine: from `file` when given (`--component`), else the one
+/// built into this binary; compiled code comes from the runtime's cache when
+/// it holds code for exactly these bytes.
+pub fn load_engine(runtime: &Runtime, file: Option<&Path>) -> Result<(Component, Duration)> {
+    match file {
+        Some(f) => runtime.load(f),
+        None => runtime.load_bytes(EMBEDDED),
+    }
 }
 
 /// How the host starts the engine.
@@ -76,6 +83,28 @@ fn from_wit(out: Vec<wit::Output>) -> Result<Vec<Output>> {
         .collect()
 }
 
+/// A new instance of the component: no files, no network, no environment;
+/// the engine gets nothing but what the interface passes.
+fn instantiate(
+    runtime: &Runtime,
+    component: &Component,
+) -> Result<(Store<State>, bindings::Engine)> {
+    let mut linker: Linker<State> = Linker::new(runtime.engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let mut store = Store::new(runtime.engine(), State::new(WasiCtx::builder().build()));
+    let engine = bindings::Engine::instantiate(&mut store, component, &linker)?;
+    Ok((store, engine))
+}
+
+/// Runs the component's golden-vector self-test in a fresh instance:
+/// whether every vector passed, and the report.
+pub fn selftest(runtime: &Runtime, component: &Component) -> Result<(bool, String)> {
+    let (mut store, engine) = instantiate(runtime, component)?;
+    Ok(engine
+        .hypergolix_engine_service()
+        .call_selftest(&mut store)?)
+}
+
 impl WasmService {
     /// Instantiates the component and starts the engine from `records`.
     pub fn start(
@@ -84,12 +113,7 @@ impl WasmService {
         config: WasmConfig,
         records: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<(Self, Vec<Output>)> {
-        let mut linker: Linker<State> = Linker::new(runtime.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        // No files, no network, no environment: the engine gets nothing but
-        // what the interface passes.
-        let mut store = Store::new(runtime.engine(), State::new(WasiCtx::builder().build()));
-        let engine = bindings::Engine::instantiate(&mut store, component, &linker)?;
+        let (mut store, engine) = instantiate(runtime, component)?;
         let cfg = wit::Config {
             storage_key: config.storage_key.to_vec(),
             seed: config.seed.to_vec(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hypergolix_core::golix::SecondParty;
 use hypergolix_wasi_host::runtime::{default_cache_dir, Runtime};
-use hypergolix_wasi_host::{inspect, local, Error};
+use hypergolix_wasi_host::{component, inspect, local, Error};
 
 /// Hypergolix: end-to-end encrypted sync.
 #[derive(Parser)]
@@ -30,15 +30,12 @@ enum Command {
         #[arg(long = "identity")]
         identities: Vec<PathBuf>,
     },
-    /// Run the engine's WASI self-test (the golden vectors) under wasmtime.
+    /// Check the engine built into this binary against the golden vectors,
+    /// under wasmtime (or run another WASI command component that tests).
     Selftest {
-        /// The WASI component to run.
-        #[arg(
-            long,
-            env = "HYPERGOLIX_SELFTEST_WASM",
-            default_value = "target/wasm32-wasip2/release/examples/wasi_vectors.wasm"
-        )]
-        module: PathBuf,
+        /// Run this WASI command component instead (exit code 0 = passed).
+        #[arg(long, env = "HYPERGOLIX_SELFTEST_WASM")]
+        module: Option<PathBuf>,
         /// Directory for compiled code.
         #[arg(long, env = "HYPERGOLIX_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
@@ -93,7 +90,7 @@ enum Command {
 enum ConfigAction {
     /// Print the settings the service would run with, and where each comes from.
     Show,
-    /// Set a key: ipc, remote, allow_origins (comma-separated),
+    /// Set a key: ipc, ipc_trust, remote, allow_origins (comma-separated),
     /// max_message_bytes, max_requests_per_second.
     Set {
         /// The key.
@@ -117,6 +114,7 @@ fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Resul
             let s = Settings::resolve(&Default::default(), &file)?;
             println!("# {}", FileConfig::path(&d).display());
             println!("ipc = \"{}\"", s.ipc);
+            println!("ipc_trust = \"{}\"", s.ipc_trust.as_str());
             match &s.remote {
                 Some(r) => println!("remote = \"{r}\""),
                 None => println!("# remote: none (the embedded persistence store)"),
@@ -192,6 +190,23 @@ fn run_component(
     Ok(out.exit_code == 0)
 }
 
+/// The golden vectors inside the binary's own engine component.
+fn selftest(cache_dir: Option<PathBuf>) -> Result<bool, Error> {
+    let cache = cache_dir.unwrap_or_else(default_cache_dir);
+    let runtime = Runtime::new(Some(&cache))?;
+    eprintln!(
+        "loading the built-in engine (compiled-code cache: {})",
+        cache.display()
+    );
+    let (engine, load) = component::load_engine(&runtime, None)?;
+    eprintln!("loaded in {:.1} ms", load.as_secs_f64() * 1e3);
+    let start = std::time::Instant::now();
+    let (ok, report) = component::selftest(&runtime, &engine)?;
+    print!("{report}");
+    eprintln!("ran in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    Ok(ok)
+}
+
 fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|source| Error::Io {
         path: path.clone(),
@@ -210,7 +225,14 @@ fn run(cli: Cli) -> Result<bool, Error> {
             print!("{text}");
             Ok(ok)
         }
-        Command::Selftest { module, cache_dir } => run_component(&module, &[], cache_dir),
+        Command::Selftest {
+            module: Some(module),
+            cache_dir,
+        } => run_component(&module, &[], cache_dir),
+        Command::Selftest {
+            module: None,
+            cache_dir,
+        } => selftest(cache_dir),
         Command::RunWasm {
             module,
             args,

@@ -66,8 +66,16 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
+        self.load_bytes(&bytes)
+    }
+
+    /// Loads (compiling, or fetching from the cache) a component from its
+    /// bytes. The cache is keyed by a hash of the bytes, the wasmtime
+    /// version and the compiler settings, so it never hands back code
+    /// compiled from other bytes.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<(Component, Duration)> {
         let start = Instant::now();
-        let component = Component::new(&self.engine, &bytes)?;
+        let component = Component::new(&self.engine, bytes)?;
         Ok((component, start.elapsed()))
     }
 

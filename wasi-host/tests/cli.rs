@@ -12,18 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::wire::ipc::{IpcMessage, IpcRequest, Side};
-use hypergolix_wasi_host::component::COMPONENT_PATH;
 use serve_proc::{tempdir, Server};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 fn hgx(dir: &Path, args: &[&str]) -> Output {
-    let component = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(COMPONENT_PATH);
     Command::new(env!("CARGO_BIN_EXE_hypergolix"))
         .args(args)
         .env("HYPERGOLIX_DATA_DIR", dir)
-        .env("HYPERGOLIX_ENGINE_COMPONENT", component)
         .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
         .env("HYPERGOLIX_PASSWORD", "correct horse")
         .env("RUST_LOG", "warn")

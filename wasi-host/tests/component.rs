@@ -1,19 +1,16 @@
 //! The engine's WASI component under wasmtime: two agents' local services,
 //! each an engine inside wasmtime, and one persistence node; the apps speak
 //! 0.1.0 IPC bytes. Then one service is thrown away and started again from
-//! its store inside a new instance. Needs the component built first
-//! (`scripts/test.sh` does it):
-//! cargo build --release -p hypergolix-engine-component --target wasm32-wasip2
+//! its store inside a new instance. The component is the one built into
+//! the host (`build.rs`).
 
 #[path = "../../core/tests/support/service_net.rs"]
 mod service_net;
 
-use std::path::PathBuf;
-
 use hypergolix_core::engine::{ApiId, AppToken};
 use hypergolix_core::service::{Output, ServiceInput};
 use hypergolix_core::wire::ipc::{GhidDialect, IpcRequest};
-use hypergolix_wasi_host::component::{WasmConfig, WasmService, COMPONENT_PATH};
+use hypergolix_wasi_host::component::{load_engine, WasmConfig, WasmService};
 use hypergolix_wasi_host::runtime::Runtime;
 use service_net::{new_dynamic, update, Net, Svc, APP};
 use wasmtime::component::Component;
@@ -25,14 +22,9 @@ impl Svc for WasmService {
 }
 
 fn component(rt: &Runtime) -> Component {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(COMPONENT_PATH);
-    assert!(
-        path.exists(),
-        "build the engine component first: cargo build --release -p hypergolix-engine-component --target wasm32-wasip2"
-    );
-    rt.load(&path).expect("load the component").0
+    load_engine(rt, None)
+        .expect("load the built-in component")
+        .0
 }
 
 fn config(i: u8, seed: u8) -> WasmConfig {

@@ -10,10 +10,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn selftest_module() -> PathBuf {
-    std::env::var_os("HYPERGOLIX_SELFTEST_WASM")
+/// The golden vectors as a WASI command component: built by `build.rs`
+/// beside the engine, or `$HYPERGOLIX_SELFTEST_WASM`.
+fn vectors_command() -> PathBuf {
+    let path = std::env::var_os("HYPERGOLIX_SELFTEST_WASM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/wasm32-wasip2/release/examples/wasi_vectors.wasm"))
+        .or_else(|| option_env!("HYPERGOLIX_VECTORS_COMMAND").map(PathBuf::from))
+        .expect(
+            "no vectors command: set HYPERGOLIX_SELFTEST_WASM (the host was built with HYPERGOLIX_PREBUILT_COMPONENT)",
+        );
+    assert!(path.exists(), "{} is missing", path.display());
+    path
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -25,12 +32,7 @@ fn tempdir(name: &str) -> PathBuf {
 
 #[test]
 fn golden_vectors_pass_under_wasmtime_with_cache() {
-    let module = selftest_module();
-    assert!(
-        module.exists(),
-        "{} is missing: build it with `cargo build --release -p hypergolix-core --example wasi_vectors --features vectors --target wasm32-wasip2`",
-        module.display()
-    );
+    let module = vectors_command();
     let cache = tempdir("wasmtime-cache");
     let runtime = Runtime::new(Some(&cache)).expect("runtime");
     let (component, first_load) = runtime.load(&module).expect("load");
@@ -46,6 +48,78 @@ fn golden_vectors_pass_under_wasmtime_with_cache() {
         cached_load < first_load,
         "cached {cached_load:?} vs first {first_load:?}"
     );
+}
+
+/// The built-in engine's golden vectors (no file, any working directory).
+#[test]
+fn the_built_in_engine_passes_its_selftest() {
+    let cache = tempdir("selftest-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .args(["selftest", "--cache-dir"])
+        .arg(&cache)
+        .current_dir(std::env::temp_dir())
+        .env_remove("HYPERGOLIX_SELFTEST_WASM")
+        .output()
+        .expect("run hypergolix selftest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+/// An upgrade replaces the engine's bytes under the same cache directory:
+/// the cache must compile the new bytes, never hand back the old code, and
+/// still serve the old bytes their own code. The "new" engine here is the
+/// built-in one with one byte of its built-in vectors changed (so its
+/// self-test fails): running the old machine code would pass.
+#[test]
+fn the_code_cache_never_runs_code_compiled_from_other_bytes() {
+    use hypergolix_wasi_host::component::{selftest, EMBEDDED};
+    let cache = tempdir("upgrade-cache");
+    // alice's GIDC in vectors/golix-cs3.json, as the engine embeds it.
+    let needle = b"4749444300000002038a9e01";
+    let at = EMBEDDED
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the built-in vectors are in the engine's data");
+    let mut upgraded = EMBEDDED.to_vec();
+    upgraded[at + needle.len() - 1] = b'2';
+    let run = |bytes: &[u8]| {
+        let rt = Runtime::new(Some(&cache)).expect("runtime");
+        let (c, _) = rt.load_bytes(bytes).expect("load");
+        selftest(&rt, &c).expect("selftest")
+    };
+    let (ok, report) = run(EMBEDDED);
+    assert!(ok, "{report}");
+    let (ok, report) = run(&upgraded);
+    assert!(!ok, "the changed engine must fail its selftest: {report}");
+    let (ok, report) = run(EMBEDDED);
+    assert!(ok, "{report}");
+    let entries = walk_files(&cache);
+    assert!(
+        entries >= 2,
+        "one cache entry per distinct engine, found {entries}"
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk_files(&p)
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn hypergolix(args: &[&str]) -> (bool, String, String) {

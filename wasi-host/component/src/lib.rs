@@ -133,4 +133,11 @@ impl wit::Guest for Component {
     fn loading() -> u32 {
         with(|s| Ok(u32::try_from(s.engine().loading()).unwrap_or(u32::MAX))).unwrap_or(0)
     }
+
+    fn selftest() -> (bool, String) {
+        let report = hypergolix_core::golix::vectors::check_all(include_str!(
+            "../../../vectors/golix-cs3.json"
+        ));
+        (report.ok(), report.render())
+    }
 }

@@ -11,7 +11,7 @@ use hypergolix_core::golix::Ghid;
 use hypergolix_core::wire::ipc::GhidDialect;
 use serde::{Deserialize, Serialize};
 
-use super::settings::{DirArgs, FileConfig, Settings};
+use super::settings::{ipc_url, DirArgs, FileConfig, Settings};
 use super::toml_file;
 use super::StartArgs;
 
@@ -152,7 +152,7 @@ pub fn status(dir: &DirArgs) -> Result<bool, String> {
                 .map(|n| n.as_secs().saturating_sub(p.started))
                 .unwrap_or(0);
             println!("service: running (pid {}, up {up} s)", p.pid);
-            println!("apps connect on: ws://{}/", p.ipc);
+            println!("apps connect on: {}", ipc_url(&p.ipc));
             println!(
                 "persistence: {}",
                 p.remote.as_deref().unwrap_or("embedded store")
@@ -226,8 +226,9 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
     let dir = args.account.dir.create()?;
     if let Some(p) = running(&dir)? {
         return Err(format!(
-            "already running (pid {}), apps connect on ws://{}/",
-            p.pid, p.ipc
+            "already running (pid {}), apps connect on {}",
+            p.pid,
+            ipc_url(&p.ipc)
         ));
     }
     let fresh = AccountFile::read(&dir).is_err() && !dir.join("local.redb").exists();
@@ -287,7 +288,7 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
         if let Some(p) = PidFile::read(&dir)? {
             if p.pid == child.id() {
                 println!("hypergolix is running in the background (pid {})", p.pid);
-                println!("apps connect on: ws://{}/", p.ipc);
+                println!("apps connect on: {}", ipc_url(&p.ipc));
                 println!("log: {}", log.display());
                 println!("stop it with: hypergolix stop");
                 return Ok(());

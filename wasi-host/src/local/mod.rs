@@ -26,17 +26,19 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use crate::component::{default_component_path, WasmConfig, WasmService};
+use crate::component::{load_engine, WasmConfig, WasmService};
 use crate::runtime::{default_cache_dir, Runtime};
 use crate::serve::redb_store::RedbStore;
 
 pub mod control;
+pub mod peer;
 pub mod settings;
 pub mod store;
 mod toml_file;
 
 use control::{AccountFile, PidFile};
-use settings::{DirArgs, FileConfig, NetArgs, PasswordArgs, Settings};
+use peer::IpcTrust;
+use settings::{DirArgs, FileConfig, IpcAddr, NetArgs, PasswordArgs, Settings};
 use store::LocalStore;
 
 /// How the engine is run.
@@ -45,8 +47,8 @@ pub struct EngineArgs {
     /// Run the engine natively instead of inside wasmtime.
     #[arg(long)]
     pub native_engine: bool,
-    /// The engine component (default: `$HYPERGOLIX_ENGINE_COMPONENT` or the build's output).
-    #[arg(long)]
+    /// Run this engine component instead of the one built into the binary.
+    #[arg(long, env = "HYPERGOLIX_ENGINE_COMPONENT")]
     pub component: Option<PathBuf>,
     /// Cheap Argon2id parameters. Tests only: never for a real account.
     #[arg(long, hide = true)]
@@ -411,10 +413,10 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
     if let Some(p) = control::running(&dir)? {
         return Err(format!(
-            "a service already runs on {} (pid {}, apps connect on ws://{}/)",
+            "a service already runs on {} (pid {}, apps connect on {})",
             dir.display(),
             p.pid,
-            p.ipc
+            settings::ipc_url(&p.ipc)
         ));
     }
     let key = storage_key(&dir)?;
@@ -447,17 +449,8 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         (Core::Native(Box::new(svc)), out)
     } else {
         let rt = Runtime::new(Some(&default_cache_dir())).map_err(|e| e.to_string())?;
-        let path = args
-            .account
-            .engine
-            .component
-            .clone()
-            .unwrap_or_else(default_component_path);
-        let (component, took) = rt.load(&path).map_err(|e| {
-            format!(
-                "{e} (build it with `cargo build --release -p hypergolix-engine-component --target wasm32-wasip2`, or use --native-engine)"
-            )
-        })?;
+        let file = args.account.engine.component.as_deref();
+        let (component, took) = load_engine(&rt, file).map_err(|e| e.to_string())?;
         tracing::info!(?took, "engine component loaded");
         let (svc, out) = WasmService::start(
             &rt,
@@ -469,10 +462,12 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             },
             records,
         )
-        .map_err(|e| {
-            format!(
-                "{e} (a component from an older build does not fit this host: rebuild it with `cargo build --release -p hypergolix-engine-component --target wasm32-wasip2`)"
-            )
+        .map_err(|e| match file {
+            Some(f) => format!(
+                "{e} ({} may be from another version: it must implement this host's wit/engine.wit)",
+                f.display()
+            ),
+            None => e.to_string(),
         })?;
         (Core::Wasm(Box::new(svc)), out)
     };
@@ -551,13 +546,11 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())??;
     }
-    let listener = TcpListener::bind(settings.ipc)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.ipc))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = Listener::bind(settings.ipc.clone().in_dir(&dir)).await?;
+    let shown = listener.to_string();
     PidFile {
         pid: std::process::id(),
-        ipc: addr.to_string(),
+        ipc: shown.clone(),
         remote: settings.remote.clone(),
         started: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -566,47 +559,163 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         start_ticks: control::start_ticks(std::process::id()),
     }
     .write(&dir)?;
-    say(&format!("listening on {addr}"));
+    say(&format!("listening on {shown}"));
     let limits = Limits {
         origins: settings.allow_origins.clone(),
         max_bytes: settings.max_message_bytes,
         per_second: settings.max_requests_per_second,
     };
+    let trust = settings.ipc_trust;
     let mut next = 1u64;
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
-        let (sock, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
-                    continue;
-                }
-            },
+        let conn = tokio::select! {
+            r = listener.accept(trust) => r,
             why = &mut stop => {
                 tell(&format!("stopping ({why})"));
                 break;
             }
         };
-        if !is_loopback(peer.ip()) {
-            continue;
-        }
-        let _ = sock.set_nodelay(true);
         let session = next;
         next += 1;
         let tx = tx.clone();
         let limits = limits.clone();
-        tokio::spawn(async move {
-            if let Err(e) = app_connection(sock, session, tx, limits).await {
-                tracing::debug!(session, "app connection ended: {e}");
+        // Connections the peer check refused are dropped unread.
+        match conn {
+            Accepted::Tcp(sock) => {
+                let _ = sock.set_nodelay(true);
+                tokio::spawn(async move {
+                    if let Err(e) = app_connection(sock, true, session, tx, limits).await {
+                        tracing::debug!(session, "app connection ended: {e}");
+                    }
+                });
             }
-        });
+            Accepted::Unix(sock) => {
+                tokio::spawn(async move {
+                    if let Err(e) = app_connection(sock, false, session, tx, limits).await {
+                        tracing::debug!(session, "app connection ended: {e}");
+                    }
+                });
+            }
+        }
     }
     let _ = tx.send(Event::Shutdown).await;
     let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    listener.remove_socket_file();
     PidFile::remove_own(&dir);
     Ok(())
+}
+
+/// The IPC listener: loopback TCP or a Unix-domain socket.
+enum Listener {
+    Tcp(TcpListener, std::net::SocketAddr),
+    Unix(tokio::net::UnixListener, PathBuf),
+}
+
+/// A connection the peer check let in.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// Longest Unix socket path (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+impl Listener {
+    async fn bind(addr: IpcAddr) -> Result<Self, String> {
+        match addr {
+            IpcAddr::Tcp(a) => {
+                let l = TcpListener::bind(a)
+                    .await
+                    .map_err(|e| format!("cannot listen on {a}: {e}"))?;
+                let local = l.local_addr().map_err(|e| e.to_string())?;
+                Ok(Listener::Tcp(l, local))
+            }
+            IpcAddr::Unix(p) => {
+                use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+                if p.as_os_str().len() > MAX_SOCKET_PATH {
+                    return Err(format!(
+                        "{}: a Unix socket path is at most {MAX_SOCKET_PATH} bytes",
+                        p.display()
+                    ));
+                }
+                // No service runs on this data directory (checked before),
+                // so a socket left here is a crashed one's.
+                match std::fs::symlink_metadata(&p) {
+                    Ok(m) if m.file_type().is_socket() => {
+                        std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?
+                    }
+                    Ok(_) => {
+                        return Err(format!(
+                            "{} exists and is not a socket; refusing to replace it",
+                            p.display()
+                        ))
+                    }
+                    Err(_) => {}
+                }
+                let l = tokio::net::UnixListener::bind(&p)
+                    .map_err(|e| format!("cannot listen on {}: {e}", p.display()))?;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                Ok(Listener::Unix(l, p))
+            }
+        }
+    }
+
+    /// The next connection whose peer may drive the service (`trust`);
+    /// others are logged and dropped before anything is read from them.
+    async fn accept(&self, trust: IpcTrust) -> Accepted {
+        loop {
+            match self {
+                Listener::Tcp(l, local) => match l.accept().await {
+                    Ok((sock, peer)) => {
+                        if !is_loopback(peer.ip()) {
+                            continue;
+                        }
+                        match peer::admit_tcp(trust, *local, peer) {
+                            Ok(()) => return Accepted::Tcp(sock),
+                            Err(why) => tracing::warn!("{why}"),
+                        }
+                    }
+                    Err(e) => accept_failed(e).await,
+                },
+                Listener::Unix(l, _) => match l.accept().await {
+                    Ok((sock, _)) => {
+                        let uid = sock.peer_cred().ok().map(|c| c.uid());
+                        match peer::admit_unix(trust, uid) {
+                            Ok(()) => return Accepted::Unix(sock),
+                            Err(why) => tracing::warn!("{why}"),
+                        }
+                    }
+                    Err(e) => accept_failed(e).await,
+                },
+            }
+        }
+    }
+
+    /// Removes the socket file of a Unix listener (at shutdown).
+    fn remove_socket_file(&self) {
+        if let Listener::Unix(_, p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl std::fmt::Display for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listener::Tcp(_, a) => write!(f, "{a}"),
+            Listener::Unix(_, p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// An accept that failed (out of file descriptors, say): logged, and a
+/// short pause so the loop does not spin.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!("accept: {e}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 /// Resolves on SIGTERM or SIGINT, with the signal's name.
@@ -764,12 +873,29 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-async fn app_connection(
-    sock: tokio::net::TcpStream,
+/// Whether a `Host` header names this machine's loopback (`localhost`,
+/// `127.x.y.z`, `[::1]`, with or without a port): a web page that reached
+/// the port through DNS rebinding sends its own host name.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(is_loopback)
+}
+
+/// Serves one app connection (`tcp`: over loopback TCP, where the `Host`
+/// header is checked too).
+async fn app_connection<S>(
+    sock: S,
+    tcp: bool,
     session: u64,
     events: mpsc::Sender<Event>,
     limits: Limits,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let Limits {
         origins,
         max_bytes: max,
@@ -780,6 +906,17 @@ async fn app_connection(
     let mut dialect = GhidDialect::Legacy;
     #[allow(clippy::result_large_err)]
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+        if tcp {
+            let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+            if !host.is_some_and(is_loopback_host) {
+                let mut r = ErrorResponse::new(Some(format!(
+                    "host {} is not this machine's loopback",
+                    host.unwrap_or("(none)")
+                )));
+                *r.status_mut() = StatusCode::FORBIDDEN;
+                return Err(r);
+            }
+        }
         // Every Origin header must be allowed (one that is not text is not).
         for o in req.headers().get_all("origin") {
             let text = o.to_str().unwrap_or("");

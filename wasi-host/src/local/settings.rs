@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::peer::IpcTrust;
+
 /// The default IPC address (as 0.1.0).
 pub const DEFAULT_IPC: &str = "127.0.0.1:7772";
 /// Default app requests per second per connection before `NK` (0 = no limit).
@@ -76,12 +78,89 @@ impl DirArgs {
     }
 }
 
+/// Where apps connect: a loopback TCP address, or a Unix-domain socket
+/// (`unix:PATH`; a relative path is taken in the data directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum IpcAddr {
+    /// A websocket on this loopback address.
+    Tcp(SocketAddr),
+    /// A websocket on this Unix-domain socket (mode 0600).
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for IpcAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if p.is_empty() {
+                return Err("ipc: unix: needs a path (unix:PATH)".into());
+            }
+            return Ok(IpcAddr::Unix(PathBuf::from(p)));
+        }
+        let a: SocketAddr = s
+            .parse()
+            .map_err(|_| format!("ipc: {s:?} is not an address like {DEFAULT_IPC} or unix:PATH"))?;
+        check_loopback(a)?;
+        Ok(IpcAddr::Tcp(a))
+    }
+}
+
+impl std::fmt::Display for IpcAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpcAddr::Tcp(a) => write!(f, "{a}"),
+            IpcAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl TryFrom<String> for IpcAddr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<IpcAddr> for String {
+    fn from(a: IpcAddr) -> String {
+        a.to_string()
+    }
+}
+
+impl IpcAddr {
+    /// A relative socket path taken in the data directory `dir`.
+    pub fn in_dir(self, dir: &Path) -> Self {
+        match self {
+            IpcAddr::Unix(p) if p.is_relative() => IpcAddr::Unix(dir.join(p)),
+            other => other,
+        }
+    }
+}
+
+/// What an app passes to a link to reach the service listening on `ipc`
+/// (as the pid file records it): `ws://ADDR/`, or `unix:PATH`.
+pub fn ipc_url(ipc: &str) -> String {
+    if ipc.starts_with("unix:") {
+        ipc.to_string()
+    } else {
+        format!("ws://{ipc}/")
+    }
+}
+
 /// Flags that override `config.toml`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NetArgs {
-    /// Address for app connections; loopback only [default: 127.0.0.1:7772].
+    /// Where apps connect: a loopback address, or `unix:PATH` for a
+    /// Unix-domain socket (mode 0600; relative to the data directory)
+    /// [default: 127.0.0.1:7772].
     #[arg(long, env = "HYPERGOLIX_IPC")]
-    pub ipc: Option<SocketAddr>,
+    pub ipc: Option<IpcAddr>,
+    /// Who may drive the IPC port: `own-user` (processes of this Unix user
+    /// only) or `any-local-user` (every local user, as 0.1.0 did; for
+    /// platforms where a peer's user cannot be read) [default: own-user].
+    #[arg(long, env = "HYPERGOLIX_IPC_TRUST")]
+    pub ipc_trust: Option<IpcTrust>,
     /// A persistence server to sync with (`ws://HOST:PORT/`). Without one,
     /// an embedded store in the data directory plays that part.
     #[arg(long, env = "HYPERGOLIX_REMOTE")]
@@ -106,7 +185,10 @@ pub struct NetArgs {
 pub struct FileConfig {
     /// IPC address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ipc: Option<SocketAddr>,
+    pub ipc: Option<IpcAddr>,
+    /// Who may drive the IPC port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc_trust: Option<IpcTrust>,
     /// Persistence server URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
@@ -124,6 +206,7 @@ pub struct FileConfig {
 /// The keys `hypergolix config set/unset` knows.
 pub const CONFIG_KEYS: &[&str] = &[
     "ipc",
+    "ipc_trust",
     "remote",
     "allow_origins",
     "max_message_bytes",
@@ -149,13 +232,8 @@ impl FileConfig {
     /// Sets one key from its text form (checked as `start` would).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
-            "ipc" => {
-                let a: SocketAddr = value
-                    .parse()
-                    .map_err(|_| format!("ipc: {value:?} is not an address like {DEFAULT_IPC}"))?;
-                check_loopback(a)?;
-                self.ipc = Some(a);
-            }
+            "ipc" => self.ipc = Some(value.parse()?),
+            "ipc_trust" => self.ipc_trust = Some(value.parse()?),
             "remote" => {
                 check_remote(value)?;
                 self.remote = Some(value.to_string());
@@ -190,6 +268,7 @@ impl FileConfig {
     pub fn unset(&mut self, key: &str) -> Result<(), String> {
         match key {
             "ipc" => self.ipc = None,
+            "ipc_trust" => self.ipc_trust = None,
             "remote" => self.remote = None,
             "allow_origins" => self.allow_origins.clear(),
             "max_message_bytes" => self.max_message_bytes = None,
@@ -239,8 +318,11 @@ fn check_remote(url: &str) -> Result<(), String> {
 /// The settings a service runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// IPC address.
-    pub ipc: SocketAddr,
+    /// Where apps connect (a relative socket path not yet in the data
+    /// directory: see [`IpcAddr::in_dir`]).
+    pub ipc: IpcAddr,
+    /// Who may drive the IPC port.
+    pub ipc_trust: IpcTrust,
     /// Persistence server, or None for the embedded store.
     pub remote: Option<String>,
     /// Allowed web origins.
@@ -256,7 +338,12 @@ impl Settings {
     pub fn resolve(args: &NetArgs, file: &FileConfig) -> Result<Self, String> {
         let default_ipc: SocketAddr = DEFAULT_IPC.parse().map_err(|_| "default ipc")?;
         let s = Self {
-            ipc: args.ipc.or(file.ipc).unwrap_or(default_ipc),
+            ipc: args
+                .ipc
+                .clone()
+                .or_else(|| file.ipc.clone())
+                .unwrap_or(IpcAddr::Tcp(default_ipc)),
+            ipc_trust: args.ipc_trust.or(file.ipc_trust).unwrap_or_default(),
             remote: args.remote.clone().or_else(|| file.remote.clone()),
             allow_origins: if args.allow_origins.is_empty() {
                 file.allow_origins.clone()
@@ -272,7 +359,9 @@ impl Settings {
                 .or(file.max_requests_per_second)
                 .unwrap_or(DEFAULT_RATE),
         };
-        check_loopback(s.ipc)?;
+        if let IpcAddr::Tcp(a) = s.ipc {
+            check_loopback(a)?;
+        }
         check_max_message(s.max_message_bytes)?;
         if let Some(r) = &s.remote {
             check_remote(r)?;
@@ -385,6 +474,8 @@ mod tests {
             .unwrap_err()
             .contains("websocket"));
         assert!(f.set("colour", "blue").unwrap_err().contains("unknown key"));
+        assert!(f.set("ipc", "unix:").is_err());
+        assert!(f.set("ipc_trust", "everyone").is_err());
         assert!(f.set("max_message_bytes", "12").is_err());
         assert_eq!(f, FileConfig::default(), "nothing changed");
     }
@@ -398,6 +489,7 @@ mod tests {
         f.set("allow_origins", "https://a.example, https://b.example")
             .expect("set");
         f.set("ipc", "127.0.0.1:9999").expect("set");
+        f.set("ipc_trust", "any-local-user").expect("set");
         f.write(&dir).expect("write");
         assert_eq!(FileConfig::read(&dir).expect("read"), f);
         let _ = std::fs::remove_dir_all(&dir);

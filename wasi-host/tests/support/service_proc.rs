@@ -3,11 +3,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use hypergolix_core::golix::Ghid;
-use hypergolix_wasi_host::component::COMPONENT_PATH;
 
 /// A running `hypergolix start` (killed when dropped).
 pub struct Svc {
@@ -17,6 +16,8 @@ pub struct Svc {
     pub addr: String,
     /// The user id it printed, if it printed one.
     pub user_id: Option<Ghid>,
+    /// The identity it printed, if it printed one.
+    pub identity: Option<Ghid>,
 }
 
 impl Svc {
@@ -32,14 +33,9 @@ impl Svc {
 
     /// Same, listening on `ipc` (to come back on the same port).
     pub fn start_at(dir: &Path, native: bool, ipc: &str, extra: &[&str]) -> Self {
-        let component = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(COMPONENT_PATH);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypergolix"));
         cmd.args(["start", "--ipc", ipc, "--insecure-test-kdf", "--data-dir"])
             .arg(dir)
-            .arg("--component")
-            .arg(component)
             .env("HYPERGOLIX_PASSWORD", "correct horse")
             .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
             .env("RUST_LOG", "warn")
@@ -55,6 +51,7 @@ impl Svc {
             child,
             addr: String::new(),
             user_id: None,
+            identity: None,
         };
         let mut out = BufReader::new(svc.child.stdout.take().expect("stdout"));
         loop {
@@ -65,6 +62,9 @@ impl Svc {
             );
             if let Some(u) = line.strip_prefix("user id: ") {
                 svc.user_id = Some(u.trim().parse().expect("user id"));
+            }
+            if let Some(i) = line.strip_prefix("identity: ") {
+                svc.identity = Some(i.trim().parse().expect("identity"));
             }
             if let Some(a) = line.strip_prefix("listening on ") {
                 svc.addr = a.trim().to_string();

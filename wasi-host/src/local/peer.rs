@@ -1,0 +1,228 @@
+//! Who is at the other end of an IPC connection: the IPC port serves only
+//! the service's own Unix user.
+//!
+//! A loopback TCP peer is identified by its socket's owner: the client's
+//! socket is the one whose local address is the connection's peer address
+//! and whose remote address is the service's; Linux lists every TCP socket
+//! of the network namespace, with its owner's uid, in `/proc/net/tcp` and
+//! `/proc/net/tcp6`. A Unix-domain socket peer is identified by
+//! `SO_PEERCRED` (tokio's `peer_cred`). Where the owner cannot be found the
+//! connection is refused, unless the user chose `ipc_trust =
+//! "any-local-user"`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Which local users may drive the IPC port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpcTrust {
+    /// Only processes of the service's own Unix user (the default).
+    #[default]
+    OwnUser,
+    /// Any process of any user of this machine (0.1.0's behaviour): for
+    /// platforms where the peer cannot be identified.
+    AnyLocalUser,
+}
+
+impl IpcTrust {
+    /// The value as `config.toml` and `--ipc-trust` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpcTrust::OwnUser => "own-user",
+            IpcTrust::AnyLocalUser => "any-local-user",
+        }
+    }
+}
+
+impl std::str::FromStr for IpcTrust {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "own-user" => Ok(IpcTrust::OwnUser),
+            "any-local-user" => Ok(IpcTrust::AnyLocalUser),
+            _ => Err(format!(
+                "ipc_trust: {s:?} is neither \"own-user\" nor \"any-local-user\""
+            )),
+        }
+    }
+}
+
+/// Whether a connection from `peer` to the service's `local` address may
+/// go on: `Err` says why not (logged; nothing is sent to the peer).
+pub fn admit_tcp(trust: IpcTrust, local: SocketAddr, peer: SocketAddr) -> Result<(), String> {
+    if trust == IpcTrust::AnyLocalUser {
+        return Ok(());
+    }
+    let me = own_uid();
+    match tcp_owner(local, peer) {
+        Some(uid) if uid == me => Ok(()),
+        Some(uid) => Err(format!(
+            "refused a connection from {peer}: it belongs to uid {uid}, the service to uid {me}"
+        )),
+        None => Err(format!(
+            "refused a connection from {peer}: its owner cannot be identified (set ipc_trust = \"any-local-user\" to let every local user in)"
+        )),
+    }
+}
+
+/// Whether a Unix-socket peer of uid `uid` (None: unknown) may go on.
+pub fn admit_unix(trust: IpcTrust, uid: Option<u32>) -> Result<(), String> {
+    let me = own_uid();
+    match (trust, uid) {
+        (IpcTrust::AnyLocalUser, _) => Ok(()),
+        (_, Some(u)) if u == me => Ok(()),
+        (_, Some(u)) => Err(format!(
+            "refused a unix-socket connection of uid {u}: the service is uid {me}"
+        )),
+        (_, None) => Err("refused a unix-socket connection: its owner cannot be identified".into()),
+    }
+}
+
+/// The service's own (effective) uid.
+pub fn own_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The uid owning the socket at `peer` that is connected to `local`, from
+/// the kernel's socket tables; None when it is not there (not Linux, no
+/// /proc, or the peer already closed).
+pub fn tcp_owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    let (local, peer) = (unmap(local), unmap(peer));
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        if let Some(uid) = find_owner(&text, local, peer) {
+            return Some(uid);
+        }
+    }
+    None
+}
+
+/// In one socket table, the uid of the socket whose local address is `peer`
+/// and remote address `local` (addresses already [`unmap`]ped).
+fn find_owner(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    table.lines().skip(1).find_map(|line| {
+        let e = Entry::parse(line)?;
+        (e.local == peer && e.remote == local).then_some(e.uid)
+    })
+}
+
+/// One line of `/proc/net/tcp{,6}`.
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    local: SocketAddr,
+    remote: SocketAddr,
+    uid: u32,
+}
+
+impl Entry {
+    /// `sl local_address rem_address st tx:rx tr:when retrnsmt uid ...`
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        Some(Self {
+            local: unmap(parse_addr(f.get(1)?)?),
+            remote: unmap(parse_addr(f.get(2)?)?),
+            uid: f.get(7)?.parse().ok()?,
+        })
+    }
+}
+
+/// `0100007F:1F64` (IPv4) or 32 hex digits `:PORT` (IPv6): the address as
+/// the kernel keeps it (network byte order) printed as native-endian 32-bit
+/// words, the port as a plain hex number.
+fn parse_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |h: &str| u32::from_str_radix(h, 16).ok().map(u32::to_ne_bytes);
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(ip)?)),
+        32 => {
+            let mut b = [0u8; 16];
+            for (i, chunk) in b.chunks_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(ip.get(i * 8..i * 8 + 8)?)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => a,
+        },
+        IpAddr::V4(_) => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ne(bytes: [u8; 4]) -> String {
+        format!("{:08X}", u32::from_ne_bytes(bytes))
+    }
+
+    #[test]
+    fn table_lines_parse_in_the_kernels_byte_order() {
+        let v4 = format!(
+            "   3: {}:D431 {}:1E64 01 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0 20 4 30 10 -1",
+            ne([127, 0, 0, 1]),
+            ne([127, 0, 0, 1])
+        );
+        let e = Entry::parse(&v4).expect("parse");
+        assert_eq!(e.local, "127.0.0.1:54321".parse().expect("addr"));
+        assert_eq!(e.remote, "127.0.0.1:7780".parse().expect("addr"));
+        assert_eq!(e.uid, 1000);
+        let one = ne([0, 0, 0, 1]);
+        let zero = ne([0, 0, 0, 0]);
+        let v6 = format!(
+            "   0: {zero}{zero}{zero}{one}:1E64 {zero}{zero}{zero}{one}:D431 01 00000000:00000000 00:00000000 00000000     0        0 77 1"
+        );
+        let e = Entry::parse(&v6).expect("parse");
+        assert_eq!(e.local, "[::1]:7780".parse().expect("addr"));
+        assert_eq!(e.uid, 0);
+        for bad in [
+            "",
+            "  sl  local_address",
+            "0: 0100007F 0100007F:1",
+            "0: XYZ:1 0:0 01 0 0 0 12",
+        ] {
+            assert!(Entry::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_owner_of_a_real_loopback_connection_is_found() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let local = server.local_addr().expect("addr");
+        let client = std::net::TcpStream::connect(local).expect("connect");
+        let (_accepted, peer) = server.accept().expect("accept");
+        assert_eq!(peer, client.local_addr().expect("addr"));
+        assert_eq!(tcp_owner(local, peer), Some(own_uid()));
+        assert!(admit_tcp(IpcTrust::OwnUser, local, peer).is_ok());
+        // Not the service's own socket (local and peer swapped), and not a
+        // socket that does not exist.
+        let gone: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        assert_eq!(tcp_owner(local, gone), None);
+        let why = admit_tcp(IpcTrust::OwnUser, local, gone).expect_err("unknown peer");
+        assert!(why.contains("any-local-user"), "{why}");
+        assert!(admit_tcp(IpcTrust::AnyLocalUser, local, gone).is_ok());
+    }
+
+    #[test]
+    fn unix_peers_are_admitted_by_uid() {
+        let me = own_uid();
+        assert!(admit_unix(IpcTrust::OwnUser, Some(me)).is_ok());
+        assert!(admit_unix(IpcTrust::OwnUser, Some(me + 1)).is_err());
+        assert!(admit_unix(IpcTrust::OwnUser, None).is_err());
+        assert!(admit_unix(IpcTrust::AnyLocalUser, Some(me + 1)).is_ok());
+        assert_eq!("own-user".parse(), Ok(IpcTrust::OwnUser));
+        assert!("everyone".parse::<IpcTrust>().is_err());
+    }
+}
