@@ -130,7 +130,10 @@ export class Engine {
 export class HypergolixLink {
   /** Made by `connect` or `Engine.link`. */
   private constructor();
-  /** Connects (the global WebSocket; in Node without one, the `ws` package; or the class given). */
+  /**
+   * Connects (the global WebSocket; in Node without one, the `ws` package; or the class given).
+   * `url`: default `ws://127.0.0.1:7772/`; in Node also `unix:PATH` (`hypergolix start --ipc unix:PATH`).
+   */
   static connect(url?: string, options?: { WebSocket?: unknown }): Promise<HypergolixLink>;
   /** The agent's identity: what others share with. */
   readonly whoami: Ghid;

@@ -81,13 +81,26 @@ export class HypergolixLink {
 
   /**
    * Connects to the local service.
-   * @param {string} [url] default ws://127.0.0.1:7772/
+   * @param {string} [url] default ws://127.0.0.1:7772/; in Node.js also
+   *   `unix:PATH`, a service listening on a Unix-domain socket
+   *   (`hypergolix start --ipc unix:PATH`)
    * @param {{WebSocket?: any}} [options] a WebSocket class (Node: `ws` by default)
    */
   static async connect(url = DEFAULT_URL, options = {}) {
-    const Ws = webSocketClass(options.WebSocket);
+    let Ws;
+    let target = url;
+    if (url.startsWith('unix:')) {
+      // Only the `ws` package (Node.js) reaches a Unix-domain socket.
+      Ws = options.WebSocket ?? PlatformWebSocket;
+      if (typeof Ws !== 'function' || Ws === globalThis.WebSocket) {
+        throw new HypergolixError(`${url}: unix: addresses need Node.js (the ws package)`, { kind: 'connect' });
+      }
+      target = `ws+unix:${url.slice('unix:'.length)}:/`;
+    } else {
+      Ws = webSocketClass(options.WebSocket);
+    }
     const where = `the Hypergolix service at ${url} (is \`hypergolix start\` running?)`;
-    const link = new HypergolixLink(where, () => new Ws(url, [NATIVE_GHIDS_SUBPROTOCOL]));
+    const link = new HypergolixLink(where, () => new Ws(target, [NATIVE_GHIDS_SUBPROTOCOL]));
     await link.#open();
     return link;
   }

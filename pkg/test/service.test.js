@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiId, HypergolixLink, HypergolixError } from '../src/index.js';
-import { serve, service, shareWhenKnown, until } from './support.js';
+import { join } from 'node:path';
+import { serve, service, shareWhenKnown, until, work } from './support.js';
 
 test('two agents share an object and see each other\'s updates live', async () => {
   const server = await serve();
@@ -50,4 +51,19 @@ test('two agents share an object and see each other\'s updates live', async () =
   await assert.rejects(obj.setState('x'), (e) => e.kind === 'dead');
   la.close();
   lb.close();
+});
+
+test('in Node the link reaches a service on a Unix-domain socket', async () => {
+  const server = await serve('unix-server');
+  const url = await service('u', server, `unix:${join(work, 'u.sock')}`);
+  assert.equal(url, `unix:${join(work, 'u.sock')}`);
+  const link = await HypergolixLink.connect(url);
+  await link.newToken();
+  const obj = await link.newObj('over a unix socket');
+  const second = await HypergolixLink.connect(url);
+  const again = await second.get(obj.address);
+  assert.equal(new TextDecoder().decode(again.state), 'over a unix socket');
+  second.close();
+  await assert.rejects(HypergolixLink.connect(`unix:${join(work, 'nothing.sock')}`), (e) => e.kind === 'connect');
+  link.close();
 });

@@ -80,14 +80,18 @@ export function killServe(url) {
   });
 }
 
-/** A local service of a new agent on `server`; resolves to its ws:// URL. */
-export async function service(who, server) {
+/**
+ * A local service of a new agent on `server`, listening on `ipc` (a
+ * loopback address, or `unix:PATH`); resolves to what a link connects to
+ * (`ws://ADDR/`, or `unix:PATH`).
+ */
+export async function service(who, server, ipc = '127.0.0.1:0') {
   const addr = await run(
-    ['start', '--ipc', '127.0.0.1:0', '--insecure-test-kdf', '--data-dir', join(work, who),
+    ['start', '--ipc', ipc, '--insecure-test-kdf', '--data-dir', join(work, who),
       '--remote', server],
     { HYPERGOLIX_PASSWORD: `pw ${who}`, HYPERGOLIX_CACHE_DIR: join(work, 'cache') },
   );
-  return `ws://${addr}/`;
+  return addr.startsWith('unix:') ? addr : `ws://${addr}/`;
 }
 
 /** Waits until `f()` holds (polling every 10 ms), or throws after `ms`. */

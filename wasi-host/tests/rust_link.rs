@@ -311,3 +311,44 @@ async fn the_link_comes_back_after_the_service_restarts() {
     assert_eq!(on_reader.state(), b"after");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The binary is relocatable: a copy in a directory of its own, started
+/// from an unrelated working directory with no engine file and no build
+/// tree in reach, runs the engine built into it under wasmtime and serves
+/// an app; `selftest` there passes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_binary_serves_apps_from_any_directory() {
+    let dir = tempdir("relocated");
+    let bin = dir.join("opt/hypergolix/bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let exe = bin.join("hypergolix");
+    std::fs::copy(env!("CARGO_BIN_EXE_hypergolix"), &exe).expect("copy the binary");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("cwd");
+
+    let selftest = std::process::Command::new(&exe)
+        .arg("selftest")
+        .current_dir(&elsewhere)
+        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
+        .env_remove("HYPERGOLIX_SELFTEST_WASM")
+        .output()
+        .expect("run the copy's selftest");
+    let report = String::from_utf8_lossy(&selftest.stdout);
+    assert!(selftest.status.success(), "{report}");
+    assert!(report.contains(" passed, 0 failed"), "{report}");
+
+    // Svc starts it in the data directory's parent: `elsewhere`.
+    let svc = Svc::start_exe(&exe, &elsewhere.join("data"), false, "127.0.0.1:0", &[]);
+    let link = HypergolixLink::connect(&svc.addr).await.expect("link");
+    link.new_token().await.expect("token");
+    let obj = link
+        .new_obj(b"from anywhere".to_vec(), NewObj::default())
+        .await
+        .expect("new object");
+    obj.set_state(b"updated".to_vec()).await.expect("update");
+    let other = HypergolixLink::connect(&svc.addr)
+        .await
+        .expect("second link");
+    let got = other.get(obj.address()).await.expect("get");
+    assert_eq!(got.state(), b"updated");
+}

@@ -33,7 +33,22 @@ impl Svc {
 
     /// Same, listening on `ipc` (to come back on the same port).
     pub fn start_at(dir: &Path, native: bool, ipc: &str, extra: &[&str]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypergolix"));
+        Self::start_exe(
+            Path::new(env!("CARGO_BIN_EXE_hypergolix")),
+            dir,
+            native,
+            ipc,
+            extra,
+        )
+    }
+
+    /// Same, with the program at `exe` (a copy of the binary, say).
+    pub fn start_exe(exe: &Path, dir: &Path, native: bool, ipc: &str, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(exe);
+        // Never the build tree: the binary must need nothing from it.
+        if let Some(parent) = dir.parent() {
+            cmd.current_dir(parent);
+        }
         cmd.args(["start", "--ipc", ipc, "--insecure-test-kdf", "--data-dir"])
             .arg(dir)
             .env("HYPERGOLIX_PASSWORD", "correct horse")
