@@ -17,6 +17,9 @@ pub enum Error {
     /// wasmtime failed to configure, compile, link or run a component.
     #[error("wasmtime: {0:#}")]
     Wasm(wasmtime::Error),
+    /// TLS could not be set up (a certificate or key file, a bad config).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The engine component refused a call (its message).
     #[error("engine: {0}")]
     Engine(String),

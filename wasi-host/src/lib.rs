@@ -12,5 +12,6 @@ pub mod inspect;
 pub mod local;
 pub mod runtime;
 pub mod serve;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -90,7 +90,7 @@ enum Command {
 enum ConfigAction {
     /// Print the settings the service would run with, and where each comes from.
     Show,
-    /// Set a key: ipc, ipc_trust, remote, allow_origins (comma-separated),
+    /// Set a key: ipc, ipc_trust, remote, ca_file, allow_origins (comma-separated),
     /// max_message_bytes, max_requests_per_second.
     Set {
         /// The key.
@@ -118,6 +118,10 @@ fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Resul
             match &s.remote {
                 Some(r) => println!("remote = \"{r}\""),
                 None => println!("# remote: none (the embedded persistence store)"),
+            }
+            match &s.ca_file {
+                Some(p) => println!("ca_file = {:?}", p.display().to_string()),
+                None => println!("# ca_file: none (the public webpki roots only)"),
             }
             println!("allow_origins = {:?}", s.allow_origins);
             println!("max_message_bytes = {}", s.max_message_bytes);

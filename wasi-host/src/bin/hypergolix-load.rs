@@ -5,6 +5,7 @@
 //! hypergolix-load publish  --addr 127.0.0.1:7770 --clients 8 --seconds 10
 //! hypergolix-load latency  --addr 127.0.0.1:7770 --subscribers 100 --frames 300
 //! hypergolix-load idle     --addr 127.0.0.1:7770 --connections 10000 --pid SERVER_PID
+//! hypergolix-load publish  --addr wss://localhost:7770/ --ca-file ca.pem
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,9 +25,12 @@ use tokio_tungstenite::tungstenite::Message as Ws;
     about = "Load generator for hypergolix serve"
 )]
 struct Cli {
-    /// Server address.
+    /// Server address (`HOST:PORT`, or a `ws://` / `wss://` URL).
     #[arg(long, default_value = "127.0.0.1:7770", global = true)]
     addr: String,
+    /// CA certificates (PEM) trusted for `wss://` besides the public roots.
+    #[arg(long, global = true)]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -66,11 +70,19 @@ enum Cmd {
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// TLS for `wss://` addresses (set once in `main`).
+static TLS: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+
 async fn connect(addr: &str) -> WsStream {
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("ws://{addr}/")
+    };
     let mut tries = 0;
     loop {
-        match tokio_tungstenite::connect_async(format!("ws://{addr}/")).await {
-            Ok((ws, _)) => return ws,
+        match hypergolix_wasi_host::tls::connect(&url, TLS.get().cloned()).await {
+            Ok(ws) => return ws,
             Err(e) if tries < 20 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50 * tries)).await;
@@ -379,6 +391,15 @@ async fn idle(addr: String, connections: usize, pid: Option<u32>, hold: u64) {
 
 fn main() {
     let cli = Cli::parse();
+    match hypergolix_wasi_host::tls::client_config(cli.ca_file.as_deref()) {
+        Ok(c) => {
+            let _ = TLS.set(c);
+        }
+        Err(e) => {
+            eprintln!("hypergolix-load: {e}");
+            std::process::exit(2);
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

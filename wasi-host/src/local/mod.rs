@@ -525,7 +525,9 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         .spawn(move || lp.run(rx))
         .map_err(|e| e.to_string())?;
     if let Some(url) = settings.remote.clone() {
-        tokio::spawn(remote_link(url, tx.clone()));
+        let tls =
+            crate::tls::client_config(settings.ca_file.as_deref()).map_err(|e| e.to_string())?;
+        tokio::spawn(remote_link(url, tls, tx.clone()));
     }
     if mode == Mode::SetupOnly {
         // The engine thread reports Ready, or exits the process on a failed login.
@@ -825,13 +827,16 @@ fn tell(line: &str) {
 
 /// Keeps a connection to the remote server, reconnecting with exponential
 /// backoff (0.1 s doubling to 10 s); the engine resends what is pending.
-async fn remote_link(url: String, events: mpsc::Sender<Event>) {
+async fn remote_link(
+    url: String,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    events: mpsc::Sender<Event>,
+) {
     let mut wait = std::time::Duration::from_millis(100);
     loop {
-        // Small request/response messages: Nagle's algorithm would hold them
-        // back ~40 ms waiting for delayed ACKs.
-        match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
-            Ok((ws, _)) => {
+        // Nagle off (small request/response messages); TLS for wss://.
+        match crate::tls::connect(&url, Some(tls.clone())).await {
+            Ok(ws) => {
                 tracing::info!(%url, "connected to the persistence server");
                 wait = std::time::Duration::from_millis(100);
                 let (mut sink, mut stream) = ws.split();

@@ -161,10 +161,15 @@ pub struct NetArgs {
     /// platforms where a peer's user cannot be read) [default: own-user].
     #[arg(long, env = "HYPERGOLIX_IPC_TRUST")]
     pub ipc_trust: Option<IpcTrust>,
-    /// A persistence server to sync with (`ws://HOST:PORT/`). Without one,
-    /// an embedded store in the data directory plays that part.
+    /// A persistence server to sync with (`wss://HOST/`, or `ws://HOST:PORT/`
+    /// on loopback or behind a TLS proxy). Without one, an embedded store in
+    /// the data directory plays that part.
     #[arg(long, env = "HYPERGOLIX_REMOTE")]
     pub remote: Option<String>,
+    /// A PEM file of CA certificates trusted for `wss://` besides the usual
+    /// public roots (a self-hosted CA).
+    #[arg(long, env = "HYPERGOLIX_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Web page origins allowed to connect (repeatable). By default none:
     /// any request carrying an `Origin` header is refused, so web pages
     /// cannot drive the service; native apps send no `Origin`.
@@ -192,6 +197,9 @@ pub struct FileConfig {
     /// Persistence server URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// Extra CA certificates for `wss://`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Allowed web origins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_origins: Vec<String>,
@@ -208,6 +216,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "ipc",
     "ipc_trust",
     "remote",
+    "ca_file",
     "allow_origins",
     "max_message_bytes",
     "max_requests_per_second",
@@ -237,6 +246,14 @@ impl FileConfig {
             "remote" => {
                 check_remote(value)?;
                 self.remote = Some(value.to_string());
+            }
+            "ca_file" => {
+                let p = PathBuf::from(value);
+                // Read now, so a wrong path or a file with no certificate
+                // is said here rather than at the next start.
+                crate::tls::client_config(Some(&p)).map_err(|e| e.to_string())?;
+                let p = std::fs::canonicalize(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                self.ca_file = Some(p);
             }
             "allow_origins" => {
                 self.allow_origins = value
@@ -270,6 +287,7 @@ impl FileConfig {
             "ipc" => self.ipc = None,
             "ipc_trust" => self.ipc_trust = None,
             "remote" => self.remote = None,
+            "ca_file" => self.ca_file = None,
             "allow_origins" => self.allow_origins.clear(),
             "max_message_bytes" => self.max_message_bytes = None,
             "max_requests_per_second" => self.max_requests_per_second = None,
@@ -325,6 +343,8 @@ pub struct Settings {
     pub ipc_trust: IpcTrust,
     /// Persistence server, or None for the embedded store.
     pub remote: Option<String>,
+    /// Extra CA certificates for `wss://`.
+    pub ca_file: Option<PathBuf>,
     /// Allowed web origins.
     pub allow_origins: Vec<String>,
     /// Largest app message.
@@ -345,6 +365,7 @@ impl Settings {
                 .unwrap_or(IpcAddr::Tcp(default_ipc)),
             ipc_trust: args.ipc_trust.or(file.ipc_trust).unwrap_or_default(),
             remote: args.remote.clone().or_else(|| file.remote.clone()),
+            ca_file: args.ca_file.clone().or_else(|| file.ca_file.clone()),
             allow_origins: if args.allow_origins.is_empty() {
                 file.allow_origins.clone()
             } else {

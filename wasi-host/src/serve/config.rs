@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// Command-line flags (each also read from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch).
+    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch, tls_cert, tls_key).
     #[arg(long, env = "HYPERGOLIX_SERVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:7770].
@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Most publishes committed in one transaction [default: 512].
     #[arg(long, env = "HYPERGOLIX_BATCH")]
     pub batch: Option<usize>,
+    /// Serve `wss://` with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. Without it the server speaks plain `ws://` (for loopback,
+    /// or behind a TLS-terminating proxy).
+    #[arg(long, env = "HYPERGOLIX_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "HYPERGOLIX_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +50,8 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     queue_len: Option<usize>,
     batch: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -59,6 +69,8 @@ pub struct ServeConfig {
     pub queue_len: usize,
     /// Group-commit batch size.
     pub batch: usize,
+    /// Certificate chain and key files, when serving `wss://`.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn default_store() -> PathBuf {
@@ -93,6 +105,14 @@ impl ServeConfig {
                 .unwrap_or(10 * 1024 * 1024),
             queue_len: args.queue_len.or(file.queue_len).unwrap_or(1024),
             batch: args.batch.or(file.batch).unwrap_or(512),
+            tls: match (
+                args.tls_cert.clone().or(file.tls_cert),
+                args.tls_key.clone().or(file.tls_key),
+            ) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
+            },
         };
         if cfg.max_message_bytes < 1024 || cfg.queue_len == 0 || cfg.batch == 0 {
             return Err(
@@ -142,5 +162,23 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(ServeConfig::resolve(&bad).is_err());
+
+        std::fs::write(&file, "tls_cert = \"/etc/hgx/cert.pem\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        };
+        let err = ServeConfig::resolve(&args).expect_err("a certificate without its key");
+        assert!(err.contains("tls_key"), "{err}");
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            tls_key: Some("/etc/hgx/key.pem".into()),
+            ..ServeArgs::default()
+        };
+        let cfg = ServeConfig::resolve(&args).expect("cert from the file, key from a flag");
+        assert_eq!(
+            cfg.tls,
+            Some(("/etc/hgx/cert.pem".into(), "/etc/hgx/key.pem".into()))
+        );
     }
 }

@@ -10,7 +10,6 @@ use hypergolix_core::persist::PersistBackend;
 use hypergolix_core::wire::remote::{encode_ghid_list, ErrorCode, Message, Request};
 use hypergolix_core::wire::{Frame, WireError};
 use hypergolix_core::Error;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -31,14 +30,17 @@ fn ack(token: u16, body: Vec<u8>) -> Vec<u8> {
     Message::Ack { token, body }.encode()
 }
 
-/// Serves one TCP connection until it closes.
-pub async fn serve_connection<B: PersistBackend + 'static>(
-    stream: TcpStream,
+/// Serves one connection (TCP, or TLS over TCP) from `peer` until it closes.
+pub async fn serve_connection<B, S>(
+    stream: S,
+    peer: Option<std::net::SocketAddr>,
     hub: Arc<Hub<B>>,
     max_message_bytes: usize,
     queue_len: usize,
-) {
-    let peer = stream.peer_addr().ok();
+) where
+    B: PersistBackend + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(max_message_bytes);
     config.max_frame_size = Some(max_message_bytes);

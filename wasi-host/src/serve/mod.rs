@@ -41,6 +41,9 @@ pub async fn run(cfg: ServeConfig) -> Result<(), String> {
     serve_with(cfg, Arc::new(store), None).await
 }
 
+/// How long a client has to finish its TLS handshake.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A relay of other nodes' commits: `(subscription, object GHID)`.
 pub type Nudges =
     tokio::sync::mpsc::Receiver<(hypergolix_core::golix::Ghid, hypergolix_core::golix::Ghid)>;
@@ -51,6 +54,12 @@ pub async fn serve_with<B: PersistBackend + 'static>(
     backend: Arc<B>,
     nudges: Option<Nudges>,
 ) -> Result<(), String> {
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(
+            crate::tls::server_config(cert, key).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -60,15 +69,32 @@ pub async fn serve_with<B: PersistBackend + 'static>(
         tokio::spawn(hub.clone().relay(rx));
     }
     println!("listening on {addr}");
-    tracing::info!(%addr, max_message_bytes = cfg.max_message_bytes, queue_len = cfg.queue_len, "hypergolix serve ready");
+    tracing::info!(%addr, tls = tls.is_some(), max_message_bytes = cfg.max_message_bytes, queue_len = cfg.queue_len, "hypergolix serve ready");
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(conn::serve_connection(stream, hub.clone(), cfg.max_message_bytes, cfg.queue_len));
+                    let (hub, max, queue) = (hub.clone(), cfg.max_message_bytes, cfg.queue_len);
+                    match &tls {
+                        None => {
+                            tokio::spawn(conn::serve_connection(stream, Some(peer), hub, max, queue));
+                        }
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                // A peer that never finishes its handshake
+                                // does not hold a task for ever.
+                                match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                                    Ok(Ok(s)) => conn::serve_connection(s, Some(peer), hub, max, queue).await,
+                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },

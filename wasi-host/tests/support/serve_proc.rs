@@ -21,6 +21,14 @@ pub fn tempdir(name: &str) -> PathBuf {
     d
 }
 
+/// A free TCP port on 127.0.0.1 (for a server that must come back on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A running `hypergolix serve`.
 pub struct Server {
     pub child: Child,
@@ -30,8 +38,13 @@ pub struct Server {
 impl Server {
     /// Starts a server on `store` with extra arguments; waits for its address.
     pub fn start(store: &Path, extra: &[&str]) -> Self {
+        Self::start_on(store, "127.0.0.1:0", extra)
+    }
+
+    /// Same, listening on `listen` (to come back on the same port).
+    pub fn start_on(store: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .args(["serve", "--listen", listen, "--store"])
             .arg(store)
             .args(extra)
             .env("RUST_LOG", "warn")

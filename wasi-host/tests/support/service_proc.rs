@@ -44,6 +44,30 @@ impl Svc {
 
     /// Same, with the program at `exe` (a copy of the binary, say).
     pub fn start_exe(exe: &Path, dir: &Path, native: bool, ipc: &str, extra: &[&str]) -> Self {
+        Self::spawn(exe, dir, native, ipc, extra, Stdio::inherit())
+    }
+
+    /// A service (engine in wasmtime) whose log goes to the file `log`.
+    pub fn start_logged(dir: &Path, extra: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::spawn(
+            Path::new(env!("CARGO_BIN_EXE_hypergolix")),
+            dir,
+            false,
+            "127.0.0.1:0",
+            extra,
+            Stdio::from(file),
+        )
+    }
+
+    fn spawn(
+        exe: &Path,
+        dir: &Path,
+        native: bool,
+        ipc: &str,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Self {
         let mut cmd = Command::new(exe);
         // Never the build tree: the binary must need nothing from it.
         if let Some(parent) = dir.parent() {
@@ -55,7 +79,7 @@ impl Svc {
             .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         if native {
             cmd.arg("--native-engine");
         }
