@@ -3,9 +3,13 @@
 //!
 //! A loopback TCP peer is identified by its socket's owner: the client's
 //! socket is the one whose local address is the connection's peer address
-//! and whose remote address is the service's; Linux lists every TCP socket
-//! of the network namespace, with its owner's uid, in `/proc/net/tcp` and
-//! `/proc/net/tcp6`. A Unix-domain socket peer is identified by
+//! and whose remote address is the service's. Linux answers "which uid owns
+//! the TCP socket with these four addresses" through netlink's `sock_diag`
+//! (one exact look-up, tens of microseconds); where that is unavailable,
+//! the same entry is found in `/proc/net/tcp` and `/proc/net/tcp6`, which
+//! list every TCP socket of the network namespace with its owner's uid (a
+//! few milliseconds: the kernel walks its whole socket hash table). A
+//! Unix-domain socket peer is identified by
 //! `SO_PEERCRED` (tokio's `peer_cred`). Where the owner cannot be found the
 //! connection is refused, unless the user chose `ipc_trust =
 //! "any-local-user"`.
@@ -83,10 +87,19 @@ pub fn own_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// The uid owning the socket at `peer` that is connected to `local`, from
-/// the kernel's socket tables; None when it is not there (not Linux, no
-/// /proc, or the peer already closed).
+/// The uid owning the socket at `peer` that is connected to `local`; None
+/// when it cannot be found (not Linux, or the peer already closed).
 pub fn tcp_owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    match diag::owner(local, peer) {
+        Ok(found) => found,
+        // No sock_diag here (an old or trimmed kernel, a sandbox): the
+        // socket tables in /proc.
+        Err(_) => proc_owner(local, peer),
+    }
+}
+
+/// [`tcp_owner`] through `/proc/net/tcp{,6}`.
+pub fn proc_owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
     let (local, peer) = (unmap(local), unmap(peer));
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
@@ -97,6 +110,115 @@ pub fn tcp_owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
         }
     }
     None
+}
+
+/// The netlink `sock_diag` look-up (`linux/inet_diag.h`): one
+/// `SOCK_DIAG_BY_FAMILY` request naming the socket exactly, answered by one
+/// `inet_diag_msg` (or an error: `ENOENT` when there is no such socket).
+#[cfg(target_os = "linux")]
+pub mod diag {
+    use std::net::{IpAddr, SocketAddr};
+
+    use rustix::net::netlink::{SocketAddrNetlink, SOCK_DIAG};
+    use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLMSG_ERROR: u16 = 2;
+    const NLM_F_REQUEST: u16 = 1;
+    const AF_INET: u8 = 2;
+    const AF_INET6: u8 = 10;
+    const IPPROTO_TCP: u8 = 6;
+    /// `nlmsghdr` (16 bytes) + `inet_diag_req_v2` (56 bytes).
+    const REQUEST_LEN: usize = 72;
+    /// Where `idiag_uid` sits in the answer: `nlmsghdr`, then
+    /// `inet_diag_msg`'s family/state/timer/retrans (4), `inet_diag_sockid`
+    /// (48), expires/rqueue/wqueue (12).
+    const UID_AT: usize = 16 + 4 + 48 + 12;
+
+    /// The request for the TCP socket whose local address is `src` and
+    /// remote address `dst`.
+    pub(super) fn request(src: SocketAddr, dst: SocketAddr) -> [u8; REQUEST_LEN] {
+        let mut m = [0u8; REQUEST_LEN];
+        m[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        m[8..12].copy_from_slice(&1u32.to_ne_bytes()); // sequence number
+        let r = 16;
+        m[r] = if src.is_ipv4() { AF_INET } else { AF_INET6 };
+        m[r + 1] = IPPROTO_TCP;
+        m[r + 4..r + 8].copy_from_slice(&u32::MAX.to_ne_bytes()); // every state
+        let id = r + 8;
+        m[id..id + 2].copy_from_slice(&src.port().to_be_bytes());
+        m[id + 2..id + 4].copy_from_slice(&dst.port().to_be_bytes());
+        let put = |m: &mut [u8; REQUEST_LEN], at: usize, ip: IpAddr| match ip {
+            IpAddr::V4(v4) => m[at..at + 4].copy_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => m[at..at + 16].copy_from_slice(&v6.octets()),
+        };
+        put(&mut m, id + 4, src.ip());
+        put(&mut m, id + 20, dst.ip());
+        // idiag_if = 0; the cookie INET_DIAG_NOCOOKIE (all ones): any socket.
+        m[id + 40..id + 48].copy_from_slice(&[0xff; 8]);
+        m
+    }
+
+    /// The uid in an answer; `Ok(None)` for "no such socket".
+    pub(super) fn parse(answer: &[u8]) -> std::io::Result<Option<u32>> {
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "short sock_diag answer");
+        let kind = u16::from_ne_bytes(
+            answer
+                .get(4..6)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
+        if kind == NLMSG_ERROR {
+            let errno = i32::from_ne_bytes(
+                answer
+                    .get(16..20)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            );
+            return if errno == -(rustix::io::Errno::NOENT.raw_os_error()) {
+                Ok(None)
+            } else {
+                Err(std::io::Error::from_raw_os_error(-errno))
+            };
+        }
+        if kind != SOCK_DIAG_BY_FAMILY {
+            return Err(bad());
+        }
+        let uid = answer.get(UID_AT..UID_AT + 4).ok_or_else(bad)?;
+        Ok(Some(u32::from_ne_bytes(uid.try_into().map_err(|_| bad())?)))
+    }
+
+    /// The uid owning the client socket at `peer` connected to `local`:
+    /// `Err` when netlink cannot answer at all, `Ok(None)` when there is no
+    /// such socket.
+    pub fn owner(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Option<u32>> {
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            Some(SOCK_DIAG),
+        )?;
+        let kernel = SocketAddrNetlink::new(0, 0);
+        rustix::net::sendto(&fd, &request(peer, local), SendFlags::empty(), &kernel)?;
+        let mut buf = [0u8; 512];
+        let (got, _) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty())?;
+        parse(&buf[..got.min(buf.len())])
+    }
+}
+
+/// Elsewhere there is no sock_diag: always the fallback.
+#[cfg(not(target_os = "linux"))]
+pub mod diag {
+    use std::net::SocketAddr;
+
+    /// Always unavailable.
+    pub fn owner(_local: SocketAddr, _peer: SocketAddr) -> std::io::Result<Option<u32>> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// In one socket table, the uid of the socket whose local address is `peer`
@@ -205,14 +327,53 @@ mod tests {
         let (_accepted, peer) = server.accept().expect("accept");
         assert_eq!(peer, client.local_addr().expect("addr"));
         assert_eq!(tcp_owner(local, peer), Some(own_uid()));
+        // Both ways of finding it agree.
+        assert_eq!(proc_owner(local, peer), Some(own_uid()));
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            diag::owner(local, peer).expect("sock_diag"),
+            Some(own_uid())
+        );
         assert!(admit_tcp(IpcTrust::OwnUser, local, peer).is_ok());
         // Not the service's own socket (local and peer swapped), and not a
         // socket that does not exist.
         let gone: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         assert_eq!(tcp_owner(local, gone), None);
+        assert_eq!(proc_owner(local, gone), None);
         let why = admit_tcp(IpcTrust::OwnUser, local, gone).expect_err("unknown peer");
         assert!(why.contains("any-local-user"), "{why}");
         assert!(admit_tcp(IpcTrust::AnyLocalUser, local, gone).is_ok());
+    }
+
+    #[test]
+    fn the_owner_over_ipv6_loopback_too() {
+        let Ok(server) = std::net::TcpListener::bind("[::1]:0") else {
+            // No IPv6 on this machine: nothing to connect over.
+            assert!(std::net::TcpListener::bind("127.0.0.1:0").is_ok());
+            return;
+        };
+        let local = server.local_addr().expect("addr");
+        let _client = std::net::TcpStream::connect(local).expect("connect");
+        let (_accepted, peer) = server.accept().expect("accept");
+        assert_eq!(tcp_owner(local, peer), Some(own_uid()));
+        assert_eq!(proc_owner(local, peer), Some(own_uid()));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sock_diag_answers_parse_and_garbage_is_an_error() {
+        let a: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.1:7772".parse().expect("addr");
+        let req = diag::request(a, b);
+        assert_eq!(&req[24..26], &40000u16.to_be_bytes());
+        assert_eq!(&req[26..28], &7772u16.to_be_bytes());
+        assert_eq!(&req[28..32], &[127, 0, 0, 1]);
+        assert!(diag::parse(&[]).is_err());
+        assert!(diag::parse(&[0; 40]).is_err());
+        let mut enoent = [0u8; 36];
+        enoent[4..6].copy_from_slice(&2u16.to_ne_bytes());
+        enoent[16..20].copy_from_slice(&(-2i32).to_ne_bytes());
+        assert_eq!(diag::parse(&enoent).expect("no such socket"), None);
     }
 
     #[test]
