@@ -73,6 +73,9 @@ enum Command {
         #[command(subcommand)]
         action: Option<ConfigAction>,
     },
+    /// Run the local service under the user's service manager (a systemd
+    /// user unit, or a launchd agent): install, uninstall, status.
+    Service(local::unit::ServiceArgs),
     /// Run any WASI command component (wasm32-wasip2) under the host's wasmtime.
     RunWasm {
         /// The component.
@@ -261,6 +264,17 @@ fn run(cli: Cli) -> Result<bool, Error> {
             Ok(report("whoami", local::control::whoami(&dir, legacy)))
         }
         Command::Config { dir, action } => Ok(report("config", config(&dir, action))),
+        Command::Service(s) => {
+            use local::unit::{self, ServiceAction};
+            match s.action {
+                ServiceAction::Install(a) => Ok(report("service install", unit::install(&a))),
+                ServiceAction::Uninstall(a) => Ok(report("service uninstall", unit::uninstall(&a))),
+                ServiceAction::Status(a) => match unit::status(&a) {
+                    Ok(installed) => Ok(installed),
+                    Err(e) => Ok(report("service status", Err(e))),
+                },
+            }
+        }
         Command::Serve(args) => {
             use hypergolix_wasi_host::serve;
             let cfg = match serve::ServeConfig::resolve(&args) {

@@ -229,3 +229,138 @@ fn login_sets_up_a_second_device_through_the_server() {
     ok(&laptop, &["stop"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `hypergolix service install | status | uninstall` with a unit directory
+/// of the test's (no systemd runs here): the dry run writes nothing; a
+/// password file others can read is refused; the unit passes
+/// `systemd-analyze verify`; its `ExecStart=` line, run as systemd would
+/// (`%d` the credentials directory holding the password), creates the
+/// account unattended and serves apps; uninstall leaves nothing behind.
+#[test]
+fn service_install_writes_a_unit_that_starts_unattended() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("unit");
+    let units = dir.join("units");
+    let data = dir.join("data");
+    let (u, d) = (units.to_str().expect("path"), data.to_str().expect("path"));
+    let pw = dir.join("password");
+    std::fs::write(&pw, "unattended pw\n").expect("write");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let p = pw.to_str().expect("path");
+
+    let out = ok(
+        &dir,
+        &[
+            "service",
+            "install",
+            "--dry-run",
+            "--unit-dir",
+            u,
+            "--data-dir",
+            d,
+        ],
+    );
+    assert!(out.contains(&format!("start --data-dir {d}")), "{out}");
+    assert!(!units.exists(), "a dry run writes nothing");
+    fails(
+        &dir,
+        &[
+            "service",
+            "install",
+            "--no-start",
+            "--unit-dir",
+            u,
+            "--data-dir",
+            d,
+            "--password-file",
+            p,
+        ],
+        "chmod 600",
+    );
+    assert!(!units.join("hypergolix.service").exists());
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = ok(
+        &dir,
+        &[
+            "service",
+            "install",
+            "--no-start",
+            "--unit-dir",
+            u,
+            "--data-dir",
+            d,
+            "--password-file",
+            p,
+        ],
+    );
+    assert!(out.contains("not started (--no-start)"), "{out}");
+    let unit_path = units.join("hypergolix.service");
+    let unit = std::fs::read_to_string(&unit_path).expect("the unit");
+    assert!(
+        unit.contains(&format!("LoadCredential=password:{p}")),
+        "{unit}"
+    );
+    assert!(ok(&dir, &["service", "status", "--unit-dir", u]).contains("installed: "));
+
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_path)
+        .output()
+        .expect("systemd-analyze (scripts/setup.sh installs Debian's systemd)");
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+
+    // Run ExecStart= as systemd would: %d is the credentials directory.
+    let creds = dir.join("credentials");
+    std::fs::create_dir_all(&creds).expect("creds");
+    std::fs::copy(&pw, creds.join("password")).expect("credential");
+    std::fs::set_permissions(
+        creds.join("password"),
+        std::fs::Permissions::from_mode(0o400),
+    )
+    .expect("chmod");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart")
+        .replace("%d", creds.to_str().expect("path"));
+    let argv: Vec<&str> = exec.split(' ').collect();
+    let mut child = Command::new(argv[0])
+        .args(&argv[1..])
+        // No terminal, no password variable: only the credential.
+        .env_remove("HYPERGOLIX_PASSWORD")
+        .env("HYPERGOLIX_IPC", "127.0.0.1:0")
+        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ExecStart");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ));
+    let addr = loop {
+        let l = lines.next().expect("the service exited").expect("read");
+        if let Some(a) = l.strip_prefix("listening on ") {
+            break a.to_string();
+        }
+    };
+    assert!(matches!(whoami_over_ipc(&addr), IpcMessage::Ack { .. }));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        data.join("account.toml").exists(),
+        "the account was created"
+    );
+
+    let out = ok(&dir, &["service", "uninstall", "--unit-dir", u]);
+    assert!(out.contains("removed"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&units).expect("units").collect();
+    assert!(left.is_empty(), "uninstall leaves nothing: {left:?}");
+    assert!(!hgx(&dir, &["service", "status", "--unit-dir", u])
+        .status
+        .success());
+}

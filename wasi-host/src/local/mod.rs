@@ -35,6 +35,7 @@ pub mod peer;
 pub mod settings;
 pub mod store;
 mod toml_file;
+pub mod unit;
 
 use control::{AccountFile, PidFile};
 use peer::IpcTrust;

@@ -391,6 +391,32 @@ impl Settings {
     }
 }
 
+/// Refuses a secret file that other users could read or change (a
+/// password file): it must be this user's, with no group or other bits.
+pub fn check_private_file(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let me = rustix::process::geteuid().as_raw();
+        if m.uid() != me {
+            return Err(format!(
+                "{}: belongs to uid {}, not to this user (uid {me}); refusing to read a password from it",
+                path.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o077 != 0 {
+            return Err(format!(
+                "{}: other users can read or change it (mode {:o}); chmod 600 it",
+                path.display(),
+                m.mode() & 0o777
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Where the account password comes from.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PasswordArgs {
@@ -410,6 +436,7 @@ impl PasswordArgs {
     /// variable, or else a prompt on the terminal (twice when `new`).
     pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
         if let Some(f) = &self.password_file {
+            check_private_file(f)?;
             let p = Zeroizing::new(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
             let line = p.strip_suffix(b"\n").unwrap_or(&p);
             let line = line.strip_suffix(b"\r").unwrap_or(line);

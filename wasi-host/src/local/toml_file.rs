@@ -21,7 +21,14 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
 /// Writes `value` to `path` atomically.
 pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let text = toml::to_string(value).map_err(|e| format!("{}: {e}", path.display()))?;
-    let tmp = path.with_extension("toml.tmp");
+    write_text(path, &text)
+}
+
+/// Writes `text` to `path` atomically (also for the service unit file).
+pub fn write_text(path: &Path, text: &str) -> Result<(), String> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("{}: {e}", path.display()))
