@@ -1,5 +1,5 @@
 //! The IPC codec against the messages captured from the original Hypergolix
-//! 0.1.0 (`shared/interop/ipc-samples`, one hex file per websocket message):
+//! 0.1.0 (`tests/interop/ipc-samples`, one hex file per websocket message):
 //! every message decodes with the right direction, to the right command, and
 //! re-encodes byte for byte.
 
@@ -11,7 +11,7 @@ use hypergolix_core::wire::ipc::{
 };
 
 fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/ipc-samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/ipc-samples")
 }
 
 fn samples() -> Vec<(String, Vec<u8>)> {

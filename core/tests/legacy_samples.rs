@@ -1,4 +1,4 @@
-//! The suite-0x1 objects captured from Hypergolix 0.1.0 (../shared/interop/cs1-objects):
+//! The suite-0x1 objects captured from Hypergolix 0.1.0 (tests/interop/cs1-objects):
 //! every one parses byte-exactly with a correct SHA-512 file hash and re-serializes
 //! to the same bytes; signature checks report the suite as unsupported.
 
@@ -7,19 +7,19 @@ use std::path::PathBuf;
 use hypergolix_core::golix::{GolixObject, SecondParty};
 use hypergolix_core::Error;
 
-fn samples_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/cs1-objects");
-    dir.is_dir().then_some(dir)
+fn samples_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/cs1-objects");
+    assert!(
+        dir.is_dir(),
+        "the 0.1.0 objects must be at {}",
+        dir.display()
+    );
+    dir
 }
 
 #[test]
 fn cs1_samples_parse_and_round_trip() {
-    let Some(dir) = samples_dir() else {
-        // The shared/ directory sits beside the repository in CI and on developer
-        // machines; without it there is nothing to check.
-        eprintln!("shared/interop/cs1-objects not found; skipping");
-        return;
-    };
+    let dir = samples_dir();
     let mut count = 0;
     let mut gidcs = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&dir)

@@ -1,5 +1,5 @@
 //! Every captured message of the Hypergolix 0.1.0 remote protocol
-//! (../shared/interop/remote-samples) decodes and re-encodes byte for byte, and
+//! (tests/interop/remote-samples) decodes and re-encodes byte for byte, and
 //! every published object in it parses as a Golix object.
 
 use std::path::PathBuf;
@@ -10,11 +10,12 @@ use hypergolix_core::wire::{Frame, WireError};
 
 #[test]
 fn remote_samples_round_trip() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/remote-samples");
-    if !dir.is_dir() {
-        eprintln!("shared/interop/remote-samples not found; skipping");
-        return;
-    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/remote-samples");
+    assert!(
+        dir.is_dir(),
+        "the 0.1.0 remote samples must be at {}",
+        dir.display()
+    );
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("dir")
         .flatten()

@@ -6,9 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ipc, Ghid, ApiId, toBase64Url, fromBase64Url } from '../src/index.js';
 
-const samples = process.env.HYPERGOLIX_INTEROP_DIR
-  ? join(process.env.HYPERGOLIX_INTEROP_DIR, 'ipc-samples')
-  : fileURLToPath(new URL('../../../shared/interop/ipc-samples', import.meta.url));
+// Captured from 0.1.0; see tests/interop/README.md.
+const samples = fileURLToPath(new URL('../../tests/interop/ipc-samples', import.meta.url));
 
 const hex = (s) => Uint8Array.from(s.trim().match(/../g).map((h) => parseInt(h, 16)));
 

@@ -174,11 +174,12 @@ fn inspect_verifies_our_objects_and_rejects_tampering() {
 
 #[test]
 fn inspect_reads_original_hypergolix_objects() {
-    let dir = root().join("../shared/interop/cs1-objects");
-    if !dir.is_dir() {
-        eprintln!("shared/interop not present; skipping");
-        return;
-    }
+    let dir = root().join("tests/interop/cs1-objects");
+    assert!(
+        dir.is_dir(),
+        "the 0.1.0 objects must be at {}",
+        dir.display()
+    );
     let path = |n: &str| dir.join(n).to_str().expect("path").to_string();
     let (ok, out, _) = hypergolix(&["inspect", &path("GOBD_agentA_AQyFx8sWn9qi.golix")]);
     assert!(ok, "{out}");

@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn text_form_matches_hypergolix_sample() {
-        // Agent A's fingerprint from ../shared/interop/cs1-objects/INDEX.md.
+        // Agent A's fingerprint from tests/interop/cs1-objects/INDEX.md.
         let text = "ATegEkIetz3XzxMboJlpRfXByJmn0pxWiUjhhDSm7Fo2pqb-nJxrqWnYHj1hllF-ygn7yqkhCBSvsT7yKpdSBH8=";
         let g: Ghid = text.parse().expect("valid");
         assert_eq!(g.algorithm(), AddressAlgorithm::Sha512);

@@ -1,6 +1,6 @@
 //! The app IPC protocol of Hypergolix 0.1.0 (app link ↔ local service),
 //! byte-compatible with the original (`docs/protocol/ipc.md` and the captured
-//! messages in `shared/interop/ipc-samples`), and its mapping onto the
+//! messages in `tests/interop/ipc-samples`), and its mapping onto the
 //! engine's typed requests, replies and pushes.
 //!
 //! Several codes mean different things in each direction (`!O` is an update
