@@ -20,6 +20,9 @@ pub enum Error {
     /// TLS could not be set up (a certificate or key file, a bad config).
     #[error("TLS: {0}")]
     Tls(String),
+    /// An embedded service or server could not start, or failed (its reason).
+    #[error("{0}")]
+    Embed(String),
     /// The engine component refused a call (its message).
     #[error("engine: {0}")]
     Engine(String),

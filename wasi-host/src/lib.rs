@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod component;
+pub mod embed;
 pub mod error;
 pub mod inspect;
 pub mod local;

@@ -16,9 +16,25 @@ use hypergolix_wasi_host::{component, inspect, local, Error};
     about = "Hypergolix: end-to-end encrypted sync. The local service apps talk to, the persistence server, and tools."
 )]
 struct Cli {
+    /// Log lines on stderr as text, or as one JSON object each (for a
+    /// service manager or a log collector). The level comes from RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HYPERGOLIX_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The log format chosen on the command line (set once in `main`).
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 #[derive(Subcommand)]
 enum Command {
@@ -49,8 +65,16 @@ enum Command {
     Start(local::StartArgs),
     /// Stop the background service of a data directory.
     Stop(local::settings::DirArgs),
-    /// Whether the service runs, where apps connect, which account.
-    Status(local::settings::DirArgs),
+    /// Whether the service runs, where apps connect, which account
+    /// (exit code 0 when it runs, 1 when not).
+    Status {
+        /// The data directory.
+        #[command(flatten)]
+        dir: local::settings::DirArgs,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a new account in a data directory, without starting the service.
     CreateAccount(local::AccountArgs),
     /// Set up a data directory for an existing account (a second device):
@@ -64,12 +88,18 @@ enum Command {
         /// Print them as the 0.1.0 Python link shows them (address algorithm 01).
         #[arg(long)]
         legacy: bool,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Show or change the service's settings (`config.toml` in the data directory).
     Config {
         /// The data directory.
         #[command(flatten)]
         dir: local::settings::DirArgs,
+        /// `show` as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
         #[command(subcommand)]
         action: Option<ConfigAction>,
     },
@@ -108,11 +138,29 @@ enum ConfigAction {
     },
 }
 
-fn config(dir: &local::settings::DirArgs, action: Option<ConfigAction>) -> Result<(), String> {
+fn config(
+    dir: &local::settings::DirArgs,
+    json: bool,
+    action: Option<ConfigAction>,
+) -> Result<(), String> {
     use local::settings::{FileConfig, Settings};
     let d = dir.dir()?;
     let mut file = FileConfig::read(&d)?;
     match action.unwrap_or(ConfigAction::Show) {
+        ConfigAction::Show if json => {
+            let s = Settings::resolve(&Default::default(), &file)?;
+            let doc = serde_json::json!({
+                "file": FileConfig::path(&d).display().to_string(),
+                "ipc": s.ipc.to_string(),
+                "ipc_trust": s.ipc_trust.as_str(),
+                "remote": s.remote,
+                "ca_file": s.ca_file.map(|p| p.display().to_string()),
+                "allow_origins": s.allow_origins,
+                "max_message_bytes": s.max_message_bytes,
+                "max_requests_per_second": s.max_requests_per_second,
+            });
+            println!("{doc}");
+        }
         ConfigAction::Show => {
             let s = Settings::resolve(&Default::default(), &file)?;
             println!("# {}", FileConfig::path(&d).display());
@@ -256,14 +304,14 @@ fn run(cli: Cli) -> Result<bool, Error> {
         ),
         Command::Login(args) => service("login", args.into(), local::Mode::SetupOnly),
         Command::Stop(dir) => Ok(report("stop", local::control::stop(&dir))),
-        Command::Status(dir) => match local::control::status(&dir) {
+        Command::Status { dir, json } => match local::control::status(&dir, json) {
             Ok(up) => Ok(up),
             Err(e) => Ok(report("status", Err(e))),
         },
-        Command::Whoami { dir, legacy } => {
-            Ok(report("whoami", local::control::whoami(&dir, legacy)))
+        Command::Whoami { dir, legacy, json } => {
+            Ok(report("whoami", local::control::whoami(&dir, legacy, json)))
         }
-        Command::Config { dir, action } => Ok(report("config", config(&dir, action))),
+        Command::Config { dir, json, action } => Ok(report("config", config(&dir, json, action))),
         Command::Service(s) => {
             use local::unit::{self, ServiceAction};
             match s.action {
@@ -309,18 +357,24 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, Error> {
         })
 }
 
-/// Structured logs on stderr; level from `RUST_LOG` (default `info`).
+/// Structured logs on stderr; level from `RUST_LOG` (default `info`),
+/// format from `--log-format`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Text) {
+        LogFormat::Text => fmt.try_init(),
+        LogFormat::Json => fmt.json().try_init(),
+    };
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let _ = LOG_FORMAT.set(cli.log_format);
+    match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -81,6 +81,21 @@ fn whoami_over_ipc(addr: &str) -> IpcMessage {
     })
 }
 
+/// Runs a `--json` command: its exit status is `success`, and its stdout
+/// is exactly one JSON document.
+fn json_of(dir: &Path, args: &[&str], success: bool) -> serde_json::Value {
+    let o = hgx(dir, args);
+    assert_eq!(
+        o.status.success(),
+        success,
+        "hypergolix {args:?}:\n{}",
+        text(&o)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 1, "one line of JSON: {out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 fn pid_of(dir: &Path) -> u32 {
     let t = std::fs::read_to_string(dir.join("service.toml")).expect("pid file");
     line(&t, "pid = ").parse().expect("pid")
@@ -124,6 +139,41 @@ fn config_account_background_status_stop() {
     assert_eq!(line(&who, "user id: "), user);
     let legacy = ok(&d, &["whoami", "--legacy"]);
     assert_ne!(line(&legacy, "user id: "), user, "the 0.1.0 form differs");
+    // --json: one document on stdout, nothing else there.
+    let j = json_of(&d, &["whoami", "--json"], true);
+    assert_eq!(j["user_id"], user.as_str());
+    assert_eq!(j["identity"], line(&who, "identity: "));
+    let j = json_of(&d, &["config", "--json"], true);
+    assert_eq!(j["ipc"], "127.0.0.1:0");
+    assert_eq!(j["ipc_trust"], "own-user");
+    assert_eq!(j["max_requests_per_second"], 2000);
+    let j = json_of(&d, &["status", "--json"], false);
+    assert_eq!(j["running"], false);
+    assert_eq!(j["account"]["user_id"], user.as_str());
+    // --log-format json: log lines are JSON objects (a server that opens
+    // its store, logs it, and fails on a port already taken).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = taken.local_addr().expect("addr").to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            &taken,
+            "--store",
+        ])
+        .arg(dir.join("json-log.redb"))
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run hypergolix serve");
+    assert!(!o.status.success());
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.lines().any(|l| l.starts_with('{')
+            && serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["level"].is_string())),
+        "no JSON log line in:\n{log}"
+    );
     fails(
         &d,
         &["create-account", "--insecure-test-kdf"],
@@ -141,6 +191,12 @@ fn config_account_background_status_stop() {
     let st = ok(&d, &["status"]);
     assert!(st.contains(&format!("service: running (pid {pid}")), "{st}");
     assert!(st.contains(&user));
+    let j = json_of(&d, &["status", "--json"], true);
+    assert_eq!(
+        (j["running"].as_bool(), j["pid"].as_u64()),
+        (Some(true), Some(u64::from(pid)))
+    );
+    assert_eq!(j["apps_connect_on"], format!("ws://{addr}/"));
     match whoami_over_ipc(&addr) {
         IpcMessage::Ack { body, .. } => assert_eq!(body.len(), 65),
         other => panic!("?I answered {other:?}"),
@@ -262,37 +318,21 @@ fn service_install_writes_a_unit_that_starts_unattended() {
     );
     assert!(out.contains(&format!("start --data-dir {d}")), "{out}");
     assert!(!units.exists(), "a dry run writes nothing");
-    fails(
-        &dir,
-        &[
-            "service",
-            "install",
-            "--no-start",
-            "--unit-dir",
-            u,
-            "--data-dir",
-            d,
-            "--password-file",
-            p,
-        ],
-        "chmod 600",
-    );
+    let install = [
+        "service",
+        "install",
+        "--no-start",
+        "--unit-dir",
+        u,
+        "--data-dir",
+        d,
+        "--password-file",
+        p,
+    ];
+    fails(&dir, &install, "chmod 600");
     assert!(!units.join("hypergolix.service").exists());
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let out = ok(
-        &dir,
-        &[
-            "service",
-            "install",
-            "--no-start",
-            "--unit-dir",
-            u,
-            "--data-dir",
-            d,
-            "--password-file",
-            p,
-        ],
-    );
+    let out = ok(&dir, &install);
     assert!(out.contains("not started (--no-start)"), "{out}");
     let unit_path = units.join("hypergolix.service");
     let unit = std::fs::read_to_string(&unit_path).expect("the unit");

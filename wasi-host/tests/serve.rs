@@ -14,7 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 #[path = "support/serve_proc.rs"]
 mod serve_proc;
-use serve_proc::{tempdir, Server};
+use serve_proc::{http_get, tempdir, Server};
 
 struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -326,7 +326,10 @@ async fn acknowledged_publishes_survive_kill_9() {
 #[tokio::test]
 async fn slow_consumer_is_disconnected_not_buffered() {
     let dir = tempdir("slow");
-    let server = Server::start(&dir.join("store.redb"), &["--queue-len", "4"]);
+    let server = Server::start(
+        &dir.join("store.redb"),
+        &["--queue-len", "4", "--metrics", "127.0.0.1:0"],
+    );
     let (alice, bob) = (id(11), id(12));
     let mut publisher = Client::connect(&server.addr).await;
     ack_body(
@@ -372,5 +375,30 @@ async fn slow_consumer_is_disconnected_not_buffered() {
     assert!(
         received < 500,
         "all {received} pushes were buffered for a consumer that did not read"
+    );
+
+    // What the metrics port says of it.
+    let m = server.metrics.as_deref().expect("metrics address");
+    assert_eq!(http_get(m, "/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(http_get(m, "/nothing").0, 404);
+    let (code, text) = http_get(m, "/metrics");
+    assert_eq!(code, 200);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert_eq!(value("hypergolix_publishes_total{outcome=\"new\"}"), 502.0);
+    assert_eq!(
+        value("hypergolix_objects_stored_total{type=\"GARQ\"}"),
+        500.0
+    );
+    assert_eq!(value("hypergolix_objects_stored_total{type=\"GIDC\"}"), 2.0);
+    assert!(value("hypergolix_push_queue_drops_total") >= 1.0, "{text}");
+    assert!(value("hypergolix_pushes_total") >= 1.0, "{text}");
+    assert!(value("hypergolix_connections") >= 1.0, "{text}");
+    assert!(
+        value("hypergolix_store_commit_seconds_count") >= 1.0,
+        "{text}"
     );
 }

@@ -134,38 +134,53 @@ pub fn running(dir: &Path) -> Result<Option<PidFile>, String> {
     }
 }
 
-/// `hypergolix status`: prints what runs and returns whether it runs.
-pub fn status(dir: &DirArgs) -> Result<bool, String> {
+/// `hypergolix status`: prints what runs (as one JSON document with
+/// `json`) and returns whether it runs.
+pub fn status(dir: &DirArgs, json: bool) -> Result<bool, String> {
     let d = dir.dir()?;
     let account = AccountFile::read(&d).ok();
     let settings = Settings::resolve(&Default::default(), &FileConfig::read(&d)?)?;
+    let run = running(&d)?;
+    let uptime = run.as_ref().map(|p| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|n| n.as_secs().saturating_sub(p.started))
+            .unwrap_or(0)
+    });
+    let persistence = run
+        .as_ref()
+        .map_or(settings.remote.clone(), |p| p.remote.clone())
+        .unwrap_or_else(|| "embedded store".into());
+    if json {
+        let doc = serde_json::json!({
+            "data_dir": d.display().to_string(),
+            "account": account.as_ref().map(|a| serde_json::json!({
+                "user_id": a.user_id,
+                "identity": a.identity,
+            })),
+            "running": run.is_some(),
+            "pid": run.as_ref().map(|p| p.pid),
+            "uptime_seconds": uptime,
+            "apps_connect_on": run.as_ref().map(|p| ipc_url(&p.ipc)),
+            "persistence": persistence,
+            "log": log_path(&d).display().to_string(),
+        });
+        println!("{doc}");
+        return Ok(run.is_some());
+    }
     println!("data directory: {}", d.display());
     match &account {
         Some(a) => println!("user id: {}\nidentity: {}", a.user_id, a.identity),
         None => println!("account: none yet"),
     }
-    let run = running(&d)?;
-    match &run {
-        Some(p) => {
-            let up = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|n| n.as_secs().saturating_sub(p.started))
-                .unwrap_or(0);
+    match (&run, uptime) {
+        (Some(p), Some(up)) => {
             println!("service: running (pid {}, up {up} s)", p.pid);
             println!("apps connect on: {}", ipc_url(&p.ipc));
-            println!(
-                "persistence: {}",
-                p.remote.as_deref().unwrap_or("embedded store")
-            );
         }
-        None => {
-            println!("service: not running");
-            println!(
-                "persistence: {}",
-                settings.remote.as_deref().unwrap_or("embedded store")
-            );
-        }
+        _ => println!("service: not running"),
     }
+    println!("persistence: {persistence}");
     println!("log: {}", log_path(&d).display());
     Ok(run.is_some())
 }
@@ -197,8 +212,8 @@ pub fn stop(dir: &DirArgs) -> Result<(), String> {
     ))
 }
 
-/// `hypergolix whoami`.
-pub fn whoami(dir: &DirArgs, legacy: bool) -> Result<(), String> {
+/// `hypergolix whoami` (one JSON document with `json`).
+pub fn whoami(dir: &DirArgs, legacy: bool, json: bool) -> Result<(), String> {
     let a = AccountFile::read(&dir.dir()?)?;
     let show = |text: &str| -> Result<String, String> {
         let g: Ghid = text.parse().map_err(|e| format!("account.toml: {e}"))?;
@@ -208,8 +223,16 @@ pub fn whoami(dir: &DirArgs, legacy: bool) -> Result<(), String> {
             g.to_string()
         })
     };
-    println!("user id: {}", show(&a.user_id)?);
-    println!("identity: {}", show(&a.identity)?);
+    let (user_id, identity) = (show(&a.user_id)?, show(&a.identity)?);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "user_id": user_id, "identity": identity })
+        );
+    } else {
+        println!("user id: {user_id}");
+        println!("identity: {identity}");
+    }
     Ok(())
 }
 

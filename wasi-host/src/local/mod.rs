@@ -209,6 +209,44 @@ impl Core {
     }
 }
 
+/// Where the service's lines for the person running it go: the command
+/// prints them (stdout for what scripts read, stderr for the rest); an
+/// embedding program gets them as log events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    /// `hypergolix start` and friends: stdout and stderr.
+    Terminal,
+    /// Embedded in another program: `tracing` events only.
+    Log,
+}
+
+impl Voice {
+    /// A line for whoever started the service (stdout: `listening on`,
+    /// `user id:`). Never panics: a closed stdout (a supervisor that went
+    /// away) must not stop the service.
+    fn say(self, line: &str) {
+        match self {
+            Voice::Terminal => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+            }
+            Voice::Log => tracing::info!("{line}"),
+        }
+    }
+
+    /// A message for the person running the service (stderr).
+    fn tell(self, line: &str) {
+        match self {
+            Voice::Terminal => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+            Voice::Log => tracing::info!("{line}"),
+        }
+    }
+}
+
 /// How long a login on a new device waits for the account's objects to
 /// arrive before it goes on without the missing ones (they are read when
 /// the server has them).
@@ -269,6 +307,8 @@ struct EngineLoop {
     ready: Option<std_mpsc::Sender<usize>>,
     /// The account is open (`Ready` seen).
     opened: bool,
+    /// Where lines for people go.
+    voice: Voice,
     /// What `ready` was last told.
     told: Option<usize>,
 }
@@ -321,12 +361,13 @@ impl EngineLoop {
                 }
                 Output::Ready { user_id, identity } => {
                     AccountFile::write(&self.dir, &user_id, &identity)?;
-                    say(&format!("user id: {user_id}\nidentity: {identity}"));
+                    self.voice
+                        .say(&format!("user id: {user_id}\nidentity: {identity}"));
                     self.opened = true;
                 }
+                // Ends the engine loop: the service cannot go on.
                 Output::LoginFailed { message, .. } => {
-                    tell(&format!("hypergolix start: login failed: {message}"));
-                    std::process::exit(1);
+                    return Err(format!("login failed: {message}"));
                 }
                 Output::Log(l) => tracing::info!("{l}"),
             }
@@ -357,15 +398,17 @@ impl EngineLoop {
         let Some((user, pw)) = self.login.take() else {
             return Ok(());
         };
-        tell(&format!("logging in as {user}…"));
+        self.voice.tell(&format!("logging in as {user}…"));
         let out = self.core.login(&user, &pw)?;
         self.apply(out)
     }
 
     /// Handles events until shut down, on its own thread: a step's store
     /// write (an fsync) then never holds up the IO tasks, so what a step
-    /// sends before its write (see `docs/engine.md`) leaves at once.
-    fn run(mut self, mut events: mpsc::Receiver<Event>) {
+    /// sends before its write (see `docs/engine.md`) leaves at once. `Err`
+    /// when it had to stop: a failed login, or a store that failed (nothing
+    /// more is acknowledged than is durable).
+    fn run(mut self, mut events: mpsc::Receiver<Event>) -> Result<(), String> {
         while let Some(ev) = events.blocking_recv() {
             let input = match ev {
                 Event::Opened(s, dialect, tx) => {
@@ -375,7 +418,7 @@ impl EngineLoop {
                 Event::Bytes(s, b) => ServiceInput::AppBytes(s, b),
                 Event::OverLimit(s, b) => ServiceInput::AppOverLimit(s, b),
                 // Everything acknowledged is already durable: just stop.
-                Event::Shutdown => return,
+                Event::Shutdown => return Ok(()),
                 Event::Closed(s) => {
                     self.apps.remove(&s);
                     ServiceInput::AppClosed(s)
@@ -399,10 +442,83 @@ impl EngineLoop {
                 res = self.tell_progress();
             }
             if let Err(e) = res {
-                // The store failed: stop rather than acknowledge what is not durable.
                 tracing::error!("{e}; stopping");
-                std::process::exit(2);
+                return Err(e);
             }
+        }
+        Ok(())
+    }
+}
+
+/// A task that is aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The engine thread, and how the IO side learns that it stopped.
+struct EngineThread {
+    handle: std::thread::JoinHandle<Result<(), String>>,
+    /// Fires when the loop has ended (for whatever reason).
+    ended: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl EngineThread {
+    fn spawn(lp: EngineLoop, events: mpsc::Receiver<Event>) -> Result<Self, String> {
+        let (done, ended) = tokio::sync::oneshot::channel();
+        let handle = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || {
+                let r = lp.run(events);
+                let _ = done.send(());
+                r
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self { handle, ended })
+    }
+
+    /// Waits for the thread to end: its result.
+    async fn join(self) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || {
+            self.handle
+                .join()
+                .unwrap_or_else(|_| Err("the engine thread panicked".into()))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// What an embedding program learns once the service is up.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Where apps connect (`127.0.0.1:PORT`, or `unix:PATH`).
+    pub ipc: String,
+    /// The account's user id and identity.
+    pub account: Option<(Ghid, Ghid)>,
+}
+
+/// How [`run_with`] is driven by its caller.
+pub struct Control {
+    /// Lines for people: printed, or logged.
+    pub voice: Voice,
+    /// Resolves when the service must stop (the command: SIGTERM/SIGINT);
+    /// its value is said in the "stopping" line.
+    pub stop: std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>,
+    /// Told where apps connect once the service listens.
+    pub started: Option<tokio::sync::oneshot::Sender<Started>>,
+}
+
+impl Control {
+    /// The command's: stdout/stderr, and SIGTERM or SIGINT.
+    pub fn terminal() -> Self {
+        Self {
+            voice: Voice::Terminal,
+            stop: Box::pin(async { stop_signal().await.to_string() }),
+            started: None,
         }
     }
 }
@@ -410,6 +526,19 @@ impl EngineLoop {
 /// Runs the service in the foreground until SIGTERM or SIGINT
 /// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
 pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
+    run_with(args, mode, Control::terminal()).await
+}
+
+/// [`run`], driven by `control`: where its lines go, when it stops, and who
+/// is told once it listens (the embedding API, [`crate::embed`]). Returns
+/// once the engine has stopped: every write acknowledged to an app is in
+/// the store by then.
+pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(), String> {
+    let Control {
+        voice,
+        stop,
+        started,
+    } = control;
     let dir = args.account.dir.create()?;
     let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
     if let Some(p) = control::running(&dir)? {
@@ -479,7 +608,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         match args.login {
             Some(user) => login = Some((user, pw)),
             None => {
-                tell("creating a new account (this takes a moment)…");
+                voice.tell("creating a new account (this takes a moment)…");
                 first.extend(core.create_account(&pw)?);
             }
         }
@@ -504,6 +633,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         ready: None,
         opened: false,
         told: None,
+        voice,
     };
     // A login on a new device: apps are let in once the account's objects
     // are read, so their first request does not see `unknown object`.
@@ -521,33 +651,40 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     lp.tell_progress()?;
 
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let engine = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || lp.run(rx))
-        .map_err(|e| e.to_string())?;
-    if let Some(url) = settings.remote.clone() {
-        let tls =
-            crate::tls::client_config(settings.ca_file.as_deref()).map_err(|e| e.to_string())?;
-        tokio::spawn(remote_link(url, tls, tx.clone()));
-    }
+    let mut engine = EngineThread::spawn(lp, rx)?;
+    // The server link ends with this function, however it returns.
+    let _remote = match settings.remote.clone() {
+        Some(url) => {
+            let tls = crate::tls::client_config(settings.ca_file.as_deref())
+                .map_err(|e| e.to_string())?;
+            Some(AbortOnDrop(tokio::spawn(remote_link(url, tls, tx.clone()))))
+        }
+        None => None,
+    };
     if mode == Mode::SetupOnly {
-        // The engine thread reports Ready, or exits the process on a failed login.
-        let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx))
+        // The engine thread reports Ready, or stops on a failed login.
+        let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx, voice))
             .await
             .map_err(|e| e.to_string())?;
         let _ = tx.send(Event::Shutdown).await;
-        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+        // The engine's own reason first (a failed login), then the wait's.
+        engine.join().await?;
         got?;
         if settings.remote.is_some() && args.login.is_none() {
-            tell("the account is published to the server when the service next starts");
+            voice.tell("the account is published to the server when the service next starts");
         }
         return Ok(());
     }
 
     if logging_in {
-        tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx))
+        let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx, voice))
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = got {
+            // The engine's own reason (a failed login) over the wait's.
+            engine.join().await?;
+            return Err(e);
+        }
     }
     let listener = Listener::bind(settings.ipc.clone().in_dir(&dir)).await?;
     let shown = listener.to_string();
@@ -562,7 +699,16 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         start_ticks: control::start_ticks(std::process::id()),
     }
     .write(&dir)?;
-    say(&format!("listening on {shown}"));
+    voice.say(&format!("listening on {shown}"));
+    if let Some(tx) = started {
+        let account = AccountFile::read(&dir)
+            .ok()
+            .and_then(|a| Some((a.user_id.parse().ok()?, a.identity.parse().ok()?)));
+        let _ = tx.send(Started {
+            ipc: shown.clone(),
+            account,
+        });
+    }
     let limits = Limits {
         origins: settings.allow_origins.clone(),
         max_bytes: settings.max_message_bytes,
@@ -570,13 +716,20 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
     };
     let trust = settings.ipc_trust;
     let mut next = 1u64;
-    let stop = stop_signal();
-    tokio::pin!(stop);
+    let mut stop = stop;
+    let mut engine_died = false;
+    // The app connections, closed when the service stops.
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         let conn = tokio::select! {
             r = listener.accept(trust) => r,
             why = &mut stop => {
-                tell(&format!("stopping ({why})"));
+                voice.tell(&format!("stopping ({why})"));
+                break;
+            }
+            _ = &mut engine.ended => {
+                engine_died = true;
                 break;
             }
         };
@@ -588,14 +741,14 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         match conn {
             Accepted::Tcp(sock) => {
                 let _ = sock.set_nodelay(true);
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     if let Err(e) = app_connection(sock, true, session, tx, limits).await {
                         tracing::debug!(session, "app connection ended: {e}");
                     }
                 });
             }
             Accepted::Unix(sock) => {
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     if let Err(e) = app_connection(sock, false, session, tx, limits).await {
                         tracing::debug!(session, "app connection ended: {e}");
                     }
@@ -604,10 +757,15 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
         }
     }
     let _ = tx.send(Event::Shutdown).await;
-    let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    let ended = engine.join().await;
+    conns.shutdown().await;
     listener.remove_socket_file();
     PidFile::remove_own(&dir);
-    Ok(())
+    match ended {
+        Err(e) => Err(e),
+        Ok(()) if engine_died => Err("the engine stopped".into()),
+        Ok(()) => Ok(()),
+    }
 }
 
 /// The IPC listener: loopback TCP or a Unix-domain socket.
@@ -786,13 +944,13 @@ impl Bucket {
 /// lists read; after [`LOAD_WAIT`] goes on with a warning (objects the
 /// server does not have yet are read when they arrive). `Err` if the engine
 /// stopped first (a failed login exits the process before that).
-fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>) -> Result<(), String> {
+fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>, voice: Voice) -> Result<(), String> {
     let stopped = || "the engine stopped before the account was ready".to_string();
     let mut left = ready.recv().map_err(|_| stopped())?;
     if left == 0 {
         return Ok(());
     }
-    tell(&format!(
+    voice.tell(&format!(
         "reading the account's objects from the server ({left} to go)…"
     ));
     let deadline = std::time::Instant::now() + LOAD_WAIT;
@@ -801,7 +959,7 @@ fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>) -> Result<(), String> {
         match ready.recv_timeout(wait) {
             Ok(n) => left = n,
             Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                tell(&format!(
+                voice.tell(&format!(
                     "{left} of the account's objects are not on the server yet; going on without them (they are read when they arrive)"
                 ));
                 return Ok(());
@@ -810,20 +968,6 @@ fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A line on stdout for whoever started the service. Never panics: a
-/// closed stdout (a supervisor that went away) must not stop the service.
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-}
-
-/// A line on stderr for the person running the service; never panics.
-fn tell(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Keeps a connection to the remote server, reconnecting with exponential

@@ -161,35 +161,33 @@ pub mod diag {
         m
     }
 
+    /// `N` bytes of an answer at `at`; a short answer is an error.
+    fn field<const N: usize>(answer: &[u8], at: usize) -> std::io::Result<[u8; N]> {
+        answer
+            .get(at..at + N)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "short sock_diag answer")
+            })
+    }
+
     /// The uid in an answer; `Ok(None)` for "no such socket".
     pub(super) fn parse(answer: &[u8]) -> std::io::Result<Option<u32>> {
-        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "short sock_diag answer");
-        let kind = u16::from_ne_bytes(
-            answer
-                .get(4..6)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        );
-        if kind == NLMSG_ERROR {
-            let errno = i32::from_ne_bytes(
-                answer
-                    .get(16..20)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?,
-            );
-            return if errno == -(rustix::io::Errno::NOENT.raw_os_error()) {
-                Ok(None)
-            } else {
-                Err(std::io::Error::from_raw_os_error(-errno))
-            };
+        match u16::from_ne_bytes(field(answer, 4)?) {
+            NLMSG_ERROR => {
+                let errno = i32::from_ne_bytes(field(answer, 16)?);
+                if errno == -(rustix::io::Errno::NOENT.raw_os_error()) {
+                    Ok(None)
+                } else {
+                    Err(std::io::Error::from_raw_os_error(-errno))
+                }
+            }
+            SOCK_DIAG_BY_FAMILY => Ok(Some(u32::from_ne_bytes(field(answer, UID_AT)?))),
+            other => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unexpected sock_diag answer type {other}"),
+            )),
         }
-        if kind != SOCK_DIAG_BY_FAMILY {
-            return Err(bad());
-        }
-        let uid = answer.get(UID_AT..UID_AT + 4).ok_or_else(bad)?;
-        Ok(Some(u32::from_ne_bytes(uid.try_into().map_err(|_| bad())?)))
     }
 
     /// The uid owning the client socket at `peer` connected to `local`:

@@ -429,12 +429,32 @@ pub struct PasswordArgs {
     /// Read the password from standard input (one line).
     #[arg(long, hide = true)]
     pub password_stdin: bool,
+    /// A password handed over in memory (the embedding API).
+    #[arg(skip)]
+    pub given: GivenPassword,
+}
+
+/// A password handed over in memory ([`crate::embed`]); never printed.
+#[derive(Clone, Default)]
+pub struct GivenPassword(pub Option<Zeroizing<Vec<u8>>>);
+
+impl std::fmt::Debug for GivenPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "GivenPassword(..)"
+        } else {
+            "GivenPassword(None)"
+        })
+    }
 }
 
 impl PasswordArgs {
     /// The password: from the file, standard input, the environment
     /// variable, or else a prompt on the terminal (twice when `new`).
     pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
+        if let Some(p) = &self.given.0 {
+            return Ok(p.clone());
+        }
         if let Some(f) = &self.password_file {
             check_private_file(f)?;
             let p = Zeroizing::new(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);

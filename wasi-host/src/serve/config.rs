@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// Command-line flags (each also read from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch, tls_cert, tls_key).
+    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch, tls_cert, tls_key, metrics).
     #[arg(long, env = "HYPERGOLIX_SERVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:7770].
@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "HYPERGOLIX_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve `GET /healthz` and Prometheus `GET /metrics` on this loopback
+    /// address (e.g. 127.0.0.1:9770) [default: off].
+    #[arg(long, env = "HYPERGOLIX_METRICS")]
+    pub metrics: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +56,7 @@ struct FileConfig {
     batch: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    metrics: Option<SocketAddr>,
 }
 
 /// The resolved configuration.
@@ -71,6 +76,8 @@ pub struct ServeConfig {
     pub batch: usize,
     /// Certificate chain and key files, when serving `wss://`.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where `/healthz` and `/metrics` are served (loopback), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 fn default_store() -> PathBuf {
@@ -113,7 +120,15 @@ impl ServeConfig {
                 (None, None) => None,
                 _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
             },
+            metrics: args.metrics.or(file.metrics),
         };
+        if let Some(m) = cfg.metrics {
+            if !m.ip().is_loopback() {
+                return Err(format!(
+                    "metrics: {m} is not a loopback address; metrics stay on this machine (put a proxy in front to expose them)"
+                ));
+            }
+        }
         if cfg.max_message_bytes < 1024 || cfg.queue_len == 0 || cfg.batch == 0 {
             return Err(
                 "max_message_bytes must be at least 1024; queue_len and batch at least 1".into(),

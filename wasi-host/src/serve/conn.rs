@@ -55,6 +55,7 @@ pub async fn serve_connection<B, S>(
             return;
         }
     };
+    let _live = hub.metrics.connection();
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue_len);
     let conn = ConnHandle {
@@ -129,6 +130,7 @@ pub async fn serve_connection<B, S>(
             }) => {
                 // Verified here (in parallel with other connections), then
                 // pipelined: queued in order, answered when committed.
+                let magic: Vec<u8> = object.iter().take(4).copied().collect();
                 let submitted = match hub.prepare(object) {
                     Ok(input) => hub.submit(input, conn.id).await,
                     Err(e) => Err(e),
@@ -137,10 +139,12 @@ pub async fn serve_connection<B, S>(
                     Ok(rx) => {
                         let tx = conn.tx.clone();
                         let id = conn.id;
+                        let metrics = hub.metrics.clone();
                         last_publish = Some(tokio::spawn(async move {
                             let result = rx
                                 .await
                                 .unwrap_or_else(|_| Err(Error::Storage("writer stopped".into())));
+                            metrics.publish(&magic, &result);
                             let reply = match result {
                                 Ok(new) => ack(token, vec![u8::from(new)]),
                                 Err(e) => {
@@ -152,7 +156,11 @@ pub async fn serve_connection<B, S>(
                         }));
                         None
                     }
-                    Err(e) => Some(nak(token, &e)),
+                    Err(e) => {
+                        let reply = nak(token, &e);
+                        hub.metrics.publish(&magic, &Err(e));
+                        Some(reply)
+                    }
                 }
             }
             Ok(Message::Request { token, request }) => {
@@ -206,13 +214,18 @@ async fn handle<B: PersistBackend + 'static>(
 ) -> Option<Vec<u8>> {
     let reply = match request {
         Request::Ping => ack(token, vec![1]),
-        Request::Publish(bytes) => match hub.publish(bytes, conn.id).await {
-            Ok(new) => ack(token, vec![u8::from(new)]),
-            Err(e) => {
-                tracing::debug!(conn = conn.id, error = %e, "publish refused");
-                nak(token, &e)
+        Request::Publish(bytes) => {
+            let magic: Vec<u8> = bytes.iter().take(4).copied().collect();
+            let result = hub.publish(bytes, conn.id).await;
+            hub.metrics.publish(&magic, &result);
+            match result {
+                Ok(new) => ack(token, vec![u8::from(new)]),
+                Err(e) => {
+                    tracing::debug!(conn = conn.id, error = %e, "publish refused");
+                    nak(token, &e)
+                }
             }
-        },
+        }
         Request::Get(g) => match hub.query(move |r, t| r.get(t, &g)).await {
             Ok(obj) => ack(token, obj),
             Err(e) => nak(token, &e),
@@ -246,7 +259,9 @@ async fn handle<B: PersistBackend + 'static>(
                         object,
                     },
                 };
-                conn.push(push.encode());
+                if conn.push(push.encode()) == super::hub::Pushed::Queued {
+                    hub.metrics.push(true);
+                }
             }
             return None;
         }

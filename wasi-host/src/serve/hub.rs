@@ -11,6 +11,8 @@ use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use super::metrics::Metrics;
+
 /// Offset of the token in a framed message.
 const TOKEN_AT: usize = 4;
 
@@ -35,20 +37,31 @@ impl ConnHandle {
 
     /// Queues a message without waiting; a full queue kills the connection
     /// (memory stays bounded whatever the consumer does).
-    pub fn push(&self, msg: Vec<u8>) -> bool {
+    pub fn push(&self, msg: Vec<u8>) -> Pushed {
         match self.tx.try_send(msg) {
-            Ok(()) => true,
+            Ok(()) => Pushed::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
                     conn = self.id,
                     "slow consumer: outbound queue full, disconnecting"
                 );
                 self.kill.notify_one();
-                false
+                Pushed::Dropped
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Closed,
         }
     }
+}
+
+/// What became of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for the connection's writer.
+    Queued,
+    /// Dropped: the queue was full (the connection is being cut).
+    Dropped,
+    /// The connection is already gone.
+    Closed,
 }
 
 /// A publish on its way to the writer.
@@ -72,11 +85,19 @@ pub struct Hub<B: PersistBackend + 'static> {
     subs: Mutex<HashMap<Ghid, HashMap<u64, ConnHandle>>>,
     jobs: mpsc::Sender<Job>,
     next_conn: AtomicU64,
+    /// What `--metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<B: PersistBackend + 'static> Hub<B> {
-    /// Starts the hub and its writer task.
-    pub fn start(backend: Arc<B>, rules: Persister, batch: usize) -> Arc<Self> {
+    /// Starts the hub and its writer task (which ends once the hub is
+    /// dropped and its queue is drained).
+    pub fn start(
+        backend: Arc<B>,
+        rules: Persister,
+        batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(batch * 4);
         let hub = Arc::new(Self {
             backend,
@@ -84,9 +105,10 @@ impl<B: PersistBackend + 'static> Hub<B> {
             subs: Mutex::new(HashMap::new()),
             jobs,
             next_conn: AtomicU64::new(1),
+            metrics,
         });
-        tokio::spawn(Self::writer(Arc::downgrade(&hub), rx, batch));
-        hub
+        let writer = tokio::spawn(Self::writer(Arc::downgrade(&hub), rx, batch));
+        (hub, writer)
     }
 
     /// A fresh connection id.
@@ -148,6 +170,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 .map(|j| std::mem::replace(&mut j.input, Input::Raw(Vec::new())))
                 .collect();
             let (backend, rules) = (hub.backend.clone(), hub.rules.clone());
+            let metrics = hub.metrics.clone();
             let batch_len = inputs.len();
             let committed = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
@@ -167,6 +190,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
                     }
                     Ok(results)
                 })?;
+                metrics.commit(started.elapsed());
                 let notes: Vec<Notification> = results
                     .iter()
                     .filter_map(|r| r.as_ref().ok())
@@ -234,7 +258,11 @@ impl<B: PersistBackend + 'static> Hub<B> {
             for c in conns {
                 let mut msg = frame.clone();
                 msg[TOKEN_AT..TOKEN_AT + 2].copy_from_slice(&c.next_token().to_be_bytes());
-                c.push(msg);
+                match c.push(msg) {
+                    Pushed::Queued => self.metrics.push(true),
+                    Pushed::Dropped => self.metrics.push(false),
+                    Pushed::Closed => {}
+                }
             }
         }
     }
@@ -270,10 +298,13 @@ impl<B: PersistBackend + 'static> Hub<B> {
         self.subs
             .lock()
             .map(|mut s| {
-                s.entry(g)
+                let new = s
+                    .entry(g)
                     .or_default()
                     .insert(conn.id, conn.clone())
-                    .is_none()
+                    .is_none();
+                self.metrics.set_subscriptions(s.len());
+                new
             })
             .unwrap_or(false)
     }
@@ -287,6 +318,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 if s.get(g).is_some_and(|m| m.is_empty()) {
                     s.remove(g);
                 }
+                self.metrics.set_subscriptions(s.len());
                 had
             })
             .unwrap_or(false)

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod conn;
 pub mod hub;
+pub mod metrics;
 pub mod pg_store;
 pub mod redb_store;
 
@@ -16,9 +17,45 @@ use tokio::net::TcpListener;
 pub use config::{ServeArgs, ServeConfig};
 use hub::Hub;
 
+/// Where a server is told it listens: its websocket address and, with
+/// `--metrics`, the metrics address.
+pub type OnReady = Box<dyn FnOnce(std::net::SocketAddr, Option<std::net::SocketAddr>) + Send>;
+
+/// How a server is driven: when it stops, and who learns where it listens.
+pub struct Lifecycle {
+    /// Resolves when the server must stop.
+    pub stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// Called once it listens.
+    pub ready: OnReady,
+}
+
+impl Lifecycle {
+    /// The command's: Ctrl-C or SIGTERM, and `listening on ADDR` (then
+    /// `metrics on http://ADDR/metrics`) on stdout.
+    pub fn terminal() -> Self {
+        Self {
+            stop: Box::pin(shutdown_signal()),
+            ready: Box::new(|addr, metrics| {
+                println!("listening on {addr}");
+                if let Some(at) = metrics {
+                    println!("metrics on http://{at}/metrics");
+                }
+            }),
+        }
+    }
+}
+
 /// Runs the server until Ctrl-C or SIGTERM. Prints `listening on ADDR` on
 /// stdout once ready (with port 0, the address shows the chosen port).
 pub async fn run(cfg: ServeConfig) -> Result<(), String> {
+    run_with(cfg, Lifecycle::terminal()).await
+}
+
+/// [`run`], driven by `life` (the embedding API, [`crate::embed`]).
+/// Returns once connections are closed and the last batch is committed;
+/// every acknowledged publish is durable by then (a publish is
+/// acknowledged only after its commit).
+pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<(), String> {
     if let Some(url) = cfg.postgres.clone() {
         let node = format!("{}-{}", std::process::id(), cfg.listen);
         let store = std::thread::spawn(move || pg_store::PgStore::connect(&url, &node))
@@ -34,11 +71,11 @@ pub async fn run(cfg: ServeConfig) -> Result<(), String> {
                 }
             })
             .map_err(|e| e.to_string())?;
-        return serve_with(cfg, Arc::new(store), Some(rx)).await;
+        return serve_with(cfg, Arc::new(store), Some(rx), life).await;
     }
     let store = redb_store::RedbStore::open(&cfg.store).map_err(|e| e.to_string())?;
     tracing::info!(store = %cfg.store.display(), "opened embedded store");
-    serve_with(cfg, Arc::new(store), None).await
+    serve_with(cfg, Arc::new(store), None, life).await
 }
 
 /// How long a client has to finish its TLS handshake.
@@ -53,6 +90,7 @@ pub async fn serve_with<B: PersistBackend + 'static>(
     cfg: ServeConfig,
     backend: Arc<B>,
     nudges: Option<Nudges>,
+    life: Lifecycle,
 ) -> Result<(), String> {
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(
@@ -64,15 +102,38 @@ pub async fn serve_with<B: PersistBackend + 'static>(
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let hub = Hub::start(backend, Persister::default(), cfg.batch);
+    let (hub, writer) = Hub::start(
+        backend,
+        Persister::default(),
+        cfg.batch,
+        Arc::new(metrics::Metrics::new()),
+    );
+    // Every task that holds the hub, so that stopping releases the store.
+    let mut tasks = tokio::task::JoinSet::new();
     if let Some(rx) = nudges {
-        tokio::spawn(hub.clone().relay(rx));
+        tasks.spawn(hub.clone().relay(rx));
     }
-    println!("listening on {addr}");
+    let metrics_at = match cfg.metrics {
+        Some(m) => {
+            let l = TcpListener::bind(m)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?;
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            let h = hub.clone();
+            tasks.spawn(metrics::serve_http(l, move |path| {
+                let h = h.clone();
+                async move { answer_metrics(&h, &path).await }
+            }));
+            Some(at)
+        }
+        None => None,
+    };
+    (life.ready)(addr, metrics_at);
     tracing::info!(%addr, tls = tls.is_some(), max_message_bytes = cfg.max_message_bytes, queue_len = cfg.queue_len, "hypergolix serve ready");
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+    let mut shutdown = life.stop;
     loop {
+        // Reap finished connection tasks as we go.
+        while tasks.try_join_next().is_some() {}
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -80,11 +141,11 @@ pub async fn serve_with<B: PersistBackend + 'static>(
                     let (hub, max, queue) = (hub.clone(), cfg.max_message_bytes, cfg.queue_len);
                     match &tls {
                         None => {
-                            tokio::spawn(conn::serve_connection(stream, Some(peer), hub, max, queue));
+                            tasks.spawn(conn::serve_connection(stream, Some(peer), hub, max, queue));
                         }
                         Some(acceptor) => {
                             let acceptor = acceptor.clone();
-                            tokio::spawn(async move {
+                            tasks.spawn(async move {
                                 // A peer that never finishes its handshake
                                 // does not hold a task for ever.
                                 match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
@@ -100,9 +161,40 @@ pub async fn serve_with<B: PersistBackend + 'static>(
             },
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
-                return Ok(());
+                break;
             }
         }
+    }
+    // Connections go first (a publish not yet acknowledged is not
+    // promised), then the writer finishes the batch it holds and ends once
+    // the hub is gone; the store closes with the last reference.
+    tasks.shutdown().await;
+    drop(hub);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// `/healthz`: 200 when the store answers a read; `/metrics`: every metric.
+async fn answer_metrics<B: PersistBackend + 'static>(hub: &Hub<B>, path: &str) -> metrics::Answer {
+    match path {
+        "/healthz" => match hub.query(|_, _| Ok(())).await {
+            Ok(()) => ("200 OK", "text/plain; charset=utf-8", "ok\n".into()),
+            Err(e) => (
+                "503 Service Unavailable",
+                "text/plain; charset=utf-8",
+                format!("store: {e}\n"),
+            ),
+        },
+        "/metrics" => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            hub.metrics.render(),
+        ),
+        _ => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found\n".into(),
+        ),
     }
 }
 

@@ -29,10 +29,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `GET path` over HTTP/1.1: the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {text}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (code, body.to_string())
+}
+
 /// A running `hypergolix serve`.
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Where `/healthz` and `/metrics` are served (with `--metrics`).
+    pub metrics: Option<String>,
 }
 
 impl Server {
@@ -52,17 +74,28 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn hypergolix serve");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
+        stdout.read_line(&mut line).expect("read listening line");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected: {line}"))
             .to_string();
-        Self { child, addr }
+        let metrics = extra.contains(&"--metrics").then(|| {
+            let mut m = String::new();
+            stdout.read_line(&mut m).expect("read metrics line");
+            m.trim()
+                .strip_prefix("metrics on http://")
+                .and_then(|a| a.strip_suffix("/metrics"))
+                .unwrap_or_else(|| panic!("unexpected: {m}"))
+                .to_string()
+        });
+        Self {
+            child,
+            addr,
+            metrics,
+        }
     }
 
     /// kill -9.

@@ -1,0 +1,264 @@
+//! `hypergolix serve --metrics 127.0.0.1:9770`: `GET /healthz` and
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text) on a loopback
+//! port of their own, apart from the websocket port clients use.
+//!
+//! The metrics: open connections and subscriptions, publishes by outcome,
+//! new objects by Golix type, pushes sent and pushes dropped (a slow
+//! consumer's full queue), and the store's commit latency.
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The server's metrics (cheap to update: atomics).
+pub struct Metrics {
+    registry: Registry,
+    connections: Gauge<i64, AtomicI64>,
+    subscriptions: Gauge<i64, AtomicI64>,
+    publishes: Family<Labels, Counter>,
+    objects: Family<Labels, Counter>,
+    pushes: Counter,
+    push_drops: Counter,
+    commit: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hypergolix");
+        let connections = Gauge::<i64, AtomicI64>::default();
+        let subscriptions = Gauge::<i64, AtomicI64>::default();
+        let publishes = Family::<Labels, Counter>::default();
+        let objects = Family::<Labels, Counter>::default();
+        let pushes = Counter::default();
+        let push_drops = Counter::default();
+        // 50 µs to ~1.6 s.
+        let commit = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register(
+            "connections",
+            "Open client websocket connections",
+            connections.clone(),
+        );
+        registry.register(
+            "subscriptions",
+            "Distinct GHIDs with at least one subscriber on this node",
+            subscriptions.clone(),
+        );
+        registry.register(
+            "publishes",
+            "Publish requests by outcome (new, existing, refused, error)",
+            publishes.clone(),
+        );
+        registry.register(
+            "objects_stored",
+            "New objects stored since the server started, by Golix type",
+            objects.clone(),
+        );
+        registry.register("pushes", "Pushes queued to subscribers", pushes.clone());
+        registry.register(
+            "push_queue_drops",
+            "Pushes dropped because a subscriber's queue was full (the connection is cut)",
+            push_drops.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Time to commit one batch of publishes to the store",
+            commit.clone(),
+        );
+        Self {
+            registry,
+            connections,
+            subscriptions,
+            publishes,
+            objects,
+            pushes,
+            push_drops,
+            commit,
+        }
+    }
+
+    /// A connection opened; it counts until the guard is dropped.
+    pub fn connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.inc();
+        ConnectionGuard(Arc::clone(self))
+    }
+
+    /// The number of subscribed GHIDs now.
+    pub fn set_subscriptions(&self, n: usize) {
+        self.subscriptions.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// One publish's outcome; `object` is the published bytes (its magic
+    /// names its type).
+    pub fn publish(&self, object: &[u8], outcome: &hypergolix_core::Result<bool>) {
+        let label = match outcome {
+            Ok(true) => "new",
+            Ok(false) => "existing",
+            Err(hypergolix_core::Error::Storage(_)) => "error",
+            Err(_) => "refused",
+        };
+        self.publishes
+            .get_or_create(&vec![("outcome", label)])
+            .inc();
+        if matches!(outcome, Ok(true)) {
+            self.objects
+                .get_or_create(&vec![("type", golix_type(object))])
+                .inc();
+        }
+    }
+
+    /// A push queued (`sent`), or dropped on a full queue.
+    pub fn push(&self, sent: bool) {
+        if sent {
+            self.pushes.inc();
+        } else {
+            self.push_drops.inc();
+        }
+    }
+
+    /// One batch commit took `took`.
+    pub fn commit(&self, took: Duration) {
+        self.commit.observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Counts one open connection while it lives.
+pub struct ConnectionGuard(Arc<Metrics>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
+/// The Golix type of an object, from its magic.
+fn golix_type(object: &[u8]) -> &'static str {
+    match object.get(..4) {
+        Some(b"GIDC") => "GIDC",
+        Some(b"GEOC") => "GEOC",
+        Some(b"GOBS") => "GOBS",
+        Some(b"GOBD") => "GOBD",
+        Some(b"GDXX") => "GDXX",
+        Some(b"GARQ") => "GARQ",
+        _ => "other",
+    }
+}
+
+/// Largest request head read from a metrics client.
+const MAX_REQUEST: usize = 8192;
+
+/// What the metrics port answers: `(status line, content type, body)`.
+pub type Answer = (&'static str, &'static str, String);
+
+/// Serves `GET /healthz` and `GET /metrics` on `listener` until the task is
+/// dropped. `answer` gets the request path.
+pub async fn serve_http<F, Fut>(listener: tokio::net::TcpListener, answer: F)
+where
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Answer> + Send,
+{
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let read = tokio::time::timeout(Duration::from_secs(5), read_head(&mut sock)).await;
+            let (status, kind, body) = match read {
+                Ok(Some(path)) => answer(path).await,
+                _ => ("400 Bad Request", "text/plain", "bad request\n".into()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
+
+/// Reads a request head; the path of a `GET`, else None.
+async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                return (req.method == Some("GET")).then(|| req.path.unwrap_or("/").to_string());
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_what_was_counted() {
+        let m = Arc::new(Metrics::new());
+        let guard = m.connection();
+        m.publish(b"GEOC....", &Ok(true));
+        m.publish(b"GEOC....", &Ok(false));
+        m.publish(
+            b"junk",
+            &Err(hypergolix_core::Error::Storage("disk".into())),
+        );
+        m.push(true);
+        m.push(false);
+        m.commit(Duration::from_millis(2));
+        m.set_subscriptions(3);
+        let text = m.render();
+        for want in [
+            "hypergolix_connections 1",
+            "hypergolix_subscriptions 3",
+            "hypergolix_publishes_total{outcome=\"new\"} 1",
+            "hypergolix_publishes_total{outcome=\"existing\"} 1",
+            "hypergolix_publishes_total{outcome=\"error\"} 1",
+            "hypergolix_objects_stored_total{type=\"GEOC\"} 1",
+            "hypergolix_pushes_total 1",
+            "hypergolix_push_queue_drops_total 1",
+            "hypergolix_store_commit_seconds_count 1",
+        ] {
+            assert!(text.contains(want), "{want} in:\n{text}");
+        }
+        drop(guard);
+        assert!(m.render().contains("hypergolix_connections 0"));
+    }
+}
