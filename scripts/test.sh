@@ -64,5 +64,6 @@ step "benchmarks compile and run once"
 cargo bench -p hypergolix-core --bench golix -- --test
 cargo bench -p hypergolix-core --bench engine -- --test
 cargo bench -p hypergolix-wasi-host --bench engine_wasm -- --test
+cargo bench -p hypergolix-wasi-host --bench connect -- --test
 
 step "done in $(( $(date +%s) - START ))s"

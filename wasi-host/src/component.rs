@@ -157,6 +157,14 @@ impl WasmService {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
+    /// What is not yet done (`Engine::pending_work`).
+    pub fn pending_work(&mut self) -> Result<Vec<String>> {
+        Ok(self
+            .engine
+            .hypergolix_engine_service()
+            .call_pending_work(&mut self.store)?)
+    }
+
     /// Feeds one input.
     pub fn handle(&mut self, input: ServiceInput) -> Result<Vec<Output>> {
         let input = match input {

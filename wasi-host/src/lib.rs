@@ -9,6 +9,7 @@
 pub mod component;
 pub mod embed;
 pub mod error;
+pub mod http;
 pub mod inspect;
 pub mod local;
 pub mod runtime;

@@ -123,7 +123,7 @@ enum Command {
 enum ConfigAction {
     /// Print the settings the service would run with, and where each comes from.
     Show,
-    /// Set a key: ipc, ipc_trust, remote, ca_file, allow_origins (comma-separated),
+    /// Set a key: ipc, ipc_trust, remote, ca_file, metrics, allow_origins (comma-separated),
     /// max_message_bytes, max_requests_per_second.
     Set {
         /// The key.
@@ -158,6 +158,7 @@ fn config(
                 "allow_origins": s.allow_origins,
                 "max_message_bytes": s.max_message_bytes,
                 "max_requests_per_second": s.max_requests_per_second,
+                "metrics": s.metrics.map(|m| m.to_string()),
             });
             println!("{doc}");
         }
@@ -177,6 +178,10 @@ fn config(
             println!("allow_origins = {:?}", s.allow_origins);
             println!("max_message_bytes = {}", s.max_message_bytes);
             println!("max_requests_per_second = {}", s.max_requests_per_second);
+            match s.metrics {
+                Some(m) => println!("metrics = \"{m}\""),
+                None => println!("# metrics: off"),
+            }
             println!("# flags and HYPERGOLIX_* variables given to `start` override these");
         }
         ConfigAction::Set { key, value } => {

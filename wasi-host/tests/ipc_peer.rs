@@ -11,6 +11,8 @@
 //! client is this very program, copied where that user can run it and
 //! started as `ipc_peer probe TARGET HOST ORIGIN`.
 
+#[path = "support/serve_proc.rs"]
+mod serve_proc;
 #[path = "support/service_proc.rs"]
 mod service_proc;
 
@@ -161,8 +163,23 @@ fn scenario() -> Vec<(String, bool)> {
         println!("not root: cannot make another Unix user; only this user's side is tested");
     }
 
-    // Loopback TCP, own user only (the default).
-    let svc = Svc::start(&work.join("a"), false);
+    // Loopback TCP, own user only (the default), for apps and for the
+    // health and metrics port.
+    let svc = Svc::start_with(&work.join("a"), false, &["--metrics", "127.0.0.1:0"]);
+    let metrics = svc.metrics.clone().expect("the metrics address");
+    let (code, text) = serve_proc::http_get(&metrics, "/metrics");
+    check(&mut r, "own user reads /metrics", &code.to_string(), "200");
+    check(
+        &mut r,
+        "the embedded store counts as the server",
+        &text
+            .lines()
+            .any(|l| l == "hypergolix_service_server_connected 1")
+            .to_string(),
+        "true",
+    );
+    let (code, _) = serve_proc::http_get(&metrics, "/healthz");
+    check(&mut r, "own user reads /healthz", &code.to_string(), "200");
     let tcp = format!("tcp:{}", svc.addr);
     check(
         &mut r,
@@ -197,6 +214,12 @@ fn scenario() -> Vec<(String, bool)> {
             &mut r,
             "another user over TCP",
             &probe_as_other(exe, &tcp, &svc.addr),
+            "closed",
+        );
+        check(
+            &mut r,
+            "another user on the metrics port",
+            &probe_as_other(exe, &format!("tcp:{metrics}"), &metrics),
             "closed",
         );
     }

@@ -134,6 +134,10 @@ impl wit::Guest for Component {
         with(|s| Ok(u32::try_from(s.engine().loading()).unwrap_or(u32::MAX))).unwrap_or(0)
     }
 
+    fn pending_work() -> Vec<String> {
+        with(|s| Ok(s.engine().pending_work())).unwrap_or_default()
+    }
+
     fn selftest() -> (bool, String) {
         let report = hypergolix_core::golix::vectors::check_all(include_str!(
             "../../../vectors/golix-cs3.json"

@@ -201,6 +201,13 @@ impl Core {
         }
     }
 
+    fn pending_work(&mut self) -> Result<Vec<String>, String> {
+        match self {
+            Core::Native(s) => Ok(s.engine().pending_work()),
+            Core::Wasm(s) => s.pending_work().map_err(|e| e.to_string()),
+        }
+    }
+
     fn loading(&mut self) -> Result<usize, String> {
         match self {
             Core::Native(s) => Ok(s.engine().loading()),
@@ -281,6 +288,17 @@ enum Event {
     RemoteUp(mpsc::UnboundedSender<Vec<u8>>),
     RemoteBytes(Vec<u8>),
     RemoteDown,
+    /// What the metrics port reports, asked for by a scrape.
+    Stats(tokio::sync::oneshot::Sender<Stats>),
+}
+
+/// The service's state as the metrics port reports it.
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    apps: usize,
+    server_up: bool,
+    pending: usize,
+    loading: usize,
 }
 
 /// Where the engine's server traffic goes.
@@ -411,6 +429,16 @@ impl EngineLoop {
     fn run(mut self, mut events: mpsc::Receiver<Event>) -> Result<(), String> {
         while let Some(ev) = events.blocking_recv() {
             let input = match ev {
+                Event::Stats(tx) => {
+                    let stats = Stats {
+                        apps: self.apps.len(),
+                        server_up: !matches!(self.upstream, Upstream::Remote(None)),
+                        pending: self.core.pending_work()?.len(),
+                        loading: self.core.loading()?,
+                    };
+                    let _ = tx.send(stats);
+                    continue;
+                }
                 Event::Opened(s, dialect, tx) => {
                     self.apps.insert(s, tx);
                     ServiceInput::AppOpened(s, dialect)
@@ -699,6 +727,34 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         start_ticks: control::start_ticks(std::process::id()),
     }
     .write(&dir)?;
+    // The health and metrics port: the IPC port's own-user check, then
+    // GET /healthz and /metrics.
+    let _metrics = match settings.metrics {
+        Some(m) => {
+            let l = TcpListener::bind(m)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?;
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            voice.say(&format!("metrics on http://{at}/metrics"));
+            let events = tx.clone();
+            let trust = settings.ipc_trust;
+            Some(AbortOnDrop(tokio::spawn(crate::http::serve_http(
+                l,
+                move |local, peer| match peer::admit_tcp(trust, local, peer) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        tracing::warn!("metrics port: {why}");
+                        false
+                    }
+                },
+                move |path| {
+                    let events = events.clone();
+                    async move { answer_metrics(&events, &path).await }
+                },
+            ))))
+        }
+        None => None,
+    };
     voice.say(&format!("listening on {shown}"));
     if let Some(tx) = started {
         let account = AccountFile::read(&dir)
@@ -877,6 +933,57 @@ impl std::fmt::Display for Listener {
 async fn accept_failed(e: std::io::Error) {
     tracing::warn!("accept: {e}");
     tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// `/healthz`: 200 while the engine answers; `/metrics`: apps, the server
+/// link, pending work and objects still loading, in OpenMetrics text.
+async fn answer_metrics(events: &mpsc::Sender<Event>, path: &str) -> crate::http::Answer {
+    use crate::http::{OPENMETRICS, TEXT};
+    use prometheus_client::metrics::gauge::Gauge;
+    let stats = async {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        events.send(Event::Stats(tx)).await.ok()?;
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .ok()?
+            .ok()
+    };
+    match (path, stats.await) {
+        ("/healthz", Some(_)) => ("200 OK", TEXT, "ok\n".into()),
+        ("/metrics", Some(s)) => {
+            let mut r = prometheus_client::registry::Registry::with_prefix("hypergolix_service");
+            let gauge = |n: usize| {
+                let g: Gauge = Gauge::default();
+                g.set(i64::try_from(n).unwrap_or(i64::MAX));
+                g
+            };
+            r.register("apps", "App connections open now", gauge(s.apps));
+            r.register(
+                "server_connected",
+                "1 when the persistence server (or the embedded store) is reachable",
+                gauge(usize::from(s.server_up)),
+            );
+            r.register(
+                "pending_work",
+                "Outbox entries and objects not yet on the server",
+                gauge(s.pending),
+            );
+            r.register(
+                "loading",
+                "Objects of the account not read from the server yet",
+                gauge(s.loading),
+            );
+            let mut out = String::new();
+            let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+            ("200 OK", OPENMETRICS, out)
+        }
+        ("/healthz" | "/metrics", None) => (
+            "503 Service Unavailable",
+            TEXT,
+            "the engine does not answer\n".into(),
+        ),
+        _ => ("404 Not Found", TEXT, "not found\n".into()),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT, with the signal's name.

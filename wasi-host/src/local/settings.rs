@@ -178,6 +178,11 @@ pub struct NetArgs {
     /// Largest app message, in bytes [default: 10 MiB, as 0.1.0].
     #[arg(long)]
     pub max_message_bytes: Option<usize>,
+    /// Serve `GET /healthz` and Prometheus `GET /metrics` on this loopback
+    /// address, to this user's processes only (as the IPC port)
+    /// [default: off].
+    #[arg(long, env = "HYPERGOLIX_METRICS")]
+    pub metrics: Option<SocketAddr>,
     /// App requests per second per connection before they are refused
     /// with `NK` (bursts of twice that pass); 0 = no limit [default: 2000].
     #[arg(long)]
@@ -206,6 +211,9 @@ pub struct FileConfig {
     /// Largest app message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_bytes: Option<usize>,
+    /// The health and metrics address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
     /// Rate limit per connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_requests_per_second: Option<u32>,
@@ -220,6 +228,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "allow_origins",
     "max_message_bytes",
     "max_requests_per_second",
+    "metrics",
 ];
 
 impl FileConfig {
@@ -270,6 +279,13 @@ impl FileConfig {
                 check_max_message(n)?;
                 self.max_message_bytes = Some(n);
             }
+            "metrics" => {
+                let a: SocketAddr = value.parse().map_err(|_| {
+                    format!("metrics: {value:?} is not an address like 127.0.0.1:9771")
+                })?;
+                check_loopback(a)?;
+                self.metrics = Some(a);
+            }
             "max_requests_per_second" => {
                 self.max_requests_per_second =
                     Some(value.parse().map_err(|_| {
@@ -291,6 +307,7 @@ impl FileConfig {
             "allow_origins" => self.allow_origins.clear(),
             "max_message_bytes" => self.max_message_bytes = None,
             "max_requests_per_second" => self.max_requests_per_second = None,
+            "metrics" => self.metrics = None,
             _ => return Err(unknown_key(key)),
         }
         Ok(())
@@ -351,6 +368,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Requests per second per connection (0 = no limit).
     pub max_requests_per_second: u32,
+    /// The health and metrics address, if any (loopback).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -379,7 +398,11 @@ impl Settings {
                 .max_requests_per_second
                 .or(file.max_requests_per_second)
                 .unwrap_or(DEFAULT_RATE),
+            metrics: args.metrics.or(file.metrics),
         };
+        if let Some(m) = s.metrics {
+            check_loopback(m)?;
+        }
         if let IpcAddr::Tcp(a) = s.ipc {
             check_loopback(a)?;
         }

@@ -120,10 +120,15 @@ pub async fn serve_with<B: PersistBackend + 'static>(
                 .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?;
             let at = l.local_addr().map_err(|e| e.to_string())?;
             let h = hub.clone();
-            tasks.spawn(metrics::serve_http(l, move |path| {
-                let h = h.clone();
-                async move { answer_metrics(&h, &path).await }
-            }));
+            // Loopback only (checked in the config); any local user.
+            tasks.spawn(crate::http::serve_http(
+                l,
+                |_, _| true,
+                move |path| {
+                    let h = h.clone();
+                    async move { answer_metrics(&h, &path).await }
+                },
+            ));
             Some(at)
         }
         None => None,
@@ -175,26 +180,18 @@ pub async fn serve_with<B: PersistBackend + 'static>(
 }
 
 /// `/healthz`: 200 when the store answers a read; `/metrics`: every metric.
-async fn answer_metrics<B: PersistBackend + 'static>(hub: &Hub<B>, path: &str) -> metrics::Answer {
+async fn answer_metrics<B: PersistBackend + 'static>(
+    hub: &Hub<B>,
+    path: &str,
+) -> crate::http::Answer {
+    use crate::http::{OPENMETRICS, TEXT};
     match path {
         "/healthz" => match hub.query(|_, _| Ok(())).await {
-            Ok(()) => ("200 OK", "text/plain; charset=utf-8", "ok\n".into()),
-            Err(e) => (
-                "503 Service Unavailable",
-                "text/plain; charset=utf-8",
-                format!("store: {e}\n"),
-            ),
+            Ok(()) => ("200 OK", TEXT, "ok\n".into()),
+            Err(e) => ("503 Service Unavailable", TEXT, format!("store: {e}\n")),
         },
-        "/metrics" => (
-            "200 OK",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            hub.metrics.render(),
-        ),
-        _ => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found\n".into(),
-        ),
+        "/metrics" => ("200 OK", OPENMETRICS, hub.metrics.render()),
+        _ => ("404 Not Found", TEXT, "not found\n".into()),
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Svc {
     pub user_id: Option<Ghid>,
     /// The identity it printed, if it printed one.
     pub identity: Option<Ghid>,
+    /// Where its health and metrics port listens (with `--metrics`).
+    pub metrics: Option<String>,
 }
 
 impl Svc {
@@ -91,6 +93,7 @@ impl Svc {
             addr: String::new(),
             user_id: None,
             identity: None,
+            metrics: None,
         };
         let mut out = BufReader::new(svc.child.stdout.take().expect("stdout"));
         loop {
@@ -104,6 +107,9 @@ impl Svc {
             }
             if let Some(i) = line.strip_prefix("identity: ") {
                 svc.identity = Some(i.trim().parse().expect("identity"));
+            }
+            if let Some(m) = line.strip_prefix("metrics on http://") {
+                svc.metrics = m.trim().strip_suffix("/metrics").map(String::from);
             }
             if let Some(a) = line.strip_prefix("listening on ") {
                 svc.addr = a.trim().to_string();
