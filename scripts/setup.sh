@@ -37,6 +37,8 @@ command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # systemd-analyze checks the unit `hypergolix service install` writes.
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# openssl makes the certificates of the browser's wss:// test.
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing from Debian: ${need_apt[*]}"
   SUDO=""
@@ -44,5 +46,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 else
-  log "chromium, chromedriver, postgresql and systemd-analyze already installed"
+  log "chromium, chromedriver, postgresql, systemd-analyze and openssl already installed"
 fi

@@ -7,6 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiId, Ghid, HypergolixLink } from '../src/index.js';
 import { freePort, killServe, serve, service, shareWhenKnown, text, until, work } from './support.js';
@@ -85,6 +87,50 @@ test('a browser agent and a local-service agent share live', { timeout: 300_000 
     // sends what it had acknowledged.
     server = await serve('e2e', port);
     await until('the native app sees the update sent after the restart', () => seen.includes('acknowledged, then killed'), 60000);
+  } finally {
+    await context.close().catch(() => {});
+    native.close();
+    await site.close();
+  }
+});
+
+/**
+ * A test CA and a server certificate for `localhost` it signed, made with
+ * openssl in `dir`; with the SHA-256 of the server key's SPKI (base64), the
+ * form Chromium's `--ignore-certificate-errors-spki-list` takes.
+ */
+function testCertificates(dir) {
+  mkdirSync(dir, { recursive: true });
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ossl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=Hypergolix test CA');
+  ossl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  ossl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
+  const cert = new X509Certificate(readFileSync(join(dir, 'server.crt')));
+  const spki = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), spki };
+}
+
+test('the page engine reaches serve --tls-cert over wss:// (Chromium trusts the test certificate)', { timeout: 120_000 }, async () => {
+  const tls = testCertificates(join(work, 'tls'));
+  const site = await staticServer(join(app, 'dist'));
+  const port = await freePort();
+  await serve('tls', port, ['--tls-cert', tls.cert, '--tls-key', tls.key]);
+  const wss = `wss://localhost:${port}/`;
+  const native = await HypergolixLink.connect(await service('native-tls', wss, '127.0.0.1:0', ['--ca-file', tls.ca]));
+  await native.newToken();
+  const shares = [];
+  await native.registerApi(new ApiId(new Uint8Array(64).fill(API)), (s) => shares.push(s));
+  const { context, page } = await launch(join(work, 'chromium-tls'), [`--ignore-certificate-errors-spki-list=${tls.spki}`]);
+  try {
+    await openApp(page, site.url);
+    await page.evaluate(([s, a]) => window.hgx.create(s, 'tls password', a), [wss, API]);
+    const addr = await page.evaluate((a) => window.hgx.newObj('over wss', a), API);
+    await page.evaluate(([a, to]) => window.hgx.share(a, to), [addr, native.whoami.toString()]);
+    await until('the native app is told of the share over wss', () => shares.some((s) => s.address.toString() === addr), 60000);
+    assert.equal(text((await native.get(Ghid.fromString(addr))).state), 'over wss');
   } finally {
     await context.close().catch(() => {});
     native.close();

@@ -58,11 +58,14 @@ export function freePort() {
   });
 }
 
-/** A persistence server on store `name`; resolves to its ws:// URL. */
-export async function serve(name = 'server', port = 0) {
+/**
+ * A persistence server on store `name` (`extra`: more `serve` arguments,
+ * e.g. `--tls-cert`); resolves to its ws:// URL.
+ */
+export async function serve(name = 'server', port = 0, extra = []) {
   let proc;
   const addr = await run(
-    ['serve', '--listen', `127.0.0.1:${port}`, '--store', join(work, `${name}.redb`)], {}, (p) => { proc = p; },
+    ['serve', '--listen', `127.0.0.1:${port}`, '--store', join(work, `${name}.redb`), ...extra], {}, (p) => { proc = p; },
   );
   const url = `ws://${addr}/`;
   serving.set(url, proc);
@@ -85,10 +88,10 @@ export function killServe(url) {
  * loopback address, or `unix:PATH`); resolves to what a link connects to
  * (`ws://ADDR/`, or `unix:PATH`).
  */
-export async function service(who, server, ipc = '127.0.0.1:0') {
+export async function service(who, server, ipc = '127.0.0.1:0', extra = []) {
   const addr = await run(
     ['start', '--ipc', ipc, '--insecure-test-kdf', '--data-dir', join(work, who),
-      '--remote', server],
+      '--remote', server, ...extra],
     { HYPERGOLIX_PASSWORD: `pw ${who}`, HYPERGOLIX_CACHE_DIR: join(work, 'cache') },
   );
   return addr.startsWith('unix:') ? addr : `ws://${addr}/`;

@@ -102,15 +102,17 @@ export function staticServer(dir, port = 0) {
 
 /**
  * Debian's Chromium, headless, with a profile in `userDataDir` (IndexedDB
- * lives there, so a relaunch on the same directory finds it again).
+ * lives there, so a relaunch on the same directory finds it again) and
+ * `extra` command-line switches.
  */
-export async function launch(userDataDir) {
+export async function launch(userDataDir, extra = []) {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...extra,
     ],
   });
   onCleanUp(() => context.close().catch(() => {}));
