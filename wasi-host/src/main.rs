@@ -45,6 +45,9 @@ enum Command {
         /// A GIDC file whose identity may sign the object (repeatable).
         #[arg(long = "identity")]
         identities: Vec<PathBuf>,
+        /// One JSON document on stdout (exit code 1 when invalid, as in text).
+        #[arg(long)]
+        json: bool,
     },
     /// Check the engine built into this binary against the golden vectors,
     /// under wasmtime (or run another WASI command component that tests).
@@ -276,14 +279,22 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, Error> {
 
 fn run(cli: Cli) -> Result<bool, Error> {
     match cli.command {
-        Command::Inspect { file, identities } => {
+        Command::Inspect {
+            file,
+            identities,
+            json,
+        } => {
             let ids = identities
                 .iter()
                 .map(|p| Ok(SecondParty::parse(&read(p)?)?))
                 .collect::<Result<Vec<_>, Error>>()?;
-            let (text, ok) = inspect::describe(&read(&file)?, &ids);
-            print!("{text}");
-            Ok(ok)
+            let found = inspect::inspect(&read(&file)?, &ids);
+            if json {
+                println!("{}", found.json());
+            } else {
+                print!("{}", found.text());
+            }
+            Ok(found.valid)
         }
         Command::Selftest {
             module: Some(module),

@@ -160,12 +160,29 @@ fn inspect_verifies_our_objects_and_rejects_tampering() {
         "{out}"
     );
 
+    let (ok, out, _) = hypergolix(&["inspect", g, "--identity", i, "--json"]);
+    assert!(ok, "{out}");
+    let j: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert_eq!(j["type"], "GEOC");
+    assert_eq!(j["ghid"], geoc_vec["ghid"]);
+    assert_eq!(
+        (j["valid"].as_bool(), j["error"].is_null()),
+        (Some(true), true)
+    );
+
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&geoc, &bytes).expect("write");
     let (ok, out, _) = hypergolix(&["inspect", g, "--identity", i]);
     assert!(!ok);
     assert!(out.contains("bad_signature"), "{out}");
+    let (ok, out, _) = hypergolix(&["inspect", g, "--identity", i, "--json"]);
+    assert!(!ok);
+    let j: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert_eq!(
+        (j["valid"].as_bool(), j["error"].as_str()),
+        (Some(false), Some("bad_signature"))
+    );
 
     let (ok, _, err) = hypergolix(&["inspect", "/nonexistent/file"]);
     assert!(!ok);
