@@ -33,6 +33,7 @@ fn run() -> Result<(), String> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
     let dest = out_dir.join(NAME);
     println!("cargo:rerun-if-env-changed=HYPERGOLIX_PREBUILT_COMPONENT");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS");
     if let Some(p) = env::var_os("HYPERGOLIX_PREBUILT_COMPONENT") {
         let p = PathBuf::from(p);
         println!("cargo:rerun-if-changed={}", p.display());
@@ -45,6 +46,7 @@ fn run() -> Result<(), String> {
     // the interface, the vectors its self-test embeds, the lock file and the
     // target's rustflags.
     for p in [
+        "Cargo.toml",
         "core/src",
         "core/Cargo.toml",
         "wasi-host/component",
@@ -67,7 +69,15 @@ fn run() -> Result<(), String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        // The lock file is committed: the component's dependencies are
+        // exactly the ones it names.
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--manifest-path")
         .arg(host.join("component/Cargo.toml"))
         .arg("--target-dir")

@@ -195,6 +195,7 @@ impl ServiceBuilder {
                         password_file: None,
                         password_stdin: false,
                         given: GivenPassword::default(),
+                        given_only: true,
                     },
                     engine: EngineArgs {
                         native_engine: false,

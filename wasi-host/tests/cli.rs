@@ -333,7 +333,7 @@ fn service_install_writes_a_unit_that_starts_unattended() {
     assert!(!units.join("hypergolix.service").exists());
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let out = ok(&dir, &install);
-    assert!(out.contains("not started (--no-start)"), "{out}");
+    assert!(out.contains("not started"), "{out}");
     let unit_path = units.join("hypergolix.service");
     let unit = std::fs::read_to_string(&unit_path).expect("the unit");
     assert!(

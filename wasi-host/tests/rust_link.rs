@@ -322,7 +322,15 @@ async fn a_copied_binary_serves_apps_from_any_directory() {
     let bin = dir.join("opt/hypergolix/bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     let exe = bin.join("hypergolix");
-    std::fs::copy(env!("CARGO_BIN_EXE_hypergolix"), &exe).expect("copy the binary");
+    // Copied by a child process: a file written here could be held open
+    // for writing by a child another test forks meanwhile, and exec'ing
+    // it would then fail with ETXTBSY.
+    let cp = std::process::Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_hypergolix"))
+        .arg(&exe)
+        .status()
+        .expect("run cp");
+    assert!(cp.success(), "copy the binary");
     let elsewhere = dir.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("cwd");
 

@@ -430,13 +430,18 @@ impl EngineLoop {
         while let Some(ev) = events.blocking_recv() {
             let input = match ev {
                 Event::Stats(tx) => {
-                    let stats = Stats {
-                        apps: self.apps.len(),
-                        server_up: !matches!(self.upstream, Upstream::Remote(None)),
-                        pending: self.core.pending_work()?.len(),
-                        loading: self.core.loading()?,
-                    };
-                    let _ = tx.send(stats);
+                    // A scrape that cannot be answered gets a 503 (the
+                    // sender is dropped); it never stops the engine.
+                    if let (Ok(pending), Ok(loading)) =
+                        (self.core.pending_work(), self.core.loading())
+                    {
+                        let _ = tx.send(Stats {
+                            apps: self.apps.len(),
+                            server_up: !matches!(self.upstream, Upstream::Remote(None)),
+                            pending: pending.len(),
+                            loading,
+                        });
+                    }
                     continue;
                 }
                 Event::Opened(s, dialect, tx) => {
@@ -678,16 +683,20 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     }
     lp.tell_progress()?;
 
+    let tls = match settings.remote {
+        Some(_) => Some(
+            crate::tls::client_config(settings.ca_file.as_deref()).map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let mut engine = EngineThread::spawn(lp, rx)?;
     // The server link ends with this function, however it returns.
-    let _remote = match settings.remote.clone() {
-        Some(url) => {
-            let tls = crate::tls::client_config(settings.ca_file.as_deref())
-                .map_err(|e| e.to_string())?;
+    let _remote = match (settings.remote.clone(), tls) {
+        (Some(url), Some(tls)) => {
             Some(AbortOnDrop(tokio::spawn(remote_link(url, tls, tx.clone()))))
         }
-        None => None,
+        _ => None,
     };
     if mode == Mode::SetupOnly {
         // The engine thread reports Ready, or stops on a failed login.
@@ -714,9 +723,30 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
             return Err(e);
         }
     }
-    let listener = Listener::bind(settings.ipc.clone().in_dir(&dir)).await?;
+    // Both ports before the pid file: a failure here stops the engine (its
+    // stores close) and leaves no pid file behind.
+    let ports = async {
+        let listener = Listener::bind(settings.ipc.clone().in_dir(&dir)).await?;
+        let metrics = match settings.metrics {
+            Some(m) => Some(
+                TcpListener::bind(m)
+                    .await
+                    .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok::<_, String>((listener, metrics))
+    };
+    let (listener, metrics_listener) = match ports.await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(Event::Shutdown).await;
+            let _ = engine.join().await;
+            return Err(e);
+        }
+    };
     let shown = listener.to_string();
-    PidFile {
+    let pid_file = PidFile {
         pid: std::process::id(),
         ipc: shown.clone(),
         remote: settings.remote.clone(),
@@ -725,21 +755,25 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
             .map(|d| d.as_secs())
             .unwrap_or(0),
         start_ticks: control::start_ticks(std::process::id()),
+    };
+    if let Err(e) = pid_file.write(&dir) {
+        let _ = tx.send(Event::Shutdown).await;
+        let _ = engine.join().await;
+        listener.remove_socket_file();
+        return Err(e);
     }
-    .write(&dir)?;
     // The health and metrics port: the IPC port's own-user check, then
     // GET /healthz and /metrics.
-    let _metrics = match settings.metrics {
-        Some(m) => {
-            let l = TcpListener::bind(m)
-                .await
-                .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?;
-            let at = l.local_addr().map_err(|e| e.to_string())?;
-            voice.say(&format!("metrics on http://{at}/metrics"));
+    let _metrics = match metrics_listener {
+        Some(l) => {
+            if let Ok(at) = l.local_addr() {
+                voice.say(&format!("metrics on http://{at}/metrics"));
+            }
             let events = tx.clone();
             let trust = settings.ipc_trust;
             Some(AbortOnDrop(tokio::spawn(crate::http::serve_http(
                 l,
+                true,
                 move |local, peer| match peer::admit_tcp(trust, local, peer) {
                     Ok(()) => true,
                     Err(why) => {
@@ -861,6 +895,12 @@ impl Listener {
                 // so a socket left here is a crashed one's.
                 match std::fs::symlink_metadata(&p) {
                     Ok(m) if m.file_type().is_socket() => {
+                        if std::os::unix::net::UnixStream::connect(&p).is_ok() {
+                            return Err(format!(
+                                "{}: another service listens on this socket; refusing to take it over",
+                                p.display()
+                            ));
+                        }
                         std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?
                     }
                     Ok(_) => {
@@ -1133,7 +1173,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// Whether a `Host` header names this machine's loopback (`localhost`,
 /// `127.x.y.z`, `[::1]`, with or without a port): a web page that reached
 /// the port through DNS rebinding sends its own host name.
-fn is_loopback_host(host: &str) -> bool {
+pub fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),

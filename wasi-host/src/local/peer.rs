@@ -91,12 +91,19 @@ pub fn own_uid() -> u32 {
 /// when it cannot be found (not Linux, or the peer already closed).
 pub fn tcp_owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
     match diag::owner(local, peer) {
-        Ok(found) => found,
-        // No sock_diag here (an old or trimmed kernel, a sandbox): the
-        // socket tables in /proc.
-        Err(_) => proc_owner(local, peer),
+        Ok(Some(uid)) => Some(uid),
+        // Not found: sock_diag may be missing its TCP module (a trimmed
+        // kernel answers ENOENT to everything), so the socket tables in
+        // /proc decide; no sock_diag at all (a sandbox) likewise.
+        Ok(None) | Err(_) => proc_owner(local, peer),
     }
 }
+
+/// TCP_ESTABLISHED. Only a live, connected client socket has an owner
+/// worth trusting: a closed one in TIME_WAIT is listed with uid 0 and
+/// inode 0 (it belongs to nobody any more), so a client that sent its
+/// requests and closed before the check must not pass as root's.
+const ESTABLISHED: u8 = 1;
 
 /// [`tcp_owner`] through `/proc/net/tcp{,6}`.
 pub fn proc_owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
@@ -122,6 +129,8 @@ pub mod diag {
     use rustix::net::netlink::{SocketAddrNetlink, SOCK_DIAG};
     use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
+    use super::ESTABLISHED;
+
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const NLMSG_ERROR: u16 = 2;
     const NLM_F_REQUEST: u16 = 1;
@@ -134,6 +143,12 @@ pub mod diag {
     /// `inet_diag_msg`'s family/state/timer/retrans (4), `inet_diag_sockid`
     /// (48), expires/rqueue/wqueue (12).
     const UID_AT: usize = 16 + 4 + 48 + 12;
+    /// `idiag_state`.
+    const STATE_AT: usize = 16 + 1;
+    /// `idiag_sport`, `idiag_dport` (big-endian).
+    const PORTS_AT: usize = 16 + 4;
+    /// `idiag_inode`, after the uid.
+    const INODE_AT: usize = UID_AT + 4;
 
     /// The request for the TCP socket whose local address is `src` and
     /// remote address `dst`.
@@ -171,8 +186,11 @@ pub mod diag {
             })
     }
 
-    /// The uid in an answer; `Ok(None)` for "no such socket".
-    pub(super) fn parse(answer: &[u8]) -> std::io::Result<Option<u32>> {
+    /// The uid in an answer about the socket with ports `sport` → `dport`;
+    /// `Ok(None)` for "no such socket", and for one that is not an
+    /// established connection still open by its owner (see
+    /// [`ESTABLISHED`]) or is another socket than the one asked for.
+    pub(super) fn parse(answer: &[u8], sport: u16, dport: u16) -> std::io::Result<Option<u32>> {
         match u16::from_ne_bytes(field(answer, 4)?) {
             NLMSG_ERROR => {
                 let errno = i32::from_ne_bytes(field(answer, 16)?);
@@ -182,7 +200,14 @@ pub mod diag {
                     Err(std::io::Error::from_raw_os_error(-errno))
                 }
             }
-            SOCK_DIAG_BY_FAMILY => Ok(Some(u32::from_ne_bytes(field(answer, UID_AT)?))),
+            SOCK_DIAG_BY_FAMILY => {
+                let [state] = field::<1>(answer, STATE_AT)?;
+                let ports: [u8; 4] = field(answer, PORTS_AT)?;
+                let inode = u32::from_ne_bytes(field(answer, INODE_AT)?);
+                let same = ports[..2] == sport.to_be_bytes() && ports[2..] == dport.to_be_bytes();
+                Ok((state == ESTABLISHED && inode != 0 && same)
+                    .then(|| u32::from_ne_bytes(field(answer, UID_AT).unwrap_or_default())))
+            }
             other => Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("unexpected sock_diag answer type {other}"),
@@ -204,7 +229,7 @@ pub mod diag {
         rustix::net::sendto(&fd, &request(peer, local), SendFlags::empty(), &kernel)?;
         let mut buf = [0u8; 512];
         let (got, _) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty())?;
-        parse(&buf[..got.min(buf.len())])
+        parse(&buf[..got.min(buf.len())], peer.port(), local.port())
     }
 }
 
@@ -224,7 +249,8 @@ pub mod diag {
 fn find_owner(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
     table.lines().skip(1).find_map(|line| {
         let e = Entry::parse(line)?;
-        (e.local == peer && e.remote == local).then_some(e.uid)
+        (e.local == peer && e.remote == local && e.state == ESTABLISHED && e.inode != 0)
+            .then_some(e.uid)
     })
 }
 
@@ -233,7 +259,9 @@ fn find_owner(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
 struct Entry {
     local: SocketAddr,
     remote: SocketAddr,
+    state: u8,
     uid: u32,
+    inode: u64,
 }
 
 impl Entry {
@@ -243,7 +271,9 @@ impl Entry {
         Some(Self {
             local: unmap(parse_addr(f.get(1)?)?),
             remote: unmap(parse_addr(f.get(2)?)?),
+            state: u8::from_str_radix(f.get(3)?, 16).ok()?,
             uid: f.get(7)?.parse().ok()?,
+            inode: f.get(9)?.parse().ok()?,
         })
     }
 }
@@ -298,7 +328,7 @@ mod tests {
         let e = Entry::parse(&v4).expect("parse");
         assert_eq!(e.local, "127.0.0.1:54321".parse().expect("addr"));
         assert_eq!(e.remote, "127.0.0.1:7780".parse().expect("addr"));
-        assert_eq!(e.uid, 1000);
+        assert_eq!((e.state, e.uid, e.inode), (1, 1000, 4242));
         let one = ne([0, 0, 0, 1]);
         let zero = ne([0, 0, 0, 0]);
         let v6 = format!(
@@ -366,12 +396,32 @@ mod tests {
         assert_eq!(&req[24..26], &40000u16.to_be_bytes());
         assert_eq!(&req[26..28], &7772u16.to_be_bytes());
         assert_eq!(&req[28..32], &[127, 0, 0, 1]);
-        assert!(diag::parse(&[]).is_err());
-        assert!(diag::parse(&[0; 40]).is_err());
+        assert!(diag::parse(&[], 1, 2).is_err());
+        assert!(diag::parse(&[0; 40], 1, 2).is_err());
         let mut enoent = [0u8; 36];
         enoent[4..6].copy_from_slice(&2u16.to_ne_bytes());
         enoent[16..20].copy_from_slice(&(-2i32).to_ne_bytes());
-        assert_eq!(diag::parse(&enoent).expect("no such socket"), None);
+        assert_eq!(diag::parse(&enoent, 1, 2).expect("no such socket"), None);
+        // An answer with every field distinct, so a wrong offset shows.
+        let mut ok: Vec<u8> = (0u8..=95).collect();
+        ok[4..6].copy_from_slice(&20u16.to_ne_bytes());
+        ok[17] = 1; // established
+        ok[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        ok[22..24].copy_from_slice(&7772u16.to_be_bytes());
+        ok[80..84].copy_from_slice(&1234u32.to_ne_bytes());
+        ok[84..88].copy_from_slice(&99u32.to_ne_bytes());
+        assert_eq!(diag::parse(&ok, 40000, 7772).expect("parse"), Some(1234));
+        assert_eq!(
+            diag::parse(&ok, 40001, 7772).expect("parse"),
+            None,
+            "another socket"
+        );
+        let mut closed = ok.clone();
+        closed[17] = 6; // TIME_WAIT
+        assert_eq!(diag::parse(&closed, 40000, 7772).expect("parse"), None);
+        let mut orphan = ok.clone();
+        orphan[84..88].copy_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(diag::parse(&orphan, 40000, 7772).expect("parse"), None);
     }
 
     #[test]

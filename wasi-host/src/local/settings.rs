@@ -417,10 +417,19 @@ impl Settings {
 /// Refuses a secret file that other users could read or change (a
 /// password file): it must be this user's, with no group or other bits.
 pub fn check_private_file(path: &Path) -> Result<(), String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    check_private(path, &f)
+}
+
+/// [`check_private_file`] on a file already open (so that what is checked
+/// is what is read).
+fn check_private(path: &Path, file: &std::fs::File) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let m = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let me = rustix::process::geteuid().as_raw();
         if m.uid() != me {
             return Err(format!(
@@ -437,6 +446,8 @@ pub fn check_private_file(path: &Path) -> Result<(), String> {
             ));
         }
     }
+    #[cfg(not(unix))]
+    let _ = (path, file);
     Ok(())
 }
 
@@ -455,6 +466,10 @@ pub struct PasswordArgs {
     /// A password handed over in memory (the embedding API).
     #[arg(skip)]
     pub given: GivenPassword,
+    /// Only `given`: never the environment, a file or a terminal prompt
+    /// (the embedding API must not take over the terminal).
+    #[arg(skip)]
+    pub given_only: bool,
 }
 
 /// A password handed over in memory ([`crate::embed`]); never printed.
@@ -475,12 +490,31 @@ impl PasswordArgs {
     /// The password: from the file, standard input, the environment
     /// variable, or else a prompt on the terminal (twice when `new`).
     pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
+        let p = self.read(new)?;
+        if p.is_empty() {
+            return Err("the password is empty: an account needs one".into());
+        }
+        Ok(p)
+    }
+
+    fn read(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
         if let Some(p) = &self.given.0 {
             return Ok(p.clone());
         }
+        if self.given_only {
+            return Err(
+                "no password given (the embedding program must pass one for a new data directory)"
+                    .into(),
+            );
+        }
         if let Some(f) = &self.password_file {
-            check_private_file(f)?;
-            let p = Zeroizing::new(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
+            use std::io::Read;
+            // One open: the checks and the read are of the same file.
+            let mut file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            check_private(f, &file)?;
+            let mut p = Zeroizing::new(Vec::new());
+            file.read_to_end(&mut p)
+                .map_err(|e| format!("{}: {e}", f.display()))?;
             let line = p.strip_suffix(b"\n").unwrap_or(&p);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             return Ok(Zeroizing::new(line.to_vec()));

@@ -197,8 +197,10 @@ pub fn render(
                 "# Written by `hypergolix service install`; `hypergolix service uninstall` removes it.\n\
                  [Unit]\n\
                  Description=Hypergolix local service (end-to-end encrypted sync for apps)\n\
-                 After=network-online.target\n\
-                 Wants=network-online.target\n\
+                 # A first start that cannot work (no password, a wrong one)\n\
+                 # gives up after three tries instead of retrying for ever.\n\
+                 StartLimitIntervalSec=120\n\
+                 StartLimitBurst=3\n\
                  \n\
                  [Service]\n\
                  Type=exec\n\
@@ -265,6 +267,12 @@ fn manager_cmd(program: &str, args: &[&str]) -> Option<std::process::Output> {
     (!unreachable).then_some(out)
 }
 
+/// Whether to drive the service manager: not for a unit directory of the
+/// caller's (`--unit-dir`), which the manager does not read.
+fn managed(args: &ManagerArgs) -> bool {
+    args.unit_dir.is_none()
+}
+
 fn systemctl(args: &[&str]) -> Option<std::process::Output> {
     let mut all = vec!["--user"];
     all.extend_from_slice(args);
@@ -309,8 +317,14 @@ pub fn install(args: &InstallArgs) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     super::toml_file::write_text(&path, &text)?;
     println!("wrote {}", path.display());
-    if args.no_start {
-        println!("not started (--no-start); {}", start_hint(manager, &path));
+    if let Some(p) = &password_file {
+        println!(
+            "the first start reads the password from {}; once the account exists, `hypergolix service install` again without --password-file lets you delete it",
+            p.display()
+        );
+    }
+    if args.no_start || !managed(&args.manager) {
+        println!("not started; {}", start_hint(manager, &path));
         return Ok(());
     }
     let started = match manager {
@@ -365,6 +379,7 @@ pub fn uninstall(args: &ManagerArgs) -> Result<(), String> {
         return Ok(());
     }
     match manager {
+        _ if !managed(args) => {}
         Manager::Systemd => {
             let _ = systemctl(&["disable", "--now", &format!("{NAME}.service")]);
         }
@@ -379,7 +394,7 @@ pub fn uninstall(args: &ManagerArgs) -> Result<(), String> {
         }
         Err(e) => return Err(format!("{}: {e}", path.display())),
     }
-    if manager == Manager::Systemd {
+    if manager == Manager::Systemd && managed(args) {
         let _ = systemctl(&["daemon-reload"]);
     }
     Ok(())
@@ -395,6 +410,7 @@ pub fn status(args: &ManagerArgs) -> Result<bool, String> {
     }
     println!("installed: {}", path.display());
     let said = match manager {
+        _ if !managed(args) => None,
         Manager::Systemd => systemctl(&["is-active", &format!("{NAME}.service")]),
         Manager::Launchd => manager_cmd("launchctl", &["list", LABEL]),
     };

@@ -123,6 +123,7 @@ pub async fn serve_with<B: PersistBackend + 'static>(
             // Loopback only (checked in the config); any local user.
             tasks.spawn(crate::http::serve_http(
                 l,
+                false,
                 |_, _| true,
                 move |path| {
                     let h = h.clone();
