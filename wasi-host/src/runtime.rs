@@ -17,15 +17,56 @@ const MAX_CAPTURED_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// The default directory for compiled code: `$HYPERGOLIX_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/hypergolix/wasmtime`, else `~/.cache/hypergolix/wasmtime`.
+/// With none of them set, a private directory under the temporary
+/// directory named for this user (never one shared by every user:
+/// wasmtime runs the machine code it finds there).
 pub fn default_cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HYPERGOLIX_CACHE_DIR") {
         return PathBuf::from(d);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!(
+                "hypergolix-cache-{}",
+                rustix::process::geteuid().as_raw()
+            ))
+        });
     base.join("hypergolix").join("wasmtime")
+}
+
+/// Refuses a cache directory another user owns or can write: the code in
+/// it is run.
+fn check_own_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let me = rustix::process::geteuid().as_raw();
+        if m.uid() != me || m.mode() & 0o002 != 0 {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "the compiled-code cache must be this user's and not writable by everyone (owner uid {}, mode {:o})",
+                        m.uid(),
+                        m.mode() & 0o777
+                    ),
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A wasmtime engine configured for Hypergolix.
@@ -42,10 +83,18 @@ impl Runtime {
         // uses them when built with `+wide-arithmetic` (see docs/benchmarks.md).
         config.wasm_wide_arithmetic(true);
         if let Some(dir) = cache_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                b.mode(0o700);
+            }
+            b.create(dir).map_err(|source| Error::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
+            check_own_dir(dir)?;
             let mut cc = CacheConfig::new();
             cc.with_directory(dir);
             config.cache(Some(Cache::new(cc)?));

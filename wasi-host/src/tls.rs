@@ -64,7 +64,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
         .map_err(|e| Error::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
-        .map_err(|e| tls_err(cert, e))?;
+        .map_err(|e| Error::Tls(format!("{} with {}: {e}", cert.display(), key.display())))?;
     Ok(Arc::new(config))
 }
 

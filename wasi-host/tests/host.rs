@@ -210,3 +210,19 @@ fn inspect_reads_original_hypergolix_objects() {
     assert!(!ok, "suite 0x1 signatures are not verifiable yet: {out}");
     assert!(out.contains("unsupported_suite"), "{out}");
 }
+
+/// wasmtime runs the machine code it finds in the cache: a directory that
+/// everyone can write is refused.
+#[test]
+fn a_cache_directory_everyone_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("open-cache");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let err = Runtime::new(Some(&dir)).err().expect("refused");
+    assert!(
+        err.to_string().contains("not writable by everyone"),
+        "{err}"
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    assert!(Runtime::new(Some(&dir)).is_ok());
+}

@@ -64,12 +64,19 @@ pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         tracing::info!("connected to PostgreSQL");
         let (tx, rx) = tokio::sync::mpsc::channel(65_536);
+        let watch = tx.clone();
         store
-            .listen(move |sub, obj| {
-                if tx.try_send((sub, obj)).is_err() {
-                    tracing::warn!("relay queue full; dropping a nudge");
-                }
-            })
+            .listen(
+                move |sub, obj| {
+                    if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) =
+                        tx.try_send((sub, obj))
+                    {
+                        tracing::warn!("relay queue full; dropping a nudge");
+                    }
+                },
+                // The relay (and with it the receiver) ends with the server.
+                move || !watch.is_closed(),
+            )
             .map_err(|e| e.to_string())?;
         return serve_with(cfg, Arc::new(store), Some(rx), life).await;
     }

@@ -68,27 +68,39 @@ impl PgStore {
 
     /// Starts a thread that LISTENs for other nodes' notifications and calls
     /// `deliver(subscription, object ghid)` for each.
-    pub fn listen(&self, deliver: impl Fn(Ghid, Ghid) + Send + 'static) -> Result<()> {
+    pub fn listen(
+        &self,
+        deliver: impl Fn(Ghid, Ghid) + Send + 'static,
+        alive: impl Fn() -> bool + Send + 'static,
+    ) -> Result<()> {
         let url = self.url.clone();
         let me = self.node.clone();
         std::thread::Builder::new()
             .name("hgx-pg-listen".into())
-            .spawn(move || loop {
+            // Ends (closing its connection) within a second of `alive`
+            // turning false: a server that shut down leaves no thread.
+            .spawn(move || while alive() {
                 match Client::connect(&url, NoTls) {
                     Ok(mut c) => {
                         if let Err(e) = c.batch_execute(&format!("LISTEN {CHANNEL}")) {
                             tracing::warn!(error = %e, "LISTEN failed");
                         } else {
-                            let mut n = c.notifications();
-                            let mut it = n.blocking_iter();
                             loop {
-                                match it.next() {
+                                let next = c
+                                    .notifications()
+                                    .timeout_iter(Duration::from_secs(1))
+                                    .next();
+                                match next {
                                     Ok(Some(note)) => {
                                         if let Some((sub, obj)) = parse_nudge(note.payload(), &me) {
                                             deliver(sub, obj);
                                         }
                                     }
-                                    Ok(None) => break,
+                                    // A second without a nudge, or the
+                                    // connection is gone.
+                                    Ok(None) if !alive() => return,
+                                    Ok(None) if c.is_closed() => break,
+                                    Ok(None) => {}
                                     Err(e) => {
                                         tracing::warn!(error = %e, "notification stream failed");
                                         break;
