@@ -44,6 +44,25 @@ fn failed(what: &str, why: impl std::fmt::Display) -> Error {
     Error::Embed(format!("{what}: {why}"))
 }
 
+/// The task of a part (`what`) that is running.
+type Task = tokio::task::JoinHandle<std::result::Result<(), String>>;
+
+/// How a part's task ended, as this module's result.
+async fn finished(what: &str, task: Task) -> Result<()> {
+    match task.await {
+        Ok(r) => r.map_err(|e| failed(what, e)),
+        Err(e) => Err(failed(what, e)),
+    }
+}
+
+/// Why a part's task ended before it was up.
+async fn ended_early(what: &str, task: Task) -> Error {
+    match finished(what, task).await {
+        Err(e) => e,
+        Ok(()) => failed(what, "stopped before it listened"),
+    }
+}
+
 /// Builds a persistence server ([`crate::serve`]) on an embedded store.
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
@@ -112,14 +131,7 @@ impl ServerBuilder {
                 task,
             }),
             // It ended before listening: say why.
-            Err(_) => Err(failed(
-                "server",
-                match task.await {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(())) => "stopped before it listened".into(),
-                    Err(e) => e.to_string(),
-                },
-            )),
+            Err(_) => Err(ended_early("server", task).await),
         }
     }
 }
@@ -131,7 +143,7 @@ pub struct Server {
     metrics: Option<SocketAddr>,
     tls: bool,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::result::Result<(), String>>,
+    task: Task,
 }
 
 impl Server {
@@ -159,10 +171,7 @@ impl Server {
     /// is closed.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(());
-        match self.task.await {
-            Ok(r) => r.map_err(|e| failed("server", e)),
-            Err(e) => Err(failed("server", e)),
-        }
+        finished("server", self.task).await
     }
 }
 
@@ -276,14 +285,7 @@ impl ServiceBuilder {
                 stop: stop_tx,
                 task,
             }),
-            Err(_) => Err(failed(
-                "service",
-                match task.await {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(())) => "stopped before it listened".into(),
-                    Err(e) => e.to_string(),
-                },
-            )),
+            Err(_) => Err(ended_early("service", task).await),
         }
     }
 }
@@ -293,7 +295,7 @@ impl ServiceBuilder {
 pub struct Service {
     started: local::Started,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::result::Result<(), String>>,
+    task: Task,
 }
 
 impl Service {
@@ -316,9 +318,6 @@ impl Service {
     /// acknowledged write is in the store.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(());
-        match self.task.await {
-            Ok(r) => r.map_err(|e| failed("service", e)),
-            Err(e) => Err(failed("service", e)),
-        }
+        finished("service", self.task).await
     }
 }
