@@ -513,6 +513,15 @@ impl EngineThread {
         Ok(Self { handle, ended })
     }
 
+    /// Asks the loop to stop after the event it is handling (everything
+    /// acknowledged is already stored), then waits for it: its result.
+    async fn stop(self, events: &mpsc::Sender<Event>) -> Result<(), String> {
+        // A loop that already ended has dropped its receiver: the send
+        // fails, and the join says why it ended.
+        let _ = events.send(Event::Shutdown).await;
+        self.join().await
+    }
+
     /// Waits for the thread to end: its result.
     async fn join(self) -> Result<(), String> {
         tokio::task::spawn_blocking(move || {
@@ -703,9 +712,8 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx, voice))
             .await
             .map_err(|e| e.to_string())?;
-        let _ = tx.send(Event::Shutdown).await;
         // The engine's own reason first (a failed login), then the wait's.
-        engine.join().await?;
+        engine.stop(&tx).await?;
         got?;
         if settings.remote.is_some() && args.login.is_none() {
             voice.tell("the account is published to the server when the service next starts");
@@ -740,8 +748,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     let (listener, metrics_listener) = match ports.await {
         Ok(p) => p,
         Err(e) => {
-            let _ = tx.send(Event::Shutdown).await;
-            let _ = engine.join().await;
+            let _ = engine.stop(&tx).await;
             return Err(e);
         }
     };
@@ -757,8 +764,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         start_ticks: control::start_ticks(std::process::id()),
     };
     if let Err(e) = pid_file.write(&dir) {
-        let _ = tx.send(Event::Shutdown).await;
-        let _ = engine.join().await;
+        let _ = engine.stop(&tx).await;
         listener.remove_socket_file();
         return Err(e);
     }
@@ -846,8 +852,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
             }
         }
     }
-    let _ = tx.send(Event::Shutdown).await;
-    let ended = engine.join().await;
+    let ended = engine.stop(&tx).await;
     conns.shutdown().await;
     listener.remove_socket_file();
     PidFile::remove_own(&dir);
