@@ -277,6 +277,7 @@ impl ServiceBuilder {
                 "the embedding program asked".to_string()
             }),
             started: Some(started_tx),
+            embedded: true,
         };
         let task = tokio::spawn(local::run_with(args, Mode::Serve, control));
         match started_rx.await {

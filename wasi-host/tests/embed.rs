@@ -39,6 +39,28 @@ async fn a_server_and_a_service_start_stop_and_start_again_in_process() {
             .expect("update");
     }
     let address = obj.address();
+
+    // `hypergolix stop` on its data directory would signal this test's
+    // process: it refuses and says who runs the service.
+    let stop = std::process::Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .arg("stop")
+        .arg("--data-dir")
+        .arg(&agent)
+        .output()
+        .expect("hypergolix stop");
+    let said = String::from_utf8_lossy(&stop.stderr);
+    assert!(!stop.status.success(), "stop must refuse: {said}");
+    assert!(said.contains("inside another program"), "{said}");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+        .args(["status", "--json", "--data-dir"])
+        .arg(&agent)
+        .output()
+        .expect("hypergolix status");
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status json");
+    assert_eq!(doc["running"], true);
+    assert_eq!(doc["embedded"], true);
+    assert_eq!(doc["pid"], std::process::id());
+    obj.set_state(b"v20".to_vec()).await.expect("still serving");
     drop(obj);
     link.stop();
     service.shutdown().await.expect("service shutdown");

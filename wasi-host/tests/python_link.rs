@@ -1,5 +1,5 @@
 //! The unmodified Hypergolix 0.1.0 Python link (`HGXLink` from PyPI, in a
-//! Python 3.11 venv with `shared/interop/py311-compat` on PYTHONPATH)
+//! Python 3.11 venv with `tests/python/py311-compat` on PYTHONPATH)
 //! drives two of our services, each with the engine in wasmtime, through a
 //! real `hypergolix serve`. The scenario is `tests/python/hgxlink_scenario.py`;
 //! between its two phases agent A's service is killed with -9 and started
@@ -42,10 +42,7 @@ fn python() -> String {
 }
 
 fn shim() -> PathBuf {
-    let dir = std::env::var("HYPERGOLIX_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join("../shared/interop"))
-        .join("py311-compat");
+    let dir = repo().join("tests/python/py311-compat");
     assert!(
         dir.join("sitecustomize.py").exists(),
         "the py311 shim is missing at {}",

@@ -30,6 +30,10 @@ pub struct PidFile {
     /// pid reused by another process after a crash is not taken for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ticks: Option<u64>,
+    /// The service runs inside another program (the embedding API): that
+    /// program stops it, not `hypergolix stop`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded: bool,
 }
 
 impl PidFile {
@@ -160,6 +164,7 @@ pub fn status(dir: &DirArgs, json: bool) -> Result<bool, String> {
             })),
             "running": run.is_some(),
             "pid": run.as_ref().map(|p| p.pid),
+            "embedded": run.as_ref().map(|p| p.embedded),
             "uptime_seconds": uptime,
             "apps_connect_on": run.as_ref().map(|p| ipc_url(&p.ipc)),
             "persistence": persistence,
@@ -175,7 +180,12 @@ pub fn status(dir: &DirArgs, json: bool) -> Result<bool, String> {
     }
     match (&run, uptime) {
         (Some(p), Some(up)) => {
-            println!("service: running (pid {}, up {up} s)", p.pid);
+            let inside = if p.embedded {
+                ", inside another program"
+            } else {
+                ""
+            };
+            println!("service: running (pid {}{inside}, up {up} s)", p.pid);
             println!("apps connect on: {}", ipc_url(&p.ipc));
         }
         _ => println!("service: not running"),
@@ -192,6 +202,13 @@ pub fn stop(dir: &DirArgs) -> Result<(), String> {
         println!("the service is not running ({})", d.display());
         return Ok(());
     };
+    if p.embedded {
+        return Err(format!(
+            "the service of {} runs inside another program (pid {}); stop it from that program",
+            d.display(),
+            p.pid
+        ));
+    }
     let pid = i32::try_from(p.pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

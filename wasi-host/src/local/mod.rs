@@ -552,6 +552,9 @@ pub struct Control {
     pub stop: std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>,
     /// Told where apps connect once the service listens.
     pub started: Option<tokio::sync::oneshot::Sender<Started>>,
+    /// Runs inside another program: the pid file says so, and `hypergolix
+    /// stop` refuses to signal that program.
+    pub embedded: bool,
 }
 
 impl Control {
@@ -561,36 +564,31 @@ impl Control {
             voice: Voice::Terminal,
             stop: Box::pin(async { stop_signal().await.to_string() }),
             started: None,
+            embedded: false,
         }
     }
 }
 
-/// Runs the service in the foreground until SIGTERM or SIGINT
-/// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
-pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
-    run_with(args, mode, Control::terminal()).await
+/// The engine, opened and with its first actions applied: what
+/// [`run_with`] hands to the engine thread.
+struct Opened {
+    lp: EngineLoop,
+    /// Told how many of the account's objects are still to read (a login).
+    ready_rx: std_mpsc::Receiver<usize>,
+    /// A login on a new device: apps wait until the account is read.
+    logging_in: bool,
 }
 
-/// [`run`], driven by `control`: where its lines go, when it stops, and who
-/// is told once it listens (the embedding API, [`crate::embed`]). Returns
-/// once the engine has stopped: every write acknowledged to an app is in
-/// the store by then.
-pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(), String> {
-    let Control {
-        voice,
-        stop,
-        started,
-    } = control;
-    let dir = args.account.dir.create()?;
-    let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
-    if let Some(p) = control::running(&dir)? {
-        return Err(format!(
-            "a service already runs on {} (pid {}, apps connect on {})",
-            dir.display(),
-            p.pid,
-            settings::ipc_url(&p.ipc)
-        ));
-    }
+/// Opens the stores, compiles or restores the engine, creates the account
+/// or queues the login, and applies the first actions. Blocking work
+/// (component compilation, Argon2id, reading the store, a password prompt).
+fn open_engine(
+    args: StartArgs,
+    mode: Mode,
+    settings: &Settings,
+    dir: PathBuf,
+    voice: Voice,
+) -> Result<Opened, String> {
     let key = storage_key(&dir)?;
     let local = LocalStore::open(&dir.join("local.redb"))?;
     let records = local.load()?;
@@ -671,7 +669,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         upstream,
         apps: HashMap::new(),
         login,
-        dir: dir.clone(),
+        dir,
         ready: None,
         opened: false,
         told: None,
@@ -691,6 +689,54 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         lp.start_login()?;
     }
     lp.tell_progress()?;
+    Ok(Opened {
+        lp,
+        ready_rx,
+        logging_in,
+    })
+}
+
+/// Runs the service in the foreground until SIGTERM or SIGINT
+/// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
+pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
+    run_with(args, mode, Control::terminal()).await
+}
+
+/// [`run`], driven by `control`: where its lines go, when it stops, and who
+/// is told once it listens (the embedding API, [`crate::embed`]). Returns
+/// once the engine has stopped: every write acknowledged to an app is in
+/// the store by then.
+pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(), String> {
+    let Control {
+        voice,
+        stop,
+        started,
+        embedded: in_program,
+    } = control;
+    let dir = args.account.dir.create()?;
+    let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
+    if let Some(p) = control::running(&dir)? {
+        return Err(format!(
+            "a service already runs on {} (pid {}, apps connect on {})",
+            dir.display(),
+            p.pid,
+            settings::ipc_url(&p.ipc)
+        ));
+    }
+    // Compiling the engine, reading the store and Argon2id block: off the
+    // caller's runtime (an embedding program's tasks keep running).
+    let creating = args.login.is_none();
+    let opened = {
+        let (dir, settings) = (dir.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || open_engine(args, mode, &settings, dir, voice))
+            .await
+            .map_err(|e| e.to_string())??
+    };
+    let Opened {
+        lp,
+        ready_rx,
+        logging_in,
+    } = opened;
 
     let tls = match settings.remote {
         Some(_) => Some(
@@ -715,7 +761,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         // The engine's own reason first (a failed login), then the wait's.
         engine.stop(&tx).await?;
         got?;
-        if settings.remote.is_some() && args.login.is_none() {
+        if settings.remote.is_some() && creating {
             voice.tell("the account is published to the server when the service next starts");
         }
         return Ok(());
@@ -762,6 +808,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
             .map(|d| d.as_secs())
             .unwrap_or(0),
         start_ticks: control::start_ticks(std::process::id()),
+        embedded: in_program,
     };
     if let Err(e) = pid_file.write(&dir) {
         let _ = engine.stop(&tx).await;
