@@ -44,6 +44,9 @@ step "the host: the engine built into the binary under wasmtime, golden vectors 
 cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 
+step "the Python link (python/): pip install, mypy --strict, wheel, pytest against a real server and two services"
+guard 15 ./python/tests/run.sh
+
 step "the seed scenario over real sockets (serve + two local services), short run"
 LINK_UPDATES=100 guard 15 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 

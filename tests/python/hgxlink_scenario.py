@@ -1,8 +1,10 @@
 """Drives two Hypergolix services with the unmodified 0.1.0 Python link.
 
-Run by `wasi-host/tests/python_link.rs` with the hypergolix==0.1.0 venv made
-by `scripts/python-link-venv.sh` and `../shared/interop/py311-compat` on
-PYTHONPATH. Two phases, because the Rust test kills agent A's service with
+Written for the 0.1.0 API only (its imports work there and on our own
+package in `python/`), it runs twice: by `wasi-host/tests/python_link.rs`
+with the 2017 link from PyPI (the venv of `tests/python/venv.sh`, and
+`tests/python/py311-compat` on PYTHONPATH), and by
+`python/tests/test_hgxlink_0_1_0.py` with our package. Two phases, because the Rust test kills agent A's service with
 -9 and restarts it in between:
 
     hgxlink_scenario.py first  PORT_A PORT_B STATE_FILE
@@ -24,10 +26,9 @@ import sys
 import threading
 import time
 
-from golix import Ghid
+from hypergolix.utils import ApiID, AppToken, Ghid
 from hypergolix import HGXLink
 from hypergolix.objproxy import Obj
-from hypergolix.utils import ApiID, AppToken
 
 API = ApiID(bytes(63) + b'\x07')
 TIMEOUT = 20

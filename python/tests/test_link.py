@@ -1,0 +1,300 @@
+"""The seed API (`HypergolixLink`, `AppObj`) against real services: two
+agents through a real `hypergolix serve`, every operation in both
+flavours, both callback kinds, errors, and a kill -9 of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import List
+
+import pytest
+
+from conftest import Agents, wait_for
+from hypergolix import (
+    ApiID,
+    AppObj,
+    AppToken,
+    DeadObject,
+    DoesNotExist,
+    HGXLinkError,
+    HypergolixLink,
+    IPCError,
+    LocallyImmutable,
+    Unsharable,
+)
+
+API = ApiID(bytes(63) + b"\x21")
+
+
+class Seen:
+    """States seen by callbacks, in order, with the thread they ran on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.states: List[bytes] = []
+        self.threads: List[str] = []
+
+    def record(self, obj: AppObj, tag: str = "") -> None:
+        with self.lock:
+            self.states.append(tag.encode() + obj.state)
+            self.threads.append(threading.current_thread().name)
+
+    def has(self, state: bytes) -> bool:
+        with self.lock:
+            return state in self.states
+
+
+@pytest.fixture()
+def links(agents: Agents):  # type: ignore[no-untyped-def]
+    a = HypergolixLink(agents.a.port)
+    b = HypergolixLink(agents.b.port)
+    a.new_token_threadsafe()
+    b.new_token_threadsafe()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def test_whoami_tokens_and_startup(agents: Agents) -> None:
+    link = HypergolixLink(ipc_port=agents.a.port)
+    me = link.whoami_threadsafe()
+    assert me == asyncio.run(link.whoami_async())
+    assert link.app_token is None
+    token = link.new_token_threadsafe()
+    assert isinstance(token, AppToken) and link.app_token == token
+    obj = link.new_obj_threadsafe(b"boot", api_id=API)
+    link.register_startup_threadsafe(obj)
+    link.stop()
+
+    again = HypergolixLink(agents.a.port)
+    assert again.set_token_threadsafe(token) == obj.address
+    assert again.get_obj_threadsafe(obj.address).state == b"boot"
+    again.deregister_startup_threadsafe()
+    assert again.get_startup_threadsafe() is None
+    again.stop()
+
+
+def test_threadsafe_flavour_end_to_end(links) -> None:  # type: ignore[no-untyped-def]
+    a, b = links
+    got: List[AppObj] = []
+    seen = Seen()
+
+    def handler(obj: AppObj) -> None:
+        got.append(obj)
+        obj.append_threadsafe_callback(seen.record)
+
+    assert b.register_api_threadsafe(API, handler) is True
+    obj = a.new_obj_threadsafe(b"v0", api_id=API)
+    assert obj.is_owned and obj.mutable and obj.is_dynamic and obj.is_link is False
+    assert obj.author == a.whoami_threadsafe() and obj.api_id == API
+    a.share_obj_threadsafe(obj, b.whoami_threadsafe())
+    wait_for("B's handler gets the object", lambda: len(got) == 1)
+    theirs = got[0]
+    assert theirs.address == obj.address and theirs.state == b"v0"
+    assert not theirs.is_owned and not theirs.mutable
+
+    for i in range(1, 6):
+        obj.state = b"v%d" % i  # the setter wraps update for mutable objects
+    a.update_obj_threadsafe(obj, b"v6")
+    wait_for("B sees v6", lambda: seen.has(b"v6"))
+    assert theirs.state == b"v6"
+    # Pushes reach the callback in order, on the callback thread.
+    assert seen.states == sorted(seen.states, key=lambda s: int(s[1:]))
+    assert all(t.startswith("hypergolix-callbacks") for t in seen.threads)
+
+    with pytest.raises(LocallyImmutable):
+        theirs.state = b"evil"
+    with pytest.raises(LocallyImmutable):
+        theirs.update_threadsafe(b"evil")
+
+    frozen = a.freeze_obj_threadsafe(obj)
+    assert not frozen.is_dynamic and frozen.is_link is None and frozen.state == b"v6"
+    with pytest.raises(AttributeError):
+        frozen.state = b"again"  # a static state is set once
+    with pytest.raises(LocallyImmutable):
+        frozen.freeze_threadsafe()
+
+    theirs.hold_threadsafe()
+    b.hold_obj_threadsafe(theirs)
+    theirs.sync_threadsafe()
+    b.discard_obj_threadsafe(theirs)
+    with pytest.raises(ValueError):
+        theirs.state
+    # Discarded: fetched again, it is a fresh object.
+    back = b.get_obj_threadsafe(obj.address)
+    assert back is not theirs and back.state == b"v6"
+
+
+def test_async_flavour_from_the_apps_own_loop(links) -> None:  # type: ignore[no-untyped-def]
+    a, b = links
+    order: List[str] = []
+    done = threading.Event()
+
+    async def main() -> None:
+        shared: "asyncio.Queue[AppObj]" = asyncio.Queue()
+        app_loop = asyncio.get_running_loop()
+
+        async def handler(obj: AppObj) -> None:
+            # Runs on the link's loop; hand it to the app's loop.
+            app_loop.call_soon_threadsafe(shared.put_nowait, obj)
+
+        assert await b.register_api_async(API, handler)
+        obj = await a.new_obj_async(b"a0", api_id=API)
+        await a.share_obj_async(obj, await b.whoami_async())
+        theirs = await asyncio.wait_for(shared.get(), 20)
+
+        async def first(o: AppObj) -> None:
+            order.append("first:" + o.state.decode())
+
+        async def second(o: AppObj) -> None:
+            order.append("second:" + o.state.decode())
+            # Inside an async callback, the _async methods work (the link's
+            # loop); the _threadsafe ones refuse with a clear error.
+            with pytest.raises(HGXLinkError, match="_async twin"):
+                o.hold_threadsafe()
+            await o.hold_async()
+            if o.state == b"a2":
+                done.set()
+
+        theirs.append_async_callback(second)
+        theirs.prepend_async_callback(first)
+        assert theirs.async_callbacks == [first, second]
+        await obj.update_async(b"a1")
+        await a.update_obj_async(obj, b"a2")
+        await asyncio.get_running_loop().run_in_executor(None, done.wait, 20)
+        frozen = await a.freeze_obj_async(obj)
+        assert frozen.state == b"a2"
+        await a.hold_obj_async(frozen)
+        await b.discard_obj_async(theirs)
+        await a.delete_obj_async(obj)
+        with pytest.raises(DeadObject):
+            await obj.update_async(b"late")
+
+    asyncio.run(main())
+    assert done.is_set()
+    assert order[:2] == ["first:a1", "second:a1"] and order[2:4] == ["first:a2", "second:a2"]
+
+
+def test_callbacks_remove_clear_and_delete_reaching_the_other_side(links) -> None:  # type: ignore[no-untyped-def]
+    a, b = links
+    obj = AppObj.from_threadsafe(a, b"d0", api_id=API)
+    theirs_list: List[AppObj] = []
+    b.register_api_threadsafe(API, theirs_list.append)
+    obj.share_threadsafe(b.whoami_threadsafe())
+    wait_for("shared", lambda: bool(theirs_list))
+    theirs = theirs_list[0]
+    seen, other = Seen(), Seen()
+    theirs.append_threadsafe_callback(seen.record)
+    theirs.append_threadsafe_callback(other.record)
+    theirs.remove_threadsafe_callback(other.record)
+    with pytest.raises(ValueError):
+        theirs.remove_threadsafe_callback(other.record)
+    assert theirs.threadsafe_callbacks == [seen.record]
+
+    async def never(o: AppObj) -> None:  # pragma: no cover - must not run
+        raise AssertionError("cleared")
+
+    theirs.append_async_callback(never)
+    theirs.clear_async_callbacks()
+    with pytest.raises(ValueError):
+        theirs.remove_async_callback(never)
+    with pytest.raises(TypeError):
+        theirs.append_async_callback(seen.record)  # type: ignore[arg-type]
+
+    obj.update_threadsafe(b"d1")
+    wait_for("B sees d1", lambda: seen.has(b"d1"))
+    assert not other.has(b"d1")
+
+    deleted = threading.Event()
+    theirs.clear_threadsafe_callbacks()
+    theirs.append_threadsafe_callback(lambda o: deleted.set())
+    obj.delete_threadsafe()
+    with pytest.raises(ValueError):
+        obj.state
+    wait_for("B sees the delete", deleted.is_set)
+    with pytest.raises(DeadObject):
+        theirs.state
+    with pytest.raises(IPCError):
+        b.get_obj_threadsafe(obj.address)
+
+
+def test_private_objects_stay_with_their_token(agents: Agents) -> None:
+    app = HypergolixLink(agents.a.port)
+    app.new_token_threadsafe()
+    secret = app.new_obj_threadsafe(b"mine", private=True)
+    assert secret.private
+    with pytest.raises(Unsharable):
+        secret.share_threadsafe(app.whoami_threadsafe())
+    other = HypergolixLink(agents.a.port)
+    other.new_token_threadsafe()
+    with pytest.raises(DoesNotExist) as refused:
+        other.get_obj_threadsafe(secret.address)
+    assert refused.value.code == 0x0008
+    other.stop()
+    app.stop()
+
+
+def test_bad_input_is_refused_clearly(links) -> None:  # type: ignore[no-untyped-def]
+    a, _ = links
+    for bad in (b"x" * 63, b"\x01" + b"x" * 64, b"x" * 66):
+        with pytest.raises(ValueError, match="api_id"):
+            a.new_obj_threadsafe(b"s", api_id=bad)
+    # The 64-byte and 65-byte (leading 00) forms are the same api_id.
+    short = a.new_obj_threadsafe(b"s", api_id=b"\x05" * 64)
+    long = a.new_obj_threadsafe(b"s", api_id=b"\x00" + b"\x05" * 64)
+    assert short.api_id == long.api_id == ApiID(b"\x05" * 64)
+    with pytest.raises(TypeError, match="bytes"):
+        a.new_obj_threadsafe("text, not bytes")
+    with pytest.raises(TypeError):
+        short.update_threadsafe(12)
+    with pytest.raises(TypeError):
+        a.get_obj_threadsafe(b"not a ghid")
+    with pytest.raises(ValueError):
+        a.set_token_threadsafe(b"short")
+    with pytest.raises(IPCError) as unknown:
+        a.set_token_threadsafe(b"\x07" * 16)
+    assert unknown.value.code is not None and unknown.value.message
+
+
+def test_reconnect_after_kill_9(agents: Agents) -> None:
+    a = HypergolixLink(agents.a.port, timeout=5)
+    b = HypergolixLink(agents.b.port, timeout=30)
+    a.new_token_threadsafe()
+    b.new_token_threadsafe()
+    got: List[AppObj] = []
+    b.register_api_threadsafe(API, got.append)
+    obj = a.new_obj_threadsafe(b"r0", api_id=API)
+    obj.share_threadsafe(b.whoami_threadsafe())
+    wait_for("shared", lambda: bool(got))
+    seen = Seen()
+    got[0].append_threadsafe_callback(seen.record)
+
+    agents.b.kill9()
+    obj.update_threadsafe(b"r1")  # made while B's service is down
+    agents.b.restart()
+    # B's link comes back by itself, re-sends its token and api_id, and
+    # fetches the object it holds: its callback sees the missed state.
+    wait_for("B catches up after its restart", lambda: seen.has(b"r1"), timeout=40)
+    obj.update_threadsafe(b"r2")
+    wait_for("B sees r2", lambda: seen.has(b"r2"))
+    late = a.new_obj_threadsafe(b"late share", api_id=API)
+    late.share_threadsafe(b.whoami_threadsafe())
+    wait_for("the re-registered api_id gets shares", lambda: len(got) == 2)
+
+    agents.a.kill9()
+    with pytest.raises(HGXLinkError):
+        obj.update_threadsafe(b"while down")
+    agents.a.restart()
+    wait_for("A reconnects", lambda: _try_update(obj, b"r3"), timeout=40)
+    wait_for("B sees r3", lambda: seen.has(b"r3"))
+    a.stop()
+    b.stop()
+
+
+def _try_update(obj: AppObj, state: bytes) -> bool:
+    try:
+        obj.update_threadsafe(state)
+        return True
+    except HGXLinkError:
+        return False
