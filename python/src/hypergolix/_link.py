@@ -88,6 +88,9 @@ class LinkCore:
         self.share_handlers: Dict[ApiID, ShareHandler] = {}
         self.on_share_result: Optional[Callable[[Ghid, Ghid, bool], None]] = None
         self._objs: Dict[Ghid, "weakref.WeakSet[Any]"] = {}
+        # Objects with callbacks, held strongly: an app that registered a
+        # callback and dropped its reference still hears of updates.
+        self._pinned: Dict[int, Any] = {}
         self._pending: Dict[int, "asyncio.Future[bytes]"] = {}
         self._ws: Optional[ClientConnection] = None
         self._closed = False
@@ -419,8 +422,16 @@ class LinkCore:
         """Keeps `obj` up to date (weakly: a dropped object is forgotten)."""
         self._objs.setdefault(obj.address, weakref.WeakSet()).add(obj)
 
+    def pin(self, obj: Any, keep: bool) -> None:
+        """Holds `obj` strongly while `keep` (it has callbacks)."""
+        if keep:
+            self._pinned[id(obj)] = obj
+        else:
+            self._pinned.pop(id(obj), None)
+
     def untrack(self, obj: Tracked) -> None:
         """Stops updating `obj`."""
+        self._pinned.pop(id(obj), None)
         objs = self._objs.get(obj.address)
         if objs is not None:
             objs.discard(obj)

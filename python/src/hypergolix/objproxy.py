@@ -136,10 +136,12 @@ class Obj:
         if not asyncio.iscoroutinefunction(cb):
             raise TypeError('Callback must be defined with "async def".')
         self._callback = cb
+        self._link._core.pin(self, self._alive)
 
     @callback.deleter
     def callback(self) -> None:
         self._callback = None
+        self._link._core.pin(self, False)
 
     # ---- operations (coroutines; see the _threadsafe/_loopsafe twins) --
 
@@ -216,6 +218,7 @@ class Obj:
         self._alive = False
         self._link._core.untrack(self)
         self._link._core.track(new)
+        self._link._core.pin(new, new._callback is not None)
         return new
 
     async def _simple(self, code: str, kill: bool = False) -> None:
@@ -288,6 +291,7 @@ class Obj:
     def _hgx_deleted(self) -> None:
         self._alive = False
         self._run_callback()
+        self._link._core.untrack(self)
 
     def _run_callback(self) -> None:
         if self._callback is not None:

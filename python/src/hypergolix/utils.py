@@ -130,6 +130,7 @@ class AppObj:
         obj._callbacks_threadsafe = tcbs
         obj._callbacks_async = acbs
         embed._core.track(obj)
+        obj._pin()
         return obj
 
     # ---- properties -------------------------------------------------
@@ -228,34 +229,46 @@ class AppObj:
     def append_threadsafe_callback(self, callback: ThreadsafeCallback) -> None:
         """Adds a threadsafe callback after the others."""
         self._callbacks_threadsafe.append(_check_threadsafe(callback))
+        self._pin()
 
     def prepend_threadsafe_callback(self, callback: ThreadsafeCallback) -> None:
         """Adds a threadsafe callback before the others."""
         self._callbacks_threadsafe.insert(0, _check_threadsafe(callback))
+        self._pin()
 
     def remove_threadsafe_callback(self, callback: ThreadsafeCallback) -> None:
         """Removes its first registration; `ValueError` if not registered."""
         self._callbacks_threadsafe.remove(callback)
+        self._pin()
 
     def clear_threadsafe_callbacks(self) -> None:
         """Removes every threadsafe callback."""
         self._callbacks_threadsafe.clear()
+        self._pin()
 
     def append_async_callback(self, callback: AsyncCallback) -> None:
         """Adds an async callback after the others."""
         self._callbacks_async.append(_check_async(callback))
+        self._pin()
 
     def prepend_async_callback(self, callback: AsyncCallback) -> None:
         """Adds an async callback before the others."""
         self._callbacks_async.insert(0, _check_async(callback))
+        self._pin()
 
     def remove_async_callback(self, callback: AsyncCallback) -> None:
         """Removes its first registration; `ValueError` if not registered."""
         self._callbacks_async.remove(callback)
+        self._pin()
 
     def clear_async_callbacks(self) -> None:
         """Removes every async callback."""
         self._callbacks_async.clear()
+        self._pin()
+
+    def _pin(self) -> None:
+        keep = bool(self._callbacks_threadsafe or self._callbacks_async)
+        self._embed._core.pin(self, keep and not self._inoperable)
 
     # ---- operations -------------------------------------------------
 
@@ -366,6 +379,7 @@ class AppObj:
     def _hgx_deleted(self) -> None:
         self._inoperable = True
         self._embed._core.run_callbacks(self._callbacks_threadsafe, self._callbacks_async, self)
+        self._embed._core.untrack(self)
 
     def __repr__(self) -> str:
         return f"<AppObj {self._address.as_str()}>"
