@@ -9,9 +9,11 @@ root = pathlib.Path(__file__).resolve().parent
 vectors = json.loads((root.parent / "vectors" / "golix-cs3.json").read_text())
 seeds = [bytes.fromhex(i["gidc"]) for i in vectors["identities"]]
 seeds += [bytes.fromhex(v["bytes"]) for v in vectors["vectors"] if "bytes" in v]
-legacy = root.parent.parent / "shared" / "interop" / "cs1-objects"
-if legacy.is_dir():
-    seeds += [p.read_bytes() for p in sorted(legacy.glob("*.golix"))]
+# Captured from 0.1.0 (tests/interop/README.md); missing seeds are an error.
+legacy = sorted((root.parent / "tests" / "interop" / "cs1-objects").glob("*.golix"))
+if not legacy:
+    sys.exit("no captured 0.1.0 objects in tests/interop/cs1-objects")
+seeds += [p.read_bytes() for p in legacy]
 # A locked storage key (HGXL v1, 64 KiB / 1 pass / 1 lane) for
 # secrets_and_exports: header, salt, nonce, then a sealed key that does not
 # open (the fuzzer mutates from here).

@@ -78,7 +78,8 @@ export class ApiId {
       b.set(bytes, 1);
       bytes = b;
     }
-    if (bytes.length !== 65) throw new TypeError('an api_id is 65 bytes (or 64 app bytes)');
+    if (bytes.length !== 65) throw new TypeError('an api_id is 64 bytes (or 65 with a leading 00)');
+    if (bytes[0] !== 0) throw new TypeError('a 65-byte api_id starts with a 00 byte');
     this.bytes = Uint8Array.from(bytes);
     Object.freeze(this);
   }

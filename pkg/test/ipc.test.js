@@ -58,3 +58,17 @@ test('GHID text form is 0.1.0\'s (URL-safe base64 with padding)', () => {
   assert.ok(ApiId.default().bytes[64] === 1);
   assert.equal(new ApiId(new Uint8Array(64).fill(7)).bytes[0], 0);
 });
+
+test('an api_id is 64 bytes or 65 with a leading 00, the same rule as the Rust and Python links', () => {
+  const app = new Uint8Array(64).fill(5);
+  const long = new Uint8Array(65);
+  long.set(app, 1);
+  assert.ok(new ApiId(app).equals(new ApiId(long)));
+  const bad = Uint8Array.from(long);
+  bad[0] = 1;
+  assert.throws(() => new ApiId(bad), /starts with a 00 byte/);
+  for (const n of [0, 63, 66]) {
+    assert.throws(() => new ApiId(new Uint8Array(n)), /64 bytes \(or 65 with a leading 00\)/);
+  }
+  assert.throws(() => new ApiId('not bytes'), TypeError);
+});

@@ -91,6 +91,26 @@ impl ApiId {
         ApiId(b)
     }
 
+    /// An api_id as an app gives it: its 64 bytes, or the 65-byte wire
+    /// form with its leading `00`. Anything else is refused. Every link
+    /// (Rust, JavaScript, Python) takes api_ids by this one rule.
+    pub fn parse(b: &[u8]) -> Result<Self, Error> {
+        match b.len() {
+            64 => {
+                let mut a = [0u8; API_ID_LEN - 1];
+                a.copy_from_slice(b);
+                Ok(Self::from_app_bytes(a))
+            }
+            65 if b[0] == 0 => Self::from_slice(b),
+            65 => Err(Error::InvalidLength(
+                "a 65-byte api_id starts with a 00 byte",
+            )),
+            _ => Err(Error::InvalidLength(
+                "an api_id is 64 bytes (or 65 with a leading 00)",
+            )),
+        }
+    }
+
     /// From a slice of exactly 65 bytes.
     pub fn from_slice(b: &[u8]) -> Result<Self, Error> {
         b.try_into()
@@ -323,4 +343,24 @@ pub enum Action {
     },
     /// Login failed; the engine holds no account. Nothing was changed.
     LoginFailed(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiId;
+
+    #[test]
+    fn api_ids_take_64_bytes_or_65_with_a_leading_zero_and_nothing_else() {
+        let short = ApiId::parse(&[5u8; 64]).expect("64 bytes");
+        let mut long = vec![0u8];
+        long.extend_from_slice(&[5u8; 64]);
+        assert_eq!(ApiId::parse(&long).expect("65 bytes"), short);
+        assert_eq!(short, ApiId::from_app_bytes([5u8; 64]));
+        let mut bad = long.clone();
+        bad[0] = 1;
+        assert!(ApiId::parse(&bad).is_err());
+        for n in [0, 63, 66, 130] {
+            assert!(ApiId::parse(&vec![0u8; n]).is_err(), "{n} bytes");
+        }
+    }
 }
