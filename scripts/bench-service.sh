@@ -44,11 +44,14 @@ echo "server $SERVER, A $A, B $B, engine ${ENGINE:-wasm}"
 ./target/release/hypergolix-ipc-bench --a "$A" --b "$B" "$@"
 # The same seed scenario through the Rust link on both sides.
 ./target/release/examples/link_latency "$A" "$B" "${LINK_UPDATES:-1000}"
-# And through the Python link (python/), when its venv exists (made by
-# python/tests/run.sh, or name one with PY_LINK_PYTHON).
+# And through the Python link (python/): the venv python/tests/run.sh
+# makes, or one named by PY_LINK_PYTHON (then it must exist).
 PYL=${PY_LINK_PYTHON:-./target/py-link-venv/bin/python}
 if [ -x "$PYL" ]; then
   "$PYL" python/bench/link_latency.py "$A" "$B" "${LINK_UPDATES:-1000}" 20
+elif [ -n "${PY_LINK_PYTHON:-}" ]; then
+  echo "PY_LINK_PYTHON=$PY_LINK_PYTHON is not an executable python" >&2
+  exit 1
 else
-  echo "no Python link venv at $PYL: python/tests/run.sh makes it"
+  echo "skipped the Python link: no venv at $PYL (python/tests/run.sh makes it)"
 fi

@@ -48,7 +48,7 @@ step "the Python link (python/): pip install, mypy --strict, wheel, pytest again
 guard 15 ./python/tests/run.sh
 
 step "the seed scenario over real sockets (serve + two local services), short run"
-LINK_UPDATES=100 guard 15 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
+LINK_UPDATES=100 PY_LINK_PYTHON="$ROOT/target/py-link-venv/bin/python" guard 15 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 
 step "npm package hypergolix (pkg/): the wasm engine (size budget), codec vs captured 0.1.0 messages, link vs real services, engines in Node vs a real server, a Chromium page (packed into a fresh Vite app) sharing live with a local service, packed install in Node"
 ./scripts/build-pkg.sh

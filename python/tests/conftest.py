@@ -10,8 +10,9 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 
@@ -127,8 +128,7 @@ def agents() -> Iterator[Agents]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def wait_for(what: str, predicate: "callable[[], bool]", timeout: float = 20.0) -> None:  # type: ignore[valid-type]
-    import time
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

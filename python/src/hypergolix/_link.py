@@ -273,12 +273,11 @@ class LinkCore:
                 del self._objs[address]
                 continue
             try:
-                body = await self.request(">O", bytes(address), handshake=True)
+                objdef = await self.fetch(address, handshake=True)
             except DoesNotExist:
                 for o in live:
                     o._hgx_deleted()
                 continue
-            objdef = _wire.ObjDef.parse(body)
             for o in live:
                 if o._hgx_current_state() != objdef.state:
                     o._hgx_pushed(objdef)
@@ -344,6 +343,14 @@ class LinkCore:
                 fut.cancel()
             elif not fut.cancelled():
                 fut.exception()  # seen: a drop during the send already raised
+
+    async def fetch(self, address: Ghid, *, handshake: bool = False) -> _wire.ObjDef:
+        """`>O`: the object's definition (the service tracks it for this
+        connection from then on)."""
+        objdef = _wire.ObjDef.parse(await self.request(">O", bytes(address), handshake=handshake))
+        if objdef.address is None:
+            objdef.address = address
+        return objdef
 
     # ---- pushes -----------------------------------------------------
 

@@ -119,15 +119,14 @@ class HGXLink(HypergolixLink):
                         "Cannot get a new copy of an object using a new class. Use obj.recast instead."
                     )
                 return o
-        body = await self._core.request(">O", bytes(ghid))
-        objdef = _wire.ObjDef.parse(body)
+        objdef = await self._core.fetch(ghid)
         if objdef.is_link:
             await self._core.request("-O", bytes(ghid))
             raise NotImplementedError("links to other objects are not supported by Obj")
         state = await cls.hgx_unpack(objdef.state)
         obj = cls(
             state, objdef.api_id, objdef.dynamic, objdef.private,
-            objdef.address or ghid, objdef.author,
+            objdef.address, objdef.author,
             hgxlink=self, _legroom=objdef.legroom or self._legroom,
         )
         self._core.track(obj)

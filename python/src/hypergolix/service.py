@@ -252,11 +252,7 @@ class HypergolixLink:
         for o in self._core.live(ghid):
             if isinstance(o, AppObj) and not o._inoperable:
                 return o
-        body = await self._core.request(">O", bytes(ghid))
-        objdef = _wire.ObjDef.parse(body)
-        if objdef.address is None:
-            objdef.address = ghid
-        obj = AppObj(self, objdef)
+        obj = AppObj(self, await self._core.fetch(ghid))
         self._core.track(obj)
         return obj
 
