@@ -104,6 +104,32 @@ fn account_objects_and_a_second_device() {
 }
 
 #[test]
+fn an_apps_legroom_is_kept_and_zero_means_the_default() {
+    let mut w = World::new(1);
+    let (a1, _, _) = w.new_agent("alice", b"pw");
+    w.settle(100_000);
+    let with = |legroom, dynamic| {
+        AppRequest::New(NewObject {
+            api_id: api(),
+            private: false,
+            dynamic,
+            legroom,
+            is_link: false,
+            state: b"s".to_vec(),
+        })
+    };
+    let three = ghid(w.call(a1, with(3, true)));
+    let default = ghid(w.call(a1, with(0, true)));
+    let stat = ghid(w.call(a1, with(3, false)));
+    assert_eq!(object(w.call(a1, AppRequest::Get(three))).legroom, 3);
+    assert_eq!(
+        object(w.call(a1, AppRequest::Get(default))).legroom,
+        hypergolix_core::engine::DEFAULT_LEGROOM
+    );
+    assert_eq!(object(w.call(a1, AppRequest::Get(stat))).legroom, 0);
+}
+
+#[test]
 fn wrong_password_changes_nothing_and_password_change_works() {
     let mut w = World::new(2);
     let (_a1, user, _) = w.new_agent("alice", b"right");

@@ -71,11 +71,27 @@ pub(crate) struct Core {
     /// Callbacks run in order on the link's dispatch thread, not on the IO
     /// thread, so they may call the link's `_threadsafe` methods.
     dispatch: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// Async callbacks run in order on the link's runtime.
+    async_jobs: mpsc::UnboundedSender<AsyncJob>,
     stopped: std::sync::atomic::AtomicBool,
 }
 
 /// A callback invocation queued for the dispatch thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Async callback invocations, awaited one after another on the link's
+/// runtime.
+pub(crate) type AsyncJob = futures_util::future::BoxFuture<'static, ()>;
+
+/// Awaits queued async callback invocations in order; a panicking one is
+/// logged and the next runs.
+pub(crate) async fn run_async_jobs(mut queue: mpsc::UnboundedReceiver<AsyncJob>) {
+    while let Some(job) = queue.recv().await {
+        if tokio::spawn(job).await.is_err() {
+            tracing::error!("a Hypergolix async callback panicked");
+        }
+    }
+}
 
 /// Locks a mutex; a poisoned one (a panicking callback) is still usable.
 pub(crate) fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,7 +100,10 @@ pub(crate) fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Core {
-    pub fn new(addr: String) -> Result<Arc<Self>> {
+    /// The shared state, and the queue of async callback invocations for
+    /// [`run_async_jobs`] on the link's runtime.
+    pub fn new(addr: String) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<AsyncJob>)> {
+        let (async_jobs, async_queue) = mpsc::unbounded_channel();
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("hypergolix-link-callbacks".into())
@@ -100,7 +119,7 @@ impl Core {
                 addr: addr.clone(),
                 why: format!("cannot start the callback thread: {e}"),
             })?;
-        Ok(Arc::new(Self {
+        let core = Arc::new(Self {
             addr,
             pending: Mutex::new(HashMap::new()),
             next_token: Mutex::new(0),
@@ -112,13 +131,20 @@ impl Core {
             share_handlers: Mutex::new(HashMap::new()),
             share_result: Mutex::new(None),
             dispatch: Mutex::new(jobs),
+            async_jobs,
             stopped: std::sync::atomic::AtomicBool::new(false),
-        }))
+        });
+        Ok((core, async_queue))
     }
 
     /// Queues a callback invocation.
     pub fn dispatch(&self, job: Job) {
         let _ = guard(&self.dispatch).send(job);
+    }
+
+    /// Queues an async callback invocation.
+    pub fn dispatch_async(&self, job: AsyncJob) {
+        let _ = self.async_jobs.send(job);
     }
 
     /// Sends a request once connected and waits for its answer body.

@@ -42,6 +42,10 @@ pub enum LinkError {
     /// No app token yet: call `new_token` or `set_token` first.
     #[error("no app token yet: call new_token or set_token first")]
     NoToken,
+    /// The object belongs to another link (the seed's `*_obj` methods take
+    /// the link's own objects).
+    #[error("the object belongs to another link")]
+    ForeignObject,
     /// The link was stopped.
     #[error("the link was stopped")]
     Stopped,

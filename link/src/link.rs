@@ -8,7 +8,7 @@ use hypergolix_core::golix::Ghid;
 use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
 use tokio::sync::oneshot;
 
-use crate::conn::{guard, parse_def, parse_ghid, run, Core, Share, ShareResult};
+use crate::conn::{guard, parse_def, parse_ghid, run, run_async_jobs, Core, Share, ShareResult};
 use crate::error::{LinkError, Result};
 use crate::obj::AppObj;
 
@@ -80,6 +80,10 @@ pub struct NewObj {
     pub dynamic: bool,
     /// Visible only to this app token (never shared).
     pub private: bool,
+    /// How many earlier targets each frame of a dynamic object carries, so
+    /// a reader that missed frames can still follow the chain (the seed's
+    /// `_legroom`); 0 takes the service's default (7, as in 0.1.0).
+    pub legroom: u8,
 }
 
 impl Default for NewObj {
@@ -88,6 +92,7 @@ impl Default for NewObj {
             api_id: ApiId::default_bytes(),
             dynamic: true,
             private: false,
+            legroom: 0,
         }
     }
 }
@@ -149,7 +154,8 @@ impl HypergolixLink {
                 addr: addr.to_string(),
                 why: format!("cannot start the IO thread: {e}"),
             })?;
-        let core = Core::new(addr.to_string())?;
+        let (core, async_jobs) = Core::new(addr.to_string())?;
+        runtime.spawn(run_async_jobs(async_jobs));
         let (tx, rx) = oneshot::channel();
         runtime.spawn(run(Arc::clone(&core), tx));
         Ok((runtime, core, rx))
@@ -391,7 +397,7 @@ impl HypergolixLink {
             author: None,
             private: opts.private,
             dynamic: opts.dynamic,
-            legroom: 0,
+            legroom: opts.legroom,
             api_id: Some(opts.api_id),
             is_link,
             state,

@@ -10,13 +10,20 @@ use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
 use crate::conn::{guard, parse_ghid, Core};
 use crate::error::{LinkError, Result};
 use crate::link::{HypergolixLink, LinkInner};
+use futures_util::future::BoxFuture;
 
 /// An update callback: called on the link's callback thread with the object
 /// after each update pushed by the service, and once more when the object is
 /// deleted (then `is_alive()` is false).
 pub type Callback = Arc<dyn Fn(&AppObj) + Send + Sync>;
 
-/// Identifies a callback for [`AppObj::remove_callback`].
+/// An async update callback: its future is awaited on the link's runtime,
+/// after the previous async callback's, for the same events as a
+/// [`Callback`].
+pub type AsyncCallback = Arc<dyn Fn(AppObj) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Identifies a callback for [`AppObj::remove_callback`] and
+/// [`AppObj::remove_async_callback`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 
@@ -28,14 +35,16 @@ struct Meta {
     private: bool,
     dynamic: bool,
     is_link: bool,
+    legroom: u8,
     state: Vec<u8>,
     alive: bool,
 }
 
 pub(crate) struct ObjInner {
-    link: Arc<LinkInner>,
+    pub(crate) link: Arc<LinkInner>,
     meta: Mutex<Meta>,
     callbacks: Mutex<Vec<(CallbackId, Callback)>>,
+    async_callbacks: Mutex<Vec<(CallbackId, AsyncCallback)>>,
     next_cb: AtomicU64,
     /// Bumped by every state the service pushes, so an answer that arrives
     /// after a newer push does not overwrite it.
@@ -110,15 +119,26 @@ impl ObjInner {
             .iter()
             .map(|(_, c)| Arc::clone(c))
             .collect();
-        if cbs.is_empty() {
-            return;
+        let acbs: Vec<AsyncCallback> = guard(&self.async_callbacks)
+            .iter()
+            .map(|(_, c)| Arc::clone(c))
+            .collect();
+        if !cbs.is_empty() {
+            let obj = AppObj(Arc::clone(self));
+            core.dispatch(Box::new(move || {
+                for c in cbs {
+                    c(&obj);
+                }
+            }));
         }
-        let obj = AppObj(Arc::clone(self));
-        core.dispatch(Box::new(move || {
-            for c in cbs {
-                c(&obj);
-            }
-        }));
+        if !acbs.is_empty() {
+            let obj = AppObj(Arc::clone(self));
+            core.dispatch_async(Box::pin(async move {
+                for c in acbs {
+                    c(obj.clone()).await;
+                }
+            }));
+        }
     }
 }
 
@@ -138,18 +158,29 @@ impl AppObj {
             private: def.private,
             dynamic: def.dynamic,
             is_link: def.is_link,
+            legroom: def.legroom,
             state: def.state,
             alive: true,
         };
         let mut objs = guard(&link.core.objs);
         if let Some(existing) = objs.get(&address).and_then(std::sync::Weak::upgrade) {
-            *guard(&existing.meta) = meta;
+            let mut m = guard(&existing.meta);
+            // The service answers legroom 0 (as 0.1.0 does): keep the one
+            // this link made the object with.
+            let legroom = if meta.legroom == 0 {
+                m.legroom
+            } else {
+                meta.legroom
+            };
+            *m = Meta { legroom, ..meta };
+            drop(m);
             return Ok(Self(existing));
         }
         let inner = Arc::new(ObjInner {
             link: Arc::clone(link),
             meta: Mutex::new(meta),
             callbacks: Mutex::new(Vec::new()),
+            async_callbacks: Mutex::new(Vec::new()),
             next_cb: AtomicU64::new(1),
             version: AtomicU64::new(0),
         });
@@ -228,6 +259,13 @@ impl AppObj {
         }
     }
 
+    /// How many earlier targets each frame carries (the seed's `_legroom`),
+    /// as this link made the object; 0 for a static object and for objects
+    /// fetched with `get` (the service does not say, as in 0.1.0).
+    pub fn legroom(&self) -> u8 {
+        guard(&self.0.meta).legroom
+    }
+
     /// False once discarded here or deleted by its author.
     pub fn is_alive(&self) -> bool {
         guard(&self.0.meta).alive
@@ -251,7 +289,9 @@ impl AppObj {
         let address = self.live_address()?;
         let m = self.meta();
         if !m.dynamic {
-            return Err(LinkError::NotMutable("static objects cannot change"));
+            return Err(LinkError::NotMutable(
+                "a static object's state is set once, when it is made",
+            ));
         }
         if m.author != self.0.link.whoami {
             return Err(LinkError::NotMutable("only the author can update"));
@@ -385,15 +425,36 @@ impl AppObj {
         self.0.link.block(self.delete())
     }
 
-    fn add_callback(&self, f: Callback, front: bool) -> CallbackId {
+    fn add<C>(&self, list: &Mutex<Vec<(CallbackId, C)>>, f: C, front: bool) -> CallbackId {
         let id = CallbackId(self.0.next_cb.fetch_add(1, Ordering::Relaxed));
-        let mut cbs = guard(&self.0.callbacks);
+        let mut cbs = guard(list);
         if front {
             cbs.insert(0, (id, f));
         } else {
             cbs.push((id, f));
         }
         id
+    }
+
+    fn remove<C>(list: &Mutex<Vec<(CallbackId, C)>>, id: CallbackId) -> bool {
+        let mut cbs = guard(list);
+        let before = cbs.len();
+        cbs.retain(|(i, _)| *i != id);
+        cbs.len() != before
+    }
+
+    fn ids<C>(list: &Mutex<Vec<(CallbackId, C)>>) -> Vec<CallbackId> {
+        guard(list).iter().map(|(i, _)| *i).collect()
+    }
+
+    /// Adds a threadsafe callback after the others.
+    pub(crate) fn push_callback(&self, f: Callback) -> CallbackId {
+        self.add(&self.0.callbacks, f, false)
+    }
+
+    /// Adds an async callback after the others.
+    pub(crate) fn push_async_callback(&self, f: AsyncCallback) -> CallbackId {
+        self.add(&self.0.async_callbacks, f, false)
     }
 
     /// Adds a callback after the others; it runs on the link's callback
@@ -406,24 +467,76 @@ impl AppObj {
     /// # }
     /// ```
     pub fn append_callback(&self, f: impl Fn(&AppObj) + Send + Sync + 'static) -> CallbackId {
-        self.add_callback(Arc::new(f), false)
+        self.push_callback(Arc::new(f))
     }
 
     /// Adds a callback before the others.
     pub fn prepend_callback(&self, f: impl Fn(&AppObj) + Send + Sync + 'static) -> CallbackId {
-        self.add_callback(Arc::new(f), true)
+        self.add(&self.0.callbacks, Arc::new(f), true)
     }
 
     /// Removes one callback; false if it was not there.
     pub fn remove_callback(&self, id: CallbackId) -> bool {
-        let mut cbs = guard(&self.0.callbacks);
-        let before = cbs.len();
-        cbs.retain(|(i, _)| *i != id);
-        cbs.len() != before
+        Self::remove(&self.0.callbacks, id)
     }
 
     /// Removes every callback.
     pub fn clear_callbacks(&self) {
         guard(&self.0.callbacks).clear();
+    }
+
+    /// The threadsafe callbacks, in the order they run.
+    pub fn callbacks(&self) -> Vec<CallbackId> {
+        Self::ids(&self.0.callbacks)
+    }
+
+    /// Adds an async callback after the other async ones. Its future runs
+    /// on the link's runtime (so it may await the link's async methods,
+    /// never its `_threadsafe` ones), after each pushed update and once on
+    /// delete; the futures of one object's callbacks are awaited in order.
+    ///
+    /// ```no_run
+    /// # fn f(obj: hypergolix_link::AppObj) {
+    /// obj.append_async_callback(|o| async move {
+    ///     if let Ok(copy) = o.link().get(o.address()).await {
+    ///         println!("now {:?}", copy.state());
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn append_async_callback<F, Fut>(&self, f: F) -> CallbackId
+    where
+        F: Fn(AppObj) -> Fut + Send + Sync + 'static,
+        Fut: core::future::Future<Output = ()> + Send + 'static,
+    {
+        self.push_async_callback(Arc::new(move |o| Box::pin(f(o))))
+    }
+
+    /// Adds an async callback before the other async ones.
+    pub fn prepend_async_callback<F, Fut>(&self, f: F) -> CallbackId
+    where
+        F: Fn(AppObj) -> Fut + Send + Sync + 'static,
+        Fut: core::future::Future<Output = ()> + Send + 'static,
+    {
+        self.add(
+            &self.0.async_callbacks,
+            Arc::new(move |o| Box::pin(f(o))),
+            true,
+        )
+    }
+
+    /// Removes one async callback; false if it was not there.
+    pub fn remove_async_callback(&self, id: CallbackId) -> bool {
+        Self::remove(&self.0.async_callbacks, id)
+    }
+
+    /// Removes every async callback.
+    pub fn clear_async_callbacks(&self) {
+        guard(&self.0.async_callbacks).clear();
+    }
+
+    /// The async callbacks, in the order they run.
+    pub fn async_callbacks(&self) -> Vec<CallbackId> {
+        Self::ids(&self.0.async_callbacks)
     }
 }

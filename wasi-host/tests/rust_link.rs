@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hypergolix_core::golix::address::AddressAlgorithm;
-use hypergolix_link::{ApiId, AppObj, HypergolixLink, LinkError, NewObj, Share};
+use hypergolix_link::{ApiId, AppObj, Callbacks, HypergolixLink, LinkError, NewObj, Share};
 use serve_proc::{tempdir, Server};
 use service_proc::Svc;
 
@@ -257,6 +257,251 @@ async fn the_rust_link_covers_the_original_api_between_two_agents() {
     })
     .await
     .expect("blocking part");
+
+    drop(svc_a);
+    drop(svc_b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits on a blocking thread for the next message of `rx`.
+async fn next<T: Send + 'static>(rx: &Arc<Mutex<mpsc::Receiver<T>>>, what: &'static str) -> T {
+    let rx = Arc::clone(rx);
+    tokio::task::spawn_blocking(move || rx.lock().expect("lock").recv_timeout(WAIT))
+        .await
+        .expect("join")
+        .unwrap_or_else(|_| panic!("{what}"))
+}
+
+/// The original README's names, with its semantics: `app_token`,
+/// `get_obj`, the link-level `*_obj` operations, `AppObj::from_*` with
+/// callbacks and legroom, async callbacks on the link's runtime beside
+/// threadsafe ones on its callback thread, `clear_*`, and a static
+/// object's state set once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_names_keep_the_seed_semantics() {
+    let dir = tempdir("rust-link-seed");
+    let server = Server::start(&dir.join("server.redb"), &[]);
+    let remote = format!("ws://{}/", server.addr);
+    let svc_a = Svc::start_with(&dir.join("a"), false, &["--remote", &remote]);
+    let svc_b = Svc::start_with(&dir.join("b"), false, &["--remote", &remote]);
+    let a = HypergolixLink::connect(&svc_a.addr).await.expect("link A");
+    let b = HypergolixLink::connect(&svc_b.addr).await.expect("link B");
+    assert_eq!(a.app_token(), None);
+    let token = a.new_token().await.expect("token A");
+    assert_eq!(a.app_token(), Some(token));
+    b.new_token().await.expect("token B");
+
+    let api = ApiId::from_app_bytes([9; 64]);
+    let (share_tx, share_rx) = mpsc::channel::<AppObj>();
+    let share_tx = Mutex::new(share_tx);
+    let share_rx = Arc::new(Mutex::new(share_rx));
+    let b2 = b.clone();
+    b.register_api(api, move |s| {
+        let obj = b2
+            .get_obj_threadsafe(s.address)
+            .expect("get_obj in the handler");
+        let _ = share_tx.lock().expect("lock").send(obj);
+    })
+    .await
+    .expect("register api");
+
+    // from_async with legroom and a callback already in place (the service
+    // does not report legroom back, as 0.1.0 does not: core's tests check
+    // the engine keeps it).
+    let opts = NewObj {
+        api_id: api,
+        legroom: 3,
+        ..NewObj::default()
+    };
+    let obj = AppObj::from_async(
+        &a,
+        b"v0".to_vec(),
+        opts,
+        Callbacks {
+            threadsafe: vec![Arc::new(|_: &AppObj| {})],
+            ..Callbacks::default()
+        },
+    )
+    .await
+    .expect("from_async");
+    assert_eq!(obj.threadsafe_callbacks().len(), 1);
+    assert_eq!(obj.legroom(), 3);
+    assert_eq!(a.get_obj(obj.address()).await.expect("get").legroom(), 3);
+    let other_app = HypergolixLink::connect(&svc_a.addr).await.expect("app 2");
+    other_app.new_token().await.expect("token");
+    let seen_there = other_app.get_obj(obj.address()).await.expect("get_obj");
+    assert_eq!(
+        (seen_there.legroom(), seen_there.state()),
+        (0, b"v0".to_vec())
+    );
+    assert!(matches!(
+        other_app.update_obj(&obj, b"x".to_vec()).await,
+        Err(LinkError::ForeignObject)
+    ));
+
+    // A static object from the blocking constructor: its state is set once.
+    let a2 = a.clone();
+    let stat = tokio::task::spawn_blocking(move || {
+        AppObj::from_threadsafe(
+            &a2,
+            b"fixed".to_vec(),
+            NewObj {
+                dynamic: false,
+                api_id: api,
+                ..NewObj::default()
+            },
+            Callbacks::default(),
+        )
+    })
+    .await
+    .expect("join")
+    .expect("from_threadsafe");
+    assert!(!stat.is_dynamic() && stat.is_owned() && !stat.is_mutable());
+    assert_eq!(stat.legroom(), 0);
+    assert!(matches!(
+        stat.update(b"again".to_vec()).await,
+        Err(LinkError::NotMutable(_))
+    ));
+    assert!(matches!(
+        a.update_obj(&stat, b"again".to_vec()).await,
+        Err(LinkError::NotMutable(_))
+    ));
+    assert_eq!(stat.state(), b"fixed");
+
+    // share_obj reaches B's handler, which fetched it with get_obj.
+    a.share_obj(&obj, b.whoami()).await.expect("share_obj");
+    let on_b = next(&share_rx, "B is told of the share").await;
+    assert_eq!(on_b.state(), b"v0");
+
+    // Both callback kinds on B, each in registration order; async ones run
+    // on the link's runtime and may await the link, threadsafe ones on the
+    // callback thread.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let done_tx = Arc::new(Mutex::new(done_tx));
+    let done_rx = Arc::new(Mutex::new(done_rx));
+    let thread = || std::thread::current().name().unwrap_or("").to_string();
+    let s = Arc::clone(&seen);
+    on_b.append_threadsafe_callback(move |o| {
+        let st = String::from_utf8_lossy(&o.state()).into_owned();
+        s.lock()
+            .expect("lock")
+            .push(format!("ts2 {st} {}", thread()));
+    });
+    let s = Arc::clone(&seen);
+    on_b.prepend_threadsafe_callback(move |_| s.lock().expect("lock").push("ts1".into()));
+    let s = Arc::clone(&seen);
+    let d = Arc::clone(&done_tx);
+    on_b.append_async_callback(move |o| {
+        let (s, d) = (Arc::clone(&s), Arc::clone(&d));
+        async move {
+            let fetched = o.link().get_obj(o.address()).await.expect("await the link");
+            let st = String::from_utf8_lossy(&fetched.state()).into_owned();
+            s.lock()
+                .expect("lock")
+                .push(format!("as2 {st} {}", thread()));
+            let _ = d.lock().expect("lock").send(());
+        }
+    });
+    let s = Arc::clone(&seen);
+    on_b.prepend_async_callback(move |_| {
+        let s = Arc::clone(&s);
+        async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            s.lock().expect("lock").push("as1".into());
+        }
+    });
+    let s = Arc::clone(&seen);
+    let gone = on_b.append_async_callback(move |_| {
+        let s = Arc::clone(&s);
+        async move { s.lock().expect("lock").push("removed".into()) }
+    });
+    assert_eq!(on_b.async_callbacks().len(), 3);
+    assert!(on_b.remove_async_callback(gone));
+    assert!(!on_b.remove_async_callback(gone));
+    a.update_obj(&obj, b"v1".to_vec())
+        .await
+        .expect("update_obj");
+    next(&done_rx, "B's async callbacks run").await;
+    let ts_done = {
+        let t0 = std::time::Instant::now();
+        loop {
+            let got = seen.lock().expect("lock").clone();
+            if got.iter().any(|e| e.starts_with("ts2")) {
+                break got;
+            }
+            assert!(t0.elapsed() < WAIT, "B's threadsafe callbacks run");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let pos = |p: &str| ts_done.iter().position(|e| e.starts_with(p));
+    assert!(
+        pos("ts1") < pos("ts2") && pos("as1") < pos("as2"),
+        "{ts_done:?}"
+    );
+    assert!(ts_done.contains(&"ts2 v1 hypergolix-link-callbacks".to_string()));
+    assert!(ts_done.contains(&"as2 v1 hypergolix-link-io".to_string()));
+    assert!(!ts_done.iter().any(|e| e == "removed"));
+
+    // clear_*: the next update runs only what was added afterwards (one
+    // job per update, so the sentinels prove the cleared ones were gone).
+    on_b.clear_threadsafe_callbacks();
+    on_b.clear_async_callbacks();
+    assert!(on_b.threadsafe_callbacks().is_empty() && on_b.async_callbacks().is_empty());
+    seen.lock().expect("lock").clear();
+    let s = Arc::clone(&seen);
+    let (ts_tx, ts_rx) = mpsc::channel::<()>();
+    let ts_tx = Mutex::new(ts_tx);
+    let ts_rx = Arc::new(Mutex::new(ts_rx));
+    on_b.append_threadsafe_callback(move |_| {
+        s.lock().expect("lock").push("ts sentinel".into());
+        let _ = ts_tx.lock().expect("lock").send(());
+    });
+    let s = Arc::clone(&seen);
+    let d = Arc::clone(&done_tx);
+    on_b.append_async_callback(move |_| {
+        let (s, d) = (Arc::clone(&s), Arc::clone(&d));
+        async move {
+            s.lock().expect("lock").push("as sentinel".into());
+            let _ = d.lock().expect("lock").send(());
+        }
+    });
+    let (a3, obj3) = (a.clone(), obj.clone());
+    tokio::task::spawn_blocking(move || a3.update_obj_threadsafe(&obj3, b"v2".to_vec()))
+        .await
+        .expect("join")
+        .expect("update_obj_threadsafe");
+    next(&ts_rx, "the threadsafe sentinel runs").await;
+    next(&done_rx, "the async sentinel runs").await;
+    let mut got = seen.lock().expect("lock").clone();
+    got.sort();
+    assert_eq!(got, ["as sentinel", "ts sentinel"]);
+
+    // freeze_obj, hold_obj, discard_obj, delete_obj; later calls are dead.
+    let frozen = a.freeze_obj(&obj).await.expect("freeze_obj");
+    assert!(!frozen.is_dynamic());
+    assert_eq!(frozen.state(), b"v2");
+    b.hold_obj(&on_b).await.expect("hold_obj");
+    a.delete_obj(&obj).await.expect("delete_obj");
+    assert!(matches!(
+        a.share_obj(&obj, b.whoami()).await,
+        Err(LinkError::DeadObject)
+    ));
+    next(&ts_rx, "B's callback runs on the delete").await;
+    assert!(!on_b.is_alive());
+    let kept = a.new_obj(b"k".to_vec(), opts).await.expect("new_obj");
+    a.share_obj(&kept, b.whoami()).await.expect("share");
+    let kept_on_b = next(&share_rx, "B is told of the second share").await;
+    let b3 = b.clone();
+    tokio::task::spawn_blocking(move || {
+        b3.discard_obj_threadsafe(&kept_on_b).expect("discard_obj");
+        assert!(matches!(
+            b3.hold_obj_threadsafe(&kept_on_b),
+            Err(LinkError::DeadObject)
+        ));
+    })
+    .await
+    .expect("join");
 
     drop(svc_a);
     drop(svc_b);
