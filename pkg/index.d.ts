@@ -59,13 +59,31 @@ export interface ShareResult {
 
 export interface NewObjOptions {
   apiId?: ApiId;
+  /** The seed's spelling of `apiId`. */
+  api_id?: ApiId;
   /** Updatable (default true). */
   dynamic?: boolean;
   /** Visible only to this app token (default false). */
   private?: boolean;
+  /** How many earlier targets each frame carries, 0–255 (0: the service's default, 7). */
+  legroom?: number;
+  /** The seed's spelling of `legroom`. */
+  _legroom?: number;
+}
+
+/** `AppObj.from` options: `newObj`'s, and the callbacks the object starts with. */
+export interface FromOptions extends NewObjOptions {
+  callbacks?: Callback[];
+  /** The seed's spelling of `callbacks`. */
+  threadsafe_callbacks?: Callback[];
+  asyncCallbacks?: AsyncCallback[];
+  /** The seed's spelling of `asyncCallbacks`. */
+  async_callbacks?: AsyncCallback[];
 }
 
 export type Callback = (obj: AppObj) => void;
+/** Awaited one after another on each update. */
+export type AsyncCallback = (obj: AppObj) => Promise<unknown>;
 
 /** Options of `Engine.open` (and `create`, `login`). */
 export interface EngineOptions {
@@ -161,12 +179,26 @@ export class HypergolixLink {
   deregister_api(apiId: ApiId): Promise<void>;
   new(state: Uint8Array | string, options?: NewObjOptions): Promise<AppObj>;
   new_link(target: Ghid, options?: NewObjOptions): Promise<AppObj>;
+  // The original README's names (its `*_async` and `*_threadsafe` are both these promises).
+  readonly app_token: Uint8Array | null;
+  new_obj(state: Uint8Array | string, options?: NewObjOptions): Promise<AppObj>;
+  get_obj(address: Ghid): Promise<AppObj>;
+  /** The object's own method, for an object of this link (`kind` 'foreign' otherwise). */
+  update_obj(obj: AppObj, state: Uint8Array | string): Promise<void>;
+  share_obj(obj: AppObj, recipient: Ghid): Promise<void>;
+  freeze_obj(obj: AppObj): Promise<AppObj>;
+  hold_obj(obj: AppObj): Promise<void>;
+  discard_obj(obj: AppObj): Promise<void>;
+  delete_obj(obj: AppObj): Promise<void>;
 }
 
 /** One object; updated live while its link runs. */
 export class AppObj {
-  /** Made by the link (`get`, `newObj`, `newLink`). */
+  /** Made by the link (`get`, `newObj`, `newLink`) or `AppObj.from`. */
   private constructor();
+  /** A new object of `link`'s agent with its callbacks in place (the seed's `from_async`). */
+  static from(link: HypergolixLink, state: Uint8Array | string, options?: FromOptions): Promise<AppObj>;
+  static from_async(link: HypergolixLink, state: Uint8Array | string, options?: FromOptions): Promise<AppObj>;
   readonly address: Ghid;
   readonly author: Ghid;
   readonly apiId: ApiId;
@@ -178,6 +210,8 @@ export class AppObj {
   readonly linkAddress: Ghid | null;
   readonly alive: boolean;
   readonly state: Uint8Array;
+  /** As this link made it; 0 for static objects and for objects fetched with `get`. */
+  readonly legroom: number;
   setState(state: Uint8Array | string): Promise<void>;
   sync(): Promise<void>;
   share(recipient: Ghid): Promise<void>;
@@ -189,6 +223,12 @@ export class AppObj {
   prependCallback(fn: Callback): Callback;
   removeCallback(fn: Callback): boolean;
   clearCallbacks(): void;
+  readonly callbacks: Callback[];
+  appendAsyncCallback(fn: AsyncCallback): AsyncCallback;
+  prependAsyncCallback(fn: AsyncCallback): AsyncCallback;
+  removeAsyncCallback(fn: AsyncCallback): boolean;
+  clearAsyncCallbacks(): void;
+  readonly asyncCallbacks: AsyncCallback[];
   // The original (0.1.0 README) names.
   readonly api_id: ApiId;
   readonly is_dynamic: boolean;
@@ -201,6 +241,19 @@ export class AppObj {
   prepend_callback(fn: Callback): Callback;
   remove_callback(fn: Callback): boolean;
   clear_callbacks(): void;
+  readonly _legroom: number;
+  append_threadsafe_callback(fn: Callback): Callback;
+  prepend_threadsafe_callback(fn: Callback): Callback;
+  /** Throws (`kind` 'not_registered') if `fn` is not registered. */
+  remove_threadsafe_callback(fn: Callback): void;
+  clear_threadsafe_callbacks(): void;
+  readonly threadsafe_callbacks: Callback[];
+  append_async_callback(fn: AsyncCallback): AsyncCallback;
+  prepend_async_callback(fn: AsyncCallback): AsyncCallback;
+  /** Throws (`kind` 'not_registered') if `fn` is not registered. */
+  remove_async_callback(fn: AsyncCallback): void;
+  clear_async_callbacks(): void;
+  readonly async_callbacks: AsyncCallback[];
 }
 
 /** The 0.1.0 IPC codec. */

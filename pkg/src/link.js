@@ -42,6 +42,25 @@ function bytesOf(data) {
   throw new HypergolixError('a text frame from the service', { kind: 'protocol' });
 }
 
+/** Reports a callback that threw or rejected: later callbacks still run. */
+function callbackFailed(e) {
+  console.error('hypergolix: an update callback failed:', e);
+}
+
+/** `newObj` options in either spelling: ours (`apiId`, `legroom`) or the seed's (`api_id`, `_legroom`). */
+function objOptions(o = {}) {
+  const legroom = o.legroom ?? o._legroom ?? 0;
+  if (!Number.isInteger(legroom) || legroom < 0 || legroom > 255) {
+    throw new RangeError('legroom is a whole number from 0 to 255');
+  }
+  return {
+    apiId: o.apiId ?? o.api_id ?? ApiId.default(),
+    dynamic: o.dynamic ?? true,
+    priv: o.private ?? false,
+    legroom,
+  };
+}
+
 function toBytes(state) {
   if (state instanceof Uint8Array) return state;
   if (typeof state === 'string') return new TextEncoder().encode(state);
@@ -355,13 +374,17 @@ export class HypergolixLink {
     return this._track(parseObjDef(await this.#send('>O', address.bytes)));
   }
 
-  async #create(state, { apiId = ApiId.default(), dynamic = true, private: priv = false } = {}, isLink = false) {
-    const def = { address: null, author: null, private: priv, dynamic, legroom: 0, apiId, isLink, state: toBytes(state) };
+  async #create(state, options, isLink = false) {
+    const { apiId, dynamic, priv, legroom } = objOptions(options);
+    const def = { address: null, author: null, private: priv, dynamic, legroom: dynamic ? legroom : 0, apiId, isLink, state: toBytes(state) };
     const body = await this.#send('+O', packObjDef(def));
     return this._track({ ...def, address: ghids(body, 1)[0], author: this.#whoami });
   }
 
-  /** Creates an object: `newObj(state, { apiId, dynamic = true, private = false })`. */
+  /**
+   * Creates an object: `newObj(state, { apiId, dynamic = true, private = false, legroom = 0 })`
+   * (legroom: how many earlier targets each frame carries; 0 is the service's default, 7).
+   */
   newObj(state, options) {
     return this.#create(state, options, false);
   }
@@ -370,6 +393,31 @@ export class HypergolixLink {
   newLink(target, options) {
     return this.#create(target.bytes, options, true);
   }
+
+  /** The seed's `app_token`: this app's token, once set. */
+  get app_token() {
+    return this.#token;
+  }
+
+  #own(obj) {
+    if (!(obj instanceof AppObj) || !obj._of(this)) {
+      throw new HypergolixError('the object belongs to another link', { kind: 'foreign' });
+    }
+    return obj;
+  }
+
+  /** The seed's `update_obj`: `obj.setState(state)` for an object of this link. */
+  async update_obj(obj, state) { return this.#own(obj).setState(state); }
+  /** The seed's `share_obj`. */
+  async share_obj(obj, recipient) { return this.#own(obj).share(recipient); }
+  /** The seed's `freeze_obj`. */
+  async freeze_obj(obj) { return this.#own(obj).freeze(); }
+  /** The seed's `hold_obj`. */
+  async hold_obj(obj) { return this.#own(obj).hold(); }
+  /** The seed's `discard_obj`. */
+  async discard_obj(obj) { return this.#own(obj).discard(); }
+  /** The seed's `delete_obj`. */
+  async delete_obj(obj) { return this.#own(obj).delete(); }
 
   /** Closes the connection for good. */
   close() {
@@ -384,6 +432,8 @@ export class AppObj {
   #def;
   #alive = true;
   #callbacks = [];
+  #asyncCallbacks = [];
+  #asyncRunning = Promise.resolve();
   #version = 0;
 
   constructor(link, def) {
@@ -391,8 +441,27 @@ export class AppObj {
     this.#def = def;
   }
 
+  /**
+   * The seed's `AppObj.from_async(embed, state, api_id, private, dynamic,
+   * threadsafe_callbacks, async_callbacks, _legroom)`: a new object of `link`'s
+   * agent with its callbacks in place. Options as `newObj`'s, plus
+   * `callbacks` (or `threadsafe_callbacks`) and `asyncCallbacks` (or `async_callbacks`).
+   */
+  static async from(link, state, options = {}) {
+    const obj = await link.newObj(state, options);
+    for (const fn of options.callbacks ?? options.threadsafe_callbacks ?? []) obj.appendCallback(fn);
+    for (const fn of options.asyncCallbacks ?? options.async_callbacks ?? []) obj.appendAsyncCallback(fn);
+    return obj;
+  }
+
+  /** Whether this object came from `link`. */
+  _of(link) {
+    return this.#link === link;
+  }
+
   _refresh(def) {
-    this.#def = def;
+    // The service answers legroom 0 (as 0.1.0 does): keep the one this link made it with.
+    this.#def = def.legroom === 0 ? { ...def, legroom: this.#def.legroom } : def;
     this.#alive = true;
   }
 
@@ -420,8 +489,26 @@ export class AppObj {
 
   #notify() {
     for (const cb of [...this.#callbacks]) {
-      queueMicrotask(() => cb(this));
+      queueMicrotask(() => {
+        try {
+          Promise.resolve(cb(this)).catch(callbackFailed);
+        } catch (e) {
+          callbackFailed(e);
+        }
+      });
     }
+    const asyncCbs = [...this.#asyncCallbacks];
+    if (asyncCbs.length === 0) return;
+    // Awaited one after another, and after the previous update's.
+    this.#asyncRunning = this.#asyncRunning.then(async () => {
+      for (const cb of asyncCbs) {
+        try {
+          await cb(this);
+        } catch (e) {
+          callbackFailed(e);
+        }
+      }
+    });
   }
 
   #live() {
@@ -449,13 +536,15 @@ export class AppObj {
   get linkAddress() { return this.#def.isLink && this.#def.state.length === 65 ? new Ghid(this.#def.state) : null; }
   /** False once discarded or deleted. */
   get alive() { return this.#alive; }
-  /** The current state (Uint8Array). */
+  /** The current state (Uint8Array); change it with `await setState(…)` (an assignment cannot wait, so it throws). */
   get state() { return this.#def.state; }
+  /** How many earlier targets each frame carries, as this link made the object (0: static, or fetched with `get`). */
+  get legroom() { return this.#def.legroom ?? 0; }
 
   /** Replaces the state (encrypted, signed, delivered to everyone it is shared with). */
   async setState(state) {
     const address = this.#live();
-    if (!this.dynamic) throw new HypergolixError('static objects cannot change', { kind: 'immutable' });
+    if (!this.dynamic) throw new HypergolixError("a static object's state is set once, when it is made", { kind: 'immutable' });
     if (!this.owned) throw new HypergolixError('only the author can update', { kind: 'immutable' });
     const bytes = toBytes(state);
     const before = this.#version;
@@ -495,19 +584,54 @@ export class AppObj {
     this.#alive = false;
   }
 
-  /** Adds a callback `(obj) => …` after the others: called on every pushed update, and once on delete. */
-  appendCallback(fn) { this.#callbacks.push(fn); return fn; }
+  /**
+   * Adds a callback `(obj) => …` after the others: called on every pushed update, and once on
+   * delete, each in a microtask of its own (a returned promise is not waited for).
+   */
+  appendCallback(fn) { this.#callbacks.push(checkFn(fn)); return fn; }
   /** Adds a callback before the others. */
-  prependCallback(fn) { this.#callbacks.unshift(fn); return fn; }
+  prependCallback(fn) { this.#callbacks.unshift(checkFn(fn)); return fn; }
   /** Removes a callback; false if it was not there. */
-  removeCallback(fn) {
-    const i = this.#callbacks.indexOf(fn);
-    if (i < 0) return false;
-    this.#callbacks.splice(i, 1);
-    return true;
-  }
+  removeCallback(fn) { return removeFrom(this.#callbacks, fn); }
   /** Removes every callback. */
   clearCallbacks() { this.#callbacks = []; }
+  /** The callbacks, in the order they run (a copy). */
+  get callbacks() { return [...this.#callbacks]; }
+
+  /**
+   * Adds an async callback `async (obj) => …` after the other async ones: on every pushed update
+   * (and once on delete) they are awaited one after another, after the previous update's.
+   */
+  appendAsyncCallback(fn) { this.#asyncCallbacks.push(checkFn(fn)); return fn; }
+  /** Adds an async callback before the other async ones. */
+  prependAsyncCallback(fn) { this.#asyncCallbacks.unshift(checkFn(fn)); return fn; }
+  /** Removes an async callback; false if it was not there. */
+  removeAsyncCallback(fn) { return removeFrom(this.#asyncCallbacks, fn); }
+  /** Removes every async callback. */
+  clearAsyncCallbacks() { this.#asyncCallbacks = []; }
+  /** The async callbacks, in the order they run (a copy). */
+  get asyncCallbacks() { return [...this.#asyncCallbacks]; }
+
+  /** The seed's `remove_threadsafe_callback`: throws if `fn` is not registered. */
+  remove_threadsafe_callback(fn) { mustRemove(this.removeCallback(fn)); }
+  /** The seed's `remove_async_callback`: throws if `fn` is not registered. */
+  remove_async_callback(fn) { mustRemove(this.removeAsyncCallback(fn)); }
+}
+
+function checkFn(fn) {
+  if (typeof fn !== 'function') throw new TypeError('a callback is a function');
+  return fn;
+}
+
+function removeFrom(list, fn) {
+  const i = list.indexOf(fn);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
+}
+
+function mustRemove(removed) {
+  if (!removed) throw new HypergolixError('that callback is not registered', { kind: 'not_registered' });
 }
 
 // The original (0.1.0 README) names.
@@ -519,11 +643,16 @@ const alias = (cls, names) => {
 alias(HypergolixLink, {
   new_token: 'newToken', set_token: 'setToken', register_startup: 'registerStartup',
   deregister_startup: 'deregisterStartup', register_api: 'registerApi', deregister_api: 'deregisterApi',
-  new: 'newObj', new_link: 'newLink',
+  new: 'newObj', new_obj: 'newObj', get_obj: 'get', new_link: 'newLink',
 });
 alias(AppObj, {
   api_id: 'apiId', is_dynamic: 'dynamic', is_owned: 'owned', is_link: 'isLink',
-  link_address: 'linkAddress', is_alive: 'alive', update: 'setState',
+  link_address: 'linkAddress', is_alive: 'alive', update: 'setState', _legroom: 'legroom',
   append_callback: 'appendCallback', prepend_callback: 'prependCallback',
   remove_callback: 'removeCallback', clear_callbacks: 'clearCallbacks',
+  append_threadsafe_callback: 'appendCallback', prepend_threadsafe_callback: 'prependCallback',
+  clear_threadsafe_callbacks: 'clearCallbacks', threadsafe_callbacks: 'callbacks',
+  append_async_callback: 'appendAsyncCallback', prepend_async_callback: 'prependAsyncCallback',
+  clear_async_callbacks: 'clearAsyncCallbacks', async_callbacks: 'asyncCallbacks',
 });
+AppObj.from_async = AppObj.from;

@@ -33,6 +33,15 @@ export async function viaService(): Promise<void> {
   try {
     const o = await link.new('x');
     console.log(o.is_owned, o.api_id.key(), link.whoami.toString());
+    // The original README's names.
+    const seed: AppObj = await AppObj.from_async(link, 'y', {
+      api_id: ApiId.default(), _legroom: 3, threadsafe_callbacks: [(x) => console.log(x.state)],
+      async_callbacks: [async (x) => { await x.sync(); }],
+    });
+    await link.update_obj(seed, 'z');
+    const again: AppObj = await link.get_obj(seed.address);
+    again.remove_threadsafe_callback(again.threadsafe_callbacks[0]);
+    console.log(link.app_token, seed._legroom, (await link.freeze_obj(seed)).is_dynamic);
   } catch (e) {
     if (e instanceof HypergolixError) console.log(e.kind, e.code);
   }
