@@ -10,7 +10,7 @@ from typing import List
 
 import pytest
 
-from conftest import Agents, wait_for
+from conftest import Agents, Service, wait_for
 from hypergolix import (
     ApiID,
     AppObj,
@@ -233,6 +233,36 @@ def test_private_objects_stay_with_their_token(agents: Agents) -> None:
     assert refused.value.code == 0x0008
     other.stop()
     app.stop()
+
+
+def test_a_service_on_a_unix_socket(agents: Agents) -> None:
+    path = agents.root / "u.sock"
+    svc = Service(agents.root / "u", agents.server.url, ipc=f"unix:{path}")
+    try:
+        assert svc.addr == f"unix:{path}"
+        app = HypergolixLink(unix=str(path))
+        app.new_token_threadsafe()
+        obj = app.new_obj_threadsafe(b"over a unix socket")
+        second = HypergolixLink(unix=str(path))
+        second.new_token_threadsafe()
+        again = second.get_obj_threadsafe(obj.address)
+        assert again.state == b"over a unix socket"
+        seen = Seen()
+        again.append_threadsafe_callback(seen.record)
+        obj.update_threadsafe(b"still local")
+        wait_for("the update over the unix socket", lambda: b"still local" in seen.states)
+
+        async def stop_from_the_apps_loop() -> None:
+            await second.stop_async()
+            with pytest.raises(HGXLinkError, match="stopped"):
+                await second.get_obj_async(obj.address)
+
+        asyncio.run(stop_from_the_apps_loop())
+        app.stop()
+        with pytest.raises(HGXLinkError):
+            HypergolixLink(unix=str(agents.root / "nothing.sock"), connect_timeout=2)
+    finally:
+        svc.stop()
 
 
 def test_bad_input_is_refused_clearly(links) -> None:  # type: ignore[no-untyped-def]

@@ -82,8 +82,12 @@ class HypergolixLink:
         self._core.stop()
 
     async def stop_async(self) -> None:
-        """`stop`, awaitable."""
-        self._core.stop()
+        """`stop`, awaitable: from the app's own loop, the wait for the
+        connection to close runs off that loop, so it never stalls."""
+        if self._core.in_loop():
+            self._core.stop()
+        else:
+            await asyncio.get_running_loop().run_in_executor(None, self._core.stop)
 
     def __enter__(self) -> HypergolixLink:
         return self
