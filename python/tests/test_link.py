@@ -129,6 +129,7 @@ def test_threadsafe_flavour_end_to_end(links) -> None:  # type: ignore[no-untype
 def test_async_flavour_from_the_apps_own_loop(links) -> None:  # type: ignore[no-untyped-def]
     a, b = links
     order: List[str] = []
+    first_done = threading.Event()
     done = threading.Event()
 
     async def main() -> None:
@@ -154,6 +155,8 @@ def test_async_flavour_from_the_apps_own_loop(links) -> None:  # type: ignore[no
             with pytest.raises(HGXLinkError, match="_async twin"):
                 o.hold_threadsafe()
             await o.hold_async()
+            if o.state == b"a1":
+                first_done.set()
             if o.state == b"a2":
                 done.set()
 
@@ -161,6 +164,8 @@ def test_async_flavour_from_the_apps_own_loop(links) -> None:  # type: ignore[no
         theirs.prepend_async_callback(first)
         assert theirs.async_callbacks == [first, second]
         await obj.update_async(b"a1")
+        # A callback reads the state when it runs: let a1's run first.
+        await asyncio.get_running_loop().run_in_executor(None, first_done.wait, 20)
         await a.update_obj_async(obj, b"a2")
         await asyncio.get_running_loop().run_in_executor(None, done.wait, 20)
         frozen = await a.freeze_obj_async(obj)
