@@ -160,6 +160,63 @@ fn wrong_password_changes_nothing_and_password_change_works() {
     assert!(w.devices[new].ready.is_some());
 }
 
+/// An update made at any moment of the recipient's accepting a share
+/// reaches it: for every interleaving (the update sent after k messages of
+/// the share were delivered), the recipient ends with the newest state.
+/// The update comes from the author's other device, whose outbox is not
+/// ordered behind the share.
+#[test]
+fn an_update_racing_a_share_is_never_lost() {
+    let mut w = World::new(11);
+    let (a, alice, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    let a2 = w.login_device("alice-phone", alice, b"a");
+    w.settle(100_000);
+    w.call(a2, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    w.call(b, AppRequest::RegisterApi(api())).expect("register");
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    let mut k = 0;
+    loop {
+        let g = ghid(w.call(a, new_obj(true, b"first")));
+        w.settle(100_000);
+        w.request(
+            a,
+            AppRequest::Share {
+                address: g,
+                recipient: bob,
+            },
+        );
+        let mut idle = false;
+        for _ in 0..k {
+            if !w.step() {
+                idle = true;
+                break;
+            }
+        }
+        w.request(
+            a2,
+            AppRequest::Update {
+                address: g,
+                state: b"second".to_vec(),
+            },
+        );
+        w.settle(1_000_000);
+        assert_eq!(
+            object(w.call(b, AppRequest::Get(g))).state,
+            b"second",
+            "the update sent after {k} messages of the share"
+        );
+        if idle {
+            break;
+        }
+        k += 1;
+    }
+    assert!(k > 10, "the share took {k} messages");
+}
+
 #[test]
 fn sharing_between_agents_with_acks_and_reshare() {
     let mut w = World::new(4);

@@ -23,6 +23,7 @@ from typing import (
     List,
     Optional,
     Protocol,
+    Tuple,
     TypeVar,
 )
 
@@ -30,7 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from . import _wire
-from .exceptions import ConnectionLost, DoesNotExist, HGXLinkError, from_nak
+from .exceptions import ConnectionLost, DeadObject, DoesNotExist, HGXLinkError, from_nak
 from .ids import ApiID, AppToken, Ghid
 
 logger = logging.getLogger("hypergolix")
@@ -91,7 +92,16 @@ class LinkCore:
         # Objects with callbacks, held strongly: an app that registered a
         # callback and dropped its reference still hears of updates.
         self._pinned: Dict[int, Any] = {}
-        self._pending: Dict[int, "asyncio.Future[bytes]"] = {}
+        self._pending: Dict[int, "asyncio.Future[Tuple[bytes, int]]"] = {}
+        # Messages are numbered as they arrive, so a fetch can tell which
+        # pushes came after its answer.
+        self._rx = 0
+        # Objects being fetched (`>O` in flight, by count), and the newest
+        # push or delete for each that arrived while no object held it:
+        # the fetch applies it, so nothing lands in the gap between the
+        # answer and the object's tracking.
+        self._fetching: Dict[Ghid, int] = {}
+        self._late: Dict[Ghid, Tuple[int, Optional[_wire.ObjDef]]] = {}
         self._ws: Optional[ClientConnection] = None
         self._closed = False
         self._thread = threading.Thread(
@@ -288,6 +298,7 @@ class LinkCore:
                 if isinstance(data, str):
                     logger.warning("ignored a text frame from the service")
                     continue
+                self._rx += 1
                 try:
                     msg = _wire.decode(data)
                 except _wire.WireError as exc:
@@ -298,7 +309,7 @@ class LinkCore:
                     if fut is None or fut.done():
                         continue
                     if msg.code == "AK":
-                        fut.set_result(msg.body)
+                        fut.set_result((msg.body, self._rx))
                     else:
                         fut.set_exception(from_nak(msg.body))
                     continue
@@ -309,6 +320,11 @@ class LinkCore:
     async def request(self, code: str, body: bytes, *, handshake: bool = False) -> bytes:
         """Sends one request and returns the `AK` body; raises the
         service's refusal (`IPCError`) or `HGXLinkError`."""
+        answer, _ = await self._request(code, body, handshake=handshake)
+        return answer
+
+    async def _request(self, code: str, body: bytes, *, handshake: bool) -> Tuple[bytes, int]:
+        """`request`, with the arrival number of the answer."""
         if self._closed:
             raise HGXLinkError("the link was stopped")
         if not handshake:
@@ -326,7 +342,7 @@ class LinkCore:
         token = random.getrandbits(16)
         while token in self._pending:
             token = random.getrandbits(16)
-        fut: "asyncio.Future[bytes]" = self.loop.create_future()
+        fut: "asyncio.Future[Tuple[bytes, int]]" = self.loop.create_future()
         self._pending[token] = fut
         try:
             await ws.send(_wire.encode(code, token, body))
@@ -347,9 +363,25 @@ class LinkCore:
     async def fetch(self, address: Ghid, *, handshake: bool = False) -> _wire.ObjDef:
         """`>O`: the object's definition (the service tracks it for this
         connection from then on)."""
-        objdef = _wire.ObjDef.parse(await self.request(">O", bytes(address), handshake=handshake))
+        self._fetching[address] = self._fetching.get(address, 0) + 1
+        try:
+            body, seq = await self._request(">O", bytes(address), handshake=handshake)
+            late = self._late.get(address)
+        finally:
+            left = self._fetching.pop(address) - 1
+            if left:
+                self._fetching[address] = left
+            else:
+                self._late.pop(address, None)
+        objdef = _wire.ObjDef.parse(body)
         if objdef.address is None:
             objdef.address = address
+        if late is not None and late[0] > seq:
+            # Pushed after the answer, before anything held the object.
+            if late[1] is None:
+                raise DeadObject("the object was deleted by its author")
+            objdef.state = late[1].state
+            objdef.is_link = late[1].is_link
         return objdef
 
     # ---- pushes -----------------------------------------------------
@@ -365,7 +397,9 @@ class LinkCore:
                 if objdef.address is None:
                     return
                 live = self.live(objdef.address)
-                if not live:
+                if not live and objdef.address in self._fetching:
+                    self._late[objdef.address] = (self._rx, objdef)
+                elif not live:
                     # Nobody holds it any more: stop the flow (as 0.1.0).
                     self.spawn(self._discard_quietly(objdef.address))
                 for o in live:
@@ -373,6 +407,8 @@ class LinkCore:
             elif msg.code == "XO":
                 (address,) = _wire.ghids(msg.body, 1)
                 await answer(b"\x01")
+                if address in self._fetching:
+                    self._late[address] = (self._rx, None)
                 for o in self.live(address):
                     o._hgx_deleted()
                 self._objs.pop(address, None)

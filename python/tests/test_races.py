@@ -1,0 +1,93 @@
+"""Races between an answer and a push, which the real service produces only
+now and then, made certain by a scripted peer on a real websocket: the
+service's `>O` answer is followed at once by a `!O` push (or an `XO`
+delete) of the same object, before the link has made the object."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import List, Optional
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from hypergolix import DeadObject, Ghid, HypergolixLink
+from hypergolix import _wire
+
+ME = Ghid(1, bytes([7]) * 64)
+OBJ = Ghid(1, bytes([9]) * 64)
+API = bytes(65)
+
+
+def objdef(state: bytes) -> bytes:
+    return _wire.ObjDef(OBJ, ME, False, True, 0, None, False, state).pack()
+
+
+class ScriptedService:
+    """Answers `?I`; answers `>O` with state `old`, then at once sends
+    `then` (a push or a delete); records every request code."""
+
+    def __init__(self, then: str) -> None:
+        self.then = then
+        self.codes: List[str] = []
+        self.port = 0
+        self._ready = threading.Event()
+        self._stop: Optional[asyncio.Future[None]] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        async for data in ws:
+            assert isinstance(data, bytes)
+            msg = _wire.decode(data)
+            self.codes.append(msg.code)
+            if msg.code == "?I":
+                await ws.send(_wire.encode("AK", msg.token, bytes(ME)))
+            elif msg.code == ">O":
+                await ws.send(_wire.encode("AK", msg.token, objdef(b"old")))
+                if self.then == "push":
+                    await ws.send(_wire.encode("!O", 1, objdef(b"new")))
+                else:
+                    await ws.send(_wire.encode("XO", 1, bytes(OBJ)))
+            elif msg.code != "AK":
+                await ws.send(_wire.encode("AK", msg.token, b""))
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = self._loop.create_future()
+        async with serve(self._handle, "127.0.0.1", 0,
+                         subprotocols=[_wire.NATIVE_GHIDS]) as server:  # type: ignore[list-item]
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            await self._stop
+
+    def stop(self) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set_result, None)
+        self._thread.join(10)
+
+
+def test_a_push_right_after_the_answer_is_not_lost() -> None:
+    svc = ScriptedService("push")
+    try:
+        link = HypergolixLink(svc.port)
+        obj = link.get_obj_threadsafe(OBJ)
+        assert obj.state == b"new", "the push that came after the answer wins"
+        link.stop()
+        assert "-O" not in svc.codes, "the link never drops an object it is fetching"
+    finally:
+        svc.stop()
+
+
+def test_a_delete_right_after_the_answer_is_seen() -> None:
+    svc = ScriptedService("delete")
+    try:
+        link = HypergolixLink(svc.port)
+        with pytest.raises(DeadObject):
+            link.get_obj_threadsafe(OBJ)
+        link.stop()
+    finally:
+        svc.stop()
