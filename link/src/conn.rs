@@ -5,6 +5,7 @@
 //! first, as 0.1.0 does).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -53,7 +54,42 @@ pub struct ShareResult {
     pub delivered: bool,
 }
 
-type Answer = core::result::Result<Vec<u8>, LinkError>;
+/// An answer body with its arrival number.
+type Answer = core::result::Result<(Vec<u8>, u64), LinkError>;
+
+/// What the service pushed about an object while the link was fetching it.
+enum Late {
+    /// A newer state.
+    State { state: Vec<u8>, is_link: bool },
+    /// The author deleted it.
+    Deleted,
+}
+
+/// An address being fetched (`>O`) by `count` requests, and the newest push
+/// about it that arrived meanwhile, with its arrival number.
+#[derive(Default)]
+struct Fetching {
+    count: usize,
+    late: Option<(u64, Late)>,
+}
+
+/// Unregisters a fetch however it ends.
+struct FetchGuard<'a> {
+    core: &'a Core,
+    address: Ghid,
+}
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        let mut fetching = guard(&self.core.fetching);
+        if let Some(f) = fetching.get_mut(&self.address) {
+            f.count -= 1;
+            if f.count == 0 {
+                fetching.remove(&self.address);
+            }
+        }
+    }
+}
 
 /// State shared by the IO task and the API (no reference back to the
 /// runtime, so dropping the last link handle ends everything).
@@ -73,7 +109,12 @@ pub(crate) struct Core {
     dispatch: Mutex<std::sync::mpsc::Sender<Job>>,
     /// Async callbacks run in order on the link's runtime.
     async_jobs: mpsc::UnboundedSender<AsyncJob>,
-    stopped: std::sync::atomic::AtomicBool,
+    stopped: AtomicBool,
+    /// Arrival number of the last message from the service (over every
+    /// connection): orders answers against pushes, which the service may
+    /// send right after an answer, before the link has made the object.
+    rx: AtomicU64,
+    fetching: Mutex<HashMap<Ghid, Fetching>>,
 }
 
 /// A callback invocation queued for the dispatch thread.
@@ -132,7 +173,9 @@ impl Core {
             share_result: Mutex::new(None),
             dispatch: Mutex::new(jobs),
             async_jobs,
-            stopped: std::sync::atomic::AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            rx: AtomicU64::new(0),
+            fetching: Mutex::new(HashMap::new()),
         });
         Ok((core, async_queue))
     }
@@ -147,17 +190,58 @@ impl Core {
         let _ = self.async_jobs.send(job);
     }
 
-    /// Sends a request once connected and waits for its answer body.
-    pub async fn request(&self, request: IpcRequest) -> Result<Vec<u8>> {
+    /// `>O`: an object's definition and the arrival number of what it
+    /// holds. A push that arrived after the answer (the service may send
+    /// one before the link has made the object) is applied to it, and a
+    /// delete after the answer is [`LinkError::DeadObject`]. `now`: on the
+    /// current connection, connected or not yet (the handshake's refresh).
+    pub async fn fetch(&self, address: Ghid, now: bool) -> Result<(WireObjDef, u64)> {
+        guard(&self.fetching).entry(address).or_default().count += 1;
+        let _registered = FetchGuard {
+            core: self,
+            address,
+        };
+        let request = IpcRequest::GetObject(address);
+        let (body, seq) = if now {
+            self.request_now(request).await?
+        } else {
+            self.request_seq(request).await?
+        };
+        let mut def = parse_def(&body)?;
+        def.address.get_or_insert(address);
+        let late = guard(&self.fetching)
+            .get_mut(&address)
+            .and_then(|f| f.late.take_if(|(at, _)| *at > seq));
+        match late {
+            None => Ok((def, seq)),
+            Some((_, Late::Deleted)) => Err(LinkError::DeadObject),
+            Some((at, Late::State { state, is_link })) => {
+                def.state = state;
+                def.is_link = is_link;
+                Ok((def, at))
+            }
+        }
+    }
+
+    /// Remembers a push about an address being fetched.
+    fn late(&self, address: Ghid, seq: u64, what: impl FnOnce() -> Late) {
+        if let Some(f) = guard(&self.fetching).get_mut(&address) {
+            f.late = Some((seq, what()));
+        }
+    }
+
+    /// Sends a request once connected and waits for its answer body and
+    /// the answer's arrival number.
+    pub async fn request_seq(&self, request: IpcRequest) -> Result<(Vec<u8>, u64)> {
         let mut up = self.connected.subscribe();
         tokio::time::timeout(
             TIMEOUT,
-            up.wait_for(|c| *c || self.stopped.load(std::sync::atomic::Ordering::Acquire)),
+            up.wait_for(|c| *c || self.stopped.load(Ordering::Acquire)),
         )
         .await
         .map_err(|_| LinkError::Timeout(TIMEOUT.as_secs()))?
         .map_err(|_| LinkError::Stopped)?;
-        if self.stopped.load(std::sync::atomic::Ordering::Acquire) {
+        if self.stopped.load(Ordering::Acquire) {
             return Err(LinkError::Stopped);
         }
         self.request_now(request).await
@@ -165,8 +249,7 @@ impl Core {
 
     /// The link is stopping: nothing more is sent, waiters are released.
     pub fn stop(&self) {
-        self.stopped
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.stopped.store(true, Ordering::Release);
         *guard(&self.out) = None;
         self.connected.send_replace(false);
         for (_, tx) in guard(&self.pending).drain() {
@@ -175,7 +258,7 @@ impl Core {
     }
 
     /// Sends a request on the current connection, connected or not yet.
-    async fn request_now(&self, request: IpcRequest) -> Result<Vec<u8>> {
+    async fn request_now(&self, request: IpcRequest) -> Result<(Vec<u8>, u64)> {
         let (tx, rx) = oneshot::channel();
         let token = {
             let mut pending = guard(&self.pending);
@@ -222,6 +305,8 @@ impl Core {
 
     /// One message from the service.
     fn incoming(&self, bytes: &[u8]) {
+        // Only the reader task counts, one message after another.
+        let seq = self.rx.fetch_add(1, Ordering::AcqRel) + 1;
         let m = match IpcMessage::decode(Side::Service, bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -232,7 +317,7 @@ impl Core {
         match m {
             IpcMessage::Ack { token, body } => {
                 if let Some(tx) = guard(&self.pending).remove(&token) {
-                    let _ = tx.send(Ok(body));
+                    let _ = tx.send(Ok((body, seq)));
                 }
             }
             IpcMessage::Nak {
@@ -244,7 +329,7 @@ impl Core {
                     let _ = tx.send(Err(LinkError::Refused { code, message }));
                 }
             }
-            IpcMessage::Request { token, request } => self.push(token, request),
+            IpcMessage::Request { token, request } => self.push(token, request, seq),
             IpcMessage::Unknown { token, code } => {
                 if let Some(o) = guard(&self.out).as_ref() {
                     let _ = o.send(IpcMessage::unknown_code_nak(token, code).encode());
@@ -254,19 +339,27 @@ impl Core {
     }
 
     /// A push from the service: answered first (as 0.1.0), then dispatched.
-    fn push(&self, token: u16, request: IpcRequest) {
+    fn push(&self, token: u16, request: IpcRequest, seq: u64) {
         match request {
             IpcRequest::PushUpdate(def) => {
                 self.reply(token, vec![1]);
-                if let Some(obj) = self.obj(def.address) {
-                    obj.pushed(def, self);
+                let Some(address) = def.address else {
+                    return;
+                };
+                self.late(address, seq, || Late::State {
+                    state: def.state.clone(),
+                    is_link: def.is_link,
+                });
+                if let Some(obj) = self.obj(address) {
+                    obj.pushed(def, seq, self);
                 }
             }
             IpcRequest::PushDelete(g) => {
                 self.reply(token, vec![1]);
-                if let Some(obj) = self.obj(Some(g)) {
+                if let Some(obj) = self.obj(g) {
                     obj.deleted(self);
                 }
+                self.late(g, seq, || Late::Deleted);
             }
             IpcRequest::PushShare {
                 address,
@@ -307,9 +400,8 @@ impl Core {
         }
     }
 
-    fn obj(&self, address: Option<Ghid>) -> Option<Arc<ObjInner>> {
+    fn obj(&self, g: Ghid) -> Option<Arc<ObjInner>> {
         let mut objs = guard(&self.objs);
-        let g = address?;
         match objs.get(&g).map(Weak::upgrade) {
             Some(Some(o)) => Some(o),
             Some(None) => {
@@ -388,7 +480,7 @@ where
 
 /// After each (re)connection: who we are, and our token again.
 async fn handshake(core: &Arc<Core>) -> Result<()> {
-    let body = core.request_now(IpcRequest::Whoami).await?;
+    let (body, _) = core.request_now(IpcRequest::Whoami).await?;
     let me = Ghid::from_bytes(&body).map_err(|e| LinkError::Protocol(e.to_string()))?;
     *guard(&core.whoami) = Some(me);
     let token = *guard(&core.token);
@@ -407,11 +499,10 @@ async fn handshake(core: &Arc<Core>) -> Result<()> {
         .filter_map(Weak::upgrade)
         .collect();
     for o in objs {
-        // An object that is gone meanwhile just stays as it was.
-        if let Ok(body) = core.request_now(IpcRequest::GetObject(o.address())).await {
-            if let Ok(def) = parse_def(&body) {
-                o.refreshed(def, core);
-            }
+        // An object that is gone meanwhile just stays as it was (a delete
+        // pushed meanwhile has reached it).
+        if let Ok((def, seq)) = core.fetch(o.address(), true).await {
+            o.refreshed(def, seq, core);
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use hypergolix_core::golix::Ghid;
 use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
 use tokio::sync::oneshot;
 
-use crate::conn::{guard, parse_def, parse_ghid, run, run_async_jobs, Core, Share, ShareResult};
+use crate::conn::{guard, parse_ghid, run, run_async_jobs, Core, Share, ShareResult};
 use crate::error::{LinkError, Result};
 use crate::obj::AppObj;
 
@@ -50,13 +50,33 @@ impl LinkInner {
     /// here, so the async API works under any executor (the future awaited
     /// is a plain channel).
     pub async fn call(&self, request: IpcRequest) -> Result<Vec<u8>> {
+        Ok(self.call_seq(request).await?.0)
+    }
+
+    /// [`LinkInner::call`], with the answer's arrival number.
+    pub async fn call_seq(&self, request: IpcRequest) -> Result<(Vec<u8>, u64)> {
+        self.on_runtime(move |core| async move { core.request_seq(request).await })
+            .await
+    }
+
+    /// `>O` from the link's runtime ([`Core::fetch`]).
+    pub async fn fetch(&self, address: Ghid) -> Result<(WireObjDef, u64)> {
+        self.on_runtime(move |core| async move { core.fetch(address, false).await })
+            .await
+    }
+
+    async fn on_runtime<T, F>(&self, job: impl FnOnce(Arc<Core>) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let core = Arc::clone(&self.core);
+        let work = job(Arc::clone(&self.core));
         guard(&self.runtime)
             .as_ref()
             .ok_or(LinkError::Stopped)?
             .spawn(async move {
-                let _ = tx.send(core.request(request).await);
+                let _ = tx.send(work.await);
             });
         rx.await.map_err(|_| LinkError::Stopped)?
     }
@@ -379,8 +399,8 @@ impl HypergolixLink {
     /// # Ok(()) }
     /// ```
     pub async fn get(&self, address: Ghid) -> Result<AppObj> {
-        let body = self.inner.call(IpcRequest::GetObject(address)).await?;
-        AppObj::track(&self.inner, parse_def(&body)?)
+        let (def, seq) = self.inner.fetch(address).await?;
+        AppObj::track(&self.inner, def, seq)
     }
 
     /// Blocking [`HypergolixLink::get`].
@@ -403,10 +423,10 @@ impl HypergolixLink {
             state,
         };
         let mut local = def.clone();
-        let body = self.inner.call(IpcRequest::NewObject(def)).await?;
+        let (body, seq) = self.inner.call_seq(IpcRequest::NewObject(def)).await?;
         local.address = Some(parse_ghid(&body)?);
         local.author = Some(self.inner.whoami);
-        AppObj::track(&self.inner, local)
+        AppObj::track(&self.inner, local, seq)
     }
 
     /// Creates an object with this state.

@@ -38,6 +38,9 @@ struct Meta {
     legroom: u8,
     state: Vec<u8>,
     alive: bool,
+    /// Arrival number of the message `state` came from: an answer older
+    /// than a push already applied never overwrites it.
+    seq: u64,
 }
 
 pub(crate) struct ObjInner {
@@ -46,9 +49,6 @@ pub(crate) struct ObjInner {
     callbacks: Mutex<Vec<(CallbackId, Callback)>>,
     async_callbacks: Mutex<Vec<(CallbackId, AsyncCallback)>>,
     next_cb: AtomicU64,
-    /// Bumped by every state the service pushes, so an answer that arrives
-    /// after a newer push does not overwrite it.
-    version: AtomicU64,
 }
 
 /// One object: its address, author, api_id, flags and current state, with
@@ -77,29 +77,32 @@ impl core::fmt::Debug for AppObj {
 
 impl ObjInner {
     /// An update pushed by the service: new state, then the callbacks.
-    pub(crate) fn pushed(self: &Arc<Self>, def: WireObjDef, core: &Core) {
+    pub(crate) fn pushed(self: &Arc<Self>, def: WireObjDef, seq: u64, core: &Core) {
         {
             let mut m = guard(&self.meta);
             m.state = def.state;
             m.is_link = def.is_link;
-            self.version.fetch_add(1, Ordering::AcqRel);
+            m.seq = seq;
         }
         self.notify(core);
     }
 
     /// Fetched again after a reconnect: callbacks run if it changed while
-    /// the link was away.
-    pub(crate) fn refreshed(self: &Arc<Self>, def: WireObjDef, core: &Core) {
+    /// the link was away (unless a newer push reached it first).
+    pub(crate) fn refreshed(self: &Arc<Self>, def: WireObjDef, seq: u64, core: &Core) {
         let changed = {
             let mut m = guard(&self.meta);
+            if seq < m.seq {
+                return;
+            }
             let changed = m.state != def.state || !m.alive;
             m.state = def.state;
             m.is_link = def.is_link;
             m.alive = true;
+            m.seq = seq;
             changed
         };
         if changed {
-            self.version.fetch_add(1, Ordering::AcqRel);
             self.notify(core);
         }
     }
@@ -145,7 +148,8 @@ impl ObjInner {
 impl AppObj {
     /// Builds the handle for an object definition, or refreshes the one the
     /// link already tracks (so every handle of an address is the same object).
-    pub(crate) fn track(link: &Arc<LinkInner>, def: WireObjDef) -> Result<Self> {
+    /// `seq`: the arrival number of the message `def`'s state came from.
+    pub(crate) fn track(link: &Arc<LinkInner>, def: WireObjDef, seq: u64) -> Result<Self> {
         let address = def
             .address
             .ok_or_else(|| LinkError::Protocol("an object without an address".into()))?;
@@ -161,6 +165,7 @@ impl AppObj {
             legroom: def.legroom,
             state: def.state,
             alive: true,
+            seq,
         };
         let mut objs = guard(&link.core.objs);
         if let Some(existing) = objs.get(&address).and_then(std::sync::Weak::upgrade) {
@@ -172,7 +177,19 @@ impl AppObj {
             } else {
                 meta.legroom
             };
-            *m = Meta { legroom, ..meta };
+            if m.seq > seq {
+                // A push newer than this answer already reached it.
+                *m = Meta {
+                    legroom,
+                    state: std::mem::take(&mut m.state),
+                    is_link: m.is_link,
+                    alive: m.alive,
+                    seq: m.seq,
+                    ..meta
+                };
+            } else {
+                *m = Meta { legroom, ..meta };
+            }
             drop(m);
             return Ok(Self(existing));
         }
@@ -182,7 +199,6 @@ impl AppObj {
             callbacks: Mutex::new(Vec::new()),
             async_callbacks: Mutex::new(Vec::new()),
             next_cb: AtomicU64::new(1),
-            version: AtomicU64::new(0),
         });
         objs.insert(address, Arc::downgrade(&inner));
         Ok(Self(inner))
@@ -306,11 +322,13 @@ impl AppObj {
             is_link: m.is_link,
             state: state.clone(),
         };
-        let before = self.0.version.load(Ordering::Acquire);
-        self.0.link.call(IpcRequest::UpdateObject(def)).await?;
+        let before = guard(&self.0.meta).seq;
+        let (_, seq) = self.0.link.call_seq(IpcRequest::UpdateObject(def)).await?;
         let mut m = guard(&self.0.meta);
-        if self.0.version.load(Ordering::Acquire) == before {
+        // A state pushed meanwhile is newer than this one.
+        if m.seq == before {
             m.state = state;
+            m.seq = seq;
         }
         Ok(())
     }
