@@ -86,6 +86,12 @@ export class HypergolixLink {
   #closed = false;
   #up = null;
   #backoff = 50;
+  // Every message from the service gets the next arrival number; an answer
+  // is as new as the number of the message that carried it.
+  #rx = 0;
+  // Addresses being fetched (`>O`): how many fetches, and the latest push
+  // or delete that came for it meanwhile, `{ seq, def }` or `{ seq, deleted }`.
+  #fetching = new Map();
 
   /**
    * Use `HypergolixLink.connect()` (the local service) or `engine.link()`
@@ -158,9 +164,11 @@ export class HypergolixLink {
               continue;
             }
             try {
-              obj._refreshed(parseObjDef(await this.#send('>O', obj.address.bytes, true)));
+              const { def, seq } = await this.#fetch(obj.address, true);
+              obj._refreshed(def, seq);
             } catch {
-              // gone meanwhile: it stays as it was
+              // gone meanwhile: it stays as it was (a delete pushed
+              // meanwhile has reached it already)
             }
           }
           this.#backoff = 50;
@@ -196,6 +204,11 @@ export class HypergolixLink {
   }
 
   #send(code, body, duringHandshake = false) {
+    return this.#sendSeq(code, body, duringHandshake).then(({ body: b }) => b);
+  }
+
+  /** Sends a request; resolves to `{ body, seq }`: the answer and its arrival number. */
+  #sendSeq(code, body, duringHandshake = false) {
     if (this.#closed) return Promise.reject(new HypergolixError('the link was closed', { kind: 'stopped' }));
     if (!this.#ws || (!this.#up && !duringHandshake)) {
       return Promise.reject(new HypergolixError('not connected to the service (reconnecting)', { kind: 'disconnected' }));
@@ -209,7 +222,7 @@ export class HypergolixLink {
         reject(new HypergolixError('the service did not answer in time', { kind: 'timeout' }));
       }, TIMEOUT_MS);
       this.#pending.set(token, {
-        resolve: (b) => { clearTimeout(timer); resolve(b); },
+        resolve: (b, seq) => { clearTimeout(timer); resolve({ body: b, seq }); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
       this.#ws.send(encode(code, token, body));
@@ -220,6 +233,38 @@ export class HypergolixLink {
     this.#ws?.send(encode('AK', token, body));
   }
 
+  /**
+   * Fetches `address` (`>O`); resolves to `{ def, seq }`. A push that
+   * arrived after the answer (a socket may hand both over before the answer
+   * is applied) replaces the answer's state; a delete rejects with `dead`.
+   */
+  async #fetch(address, duringHandshake = false) {
+    const key = address.toString();
+    const f = this.#fetching.get(key) ?? { count: 0, late: null };
+    f.count++;
+    this.#fetching.set(key, f);
+    try {
+      const answer = await this.#sendSeq('>O', address.bytes, duringHandshake);
+      let def = parseObjDef(answer.body);
+      let { seq } = answer;
+      const late = f.late;
+      if (late && late.seq > seq) {
+        if (late.deleted) throw new HypergolixError('the object was deleted', { kind: 'dead' });
+        def = { ...def, state: late.def.state, isLink: late.def.isLink };
+        seq = late.seq;
+      }
+      return { def, seq };
+    } finally {
+      if (--f.count === 0) this.#fetching.delete(key);
+    }
+  }
+
+  /** Remembers a push or delete for an address being fetched. */
+  #late(address, late) {
+    const f = this.#fetching.get(address.toString());
+    if (f) f.late = late;
+  }
+
   #incoming(bytes) {
     let m;
     try {
@@ -227,11 +272,12 @@ export class HypergolixLink {
     } catch {
       return; // not ours to answer: the service never sends those
     }
+    const seq = ++this.#rx;
     if (m.code === 'AK' || m.code === 'NK') {
       const p = this.#pending.get(m.token);
       if (!p) return;
       this.#pending.delete(m.token);
-      if (m.code === 'AK') p.resolve(Uint8Array.from(m.body));
+      if (m.code === 'AK') p.resolve(Uint8Array.from(m.body), seq);
       else {
         const { code, message } = parseNak(m.body);
         p.reject(new HypergolixError(message || 'refused', { code }));
@@ -239,23 +285,27 @@ export class HypergolixLink {
       return;
     }
     try {
-      this.#push(m);
+      this.#push(m, seq);
     } catch (e) {
       console.warn(`hypergolix: ignored a malformed push: ${e.message}`);
     }
   }
 
-  #push({ code, token, body }) {
+  #push({ code, token, body }, seq) {
     switch (code) {
       case '!O': {
         this.#reply(token, Uint8Array.of(1));
         const def = parseObjDef(body);
-        this.#lookup(def.address)?._pushed(def);
+        if (!def.address) throw new Error('a pushed update names its object');
+        this.#late(def.address, { seq, def });
+        this.#lookup(def.address)?._pushed(def, seq);
         break;
       }
       case 'XO': {
         this.#reply(token, Uint8Array.of(1));
-        this.#lookup(ghids(body, 1)[0])?._deleted();
+        const [address] = ghids(body, 1);
+        this.#late(address, { seq, deleted: true });
+        this.#lookup(address)?._deleted();
         break;
       }
       case '@O': {
@@ -288,20 +338,26 @@ export class HypergolixLink {
     return obj;
   }
 
-  _track(def) {
+  /** The AppObj of `def` (answered as message `seq`): the one already handed out, or a new one. */
+  _track(def, seq) {
     const key = def.address.toString();
     const existing = this.#objs.get(key)?.deref();
     if (existing) {
-      existing._refresh(def);
+      existing._refresh(def, seq);
       return existing;
     }
-    const obj = new AppObj(this, def);
+    const obj = new AppObj(this, def, seq);
     this.#objs.set(key, new WeakRef(obj));
     return obj;
   }
 
   _request(code, body) {
     return this.#send(code, body);
+  }
+
+  /** A request; resolves to `{ body, seq }`. */
+  _requestSeq(code, body) {
+    return this.#sendSeq(code, body);
   }
 
   /** The agent's identity (a Ghid): what others share with. */
@@ -371,14 +427,15 @@ export class HypergolixLink {
 
   /** Fetches an object by address. */
   async get(address) {
-    return this._track(parseObjDef(await this.#send('>O', address.bytes)));
+    const { def, seq } = await this.#fetch(address);
+    return this._track(def, seq);
   }
 
   async #create(state, options, isLink = false) {
     const { apiId, dynamic, priv, legroom } = objOptions(options);
     const def = { address: null, author: null, private: priv, dynamic, legroom: dynamic ? legroom : 0, apiId, isLink, state: toBytes(state) };
-    const body = await this.#send('+O', packObjDef(def));
-    return this._track({ ...def, address: ghids(body, 1)[0], author: this.#whoami });
+    const { body, seq } = await this.#sendSeq('+O', packObjDef(def));
+    return this._track({ ...def, address: ghids(body, 1)[0], author: this.#whoami }, seq);
   }
 
   /**
@@ -434,11 +491,14 @@ export class AppObj {
   #callbacks = [];
   #asyncCallbacks = [];
   #asyncRunning = Promise.resolve();
-  #version = 0;
+  // The arrival number of the message that brought the state held: an
+  // answer older than it never replaces it.
+  #seq;
 
-  constructor(link, def) {
+  constructor(link, def, seq = 0) {
     this.#link = link;
     this.#def = def;
+    this.#seq = seq;
   }
 
   /**
@@ -459,27 +519,28 @@ export class AppObj {
     return this.#link === link;
   }
 
-  _refresh(def) {
+  _refresh(def, seq) {
+    if (seq < this.#seq) return; // a push newer than this answer is held
+    this.#seq = seq;
     // The service answers legroom 0 (as 0.1.0 does): keep the one this link made it with.
     this.#def = def.legroom === 0 ? { ...def, legroom: this.#def.legroom } : def;
     this.#alive = true;
   }
 
-  _pushed(def) {
+  _pushed(def, seq) {
+    this.#seq = seq;
     this.#def = { ...this.#def, state: def.state, isLink: def.isLink };
-    this.#version++;
     this.#notify();
   }
 
-  _refreshed(def) {
+  _refreshed(def, seq) {
+    if (seq < this.#seq) return;
+    this.#seq = seq;
     const same = this.#alive && def.state.length === this.#def.state.length
       && def.state.every((b, i) => b === this.#def.state[i]);
     this.#def = { ...this.#def, state: def.state, isLink: def.isLink };
     this.#alive = true;
-    if (!same) {
-      this.#version++;
-      this.#notify();
-    }
+    if (!same) this.#notify();
   }
 
   _deleted() {
@@ -547,10 +608,13 @@ export class AppObj {
     if (!this.dynamic) throw new HypergolixError("a static object's state is set once, when it is made", { kind: 'immutable' });
     if (!this.owned) throw new HypergolixError('only the author can update', { kind: 'immutable' });
     const bytes = toBytes(state);
-    const before = this.#version;
-    await this.#link._request('!O', packObjDef({ ...this.#def, address, author: null, legroom: 0, state: bytes }));
+    const before = this.#seq;
+    const { seq } = await this.#link._requestSeq('!O', packObjDef({ ...this.#def, address, author: null, legroom: 0, state: bytes }));
     // A push that arrived meanwhile is newer than this answer: keep it.
-    if (this.#version === before) this.#def = { ...this.#def, state: bytes };
+    if (this.#seq === before) {
+      this.#def = { ...this.#def, state: bytes };
+      this.#seq = seq;
+    }
   }
 
   /** Fetches the newest state from the server now. */
