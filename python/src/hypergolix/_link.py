@@ -288,6 +288,8 @@ class LinkCore:
                 for o in live:
                     o._hgx_deleted()
                 continue
+            except DeadObject:
+                continue  # the delete pushed meanwhile has reached them
             for o in live:
                 if o._hgx_current_state() != objdef.state:
                     o._hgx_pushed(objdef)
@@ -397,7 +399,8 @@ class LinkCore:
                 if objdef.address is None:
                     return
                 live = self.live(objdef.address)
-                if not live and objdef.address in self._fetching:
+                if objdef.address in self._fetching:
+                    # Newer than the answer being applied, held or not.
                     self._late[objdef.address] = (self._rx, objdef)
                 elif not live:
                     # Nobody holds it any more: stop the flow (as 0.1.0).
