@@ -10,11 +10,14 @@
 //! - no app state and no password ever reaches the server in the clear;
 //! - a restarted device still has every state its app saw before the crash.
 //!
+//! - the same seed replays bit for bit: every input and every action of
+//!   every engine and of the server, in order (`a_seed_replays_bit_for_bit`).
+//!
 //! `SIM_SEEDS=N` runs N seeds (CI runs the default); `SIM_SEED=S` one seed.
 
 mod sim;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use hypergolix_core::engine::{ApiId, AppReply, AppRequest, NewObject};
 use hypergolix_core::golix::Ghid;
@@ -38,14 +41,28 @@ struct Obj {
     /// Agent index (0 alice, 1 bob).
     owner: usize,
     /// Agents it was shared with (share acknowledged to the app).
-    shared_with: HashSet<usize>,
+    shared_with: BTreeSet<usize>,
     /// Every state an app wrote and had acknowledged.
-    acked: HashSet<Vec<u8>>,
+    acked: BTreeSet<Vec<u8>>,
     deleted: bool,
 }
 
-fn run_seed(seed: u64) -> (u64, u64, u64, u64) {
-    let mut w = World::new(seed);
+/// What one seed did.
+struct Run {
+    steps: u64,
+    objects: u64,
+    server_restarts: u64,
+    mid_step_crashes: u64,
+    /// The world's trace, if it kept one.
+    trace: Option<String>,
+}
+
+fn run_seed(seed: u64) -> Run {
+    run_world(World::new(seed))
+}
+
+fn run_world(mut w: World) -> Run {
+    let seed = w.seed;
     let api = ApiId::default_bytes();
     // Alice: two devices; Bob: two devices.
     let (a0, alice_user, alice) = w.new_agent("alice-0", PASSWORDS[0]);
@@ -158,7 +175,7 @@ fn run_seed(seed: u64) -> (u64, u64, u64, u64) {
                 (Wait::New(agent, state), Ok(AppReply::Ghid(g))) => objs.push(Obj {
                     address: g,
                     owner: agent,
-                    shared_with: HashSet::new(),
+                    shared_with: BTreeSet::new(),
                     acked: [state].into_iter().collect(),
                     deleted: false,
                 }),
@@ -261,12 +278,13 @@ fn run_seed(seed: u64) -> (u64, u64, u64, u64) {
             );
         }
     }
-    (
-        w.steps,
-        objs.len() as u64,
-        w.server_restarts,
-        w.mid_step_crashes,
-    )
+    Run {
+        steps: w.steps,
+        objects: objs.len() as u64,
+        server_restarts: w.server_restarts,
+        mid_step_crashes: w.mid_step_crashes,
+        trace: w.trace.take(),
+    }
 }
 
 #[test]
@@ -282,13 +300,55 @@ fn simulation_seeds() {
         .unwrap_or(24);
     let (mut steps, mut objects, mut restarts, mut mid) = (0, 0, 0, 0);
     for seed in 0..n {
-        let (s, o, r, m) = run_seed(seed);
-        steps += s;
-        objects += o;
-        restarts += r;
-        mid += m;
+        let r = run_seed(seed);
+        steps += r.steps;
+        objects += r.objects;
+        restarts += r.server_restarts;
+        mid += r.mid_step_crashes;
     }
     println!(
         "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts, {mid} devices killed mid-step"
+    );
+}
+
+/// Runs `seed` keeping a trace of every input and action.
+fn traced(seed: u64) -> Run {
+    let mut w = World::new(seed);
+    w.trace = Some(String::new());
+    run_world(w)
+}
+
+#[test]
+fn a_seed_replays_bit_for_bit() {
+    // Seeds with reconnects (where the engine runs its parked jobs again;
+    // seed 5 did not replay while they were kept in a HashMap), a restart
+    // of the server and a device killed in the middle of a step.
+    let (mut restarts, mut kills) = (0, 0);
+    for seed in [5, 7] {
+        let first = traced(seed);
+        restarts += first.server_restarts;
+        kills += first.mid_step_crashes;
+        let (a, b) = (
+            first.trace.expect("a trace"),
+            traced(seed).trace.expect("a trace"),
+        );
+        assert!(a.lines().count() > 1000, "seed {seed}: a real run");
+        if a != b {
+            let (i, (x, y)) = a
+                .lines()
+                .zip(b.lines())
+                .enumerate()
+                .find(|(_, (x, y))| x != y)
+                .unwrap_or((a.lines().count().min(b.lines().count()), ("(end)", "(end)")));
+            panic!(
+                "seed {seed} did not replay: line {i} differs\nfirst: {}\nagain: {}",
+                x.chars().take(400).collect::<String>(),
+                y.chars().take(400).collect::<String>()
+            );
+        }
+    }
+    assert!(
+        restarts > 0 && kills > 0,
+        "the seeds restart the server and kill a device mid-step"
     );
 }

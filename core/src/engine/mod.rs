@@ -27,7 +27,7 @@ pub mod store_conformance;
 mod sync;
 pub mod types;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -106,15 +106,15 @@ pub struct Engine {
     sessions: Sessions,
     online: bool,
     next_token: u16,
-    pending: HashMap<u16, Pending>,
+    pending: BTreeMap<u16, Pending>,
     /// Outbox items in flight (by sequence number).
     in_flight: BTreeSet<u64>,
     /// Dynamic objects with a Flush queued and not started.
-    queued_flush: HashSet<Ghid>,
+    queued_flush: BTreeSet<Ghid>,
     /// Jobs ready to run.
     jobs: Vec<Job>,
     /// Jobs waiting for an object from the server, by its GHID.
-    parked: HashMap<Ghid, Vec<Job>>,
+    parked: BTreeMap<Ghid, Vec<Job>>,
     /// What the job being stepped waits for (set by `need`).
     parked_on: Option<Ghid>,
     /// Addresses whose entries may not be in any page yet (None: unknown,
@@ -123,13 +123,13 @@ pub struct Engine {
     /// Merged entries of all pages and of published pages (cache).
     page_views: Option<(BTreeMap<Ghid, record::Entry>, BTreeMap<Ghid, record::Entry>)>,
     /// Objects fetched for jobs, by GHID (cleared when no job is left).
-    fetched: HashMap<Ghid, Vec<u8>>,
+    fetched: BTreeMap<Ghid, Vec<u8>>,
     /// GHIDs requested and not yet answered.
-    fetching: HashSet<Ghid>,
+    fetching: BTreeSet<Ghid>,
     /// GHIDs the server does not have (cleared with `fetched`).
-    missing: HashSet<Ghid>,
+    missing: BTreeSet<Ghid>,
     /// Shared objects still waiting for their first readable frame → who shared them.
-    announce_on_load: HashMap<Ghid, Ghid>,
+    announce_on_load: BTreeMap<Ghid, Ghid>,
     stats: Stats,
 }
 
@@ -157,18 +157,18 @@ impl Engine {
             sessions: BTreeMap::new(),
             online: false,
             next_token: 0,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             in_flight: BTreeSet::new(),
-            queued_flush: HashSet::new(),
+            queued_flush: BTreeSet::new(),
             jobs: Vec::new(),
-            parked: HashMap::new(),
+            parked: BTreeMap::new(),
             parked_on: None,
             page_views: None,
             unpaged: None,
-            fetched: HashMap::new(),
-            fetching: HashSet::new(),
-            missing: HashSet::new(),
-            announce_on_load: HashMap::new(),
+            fetched: BTreeMap::new(),
+            fetching: BTreeSet::new(),
+            missing: BTreeSet::new(),
+            announce_on_load: BTreeMap::new(),
             stats: Stats::default(),
         }
     }

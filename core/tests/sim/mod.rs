@@ -5,7 +5,8 @@
 //! their local store. Everything is driven by one seed.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use hypergolix_core::engine::{
     Action, AppPush, AppReply, AppRequest, Engine, EngineConfig, Input, KdfParams, SessionId,
@@ -29,15 +30,15 @@ pub struct Device {
     pub store: BTreeMap<Vec<u8>, Vec<u8>>,
     pub conn: Option<ConnId>,
     pub pushes: Vec<(SessionId, AppPush)>,
-    pub replies: HashMap<u64, Result<AppReply, Error>>,
+    pub replies: BTreeMap<u64, Result<AppReply, Error>>,
     pub ready: Option<(Ghid, Ghid)>,
     pub login_failed: Option<Error>,
     pub crashed: bool,
     pub offline: bool,
     /// What the engine held when it was killed.
-    pub at_crash: HashMap<Ghid, Vec<u8>>,
+    pub at_crash: BTreeMap<Ghid, Vec<u8>>,
     /// Object states as of the last fully carried-out step.
-    pub durable_states: HashMap<Ghid, Vec<u8>>,
+    pub durable_states: BTreeMap<Ghid, Vec<u8>>,
 }
 
 /// What the network may do.
@@ -93,9 +94,9 @@ pub struct World {
     queue: BTreeMap<(u64, u64), Envelope>,
     seq: u64,
     next_conn: ConnId,
-    live: HashSet<ConnId>,
+    live: BTreeSet<ConnId>,
     /// Last delivery time per (connection, direction): keeps each link FIFO.
-    link_time: HashMap<(ConnId, bool), u64>,
+    link_time: BTreeMap<(ConnId, bool), u64>,
     pub faults: Faults,
     next_req: u64,
     /// Every message body any device sent to the server.
@@ -108,6 +109,10 @@ pub struct World {
     /// Account-state page size of devices added from now on (tiny by
     /// default, so that every run pages its account state).
     pub page_entries: usize,
+    /// When set, every input to an engine and to the server and every
+    /// action and reply they return, in order, as text (what
+    /// `a_seed_replays_bit_for_bit` compares).
+    pub trace: Option<String>,
 }
 
 impl World {
@@ -121,8 +126,8 @@ impl World {
             queue: BTreeMap::new(),
             seq: 0,
             next_conn: 1,
-            live: HashSet::new(),
-            link_time: HashMap::new(),
+            live: BTreeSet::new(),
+            link_time: BTreeMap::new(),
             faults: Faults::NONE,
             next_req: 1,
             server_saw: Vec::new(),
@@ -131,6 +136,15 @@ impl World {
             server_restarts: 0,
             mid_step_crashes: 0,
             page_entries: 3,
+            trace: None,
+        }
+    }
+
+    /// Appends one line to the trace, if one is kept.
+    fn note(&mut self, line: impl FnOnce(&mut String)) {
+        if let Some(t) = self.trace.as_mut() {
+            line(t);
+            t.push('\n');
         }
     }
 
@@ -155,13 +169,13 @@ impl World {
             store: BTreeMap::new(),
             conn: None,
             pushes: Vec::new(),
-            replies: HashMap::new(),
+            replies: BTreeMap::new(),
             ready: None,
             login_failed: None,
             crashed: false,
             offline: false,
-            at_crash: HashMap::new(),
-            durable_states: HashMap::new(),
+            at_crash: BTreeMap::new(),
+            durable_states: BTreeMap::new(),
         });
         let d = self.devices.len() - 1;
         self.input(d, Input::AppConnected(APP));
@@ -276,10 +290,28 @@ impl World {
 
     /// Feeds an input to a device's engine and carries out the actions.
     pub fn input(&mut self, d: usize, input: Input) {
+        if self.devices[d].engine.is_none() {
+            return;
+        }
+        self.note(|t| {
+            let _ = write!(t, "{d} < {input:?}");
+        });
         let Some(e) = self.devices[d].engine.as_mut() else {
             return;
         };
         let actions = e.handle(input);
+        for a in &actions {
+            self.note(|t| match a {
+                // Messages as the bytes that go on the wire.
+                Action::Send(m) => {
+                    let _ = write!(t, "{d} > send ");
+                    hex(t, &m.encode());
+                }
+                a => {
+                    let _ = write!(t, "{d} > {a:?}");
+                }
+            });
+        }
         let store_at = actions.iter().position(|a| matches!(a, Action::Store(_)));
         let ready = self.devices[d].ready.is_some();
         if let Some(at) = store_at.filter(|_| ready && self.chance(self.faults.crash_mid_step)) {
@@ -368,7 +400,15 @@ impl World {
                     return true;
                 }
                 let m = Message::decode(&bytes).expect("engines send well-formed messages");
+                self.note(|t| {
+                    let _ = write!(t, "server < {conn} ");
+                    hex(t, &bytes);
+                });
                 for (c, reply) in self.node.handle(conn, m) {
+                    self.note(|t| {
+                        let _ = write!(t, "server > {c} ");
+                        hex(t, &reply.encode());
+                    });
                     if let Some(dev) = self.devices.iter().position(|x| x.conn == Some(c)) {
                         let dup = matches!(
                             reply,
@@ -510,8 +550,15 @@ impl World {
     }
 }
 
+/// Appends `bytes` in hex.
+fn hex(t: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(t, "{b:02x}");
+    }
+}
+
 /// Every object's state in an engine's memory.
-fn states(e: &Engine) -> HashMap<Ghid, Vec<u8>> {
+fn states(e: &Engine) -> BTreeMap<Ghid, Vec<u8>> {
     e.addresses()
         .into_iter()
         .filter_map(|g| e.peek(&g).map(|o| (g, o.state)))
