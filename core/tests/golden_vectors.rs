@@ -1,7 +1,6 @@
 //! The golden vectors, natively. The same check runs as wasm in headless
 //! Chromium (`web/tests/golden_vectors.rs`) and as a WASI module under wasmtime
 //! (`hypergolix selftest` in `wasi-host`).
-#![cfg(feature = "vectors")]
 
 const VECTORS: &str = include_str!("../../vectors/golix-cs3.json");
 

@@ -1,7 +1,6 @@
 //! The persistence conformance suite (every rule, each on its own fresh store)
 //! against the in-memory backend. `wasi-host` runs the same suite against the
 //! embedded store and PostgreSQL.
-#![cfg(feature = "conformance")]
 
 use hypergolix_core::persist::conformance::run_all;
 use hypergolix_core::persist::MemoryStore;
