@@ -35,7 +35,8 @@ export class HypergolixError extends Error {
   /** The IPC error code the service sent, if any. */
   readonly code: number | null;
   /**
-   * Link: connect | disconnected | timeout | refused | protocol | dead | immutable | stopped.
+   * Link: connect | disconnected | timeout | refused | unknown_recipient (a share's recipient
+   * is not at the server yet: retry; NK code 0x0100) | protocol | dead | immutable | stopped.
    * Engine: the engine's error code: wrong_password | in_use | no_account | has_account |
    * other_account | unreachable | bad_option | storage | closed | timeout (`synced`) |
    * js (a JavaScript failure) | login codes | …

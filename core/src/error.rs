@@ -144,6 +144,10 @@ pub enum Error {
     /// An argument to a constructor was out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A share names a recipient whose identity the persistence server does
+    /// not have (yet: a new agent publishes it when it first connects).
+    #[error("the recipient's identity is not known to the server yet")]
+    UnknownRecipient,
     /// A persistence rule refused an object or request.
     #[error("refused: {reason}: {detail}")]
     Refused {
@@ -255,6 +259,7 @@ impl Error {
             Error::MalformedRequest(_) => "malformed_request",
             Error::InvalidGhidText => "invalid_ghid_text",
             Error::InvalidArgument(_) => "invalid_argument",
+            Error::UnknownRecipient => "unknown_recipient",
             Error::Refused { .. } => "refused",
             Error::Storage(_) => "storage",
             Error::WrongPassword => "wrong_password",

@@ -745,3 +745,28 @@ fn a_share_that_cannot_be_read_is_refused_and_the_app_told() {
     )));
     assert_eq!(w.engine(b).peek(&g), None);
 }
+
+#[test]
+fn a_share_to_an_identity_the_server_lacks_says_so() {
+    let mut w = World::new(14);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    w.settle(100_000);
+    let g = ghid(w.call(a, new_obj(true, b"for nobody yet")));
+    // A well-formed GHID nobody has published.
+    let nobody = Ghid::from_bytes(&[[1u8].as_slice(), &[0x5a; 64]].concat()).expect("ghid");
+    let e = w
+        .call(
+            a,
+            AppRequest::Share {
+                address: g,
+                recipient: nobody,
+            },
+        )
+        .expect_err("refused");
+    assert!(matches!(e, Error::UnknownRecipient), "{e:?}");
+    // Apps see a code of its own, not the generic 0000.
+    assert_eq!(
+        hypergolix_core::wire::ipc::IpcErrorCode::for_error(&e).to_u16(),
+        0x0100
+    );
+}

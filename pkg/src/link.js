@@ -19,6 +19,9 @@ import {
 export const DEFAULT_URL = 'ws://127.0.0.1:7772/';
 const TIMEOUT_MS = 60_000;
 
+/** The NK code of a share whose recipient the server does not know yet. */
+const UNKNOWN_RECIPIENT = 0x0100;
+
 /** What the link or the service refused; `code` is the IPC error code, if any. */
 export class HypergolixError extends Error {
   constructor(message, { code = null, kind = 'refused' } = {}) {
@@ -280,7 +283,9 @@ export class HypergolixLink {
       if (m.code === 'AK') p.resolve(Uint8Array.from(m.body), seq);
       else {
         const { code, message } = parseNak(m.body);
-        p.reject(new HypergolixError(message || 'refused', { code }));
+        // 0100: a share's recipient is not at the server yet (worth a retry).
+        const kind = code === UNKNOWN_RECIPIENT ? 'unknown_recipient' : 'refused';
+        p.reject(new HypergolixError(message || 'refused', { code, kind }));
       }
       return;
     }

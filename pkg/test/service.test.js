@@ -2,7 +2,7 @@
 // `hypergolix serve`: share, live updates both ways of the API, delete.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiId, AppObj, HypergolixLink, HypergolixError } from '../src/index.js';
+import { ApiId, AppObj, Ghid, HypergolixLink, HypergolixError } from '../src/index.js';
 import { join } from 'node:path';
 import { serve, service, shareWhenKnown, text, until, work } from './support.js';
 
@@ -27,6 +27,9 @@ test('two agents share an object and see each other\'s updates live', async () =
   // may be a moment after it listens for apps.
   await shareWhenKnown(obj, lb.whoami);
   await until('B is told of the share', () => shares.length > 0);
+  // A recipient no server has heard of has a kind (and NK code) of its own.
+  const nobody = new Ghid(Uint8Array.of(1, ...new Uint8Array(64).fill(0x5a)));
+  await assert.rejects(obj.share(nobody), (e) => e.kind === 'unknown_recipient' && e.code === 0x0100);
   assert.ok(shares[0].address.equals(obj.address));
   assert.ok(shares[0].origin.equals(la.whoami));
 

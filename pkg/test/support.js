@@ -114,7 +114,7 @@ export async function shareWhenKnown(obj, recipient) {
       await obj.share(recipient);
       return;
     } catch (e) {
-      if (i > 200 || !/not known/.test(e.message)) throw e;
+      if (i > 200 || e.kind !== 'unknown_recipient') throw e;
       await new Promise((r) => setTimeout(r, 25));
     }
   }

@@ -17,10 +17,12 @@ from hypergolix import (
     AppToken,
     DeadObject,
     DoesNotExist,
+    Ghid,
     HGXLinkError,
     HypergolixLink,
     IPCError,
     LocallyImmutable,
+    UnknownRecipient,
     Unsharable,
 )
 
@@ -290,6 +292,10 @@ def test_bad_input_is_refused_clearly(links) -> None:  # type: ignore[no-untyped
     with pytest.raises(IPCError) as unknown:
         a.set_token_threadsafe(b"\x07" * 16)
     assert unknown.value.code is not None and unknown.value.message
+    # A recipient no server has heard of: its own exception and NK code.
+    with pytest.raises(UnknownRecipient) as nobody:
+        short.share_threadsafe(Ghid(1, b"\x5a" * 64))
+    assert nobody.value.code == 0x0100 and "not known" in str(nobody.value)
 
 
 def test_reconnect_after_kill_9(agents: Agents) -> None:

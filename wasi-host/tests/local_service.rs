@@ -324,7 +324,10 @@ async fn a_second_device_logs_in_by_password() {
             .await;
         match shared {
             IpcMessage::Ack { .. } => break,
-            IpcMessage::Nak { message, .. } if message.contains("not known") && i < 400 => {
+            IpcMessage::Nak {
+                code: Some(IpcErrorCode::UnknownRecipient),
+                ..
+            } if i < 400 => {
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
             other => panic!("share: {other:?}"),

@@ -172,6 +172,15 @@ async fn the_rust_link_covers_the_original_api_between_two_agents() {
         secret.share(b.whoami()).await,
         Err(LinkError::NotMutable(_))
     ));
+    // A recipient no server has heard of has a code of its own.
+    let nobody = hypergolix_core::golix::Ghid::new(AddressAlgorithm::Blake2b512, [0x5a; 64]);
+    assert!(matches!(
+        obj.share(nobody).await,
+        Err(LinkError::Refused {
+            code: Some(hypergolix_core::wire::ipc::IpcErrorCode::UnknownRecipient),
+            ..
+        })
+    ));
     let other_app = HypergolixLink::connect(&svc_a.addr)
         .await
         .expect("second app");

@@ -1037,11 +1037,7 @@ impl Engine {
         let sp = match self.need_identity(&recipient) {
             Need::Have(sp) => sp,
             Need::Wait => return Ok(None),
-            Need::Missing => {
-                return Err(Error::InvalidArgument(
-                    "the recipient's identity is not known to the server",
-                ))
-            }
+            Need::Missing => return Err(Error::UnknownRecipient),
         };
         let token = self.sessions.get(&session).and_then(|s| s.token);
         let a = self

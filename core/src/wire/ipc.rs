@@ -48,6 +48,10 @@ pub enum IpcErrorCode {
     IllegalDynamicFrame,
     /// 000a: a remote refused.
     RemoteNak,
+    /// 0100 (not in 0.1.0): a share's recipient is not known to the
+    /// persistence server yet; worth retrying (a new agent publishes its
+    /// identity when it first connects).
+    UnknownRecipient,
     /// ffff: an IPC-level error (bad token, token in use, limits).
     IpcError,
     /// Any other code a peer sent.
@@ -69,6 +73,7 @@ impl IpcErrorCode {
             IpcErrorCode::DoesNotExist => 0x0008,
             IpcErrorCode::IllegalDynamicFrame => 0x0009,
             IpcErrorCode::RemoteNak => 0x000a,
+            IpcErrorCode::UnknownRecipient => 0x0100,
             IpcErrorCode::IpcError => 0xffff,
             IpcErrorCode::Other(v) => v,
         }
@@ -88,6 +93,7 @@ impl IpcErrorCode {
             0x0008 => IpcErrorCode::DoesNotExist,
             0x0009 => IpcErrorCode::IllegalDynamicFrame,
             0x000a => IpcErrorCode::RemoteNak,
+            0x0100 => IpcErrorCode::UnknownRecipient,
             0xffff => IpcErrorCode::IpcError,
             v => IpcErrorCode::Other(v),
         }
@@ -97,6 +103,7 @@ impl IpcErrorCode {
     pub fn for_error(e: &Error) -> Self {
         match e {
             Error::UnknownObject => IpcErrorCode::DoesNotExist,
+            Error::UnknownRecipient => IpcErrorCode::UnknownRecipient,
             Error::NotAllowed(_) | Error::NotReady(_) => IpcErrorCode::IpcError,
             Error::WrongIdentity | Error::UnknownAuthor => IpcErrorCode::InconsistentAuthor,
             Error::BadSignature | Error::HashMismatch { .. } | Error::BadMac => {

@@ -14,6 +14,7 @@ from .exceptions import (
     HypergolixException,
     IPCError,
     LocallyImmutable,
+    UnknownRecipient,
     Unsharable,
 )
 from .ids import ApiID, AppToken, Ghid
@@ -40,5 +41,6 @@ __all__ = [
     "LocallyImmutable",
     "Obj",
     "PickleObj",
+    "UnknownRecipient",
     "Unsharable",
 ]

@@ -42,6 +42,12 @@ class DoesNotExist(IPCError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownRecipient(IPCError):
+    """NK 0100: a share's recipient is not known to the persistence server
+    yet (a new agent publishes its identity when it first connects): worth
+    retrying."""
+
+
 class DeadObject(IPCError, TypeError, ValueError):
     """The object was discarded or deleted (and with it every later use)."""
 
@@ -76,6 +82,7 @@ ERROR_NAMES = {
     0x0008: "does not exist",
     0x0009: "illegal dynamic frame",
     0x000A: "a remote refused",
+    0x0100: "recipient not known to the server yet",
     0xFFFF: "IPC error",
 }
 
@@ -88,4 +95,6 @@ def from_nak(body: bytes) -> IPCError:
     message = body[2:].decode("utf-8", "replace") or ERROR_NAMES.get(code, "refused")
     if code == 0x0008:
         return DoesNotExist(message, code)
+    if code == 0x0100:
+        return UnknownRecipient(message, code)
     return IPCError(message, code)

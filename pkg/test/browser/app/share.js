@@ -6,7 +6,7 @@ export async function shareWhenKnown(obj, to) {
     try {
       return await obj.share(to);
     } catch (e) {
-      if (i > 200 || !/not known/.test(e.message)) throw e;
+      if (i > 200 || e.kind !== 'unknown_recipient') throw e;
       await new Promise((r) => setTimeout(r, 25));
     }
   }
