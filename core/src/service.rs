@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{Action, Engine, Input, SessionId, StoreWrite};
+use crate::engine::{Action, Engine, Input, SessionId, Step};
 use crate::error::Error;
 use crate::golix::ghid::Ghid;
 use crate::wire::ipc::{push_request, to_app_request, GhidDialect, IpcErrorCode, IpcMessage, Side};
@@ -22,12 +22,10 @@ use crate::wire::WireError;
 /// Default largest app message (0.1.0 used 10 MiB).
 pub const DEFAULT_MAX_APP_MESSAGE: usize = 10 * 1024 * 1024;
 
-/// What the service tells its host to do, in order. A `Store` must be
-/// durable before anything after it is carried out.
+/// Something the service tells its host to do; outputs come in a
+/// [`Step`], which says when (before or after its store write).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Apply these writes atomically and durably.
-    Store(Vec<StoreWrite>),
     /// Send these bytes to the persistence server.
     ToServer(Vec<u8>),
     /// Send these bytes to an app connection.
@@ -120,31 +118,31 @@ impl Service {
     }
 
     /// Creates an account (see [`Engine::create_account`]).
-    pub fn create_account(&mut self, password: &[u8]) -> Result<Vec<Output>, Error> {
+    pub fn create_account(&mut self, password: &[u8]) -> Result<Step<Output>, Error> {
         let actions = self.engine.create_account(password)?;
         Ok(self.convert(actions))
     }
 
     /// Starts logging in (see [`Engine::login`]).
-    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Vec<Output>, Error> {
+    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Step<Output>, Error> {
         let actions = self.engine.login(user_id, password)?;
         Ok(self.convert(actions))
     }
 
     /// Changes the password (see [`Engine::change_password`]).
-    pub fn change_password(&mut self, password: &[u8]) -> Result<Vec<Output>, Error> {
+    pub fn change_password(&mut self, password: &[u8]) -> Result<Step<Output>, Error> {
         let actions = self.engine.change_password(password)?;
         Ok(self.convert(actions))
     }
 
-    /// Carries out the actions an engine returned outside the service
-    /// (after [`Engine::restore`]).
-    pub fn adopt_actions(&mut self, actions: Vec<Action>) -> Vec<Output> {
-        self.convert(actions)
+    /// Takes over the step an engine returned outside the service (after
+    /// [`Engine::restore`]).
+    pub fn adopt_step(&mut self, step: Step) -> Step<Output> {
+        self.convert(step)
     }
 
     /// Feeds one input.
-    pub fn handle(&mut self, input: ServiceInput) -> Vec<Output> {
+    pub fn handle(&mut self, input: ServiceInput) -> Step<Output> {
         match input {
             ServiceInput::AppOpened(s, dialect) => {
                 self.conns.insert(
@@ -178,49 +176,49 @@ impl Service {
                     let a = self.engine.handle(Input::Server(m));
                     self.convert(a)
                 }
-                Err(e) => vec![Output::Log(format!(
+                Err(e) => Step::without_store(vec![Output::Log(format!(
                     "ignored a malformed message from the server: {e}"
-                ))],
+                ))]),
             },
         }
     }
 
-    fn app_bytes(&mut self, s: SessionId, bytes: &[u8]) -> Vec<Output> {
+    fn app_bytes(&mut self, s: SessionId, bytes: &[u8]) -> Step<Output> {
         let Some(dialect) = self.conns.get(&s).map(|c| c.dialect) else {
-            return Vec::new();
+            return Step::default();
         };
         if bytes.len() > self.max_app_message {
-            return vec![Output::CloseApp(
+            return Step::without_store(vec![Output::CloseApp(
                 s,
                 format!(
                     "message of {} bytes exceeds the limit of {}",
                     bytes.len(),
                     self.max_app_message
                 ),
-            )];
+            )]);
         }
         let m = match IpcMessage::decode(Side::Link, bytes) {
             Ok(m) => m,
             // 0.1.0 drops messages of another version without an answer.
-            Err(WireError::BadVersion(_)) => return Vec::new(),
+            Err(WireError::BadVersion(_)) => return Step::default(),
             Err(WireError::Truncated(_)) => {
-                return vec![Output::CloseApp(
+                return Step::without_store(vec![Output::CloseApp(
                     s,
                     "a message shorter than its header".into(),
-                )]
+                )])
             }
             Err(e) => {
                 // A known command with a bad body: answer NK so the app's
                 // waiter does not hang.
                 let token = crate::wire::Frame::peek_token(bytes).unwrap_or(0);
-                return vec![self.to_app(
+                return Step::without_store(vec![self.to_app(
                     s,
                     IpcMessage::Nak {
                         token,
                         code: Some(IpcErrorCode::MalformedGolixPrimitive),
                         message: e.to_string(),
                     },
-                )];
+                )]);
             }
         };
         match m {
@@ -237,45 +235,45 @@ impl Service {
                         });
                         self.convert(a)
                     }
-                    None => vec![self.to_app(
+                    None => Step::without_store(vec![self.to_app(
                         s,
                         IpcMessage::Nak {
                             token,
                             code: Some(IpcErrorCode::IpcError),
                             message: "apps do not send this command".into(),
                         },
-                    )],
+                    )]),
                 }
             }
-            IpcMessage::Unknown { token, code } => {
-                vec![self.to_app(s, IpcMessage::unknown_code_nak(token, code))]
-            }
+            IpcMessage::Unknown { token, code } => Step::without_store(vec![
+                self.to_app(s, IpcMessage::unknown_code_nak(token, code))
+            ]),
             // Answers to our pushes: nothing waits for them.
-            IpcMessage::Ack { .. } | IpcMessage::Nak { .. } => Vec::new(),
+            IpcMessage::Ack { .. } | IpcMessage::Nak { .. } => Step::default(),
         }
     }
 
-    fn over_limit(&mut self, s: SessionId, bytes: &[u8]) -> Vec<Output> {
+    fn over_limit(&mut self, s: SessionId, bytes: &[u8]) -> Step<Output> {
         if !self.conns.contains_key(&s) {
-            return Vec::new();
+            return Step::default();
         }
         match IpcMessage::decode(Side::Link, bytes) {
             Ok(IpcMessage::Ack { .. } | IpcMessage::Nak { .. }) | Err(WireError::BadVersion(_)) => {
-                Vec::new()
+                Step::default()
             }
             _ => match crate::wire::Frame::peek_token(bytes) {
-                Some(token) => vec![self.to_app(
+                Some(token) => Step::without_store(vec![self.to_app(
                     s,
                     IpcMessage::Nak {
                         token,
                         code: Some(IpcErrorCode::IpcError),
                         message: "rate limit exceeded: slow down and retry".into(),
                     },
-                )],
-                None => vec![Output::CloseApp(
+                )]),
+                None => Step::without_store(vec![Output::CloseApp(
                     s,
                     "a message shorter than its header".into(),
-                )],
+                )]),
             },
         }
     }
@@ -284,51 +282,46 @@ impl Service {
         Output::ToApp(s, m.encode())
     }
 
-    fn convert(&mut self, actions: Vec<Action>) -> Vec<Output> {
-        let mut out = Vec::with_capacity(actions.len());
-        for a in actions {
-            match a {
-                Action::Store(w) => out.push(Output::Store(w)),
-                Action::Send(m) => out.push(Output::ToServer(m.encode())),
-                Action::Reply { req, result, .. } => {
-                    let Some((s, token)) = self.reqs.remove(&req) else {
-                        continue;
-                    };
-                    let dialect = self.conns.get(&s).map(|c| c.dialect).unwrap_or_default();
-                    let m = match result {
-                        Ok(r) => IpcMessage::Ack {
-                            token,
-                            body: dialect.reply_body(&r),
-                        },
-                        Err(e) => IpcMessage::Nak {
-                            token,
-                            code: Some(IpcErrorCode::for_error(&e)),
-                            message: e.to_string(),
-                        },
-                    };
-                    out.push(self.to_app(s, m));
-                }
-                Action::Push { session, push } => {
-                    let Some(c) = self.conns.get_mut(&session) else {
-                        continue;
-                    };
-                    let token = c.next_token;
-                    c.next_token = c.next_token.wrapping_add(1);
-                    let m = IpcMessage::Request {
+    fn convert(&mut self, step: Step) -> Step<Output> {
+        step.map(|a| self.output(a))
+    }
+
+    /// What an engine action is for the host (None: nothing, e.g. the
+    /// answer to a request of a connection that is gone).
+    fn output(&mut self, a: Action) -> Option<Output> {
+        Some(match a {
+            Action::Send(m) => Output::ToServer(m.encode()),
+            Action::Reply { req, result, .. } => {
+                let (s, token) = self.reqs.remove(&req)?;
+                let dialect = self.conns.get(&s).map(|c| c.dialect).unwrap_or_default();
+                let m = match result {
+                    Ok(r) => IpcMessage::Ack {
                         token,
-                        request: c.dialect.request_outward(push_request(&push)),
-                    };
-                    out.push(self.to_app(session, m));
-                }
-                Action::Ready { user_id, identity } => {
-                    out.push(Output::Ready { user_id, identity })
-                }
-                Action::LoginFailed(e) => out.push(Output::LoginFailed {
-                    code: e.code().into(),
-                    message: e.to_string(),
-                }),
+                        body: dialect.reply_body(&r),
+                    },
+                    Err(e) => IpcMessage::Nak {
+                        token,
+                        code: Some(IpcErrorCode::for_error(&e)),
+                        message: e.to_string(),
+                    },
+                };
+                self.to_app(s, m)
             }
-        }
-        out
+            Action::Push { session, push } => {
+                let c = self.conns.get_mut(&session)?;
+                let token = c.next_token;
+                c.next_token = c.next_token.wrapping_add(1);
+                let m = IpcMessage::Request {
+                    token,
+                    request: c.dialect.request_outward(push_request(&push)),
+                };
+                self.to_app(session, m)
+            }
+            Action::Ready { user_id, identity } => Output::Ready { user_id, identity },
+            Action::LoginFailed(e) => Output::LoginFailed {
+                code: e.code().into(),
+                message: e.to_string(),
+            },
+        })
     }
 }

@@ -620,7 +620,7 @@ fn engine_without_account_refuses_app_requests() {
         req: 1,
         request: AppRequest::Whoami,
     });
-    assert!(out.iter().any(|a| matches!(
+    assert!(out.actions().any(|a| matches!(
         a,
         hypergolix_core::engine::Action::Reply {
             result: Err(Error::NotReady(_)),

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use hypergolix_core::engine::{
-    Action, ApiId, AppRequest, Engine, EngineConfig, Input, KdfParams, NewObject,
+    ApiId, AppRequest, Engine, EngineConfig, Input, KdfParams, NewObject,
 };
 use hypergolix_core::wire::remote::{Message, Request};
 use libfuzzer_sys::fuzz_target;
@@ -25,9 +25,9 @@ fn store() -> &'static Vec<(Vec<u8>, Vec<u8>)> {
     static STORE: OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
     STORE.get_or_init(|| {
         let mut e = Engine::new(config(), [1; 32]);
-        let mut out = e.create_account(b"pw").expect("account");
-        out.extend(e.handle(Input::AppConnected(1)));
-        out.extend(e.handle(Input::App {
+        let mut steps = vec![e.create_account(b"pw").expect("account")];
+        steps.push(e.handle(Input::AppConnected(1)));
+        steps.push(e.handle(Input::App {
             session: 1,
             req: 1,
             request: AppRequest::New(NewObject {
@@ -40,15 +40,11 @@ fn store() -> &'static Vec<(Vec<u8>, Vec<u8>)> {
             }),
         }));
         let mut kv = std::collections::BTreeMap::new();
-        for a in out {
-            if let Action::Store(ws) = a {
-                for (k, v) in ws {
-                    match v {
-                        Some(v) => kv.insert(k, v),
-                        None => kv.remove(&k),
-                    };
-                }
-            }
+        for (k, v) in steps.into_iter().flat_map(|s| s.store) {
+            match v {
+                Some(v) => kv.insert(k, v),
+                None => kv.remove(&k),
+            };
         }
         kv.into_iter().collect()
     })

@@ -11,7 +11,7 @@
 mod service_net;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hypergolix_core::engine::{ApiId, Engine, EngineConfig, KdfParams};
+use hypergolix_core::engine::{ApiId, Engine, EngineConfig, KdfParams, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::IpcRequest;
@@ -20,13 +20,13 @@ use hypergolix_wasi_host::runtime::Runtime;
 use service_net::{new_dynamic, update, Net, Svc};
 
 impl Svc for WasmService {
-    fn feed(&mut self, input: ServiceInput) -> Vec<Output> {
+    fn feed(&mut self, input: ServiceInput) -> Step<Output> {
         self.handle(input).expect("the component handles input")
     }
 }
 
 /// Alice shares a new object with Bob, whose app tracks it.
-fn setup<S: Svc>(svcs: Vec<S>, accounts: Vec<Vec<Output>>) -> (Net<S>, Ghid) {
+fn setup<S: Svc>(svcs: Vec<S>, accounts: Vec<Step<Output>>) -> (Net<S>, Ghid) {
     let mut net = Net::new(svcs, accounts);
     let bob = net.call_ghid(1, IpcRequest::Whoami);
     let api = ApiId([7; 65]);

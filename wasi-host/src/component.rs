@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use hypergolix_core::engine::Step;
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
@@ -62,25 +63,27 @@ fn guest_err(e: String) -> Error {
     Error::Engine(e)
 }
 
-fn from_wit(out: Vec<wit::Output>) -> Result<Vec<Output>> {
-    out.into_iter()
-        .map(|o| {
-            Ok(match o {
-                wit::Output::Store(ws) => {
-                    Output::Store(ws.into_iter().map(|w| (w.key, w.value)).collect())
-                }
-                wit::Output::ToServer(b) => Output::ToServer(b),
-                wit::Output::ToApp((s, b)) => Output::ToApp(s, b),
-                wit::Output::CloseApp((s, why)) => Output::CloseApp(s, why),
-                wit::Output::Ready((u, i)) => Output::Ready {
-                    user_id: Ghid::from_bytes(&u).map_err(|e| Error::Engine(e.to_string()))?,
-                    identity: Ghid::from_bytes(&i).map_err(|e| Error::Engine(e.to_string()))?,
-                },
-                wit::Output::LoginFailed((code, message)) => Output::LoginFailed { code, message },
-                wit::Output::Log(l) => Output::Log(l),
-            })
-        })
-        .collect()
+fn output(o: wit::Output) -> Result<Output> {
+    Ok(match o {
+        wit::Output::ToServer(b) => Output::ToServer(b),
+        wit::Output::ToApp((s, b)) => Output::ToApp(s, b),
+        wit::Output::CloseApp((s, why)) => Output::CloseApp(s, why),
+        wit::Output::Ready((u, i)) => Output::Ready {
+            user_id: Ghid::from_bytes(&u).map_err(|e| Error::Engine(e.to_string()))?,
+            identity: Ghid::from_bytes(&i).map_err(|e| Error::Engine(e.to_string()))?,
+        },
+        wit::Output::LoginFailed((code, message)) => Output::LoginFailed { code, message },
+        wit::Output::Log(l) => Output::Log(l),
+    })
+}
+
+/// The component's step, field for field.
+fn from_wit(step: wit::Step) -> Result<Step<Output>> {
+    Ok(Step {
+        early: step.early.into_iter().map(output).collect::<Result<_>>()?,
+        store: step.store.into_iter().map(|w| (w.key, w.value)).collect(),
+        then: step.then.into_iter().map(output).collect::<Result<_>>()?,
+    })
 }
 
 /// A new instance of the component: no files, no network, no environment;
@@ -112,7 +115,7 @@ impl WasmService {
         component: &Component,
         config: WasmConfig,
         records: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<(Self, Vec<Output>)> {
+    ) -> Result<(Self, Step<Output>)> {
         let (mut store, engine) = instantiate(runtime, component)?;
         let cfg = wit::Config {
             storage_key: config.storage_key.to_vec(),
@@ -128,7 +131,7 @@ impl WasmService {
     }
 
     /// Creates an account.
-    pub fn create_account(&mut self, password: &[u8]) -> Result<Vec<Output>> {
+    pub fn create_account(&mut self, password: &[u8]) -> Result<Step<Output>> {
         let out = self
             .engine
             .hypergolix_engine_service()
@@ -138,7 +141,7 @@ impl WasmService {
     }
 
     /// Starts logging in.
-    pub fn login(&mut self, user_id: &Ghid, password: &[u8]) -> Result<Vec<Output>> {
+    pub fn login(&mut self, user_id: &Ghid, password: &[u8]) -> Result<Step<Output>> {
         let out = self
             .engine
             .hypergolix_engine_service()
@@ -166,7 +169,7 @@ impl WasmService {
     }
 
     /// Feeds one input.
-    pub fn handle(&mut self, input: ServiceInput) -> Result<Vec<Output>> {
+    pub fn handle(&mut self, input: ServiceInput) -> Result<Step<Output>> {
         let input = match input {
             ServiceInput::AppOpened(s, d) => wit::Input::AppOpened((s, d == GhidDialect::Native)),
             ServiceInput::AppClosed(s) => wit::Input::AppClosed(s),

@@ -7,7 +7,7 @@
 #[path = "../../core/tests/support/service_net.rs"]
 mod service_net;
 
-use hypergolix_core::engine::{ApiId, AppToken};
+use hypergolix_core::engine::{ApiId, AppToken, Step};
 use hypergolix_core::service::{Output, ServiceInput};
 use hypergolix_core::wire::ipc::{GhidDialect, IpcRequest};
 use hypergolix_wasi_host::component::{load_engine, WasmConfig, WasmService};
@@ -16,7 +16,7 @@ use service_net::{new_dynamic, update, Net, Svc, APP};
 use wasmtime::component::Component;
 
 impl Svc for WasmService {
-    fn feed(&mut self, input: ServiceInput) -> Vec<Output> {
+    fn feed(&mut self, input: ServiceInput) -> Step<Output> {
         self.handle(input).expect("the component handles input")
     }
 }
@@ -72,7 +72,7 @@ fn two_agents_with_engines_under_wasmtime() {
         .collect();
     let (svc, out) = WasmService::start(&rt, &comp, config(1, 99), records).expect("restart");
     assert!(out
-        .iter()
+        .actions()
         .any(|o| matches!(o, Output::Ready { identity, .. } if *identity == bob)));
     net.svcs[1] = svc;
     net.node.disconnect(1);

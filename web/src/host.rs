@@ -1,7 +1,7 @@
 //! The host loop: the one task that owns the engine (`Service`) and the
 //! store. JavaScript calls and the server link only queue [`Event`]s; the
 //! loop takes them one at a time, feeds the engine, and carries out its
-//! outputs in order, awaiting each store write before anything after it.
+//! steps in order, awaiting each store write before what comes after it.
 //! Nothing here is borrowed across an await that JavaScript could re-enter:
 //! the loop owns its state outright, and what JavaScript shares with it
 //! ([`Status`]) is only read or written between awaits.
@@ -14,7 +14,7 @@ use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::StreamExt;
 use hypergolix_core::engine::keys::lock_storage_key;
-use hypergolix_core::engine::{KdfParams, SessionId};
+use hypergolix_core::engine::{KdfParams, SessionId, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
@@ -148,15 +148,21 @@ impl Host {
         self.log.say(&format!("hypergolix: {line}"));
     }
 
-    /// Carries out outputs in order; a store write completes before
-    /// anything after it.
-    pub async fn apply(&mut self, out: Vec<Output>) -> Result<()> {
+    /// Carries out a step: its early outputs, its store write (complete
+    /// before anything after it), then the rest.
+    pub async fn apply(&mut self, step: Step<Output>) -> Result<()> {
+        self.outputs(step.early);
+        if !step.store.is_empty() {
+            let meta = self.pending_meta.take();
+            self.store.apply(&step.store, meta.as_ref()).await?;
+        }
+        self.outputs(step.then);
+        Ok(())
+    }
+
+    fn outputs(&mut self, out: Vec<Output>) {
         for o in out {
             match o {
-                Output::Store(ws) => {
-                    let meta = self.pending_meta.take();
-                    self.store.apply(&ws, meta.as_ref()).await?;
-                }
                 Output::ToServer(b) => {
                     if let Some(tx) = &self.server {
                         // A closed link is noticed by the link task; the
@@ -190,7 +196,6 @@ impl Host {
                 Output::Log(l) => self.say(&l),
             }
         }
-        Ok(())
     }
 
     /// Tells `open` the account is ready, once it is (see `ready_when_loaded`).
@@ -321,7 +326,7 @@ impl Host {
 /// write is carried out, so nothing unwritten is acknowledged. The store is
 /// closed and the database lock released before `Stop` is answered, so the
 /// database can be opened again at once.
-pub async fn run(mut host: Host, first: Vec<Output>, mut events: UnboundedReceiver<Event>) {
+pub async fn run(mut host: Host, first: Step<Output>, mut events: UnboundedReceiver<Event>) {
     let mut stopped_by = None;
     let mut failure = host.apply(first).await.err();
     if failure.is_none() {

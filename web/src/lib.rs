@@ -239,7 +239,7 @@ fn engine_config(key: &[u8; 32]) -> EngineConfig {
 /// What `open` decided to do with the database.
 struct Start {
     service: Service,
-    outputs: Vec<hypergolix_core::service::Output>,
+    outputs: hypergolix_core::engine::Step<hypergolix_core::service::Output>,
     storage_key: Zeroizing<[u8; 32]>,
     meta: Option<Meta>,
     login: Option<PendingLogin>,
@@ -291,7 +291,7 @@ fn start(
                 e => e.into(),
             })?;
             let records = records().unwrap_or_default();
-            let (engine, actions) = Engine::restore(engine_config(&key), *seed, records)?;
+            let (engine, step) = Engine::restore(engine_config(&key), *seed, records)?;
             if engine.user_id() != Some(m.user_id) {
                 return Err(WebError::Storage(format!(
                     "the database {:?} names the account {} but its records hold another",
@@ -299,7 +299,7 @@ fn start(
                 )));
             }
             let mut service = Service::new(engine);
-            let outputs = service.adopt_actions(actions);
+            let outputs = service.adopt_step(step);
             Ok(Start {
                 service,
                 outputs,
@@ -313,7 +313,7 @@ fn start(
             let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
             Ok(Start {
                 service: Service::new(Engine::new(engine_config(&key), *seed)),
-                outputs: Vec::new(),
+                outputs: hypergolix_core::engine::Step::default(),
                 storage_key: key,
                 meta: Some(Meta {
                     user_id,

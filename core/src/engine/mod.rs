@@ -1,8 +1,7 @@
 //! The Hypergolix engine: the agent that the local service and the browser
 //! run. Sans-IO: the host feeds [`Input`]s to [`Engine::handle`] and carries
-//! out the [`Action`]s it returns, in order (a [`Action::Store`] durably
-//! before anything after it; what comes before it needs nothing it
-//! writes). The engine keeps its whole state in memory and describes every
+//! out the [`Step`] it returns: its early [`Action`]s, then its store write,
+//! durably, then the rest (the step's fields name the order). The engine keeps its whole state in memory and describes every
 //! change as a storage write, so a host can restart it from its store with
 //! [`Engine::restore`].
 //!
@@ -13,8 +12,10 @@
 //! let mut cfg = EngineConfig::new([7; 32]);
 //! cfg.kdf = KdfParams::INSECURE_TEST; // tests only
 //! let mut engine = Engine::new(cfg, [1; 32]);
-//! let actions = engine.create_account(b"correct horse").expect("account");
-//! assert!(actions.iter().any(|a| matches!(a, Action::Ready { .. })));
+//! let step = engine.create_account(b"correct horse").expect("account");
+//! // The new account is written first; then the app may be told.
+//! assert!(!step.store.is_empty());
+//! assert!(step.then.iter().any(|a| matches!(a, Action::Ready { .. })));
 //! ```
 
 mod apps;
@@ -36,7 +37,7 @@ use zeroize::Zeroizing;
 pub use keys::KdfParams;
 pub use types::{
     Action, ApiId, AppPush, AppReply, AppRequest, AppToken, Input, NewObject, ObjDef, SessionId,
-    StoreWrite, API_ID_LEN, DEFAULT_LEGROOM, TOKEN_LEN,
+    Step, StoreWrite, API_ID_LEN, DEFAULT_LEGROOM, TOKEN_LEN,
 };
 
 use crate::error::{Error, Result};
@@ -294,7 +295,7 @@ impl Engine {
 
     /// Creates a new identity and account protected by `password`. The
     /// returned actions store it locally and (when the server is up) publish it.
-    pub fn create_account(&mut self, password: &[u8]) -> Result<Vec<Action>> {
+    pub fn create_account(&mut self, password: &[u8]) -> Result<Step> {
         if self.agent.is_some() {
             return Err(Error::NotAllowed("this engine already has an account"));
         }
@@ -366,7 +367,7 @@ impl Engine {
     /// Starts logging in to an existing account (on a new device, or after
     /// the local store was lost). Needs the server: the result comes later as
     /// [`Action::Ready`] or [`Action::LoginFailed`].
-    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Vec<Action>> {
+    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Step> {
         if self.agent.is_some() {
             return Err(Error::NotAllowed("this engine already has an account"));
         }
@@ -383,7 +384,7 @@ impl Engine {
 
     /// Changes the password: publishes a new root frame encrypted under the
     /// new password's key. The old password stops working once it is published.
-    pub fn change_password(&mut self, new_password: &[u8]) -> Result<Vec<Action>> {
+    pub fn change_password(&mut self, new_password: &[u8]) -> Result<Step> {
         let user_id = self.user_id().ok_or(Error::NotReady("not logged in"))?;
         let me = self.my_ghid()?;
         let pk = keys::password_keys(new_password, &me, self.cfg.kdf)?;
@@ -425,12 +426,12 @@ impl Engine {
         cfg: EngineConfig,
         seed: [u8; 32],
         records: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(Self, Vec<Action>)> {
+    ) -> Result<(Self, Step)> {
         let mut e = Self::new(cfg, seed);
         let records: Vec<(Vec<u8>, Vec<u8>)> = records.into_iter().collect();
         let open = |k: &[u8], v: &[u8]| keys::open_local(&e.cfg.storage_key, k, v);
         let Some((_, acct)) = records.iter().find(|(k, _)| k == state::K_ACCOUNT) else {
-            return Ok((e, Vec::new()));
+            return Ok((e, Step::default()));
         };
         let (user_id, account, export) = state::decode_account(&open(state::K_ACCOUNT, acct)?)?;
         let me = FirstParty::import(&export, &e.cfg.storage_key).map_err(|_| {
@@ -519,7 +520,7 @@ impl Engine {
     }
 
     /// Feeds one input; returns what the host must do, in order.
-    pub fn handle(&mut self, input: Input) -> Vec<Action> {
+    pub fn handle(&mut self, input: Input) -> Step {
         self.server_step = matches!(input, Input::Server(_));
         match input {
             Input::AppConnected(s) => {
@@ -672,7 +673,7 @@ impl Engine {
 
     /// Renders the local writes of this step and returns the actions, the
     /// store write first.
-    fn finish(&mut self) -> Vec<Action> {
+    fn finish(&mut self) -> Step {
         let keys = std::mem::take(&mut self.dirty);
         let mut writes = Vec::with_capacity(keys.len());
         for k in keys {
@@ -686,12 +687,11 @@ impl Engine {
             }
         }
         self.server_step = false;
-        let mut out = std::mem::take(&mut self.early);
-        if !writes.is_empty() {
-            out.push(Action::Store(writes));
+        Step {
+            early: std::mem::take(&mut self.early),
+            store: writes,
+            then: std::mem::take(&mut self.out),
         }
-        out.append(&mut self.out);
-        out
     }
 
     fn render(&mut self, k: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -33,7 +33,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, AppRequest, Engine, EngineConfig, Input, KdfParams, NewObject, StoreWrite};
+use super::{
+    Action, AppRequest, Engine, EngineConfig, Input, KdfParams, NewObject, Step as EngineStep,
+    StoreWrite,
+};
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
 use crate::persist::{MemoryStore, Node};
@@ -261,18 +264,28 @@ fn engine_case() -> Result<Case> {
     let mut node = Node::new(MemoryStore::new());
     let mut steps = Vec::new();
     let mut replies = Vec::new();
-    let mut run = |engine: &mut Engine, first: Vec<Action>, steps: &mut Vec<Step>| {
-        let mut queue: std::collections::VecDeque<Action> = first.into();
-        while let Some(a) = queue.pop_front() {
-            match a {
-                Action::Store(ws) => steps.push(Step::Apply(ws)),
-                Action::Send(m) => {
-                    for (_, reply) in node.handle(1, m) {
-                        queue.extend(engine.handle(Input::Server(reply)));
+    let mut run = |engine: &mut Engine, first: EngineStep, steps: &mut Vec<Step>| {
+        let mut queue = std::collections::VecDeque::from([first]);
+        while let Some(step) = queue.pop_front() {
+            // In the step's order: early actions, the store write, the rest.
+            let ordered = step
+                .early
+                .into_iter()
+                .map(Ok)
+                .chain(std::iter::once(Err(step.store)))
+                .chain(step.then.into_iter().map(Ok));
+            for item in ordered {
+                match item {
+                    Err(ws) if !ws.is_empty() => steps.push(Step::Apply(ws)),
+                    Err(_) => {}
+                    Ok(Action::Send(m)) => {
+                        for (_, reply) in node.handle(1, m) {
+                            queue.push_back(engine.handle(Input::Server(reply)));
+                        }
                     }
+                    Ok(Action::Reply { result, .. }) => replies.push(result),
+                    Ok(_) => {}
                 }
-                Action::Reply { result, .. } => replies.push(result),
-                _ => {}
             }
         }
     };

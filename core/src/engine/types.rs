@@ -308,13 +308,72 @@ pub enum Input {
 /// One storage write: `None` deletes the key.
 pub type StoreWrite = (Vec<u8>, Option<Vec<u8>>);
 
-/// Something the host must do. Actions come in order, and a
-/// [`Action::Store`] must be durable before any later action is carried out
-/// (that is what makes an acknowledged update survive a crash).
+/// What the host must do after one input, in the order of its fields:
+/// carry out [`early`](Step::early), make [`store`](Step::store) durable
+/// (atomically), and only then carry out [`then`](Step::then). That order
+/// is what makes an acknowledged update survive a crash: an answer or a
+/// message in `then` never runs ahead of the write it stands on, while
+/// what needs nothing of the write (pushes of state the server already
+/// holds durably, a container stored when its frame was built) does not
+/// wait for it.
+///
+/// `A` is what the actions are: the engine's [`Action`]s, or the local
+/// service's outputs (`crate::service::Output`).
+#[must_use = "a step's actions must be carried out, in order"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step<A = Action> {
+    /// First: actions that need nothing of `store`.
+    pub early: Vec<A>,
+    /// Then: writes to apply atomically and durably (empty: none).
+    pub store: Vec<StoreWrite>,
+    /// Last: actions that may be carried out only once `store` is durable.
+    pub then: Vec<A>,
+}
+
+impl<A> Default for Step<A> {
+    fn default() -> Self {
+        Self {
+            early: Vec::new(),
+            store: Vec::new(),
+            then: Vec::new(),
+        }
+    }
+}
+
+impl<A> Step<A> {
+    /// A step with no store write: `actions`, in order.
+    pub fn without_store(actions: Vec<A>) -> Self {
+        Self {
+            early: actions,
+            ..Self::default()
+        }
+    }
+
+    /// Every action, in the order they are carried out (`early`, then
+    /// `then`; the store write comes between them).
+    pub fn actions(&self) -> impl Iterator<Item = &A> {
+        self.early.iter().chain(&self.then)
+    }
+
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.early.is_empty() && self.store.is_empty() && self.then.is_empty()
+    }
+
+    /// The same step with each action turned into zero or one of another
+    /// kind (in order, each staying on its side of the store write).
+    pub fn map<B>(self, mut f: impl FnMut(A) -> Option<B>) -> Step<B> {
+        Step {
+            early: self.early.into_iter().filter_map(&mut f).collect(),
+            store: self.store,
+            then: self.then.into_iter().filter_map(&mut f).collect(),
+        }
+    }
+}
+
+/// Something the host must do; it comes in a [`Step`], which says when.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Apply these writes atomically and durably.
-    Store(Vec<StoreWrite>),
     /// Send a message to the persistence server.
     Send(Message),
     /// Answer an app request.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use hypergolix_core::engine::{
-    Action, AppPush, AppReply, AppRequest, Engine, EngineConfig, Input, KdfParams, SessionId,
+    Action, AppPush, AppReply, AppRequest, Engine, EngineConfig, Input, KdfParams, SessionId, Step,
 };
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::{ConnId, MemoryStore, Node};
@@ -299,34 +299,45 @@ impl World {
         let Some(e) = self.devices[d].engine.as_mut() else {
             return;
         };
-        let actions = e.handle(input);
-        for a in &actions {
-            self.note(|t| match a {
-                // Messages as the bytes that go on the wire.
-                Action::Send(m) => {
-                    let _ = write!(t, "{d} > send ");
-                    hex(t, &m.encode());
-                }
-                a => {
-                    let _ = write!(t, "{d} > {a:?}");
-                }
-            });
-        }
-        let store_at = actions.iter().position(|a| matches!(a, Action::Store(_)));
+        let step = e.handle(input);
+        self.note_step(d, &step);
         let ready = self.devices[d].ready.is_some();
-        if let Some(at) = store_at.filter(|_| ready && self.chance(self.faults.crash_mid_step)) {
+        if !step.store.is_empty() && ready && self.chance(self.faults.crash_mid_step) {
             // What the device held before this step is what its store holds.
             let before = self.devices[d].durable_states.clone();
-            let mut actions = actions;
-            actions.truncate(at);
-            self.apply(d, actions);
+            self.apply_actions(d, step.early);
             self.crash(d);
             self.devices[d].at_crash = before;
             self.mid_step_crashes += 1;
             return;
         }
-        self.apply(d, actions);
+        self.apply(d, step);
         self.note_durable(d);
+    }
+
+    /// Traces a step: its early actions, its store write, the rest.
+    fn note_step(&mut self, d: usize, step: &Step) {
+        let action = |t: &mut String, a: &Action| match a {
+            // Messages as the bytes that go on the wire.
+            Action::Send(m) => {
+                let _ = write!(t, "{d} > send ");
+                hex(t, &m.encode());
+            }
+            a => {
+                let _ = write!(t, "{d} > {a:?}");
+            }
+        };
+        for a in &step.early {
+            self.note(|t| action(t, a));
+        }
+        if !step.store.is_empty() {
+            self.note(|t| {
+                let _ = write!(t, "{d} > store {:?}", step.store);
+            });
+        }
+        for a in &step.then {
+            self.note(|t| action(t, a));
+        }
     }
 
     /// Records a device's object states after a fully carried-out step
@@ -340,18 +351,22 @@ impl World {
         }
     }
 
-    /// Carries out a device's actions, in order.
-    pub fn apply(&mut self, d: usize, actions: Vec<Action>) {
+    /// Carries out a device's step: early actions, the store write, the rest.
+    pub fn apply(&mut self, d: usize, step: Step) {
+        self.apply_actions(d, step.early);
+        for (k, v) in step.store {
+            match v {
+                Some(v) => self.devices[d].store.insert(k, v),
+                None => self.devices[d].store.remove(&k),
+            };
+        }
+        self.apply_actions(d, step.then);
+    }
+
+    /// Carries out actions, in order.
+    fn apply_actions(&mut self, d: usize, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Store(writes) => {
-                    for (k, v) in writes {
-                        match v {
-                            Some(v) => self.devices[d].store.insert(k, v),
-                            None => self.devices[d].store.remove(&k),
-                        };
-                    }
-                }
                 Action::Send(m) => {
                     if let Some(c) = self.devices[d].conn {
                         let bytes = m.encode();

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use hypergolix_core::engine::ApiId;
+use hypergolix_core::engine::{ApiId, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::{MemoryStore, Node};
 use hypergolix_core::service::{Output, Service, ServiceInput};
@@ -19,11 +19,11 @@ pub const APP: u64 = 1;
 /// A local service, whatever runs it.
 pub trait Svc {
     /// Feeds one input.
-    fn feed(&mut self, input: ServiceInput) -> Vec<Output>;
+    fn feed(&mut self, input: ServiceInput) -> Step<Output>;
 }
 
 impl Svc for Service {
-    fn feed(&mut self, input: ServiceInput) -> Vec<Output> {
+    fn feed(&mut self, input: ServiceInput) -> Step<Output> {
         self.handle(input)
     }
 }
@@ -49,7 +49,7 @@ pub struct Net<S: Svc> {
 impl<S: Svc> Net<S> {
     /// Services that have just created their accounts (`accounts[i]` is what
     /// service `i` returned): they come online and their apps connect.
-    pub fn new(svcs: Vec<S>, accounts: Vec<Vec<Output>>) -> Self {
+    pub fn new(svcs: Vec<S>, accounts: Vec<Step<Output>>) -> Self {
         let n = svcs.len();
         let mut net = Net {
             node: Node::new(MemoryStore::new()),
@@ -69,19 +69,22 @@ impl<S: Svc> Net<S> {
         net
     }
 
-    /// Carries out a service's outputs: stores, sends, and its app's link
-    /// answering every push with `AK`, as 0.1.0's does.
-    pub fn apply(&mut self, i: usize, out: Vec<Output>) {
+    /// Carries out a service's step: early outputs, the store write, the
+    /// rest; its app's link answers every push with `AK`, as 0.1.0's does.
+    pub fn apply(&mut self, i: usize, step: Step<Output>) {
+        self.outputs(i, step.early);
+        for (k, v) in step.store {
+            match v {
+                Some(v) => self.stores[i].insert(k, v),
+                None => self.stores[i].remove(&k),
+            };
+        }
+        self.outputs(i, step.then);
+    }
+
+    fn outputs(&mut self, i: usize, out: Vec<Output>) {
         for o in out {
             match o {
-                Output::Store(ws) => {
-                    for (k, v) in ws {
-                        match v {
-                            Some(v) => self.stores[i].insert(k, v),
-                            None => self.stores[i].remove(&k),
-                        };
-                    }
-                }
                 Output::ToServer(b) => self.queue.push_back((Hop::ToNode(i), b)),
                 Output::ToApp(_, b) => {
                     let m =

@@ -16,7 +16,7 @@
 
 use std::cell::RefCell;
 
-use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
+use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
@@ -37,24 +37,30 @@ thread_local! {
     static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
 }
 
-fn convert(out: Vec<Output>) -> Vec<wit::Output> {
-    out.into_iter()
-        .map(|o| match o {
-            Output::Store(ws) => wit::Output::Store(
-                ws.into_iter()
-                    .map(|(key, value)| wit::Write { key, value })
-                    .collect(),
-            ),
-            Output::ToServer(b) => wit::Output::ToServer(b),
-            Output::ToApp(s, b) => wit::Output::ToApp((s, b)),
-            Output::CloseApp(s, why) => wit::Output::CloseApp((s, why)),
-            Output::Ready { user_id, identity } => {
-                wit::Output::Ready((user_id.to_bytes().to_vec(), identity.to_bytes().to_vec()))
-            }
-            Output::LoginFailed { code, message } => wit::Output::LoginFailed((code, message)),
-            Output::Log(l) => wit::Output::Log(l),
-        })
-        .collect()
+fn output(o: Output) -> wit::Output {
+    match o {
+        Output::ToServer(b) => wit::Output::ToServer(b),
+        Output::ToApp(s, b) => wit::Output::ToApp((s, b)),
+        Output::CloseApp(s, why) => wit::Output::CloseApp((s, why)),
+        Output::Ready { user_id, identity } => {
+            wit::Output::Ready((user_id.to_bytes().to_vec(), identity.to_bytes().to_vec()))
+        }
+        Output::LoginFailed { code, message } => wit::Output::LoginFailed((code, message)),
+        Output::Log(l) => wit::Output::Log(l),
+    }
+}
+
+/// The service's step, field for field.
+fn convert(step: Step<Output>) -> wit::Step {
+    wit::Step {
+        early: step.early.into_iter().map(output).collect(),
+        store: step
+            .store
+            .into_iter()
+            .map(|(key, value)| wit::Write { key, value })
+            .collect(),
+        then: step.then.into_iter().map(output).collect(),
+    }
 }
 
 fn with<R>(f: impl FnOnce(&mut Service) -> Result<R, String>) -> Result<R, String> {
@@ -68,10 +74,7 @@ fn with<R>(f: impl FnOnce(&mut Service) -> Result<R, String>) -> Result<R, Strin
 pub struct Component;
 
 impl wit::Guest for Component {
-    fn start(
-        config: wit::Config,
-        records: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<Vec<wit::Output>, String> {
+    fn start(config: wit::Config, records: Vec<(Vec<u8>, Vec<u8>)>) -> Result<wit::Step, String> {
         let key: [u8; 32] = config
             .storage_key
             .as_slice()
@@ -86,14 +89,14 @@ impl wit::Guest for Component {
         if config.insecure_test_kdf {
             cfg.kdf = KdfParams::INSECURE_TEST;
         }
-        let (engine, actions) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
+        let (engine, step) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
         let mut svc = Service::new(engine);
-        let out = svc.adopt_actions(actions);
+        let out = svc.adopt_step(step);
         SERVICE.with(|s| *s.borrow_mut() = Some(svc));
         Ok(convert(out))
     }
 
-    fn create_account(password: Vec<u8>) -> Result<Vec<wit::Output>, String> {
+    fn create_account(password: Vec<u8>) -> Result<wit::Step, String> {
         with(|s| {
             s.create_account(&password)
                 .map(convert)
@@ -101,7 +104,7 @@ impl wit::Guest for Component {
         })
     }
 
-    fn login(user_id: Vec<u8>, password: Vec<u8>) -> Result<Vec<wit::Output>, String> {
+    fn login(user_id: Vec<u8>, password: Vec<u8>) -> Result<wit::Step, String> {
         let g = Ghid::from_bytes(&user_id).map_err(|e| e.to_string())?;
         with(|s| {
             s.login(g, &password)
@@ -110,7 +113,7 @@ impl wit::Guest for Component {
         })
     }
 
-    fn handle(input: wit::Input) -> Vec<wit::Output> {
+    fn handle(input: wit::Input) -> wit::Step {
         let input = match input {
             wit::Input::AppOpened((s, native)) => ServiceInput::AppOpened(
                 s,
@@ -127,7 +130,11 @@ impl wit::Guest for Component {
             wit::Input::ServerDown => ServiceInput::ServerDown,
             wit::Input::ServerBytes(b) => ServiceInput::ServerBytes(b),
         };
-        with(|s| Ok(convert(s.handle(input)))).unwrap_or_else(|e| vec![wit::Output::Log(e)])
+        with(|s| Ok(convert(s.handle(input)))).unwrap_or_else(|e| wit::Step {
+            early: vec![wit::Output::Log(e)],
+            store: Vec::new(),
+            then: Vec::new(),
+        })
     }
 
     fn loading() -> u32 {

@@ -12,7 +12,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use hypergolix_core::engine::{Engine, EngineConfig, KdfParams};
+use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::Node;
 use hypergolix_core::service::{Output, Service, ServiceInput};
@@ -181,20 +181,20 @@ enum Core {
 }
 
 impl Core {
-    fn handle(&mut self, input: ServiceInput) -> Result<Vec<Output>, String> {
+    fn handle(&mut self, input: ServiceInput) -> Result<Step<Output>, String> {
         match self {
             Core::Native(s) => Ok(s.handle(input)),
             Core::Wasm(s) => s.handle(input).map_err(|e| e.to_string()),
         }
     }
-    fn login(&mut self, user: &Ghid, pw: &[u8]) -> Result<Vec<Output>, String> {
+    fn login(&mut self, user: &Ghid, pw: &[u8]) -> Result<Step<Output>, String> {
         match self {
             Core::Native(s) => s.login(*user, pw).map_err(|e| e.to_string()),
             Core::Wasm(s) => s.login(user, pw).map_err(|e| e.to_string()),
         }
     }
 
-    fn create_account(&mut self, pw: &[u8]) -> Result<Vec<Output>, String> {
+    fn create_account(&mut self, pw: &[u8]) -> Result<Step<Output>, String> {
         match self {
             Core::Native(s) => s.create_account(pw).map_err(|e| e.to_string()),
             Core::Wasm(s) => s.create_account(pw).map_err(|e| e.to_string()),
@@ -332,63 +332,78 @@ struct EngineLoop {
 }
 
 impl EngineLoop {
-    /// Carries out outputs in order; server traffic goes to the embedded
-    /// node, whose answers are fed back until nothing is left.
-    fn apply(&mut self, out: Vec<Output>) -> Result<(), String> {
-        let mut pending = std::collections::VecDeque::from(out);
-        while let Some(o) = pending.pop_front() {
-            match o {
-                Output::Store(ws) => {
-                    // Durable before anything after it is carried out.
-                    self.local.apply(&ws)?;
-                }
-                Output::ToServer(b) => match &mut self.upstream {
-                    Upstream::Embedded(node) => {
-                        let Ok(m) = Message::decode(&b) else { continue };
-                        for (_, reply) in node.handle(1, m) {
-                            let more = self
-                                .core
-                                .handle(ServiceInput::ServerBytes(reply.encode()))?;
-                            pending.extend(more);
-                        }
-                    }
-                    Upstream::Remote(Some(tx)) => {
-                        let _ = tx.send(b);
-                    }
-                    // Offline: the engine keeps its outbox and resends on reconnect.
-                    Upstream::Remote(None) => {}
-                },
-                Output::ToApp(s, b) => {
-                    if let Some(tx) = self.apps.get(&s) {
-                        if tx.try_send(ToApp::Bytes(b)).is_err() {
-                            // Full: the app does not read. Dropping its
-                            // sender makes the writer close the connection.
-                            tracing::warn!(
-                                session = s,
-                                "an app does not read its messages; closing"
-                            );
-                            self.apps.remove(&s);
-                        }
-                    }
-                }
-                Output::CloseApp(s, why) => {
-                    tracing::warn!(session = s, %why, "closing an app connection");
-                    if let Some(tx) = self.apps.remove(&s) {
-                        let _ = tx.try_send(ToApp::Close(CloseCode::Policy, why));
-                    }
-                }
-                Output::Ready { user_id, identity } => {
-                    AccountFile::write(&self.dir, &user_id, &identity)?;
-                    self.voice
-                        .say(&format!("user id: {user_id}\nidentity: {identity}"));
-                    self.opened = true;
-                }
-                // Ends the engine loop: the service cannot go on.
-                Output::LoginFailed { message, .. } => {
-                    return Err(format!("login failed: {message}"));
-                }
-                Output::Log(l) => tracing::info!("{l}"),
+    /// Carries out a step: its early outputs, its store write (durably),
+    /// then the rest; server traffic goes to the embedded node, whose
+    /// answers are fed back, step by step, until nothing is left.
+    fn apply(&mut self, step: Step<Output>) -> Result<(), String> {
+        let mut pending = std::collections::VecDeque::from([step]);
+        while let Some(step) = pending.pop_front() {
+            for o in step.early {
+                self.output(o, &mut pending)?;
             }
+            if !step.store.is_empty() {
+                // Durable before anything in `then` is carried out.
+                self.local.apply(&step.store)?;
+            }
+            for o in step.then {
+                self.output(o, &mut pending)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out one output; the embedded node's answers join `pending`.
+    fn output(
+        &mut self,
+        o: Output,
+        pending: &mut std::collections::VecDeque<Step<Output>>,
+    ) -> Result<(), String> {
+        match o {
+            Output::ToServer(b) => match &mut self.upstream {
+                Upstream::Embedded(node) => {
+                    let Ok(m) = Message::decode(&b) else {
+                        return Ok(());
+                    };
+                    for (_, reply) in node.handle(1, m) {
+                        let more = self
+                            .core
+                            .handle(ServiceInput::ServerBytes(reply.encode()))?;
+                        pending.push_back(more);
+                    }
+                }
+                Upstream::Remote(Some(tx)) => {
+                    let _ = tx.send(b);
+                }
+                // Offline: the engine keeps its outbox and resends on reconnect.
+                Upstream::Remote(None) => {}
+            },
+            Output::ToApp(s, b) => {
+                if let Some(tx) = self.apps.get(&s) {
+                    if tx.try_send(ToApp::Bytes(b)).is_err() {
+                        // Full: the app does not read. Dropping its
+                        // sender makes the writer close the connection.
+                        tracing::warn!(session = s, "an app does not read its messages; closing");
+                        self.apps.remove(&s);
+                    }
+                }
+            }
+            Output::CloseApp(s, why) => {
+                tracing::warn!(session = s, %why, "closing an app connection");
+                if let Some(tx) = self.apps.remove(&s) {
+                    let _ = tx.try_send(ToApp::Close(CloseCode::Policy, why));
+                }
+            }
+            Output::Ready { user_id, identity } => {
+                AccountFile::write(&self.dir, &user_id, &identity)?;
+                self.voice
+                    .say(&format!("user id: {user_id}\nidentity: {identity}"));
+                self.opened = true;
+            }
+            // Ends the engine loop: the service cannot go on.
+            Output::LoginFailed { message, .. } => {
+                return Err(format!("login failed: {message}"));
+            }
+            Output::Log(l) => tracing::info!("{l}"),
         }
         Ok(())
     }
@@ -612,10 +627,10 @@ fn open_engine(
         if args.account.engine.insecure_test_kdf {
             cfg.kdf = KdfParams::INSECURE_TEST;
         }
-        let (engine, actions) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
+        let (engine, step) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
         let mut svc = Service::new(engine);
         svc.set_max_app_message(settings.max_message_bytes);
-        let out = svc.adopt_actions(actions);
+        let out = svc.adopt_step(step);
         (Core::Native(Box::new(svc)), out)
     } else {
         let rt = Runtime::new(Some(&default_cache_dir())).map_err(|e| e.to_string())?;
@@ -641,7 +656,8 @@ fn open_engine(
         })?;
         (Core::Wasm(Box::new(svc)), out)
     };
-    let mut first = first;
+    // The restored engine's step, then the new account's, in that order.
+    let mut first = vec![first];
     let mut login = None;
     if fresh {
         let pw = args.account.password.get(args.login.is_none())?;
@@ -649,7 +665,7 @@ fn open_engine(
             Some(user) => login = Some((user, pw)),
             None => {
                 voice.tell("creating a new account (this takes a moment)…");
-                first.extend(core.create_account(&pw)?);
+                first.push(core.create_account(&pw)?);
             }
         }
     } else if args.login.is_some() {
@@ -682,7 +698,9 @@ fn open_engine(
     if mode == Mode::SetupOnly || logging_in {
         lp.ready = Some(ready_tx);
     }
-    lp.apply(first)?;
+    for step in first {
+        lp.apply(step)?;
+    }
     if embedded {
         let up = lp.core.handle(ServiceInput::ServerUp)?;
         lp.apply(up)?;
