@@ -770,3 +770,54 @@ fn a_share_to_an_identity_the_server_lacks_says_so() {
         0x0100
     );
 }
+
+/// The author updates (from another device, whose outbox is not ordered
+/// behind the share) after the recipient first read the shared object and
+/// before its subscription reached the server: the recipient must still
+/// end with the update.
+#[test]
+fn an_update_between_the_recipients_read_and_subscribe_arrives() {
+    use hypergolix_core::wire::remote::{Message, Request};
+    let mut w = World::new(15);
+    let (a, alice, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    let a2 = w.login_device("alice-phone", alice, b"a");
+    w.settle(100_000);
+    w.call(a2, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    w.call(b, AppRequest::RegisterApi(api())).expect("register");
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    let g = ghid(w.call(a, new_obj(true, b"first")));
+    w.settle(100_000);
+    let from = w.server_saw.len();
+    w.request(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    );
+    // Until the recipient asks for the object's frame.
+    let asked = |w: &World| {
+        w.server_saw[from..].iter().any(|m| {
+            matches!(
+                Message::decode(m),
+                Ok(Message::Request { request: Request::Get(x), .. }) if x == g
+            )
+        })
+    };
+    while !asked(&w) {
+        assert!(w.step(), "the recipient never asked for the object");
+    }
+    w.request(
+        a2,
+        AppRequest::Update {
+            address: g,
+            state: b"second".to_vec(),
+        },
+    );
+    w.settle(1_000_000);
+    assert_eq!(object(w.call(b, AppRequest::Get(g))).state, b"second");
+}

@@ -1260,7 +1260,12 @@ impl Engine {
             }
             self.mark_object(&address);
             if dynamic {
+                // The frame was read before this subscription: a frame
+                // published in between is pushed to nobody, so read the
+                // current one again behind the subscription (the server
+                // answers in order, so nothing falls between the two).
                 self.send(Request::Subscribe(address), Pending::Ignore);
+                self.send(Request::Get(address), Pending::CurrentFrame(address));
             }
             self.account_changed();
             self.deliver_share(address, origin, api_id);
