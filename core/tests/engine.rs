@@ -163,11 +163,10 @@ fn wrong_password_changes_nothing_and_password_change_works() {
 /// An update made at any moment of the recipient's accepting a share
 /// reaches it: for every interleaving (the update sent after k messages of
 /// the share were delivered), the recipient ends with the newest state.
-/// The update comes from the author's other device, whose outbox is not
-/// ordered behind the share.
-#[test]
-fn an_update_racing_a_share_is_never_lost() {
-    let mut w = World::new(11);
+/// Alice on two devices (`a`, `a2`, both with the null token) and Bob
+/// (`b`, identity `bob`, registered for [`api`]), all settled.
+fn author_with_two_devices(seed: u64) -> (World, usize, usize, usize, Ghid) {
+    let mut w = World::new(seed);
     let (a, alice, _) = w.new_agent("alice", b"a");
     let (b, _, bob) = w.new_agent("bob", b"b");
     w.settle(100_000);
@@ -178,6 +177,14 @@ fn an_update_racing_a_share_is_never_lost() {
     w.call(b, AppRequest::RegisterApi(api())).expect("register");
     w.call(a, AppRequest::SetToken(AppToken::NULL))
         .expect("token");
+    (w, a, a2, b, bob)
+}
+
+/// The update comes from the author's other device, whose outbox is not
+/// ordered behind the share.
+#[test]
+fn an_update_racing_a_share_is_never_lost() {
+    let (mut w, a, a2, b, bob) = author_with_two_devices(11);
     let mut k = 0;
     loop {
         let g = ghid(w.call(a, new_obj(true, b"first")));
@@ -778,17 +785,7 @@ fn a_share_to_an_identity_the_server_lacks_says_so() {
 #[test]
 fn an_update_between_the_recipients_read_and_subscribe_arrives() {
     use hypergolix_core::wire::remote::{Message, Request};
-    let mut w = World::new(15);
-    let (a, alice, _) = w.new_agent("alice", b"a");
-    let (b, _, bob) = w.new_agent("bob", b"b");
-    w.settle(100_000);
-    let a2 = w.login_device("alice-phone", alice, b"a");
-    w.settle(100_000);
-    w.call(a2, AppRequest::SetToken(AppToken::NULL))
-        .expect("token");
-    w.call(b, AppRequest::RegisterApi(api())).expect("register");
-    w.call(a, AppRequest::SetToken(AppToken::NULL))
-        .expect("token");
+    let (mut w, a, a2, b, bob) = author_with_two_devices(15);
     let g = ghid(w.call(a, new_obj(true, b"first")));
     w.settle(100_000);
     let from = w.server_saw.len();
