@@ -402,3 +402,219 @@ async fn slow_consumer_is_disconnected_not_buffered() {
         "{text}"
     );
 }
+
+/// One script of messages on three connections, run against the in-process
+/// node the simulation tests (`hypergolix_core::persist::Node`) and against
+/// the shipped server over websockets: every connection must receive the
+/// same messages in the same order, byte for byte (push tokens aside, which
+/// each server numbers its own way).
+#[tokio::test]
+async fn the_shipped_server_answers_as_the_simulated_node() {
+    use hypergolix_core::persist::{MemoryStore, Node};
+
+    /// Push tokens zeroed; everything else as sent.
+    fn normal(m: Message) -> Vec<u8> {
+        match m {
+            Message::Request {
+                request: r @ Request::Push { .. },
+                ..
+            } => Message::Request {
+                token: 0,
+                request: r,
+            }
+            .encode(),
+            other => other.encode(),
+        }
+    }
+
+    let (alice, bob) = (id(1), id(2));
+    let (c0, s0) = alice.make_container(fresh(1), b"state 0").expect("geoc");
+    let f0 = alice.make_first_frame(&c0.ghid()).expect("frame");
+    let d = f0.dynamic_ghid();
+    let next = s0.ratchet(&c0.ghid(), &d).expect("ratchet");
+    let (c1, _) = alice.make_container(next, b"state 1").expect("geoc");
+    let f1 = alice.make_next_frame(&f0, &c1.ghid(), 7).expect("frame");
+    let req = alice
+        .make_request_with_random(
+            bob.second_party(),
+            hypergolix_core::golix::RequestPayload::Raw(b"hi".to_vec()),
+            &[9; 32],
+        )
+        .expect("garq");
+    let x = alice.make_debinding(&d);
+    let pub_ = |b: Vec<u8>| Request::Publish(b);
+    let mut script: Vec<(usize, Request)> = vec![
+        (0, pub_(alice.second_party().gidc().to_bytes())),
+        (0, pub_(alice.second_party().gidc().to_bytes())),
+        (1, pub_(bob.second_party().gidc().to_bytes())),
+        (0, pub_(c0.to_bytes())),
+        (0, pub_(f0.to_bytes())),
+        (0, pub_(c0.to_bytes())),
+        (1, Request::Get(d)),
+        (1, Request::Exists(c0.ghid())),
+        (1, Request::Exists(c1.ghid())),
+        (1, Request::Subscribe(d)),
+        (1, Request::Subscribe(bob.ghid())),
+        (2, Request::Subscribe(d)),
+        (1, Request::ListSubscriptions),
+        (0, pub_(f1.to_bytes())),
+        (0, pub_(c1.to_bytes())),
+        (0, pub_(req.to_bytes())),
+        (2, Request::Subscribe(bob.ghid())),
+        (1, Request::ListBindings(c1.ghid())),
+        (0, pub_(x.to_bytes())),
+        (1, Request::Get(d)),
+        (1, Request::ListDebindings(d)),
+        (0, pub_(f1.to_bytes())),
+        (1, Request::Unsubscribe(d)),
+        (1, Request::Unsubscribe(d)),
+        (2, Request::Disconnect),
+        (2, Request::ListSubscriptions),
+        (0, pub_(vec![0x47; 300])),
+        (
+            0,
+            Request::Push {
+                subscription: d,
+                object: vec![1],
+            },
+        ),
+    ];
+    let mut steps: Vec<(usize, Vec<u8>)> = script
+        .drain(..)
+        .enumerate()
+        .map(|(i, (c, request))| {
+            let token = u16::try_from(i + 1).expect("token");
+            (c, Message::Request { token, request }.encode())
+        })
+        .collect();
+    // Undecodable, but framed: refused under their tokens.
+    steps.push((1, b"\x00\x00ZZ\x00\x70".to_vec()));
+    steps.push((1, b"\x00\x00GT\x00\x71short".to_vec()));
+    // A client's answer to a push: nothing comes back.
+    steps.push((
+        1,
+        Message::Ack {
+            token: 3,
+            body: vec![1],
+        }
+        .encode(),
+    ));
+
+    // The node, as the simulation drives it.
+    let mut node = Node::new(MemoryStore::new());
+    let mut expected: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 3];
+    let ping = |token| {
+        Message::Request {
+            token,
+            request: Request::Ping,
+        }
+        .encode()
+    };
+    for (c, bytes) in &steps {
+        for (to, m) in node.handle_bytes(*c as u64, bytes) {
+            expected[to as usize].push(normal(m));
+        }
+        // Every connection pings after each step (the real run needs it to
+        // know it has everything).
+        for p in 0..3 {
+            for (to, m) in node.handle_bytes(p, &ping(0xfff0)) {
+                expected[to as usize].push(normal(m));
+            }
+        }
+    }
+
+    // The shipped server, over websockets.
+    let dir = tempdir("same-as-node");
+    let server = Server::start(&dir.join("store.redb"), &[]);
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", server.addr))
+            .await
+            .expect("connect");
+        conns.push(ws);
+    }
+    let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 3];
+    for (c, bytes) in &steps {
+        conns[*c]
+            .send(Ws::Binary(bytes.clone().into()))
+            .await
+            .expect("send");
+        // Each connection then pings and reads up to the ping's answer: on
+        // the step's own connection that follows the step's answer, which
+        // the server sends only after queueing the pushes to the others.
+        let order = std::iter::once(*c).chain((0..3).filter(|p| p != c));
+        for p in order {
+            conns[p]
+                .send(Ws::Binary(ping(0xfff0).into()))
+                .await
+                .expect("send");
+            loop {
+                let msg = tokio::time::timeout(Duration::from_secs(10), conns[p].next())
+                    .await
+                    .expect("timed out")
+                    .expect("open")
+                    .expect("message");
+                let Ws::Binary(b) = msg else { continue };
+                let m = Message::decode(&b).expect("decode");
+                let pong = matches!(m, Message::Ack { token: 0xfff0, .. });
+                got[p].push(normal(m));
+                if pong {
+                    break;
+                }
+            }
+        }
+    }
+    for p in 0..3 {
+        assert_eq!(
+            got[p].len(),
+            expected[p].len(),
+            "connection {p}: {} messages from serve, {} from the node",
+            got[p].len(),
+            expected[p].len()
+        );
+        for (i, (g, e)) in got[p].iter().zip(&expected[p]).enumerate() {
+            assert_eq!(
+                g,
+                e,
+                "connection {p}, message {i}: serve sent {:?}, the node {:?}",
+                Message::decode(g),
+                Message::decode(e)
+            );
+        }
+    }
+    // Pushes really happened in the script (the comparison is not vacuous).
+    let pushes = expected
+        .iter()
+        .flatten()
+        .filter(|m| {
+            matches!(
+                Message::decode(m),
+                Ok(Message::Request {
+                    request: Request::Push { .. },
+                    ..
+                })
+            )
+        })
+        .count();
+    assert!(pushes >= 6, "only {pushes} pushes in the script");
+
+    // A message too short to frame: the node drops the connection's
+    // subscriptions and answers nothing; the server closes it.
+    let mut node_close = node.handle_bytes(1, b"\x00\x00");
+    assert!(node_close.is_empty());
+    node_close = node.handle_bytes(1, &ping(1));
+    assert_eq!(node_close.len(), 1);
+    conns[1]
+        .send(Ws::Binary(b"\x00\x00".to_vec().into()))
+        .await
+        .expect("send");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), conns[1].next())
+            .await
+            .expect("timed out")
+        {
+            None | Some(Err(_)) | Some(Ok(Ws::Close(_))) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+}

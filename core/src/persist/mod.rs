@@ -7,11 +7,15 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod dispatch;
 pub mod keys;
 pub mod node;
 pub mod rules;
 pub mod store;
+pub mod subs;
 
+pub use dispatch::{Dispatcher, Input, Query, Route, SubOp};
 pub use node::{ConnId, Node};
 pub use rules::{Checked, Notification, Persister, PublishOutcome};
 pub use store::{MemoryStore, PersistBackend, PersistTxn};
+pub use subs::{Applied, Subscriptions};

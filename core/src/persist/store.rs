@@ -48,6 +48,23 @@ pub trait PersistBackend: Send + Sync {
     }
 }
 
+/// A shared backend is a backend (`hypergolix serve` shares one among its
+/// tasks).
+impl<B: PersistBackend> PersistBackend for std::sync::Arc<B> {
+    fn transact<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
+        (**self).transact(f)
+    }
+    fn read<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
+        (**self).read(f)
+    }
+    fn reads_are_local(&self) -> bool {
+        (**self).reads_are_local()
+    }
+    fn announce(&self, notes: &[super::rules::Notification]) -> Result<()> {
+        (**self).announce(notes)
+    }
+}
+
 /// An in-memory backend (tests and the deterministic simulation). Transactions
 /// are serialized by a mutex and staged until they succeed.
 #[derive(Debug, Default)]

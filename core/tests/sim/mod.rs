@@ -414,12 +414,12 @@ impl World {
                 if !self.live.contains(&conn) {
                     return true;
                 }
-                let m = Message::decode(&bytes).expect("engines send well-formed messages");
                 self.note(|t| {
                     let _ = write!(t, "server < {conn} ");
                     hex(t, &bytes);
                 });
-                for (c, reply) in self.node.handle(conn, m) {
+                // The bytes, as `hypergolix serve` receives them.
+                for (c, reply) in self.node.handle_bytes(conn, &bytes) {
                     self.note(|t| {
                         let _ = write!(t, "server > {c} ");
                         hex(t, &reply.encode());

@@ -1,34 +1,20 @@
 //! One websocket connection speaking the remote protocol.
 
-use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use hypergolix_core::golix::Ghid;
-use hypergolix_core::persist::PersistBackend;
-use hypergolix_core::wire::remote::{encode_ghid_list, ErrorCode, Message, Request};
-use hypergolix_core::wire::{Frame, WireError};
+use hypergolix_core::persist::dispatch::{publish_answer, route_bytes};
+use hypergolix_core::persist::subs::subscribe_answer;
+use hypergolix_core::persist::{Applied, PersistBackend, Route};
+use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::Error;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::hub::{ConnHandle, Hub};
-
-fn nak(token: u16, e: &Error) -> Vec<u8> {
-    Message::Nak {
-        token,
-        code: ErrorCode::for_error(e),
-        message: e.to_string(),
-    }
-    .encode()
-}
-
-fn ack(token: u16, body: Vec<u8>) -> Vec<u8> {
-    Message::Ack { token, body }.encode()
-}
+use super::hub::{ConnHandle, Hub, Pushed};
 
 /// Serves one connection (TCP, or TLS over TCP) from `peer` until it closes.
 pub async fn serve_connection<B, S>(
@@ -94,7 +80,7 @@ pub async fn serve_connection<B, S>(
         let _ = sink.close().await;
     });
 
-    let mut subscribed: HashSet<Ghid> = HashSet::new();
+    hub.join(&conn);
     let close = |code: CloseCode, reason: &str| CloseFrame {
         code,
         reason: reason.to_string().into(),
@@ -111,7 +97,7 @@ pub async fn serve_connection<B, S>(
         };
         let bytes = match msg {
             None | Some(Ok(Ws::Close(_))) => break,
-            Some(Ok(Ws::Binary(b))) => b.to_vec(),
+            Some(Ok(Ws::Binary(b))) => b,
             Some(Ok(Ws::Text(_))) => {
                 close_with = Some(close(CloseCode::Unsupported, "binary messages only"));
                 break;
@@ -123,79 +109,72 @@ pub async fn serve_connection<B, S>(
                 break;
             }
         };
-        let reply = match Message::decode(&bytes) {
-            Ok(Message::Request {
-                token,
-                request: Request::Publish(object),
-            }) => {
+        let route = match route_bytes(&bytes) {
+            Route::Nothing => continue, // answers to our pushes
+            Route::Close(reason) => {
+                close_with = Some(close(CloseCode::Protocol, reason));
+                break;
+            }
+            Route::Publish { token, object } => {
                 // Verified here (in parallel with other connections), then
                 // pipelined: queued in order, answered when committed.
-                let magic: Vec<u8> = object.iter().take(4).copied().collect();
-                let submitted = match hub.prepare(object) {
-                    Ok(input) => hub.submit(input, conn.id).await,
-                    Err(e) => Err(e),
-                };
-                match submitted {
-                    Ok(rx) => {
-                        let tx = conn.tx.clone();
-                        let id = conn.id;
-                        let metrics = hub.metrics.clone();
-                        last_publish = Some(tokio::spawn(async move {
-                            let result = rx
-                                .await
-                                .unwrap_or_else(|_| Err(Error::Storage("writer stopped".into())));
-                            metrics.publish(&magic, &result);
-                            let reply = match result {
-                                Ok(new) => ack(token, vec![u8::from(new)]),
-                                Err(e) => {
-                                    tracing::debug!(conn = id, error = %e, "publish refused");
-                                    nak(token, &e)
-                                }
-                            };
-                            let _ = tx.send(reply).await;
-                        }));
-                        None
-                    }
-                    Err(e) => {
-                        let reply = nak(token, &e);
-                        hub.metrics.publish(&magic, &Err(e));
-                        Some(reply)
+                if let Some(reply) = publish(&hub, &conn, token, object, &mut last_publish).await {
+                    if conn.tx.send(reply.encode()).await.is_err() {
+                        break;
                     }
                 }
+                continue;
             }
-            Ok(Message::Request { token, request }) => {
-                // Later requests see this connection's earlier publishes.
-                if let Some(p) = last_publish.take() {
-                    let _ = p.await;
-                }
-                handle(&hub, &conn, &mut subscribed, token, request).await
-            }
-            Ok(Message::Ack { .. } | Message::Nak { .. }) => None, // answers to our pushes
-            Err(WireError::Truncated(_)) => {
-                close_with = Some(close(
-                    CloseCode::Protocol,
-                    "message shorter than its header",
-                ));
-                break;
-            }
-            Err(e) => {
-                let token = Frame::peek_token(&bytes).unwrap_or(0);
-                tracing::debug!(conn = conn.id, error = %e, "undecodable request");
-                Some(nak(token, &Error::Wire(e)))
-            }
+            other => other,
         };
-        if let Some(reply) = reply {
-            if conn.tx.send(reply).await.is_err() {
+        // Answers go out in request order: later requests wait for this
+        // connection's earlier publishes (and see them).
+        if let Some(p) = last_publish.take() {
+            let _ = p.await;
+        }
+        let replies = match route {
+            Route::Answer(m) => vec![m],
+            Route::Read { token, query } => vec![hub.read(token, query).await],
+            Route::Subscription { token, op } => match hub.subscription(conn.id, token, op) {
+                Applied::Answer(m) => vec![m],
+                Applied::ReadPending { token, recipient } => {
+                    // Requests still waiting for this recipient follow the ACK.
+                    let (answer, pending) = subscribe_answer(token, hub.pending(recipient).await);
+                    if conn.tx.send(answer.encode()).await.is_err() {
+                        break;
+                    }
+                    for object in pending {
+                        let push = Message::Request {
+                            token: conn.next_token(),
+                            request: Request::Push {
+                                subscription: recipient,
+                                object,
+                            },
+                        };
+                        if conn.push(push.encode()) == Pushed::Queued {
+                            hub.metrics.push(true);
+                        }
+                    }
+                    Vec::new()
+                }
+            },
+            Route::Publish { .. } | Route::Nothing | Route::Close(_) => Vec::new(),
+        };
+        let mut gone = false;
+        for reply in replies {
+            if conn.tx.send(reply.encode()).await.is_err() {
+                gone = true;
                 break;
             }
+        }
+        if gone {
+            break;
         }
     }
     if let Some(p) = last_publish.take() {
         let _ = p.await;
     }
-    for g in &subscribed {
-        hub.unsubscribe(g, conn.id);
-    }
+    hub.leave(conn.id);
     if let Some(frame) = close_with {
         let _ = close_tx.send(frame).await;
     }
@@ -205,88 +184,42 @@ pub async fn serve_connection<B, S>(
     tracing::debug!(?peer, "disconnected");
 }
 
-async fn handle<B: PersistBackend + 'static>(
+/// Starts a publish: verified on this task, queued for the writer, answered
+/// by a task of its own once committed. Returns the answer if it is refused
+/// before it reaches the writer.
+async fn publish<B: PersistBackend + 'static>(
     hub: &Arc<Hub<B>>,
     conn: &ConnHandle,
-    subscribed: &mut HashSet<Ghid>,
     token: u16,
-    request: Request,
-) -> Option<Vec<u8>> {
-    let reply = match request {
-        Request::Ping => ack(token, vec![1]),
-        Request::Publish(bytes) => {
-            let magic: Vec<u8> = bytes.iter().take(4).copied().collect();
-            let result = hub.publish(bytes, conn.id).await;
-            hub.metrics.publish(&magic, &result);
-            match result {
-                Ok(new) => ack(token, vec![u8::from(new)]),
-                Err(e) => {
-                    tracing::debug!(conn = conn.id, error = %e, "publish refused");
-                    nak(token, &e)
-                }
-            }
-        }
-        Request::Get(g) => match hub.query(move |r, t| r.get(t, &g)).await {
-            Ok(obj) => ack(token, obj),
-            Err(e) => nak(token, &e),
-        },
-        Request::Exists(g) => match hub.query(move |r, t| r.exists(t, &g)).await {
-            Ok(b) => ack(token, vec![u8::from(b)]),
-            Err(e) => nak(token, &e),
-        },
-        Request::ListBindings(g) => match hub.query(move |r, t| r.list_bindings(t, &g)).await {
-            Ok(list) => ack(token, encode_ghid_list(&list)),
-            Err(e) => nak(token, &e),
-        },
-        Request::ListDebindings(g) => match hub.query(move |r, t| r.list_debindings(t, &g)).await {
-            Ok(list) => ack(token, encode_ghid_list(&list)),
-            Err(e) => nak(token, &e),
-        },
-        Request::Subscribe(g) => {
-            hub.subscribe(g, conn);
-            subscribed.insert(g);
-            // Requests still waiting for this recipient are re-sent after the ACK.
-            let pending = hub
-                .query(move |r, t| r.pending_requests(t, &g))
-                .await
-                .unwrap_or_default();
-            let _ = conn.tx.send(ack(token, vec![1])).await;
-            for object in pending {
-                let push = Message::Request {
-                    token: conn.next_token(),
-                    request: Request::Push {
-                        subscription: g,
-                        object,
-                    },
-                };
-                if conn.push(push.encode()) == super::hub::Pushed::Queued {
-                    hub.metrics.push(true);
-                }
-            }
-            return None;
-        }
-        Request::Unsubscribe(g) => {
-            subscribed.remove(&g);
-            ack(token, vec![u8::from(hub.unsubscribe(&g, conn.id))])
-        }
-        Request::ListSubscriptions => {
-            let mut list: Vec<Ghid> = subscribed.iter().copied().collect();
-            list.sort();
-            ack(token, encode_ghid_list(&list))
-        }
-        Request::Disconnect => {
-            for g in subscribed.drain() {
-                hub.unsubscribe(&g, conn.id);
-            }
-            ack(token, vec![1])
-        }
-        Request::Push { .. } => nak(
-            token,
-            &Error::Wire(WireError::BadBody {
-                code: "!!".into(),
-                why: "only the server pushes",
-            }),
-        ),
+    object: Vec<u8>,
+    last_publish: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Option<Message> {
+    let magic: Vec<u8> = object.iter().take(4).copied().collect();
+    let submitted = match hub.prepare(object) {
+        Ok(input) => hub.submit(input, conn.id).await,
+        Err(e) => Err(e),
     };
-    Some(reply)
+    match submitted {
+        Ok(rx) => {
+            let tx = conn.tx.clone();
+            let id = conn.id;
+            let metrics = hub.metrics.clone();
+            *last_publish = Some(tokio::spawn(async move {
+                let result = rx
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Storage("writer stopped".into())));
+                metrics.publish(&magic, &result);
+                if let Err(e) = &result {
+                    tracing::debug!(conn = id, error = %e, "publish refused");
+                }
+                let _ = tx.send(publish_answer(token, &result).encode()).await;
+            }));
+            None
+        }
+        Err(e) => {
+            let result = Err(e);
+            hub.metrics.publish(&magic, &result);
+            Some(publish_answer(token, &result))
+        }
+    }
 }

@@ -1,12 +1,20 @@
-//! Shared server state: subscriptions, and the single writer that commits
-//! publishes in batches (group commit) and then pushes notifications.
+//! What the server's connections share: the core's [`Dispatcher`] over the
+//! backend, the core's one [`Subscriptions`] table with each connection's
+//! outbound queue, and the single writer that commits publishes in batches
+//! (group commit) and then fans out the pushes. Everything a request means is
+//! decided in `hypergolix_core::persist`; this file only decides which task
+//! runs what, and cuts off a consumer that cannot keep up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::persist::{Checked, Notification, PersistBackend, Persister};
+use hypergolix_core::persist::dispatch::refusal;
+use hypergolix_core::persist::{
+    Applied, ConnId, Dispatcher, Input, Notification, PersistBackend, Persister, Query, SubOp,
+    Subscriptions,
+};
 use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -20,7 +28,7 @@ const TOKEN_AT: usize = 4;
 #[derive(Clone)]
 pub struct ConnHandle {
     /// Connection id.
-    pub id: u64,
+    pub id: ConnId,
     /// Outbound messages (already encoded).
     pub tx: mpsc::Sender<Vec<u8>>,
     /// Fired when the connection must be dropped (its queue overflowed).
@@ -64,25 +72,23 @@ pub enum Pushed {
     Closed,
 }
 
-/// A publish on its way to the writer.
-pub enum Input {
-    /// Not yet verified (the signer's identity was not cached).
-    Raw(Vec<u8>),
-    /// Parsed and signature-checked on the connection's task.
-    Checked(Box<Checked>),
-}
-
 struct Job {
     input: Input,
-    origin: u64,
+    origin: ConnId,
     reply: oneshot::Sender<Result<bool>>,
+}
+
+/// The subscription table and the connections it names.
+#[derive(Default)]
+struct Table {
+    subs: Subscriptions,
+    conns: HashMap<ConnId, ConnHandle>,
 }
 
 /// The hub: one per server process.
 pub struct Hub<B: PersistBackend + 'static> {
-    backend: Arc<B>,
-    rules: Arc<Persister>,
-    subs: Mutex<HashMap<Ghid, HashMap<u64, ConnHandle>>>,
+    core: Arc<Dispatcher<Arc<B>>>,
+    table: Mutex<Table>,
     jobs: mpsc::Sender<Job>,
     next_conn: AtomicU64,
     /// What `--metrics` reports.
@@ -100,9 +106,8 @@ impl<B: PersistBackend + 'static> Hub<B> {
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(batch * 4);
         let hub = Arc::new(Self {
-            backend,
-            rules: Arc::new(rules),
-            subs: Mutex::new(HashMap::new()),
+            core: Arc::new(Dispatcher::new(backend, rules)),
+            table: Mutex::new(Table::default()),
             jobs,
             next_conn: AtomicU64::new(1),
             metrics,
@@ -112,28 +117,46 @@ impl<B: PersistBackend + 'static> Hub<B> {
     }
 
     /// A fresh connection id.
-    pub fn connection_id(&self) -> u64 {
+    pub fn connection_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Publishes an object; resolves once it is durably committed (`Ok(new)`)
-    /// or refused.
-    pub async fn publish(&self, bytes: Vec<u8>, origin: u64) -> Result<bool> {
-        let input = self.prepare(bytes)?;
-        self.submit(input, origin)
-            .await?
-            .await
-            .map_err(|_| Error::Storage("writer stopped".into()))?
+    /// A connection opened: pushes may now reach it.
+    pub fn join(&self, conn: &ConnHandle) {
+        if let Ok(mut t) = self.table.lock() {
+            t.conns.insert(conn.id, conn.clone());
+        }
     }
 
-    /// Parses and verifies an object on the caller's thread when its signer's
+    /// A connection closed: its subscriptions go.
+    pub fn leave(&self, conn: ConnId) {
+        if let Ok(mut t) = self.table.lock() {
+            t.subs.disconnect(conn);
+            t.conns.remove(&conn);
+            self.metrics.set_subscriptions(t.subs.len());
+        }
+    }
+
+    /// Carries out a subscription request (see [`Subscriptions::apply`]).
+    pub fn subscription(&self, conn: ConnId, token: u16, op: SubOp) -> Applied {
+        match self.table.lock() {
+            Ok(mut t) => {
+                let applied = t.subs.apply(conn, token, op);
+                self.metrics.set_subscriptions(t.subs.len());
+                applied
+            }
+            Err(_) => Applied::Answer(refusal(
+                token,
+                &Error::Storage("subscription table poisoned".into()),
+            )),
+        }
+    }
+
+    /// Parses and verifies a publish on the caller's task when its signer's
     /// identity is cached (so verification runs in parallel across
     /// connections); otherwise leaves it to the writer.
     pub fn prepare(&self, bytes: Vec<u8>) -> Result<Input> {
-        Ok(match self.rules.check_cached(bytes)? {
-            Ok(checked) => Input::Checked(Box::new(checked)),
-            Err(raw) => Input::Raw(raw),
-        })
+        self.core.prepare(bytes)
     }
 
     /// Queues a publish (publishes are applied in the order they are queued)
@@ -141,7 +164,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
     pub async fn submit(
         &self,
         input: Input,
-        origin: u64,
+        origin: ConnId,
     ) -> Result<oneshot::Receiver<Result<bool>>> {
         let (reply, rx) = oneshot::channel();
         self.jobs
@@ -169,39 +192,23 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 .iter_mut()
                 .map(|j| std::mem::replace(&mut j.input, Input::Raw(Vec::new())))
                 .collect();
-            let (backend, rules) = (hub.backend.clone(), hub.rules.clone());
+            let core = hub.core.clone();
             let metrics = hub.metrics.clone();
-            let batch_len = inputs.len();
             let committed = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                let results = backend.transact(&mut |txn| {
-                    let mut results = Vec::with_capacity(inputs.len());
-                    for input in &inputs {
-                        let r = match input {
-                            Input::Raw(bytes) => rules.publish(txn, bytes),
-                            Input::Checked(c) => rules.publish_checked(txn, c),
-                        };
-                        match r {
-                            // A storage failure aborts the whole batch; refusals
-                            // happen before any write, so they are per object.
-                            Err(e @ Error::Storage(_)) => return Err(e),
-                            r => results.push(r),
-                        }
-                    }
-                    Ok(results)
-                })?;
+                let results = core.commit(&inputs)?;
                 metrics.commit(started.elapsed());
+                tracing::debug!(
+                    batch = inputs.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "batch committed"
+                );
                 let notes: Vec<Notification> = results
                     .iter()
                     .filter_map(|r| r.as_ref().ok())
                     .flat_map(|o| o.notifications.iter().cloned())
                     .collect();
-                tracing::debug!(
-                    batch = batch_len,
-                    micros = started.elapsed().as_micros() as u64,
-                    "batch committed"
-                );
-                if let Err(e) = backend.announce(&notes) {
+                if let Err(e) = core.backend().announce(&notes) {
                     tracing::warn!(error = %e, "could not announce to other nodes");
                 }
                 Ok(results)
@@ -212,7 +219,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 Ok(results) => {
                     for (job, result) in jobs.into_iter().zip(results) {
                         let reply = result.map(|outcome| {
-                            hub.deliver(&outcome.notifications, job.origin);
+                            hub.deliver(&outcome.notifications, Some(job.origin));
                             outcome.new
                         });
                         let _ = job.reply.send(reply);
@@ -228,30 +235,31 @@ impl<B: PersistBackend + 'static> Hub<B> {
         }
     }
 
-    /// Pushes notifications to every subscriber except the publisher.
-    pub fn deliver(&self, notes: &[Notification], origin: u64) {
+    /// Pushes notifications to every subscriber except the publisher
+    /// (`origin`; `None` for another node's commit).
+    pub fn deliver(&self, notes: &[Notification], origin: Option<ConnId>) {
         if notes.is_empty() {
             return;
         }
-        let targets: Vec<(Ghid, Vec<u8>, Vec<ConnHandle>)> = match self.subs.lock() {
-            Ok(subs) => notes
-                .iter()
-                .filter_map(|n| {
-                    subs.get(&n.subscription).map(|conns| {
-                        let list = conns.values().filter(|c| c.id != origin).cloned().collect();
-                        (n.subscription, n.object.clone(), list)
-                    })
+        let targets: Vec<(&Notification, Vec<ConnHandle>)> = match self.table.lock() {
+            Ok(t) => t
+                .subs
+                .fanout(notes, origin)
+                .into_iter()
+                .map(|(n, to)| {
+                    let handles = to.iter().filter_map(|c| t.conns.get(c).cloned()).collect();
+                    (n, handles)
                 })
                 .collect(),
             Err(_) => return,
         };
-        for (sub, object, conns) in targets {
+        for (note, conns) in targets {
             // Encode once; each subscriber gets a copy with its own token.
             let frame = Message::Request {
                 token: 0,
                 request: Request::Push {
-                    subscription: sub,
-                    object,
+                    subscription: note.subscription,
+                    object: note.object.clone(),
                 },
             }
             .encode();
@@ -272,20 +280,24 @@ impl<B: PersistBackend + 'static> Hub<B> {
     pub async fn relay(self: Arc<Self>, mut nudges: mpsc::Receiver<(Ghid, Ghid)>) {
         while let Some((subscription, object)) = nudges.recv().await {
             let has_local = self
-                .subs
+                .table
                 .lock()
-                .map(|s| s.contains_key(&subscription))
+                .map(|t| t.subs.has(&subscription))
                 .unwrap_or(false);
             if !has_local {
                 continue;
             }
-            match self.query(move |r, t| r.get(t, &object)).await {
+            match self
+                .run(move |core| core.get(&object))
+                .await
+                .and_then(|r| r)
+            {
                 Ok(bytes) => self.deliver(
                     &[Notification {
                         subscription,
                         object: bytes,
                     }],
-                    0,
+                    None,
                 ),
                 // Superseded (a newer frame's nudge follows) or removed.
                 Err(e) => tracing::debug!(error = %e, "nudged object no longer current"),
@@ -293,57 +305,41 @@ impl<B: PersistBackend + 'static> Hub<B> {
         }
     }
 
-    /// Subscribes a connection; returns whether it is new.
-    pub fn subscribe(&self, g: Ghid, conn: &ConnHandle) -> bool {
-        self.subs
-            .lock()
-            .map(|mut s| {
-                let new = s
-                    .entry(g)
-                    .or_default()
-                    .insert(conn.id, conn.clone())
-                    .is_none();
-                self.metrics.set_subscriptions(s.len());
-                new
-            })
-            .unwrap_or(false)
-    }
-
-    /// Unsubscribes; returns whether the subscription existed.
-    pub fn unsubscribe(&self, g: &Ghid, conn: u64) -> bool {
-        self.subs
-            .lock()
-            .map(|mut s| {
-                let had = s.get_mut(g).is_some_and(|m| m.remove(&conn).is_some());
-                if s.get(g).is_some_and(|m| m.is_empty()) {
-                    s.remove(g);
-                }
-                self.metrics.set_subscriptions(s.len());
-                had
-            })
-            .unwrap_or(false)
-    }
-
     /// Number of distinct subscribed GHIDs (metrics, tests).
     pub fn subscription_count(&self) -> usize {
-        self.subs.lock().map(|s| s.len()).unwrap_or(0)
+        self.table.lock().map(|t| t.subs.len()).unwrap_or(0)
     }
 
-    /// Runs a read-only query: on this task for an embedded store (a read of
-    /// a few pages; a hop to a blocking thread would cost more), else on a
-    /// blocking thread.
-    pub async fn query<R: Send + 'static>(
-        &self,
-        f: impl Fn(&Persister, &mut dyn hypergolix_core::persist::PersistTxn) -> Result<R>
-            + Send
-            + 'static,
-    ) -> Result<R> {
-        if self.backend.reads_are_local() {
-            return self.backend.read(&mut |txn| f(&self.rules, txn));
-        }
-        let (backend, rules) = (self.backend.clone(), self.rules.clone());
-        tokio::task::spawn_blocking(move || backend.read(&mut |txn| f(&rules, txn)))
+    /// Answers a read.
+    pub async fn read(&self, token: u16, query: Query) -> Message {
+        self.run(move |core| core.read(token, query))
             .await
-            .unwrap_or_else(|e| Err(Error::Storage(format!("query task failed: {e}"))))
+            .unwrap_or_else(|e| refusal(token, &e))
+    }
+
+    /// The requests pending for a recipient that just subscribed.
+    pub async fn pending(&self, recipient: Ghid) -> Result<Vec<Vec<u8>>> {
+        self.run(move |core| core.pending(&recipient)).await?
+    }
+
+    /// Whether the store answers a read.
+    pub async fn healthy(&self) -> Result<()> {
+        self.run(|core| core.healthy()).await?
+    }
+
+    /// Runs a read on the dispatcher: on this task for an embedded store (a
+    /// read of a few pages; a hop to a blocking thread would cost more), else
+    /// on a blocking thread.
+    async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Dispatcher<Arc<B>>) -> R + Send + 'static,
+    ) -> Result<R> {
+        if self.core.backend().reads_are_local() {
+            return Ok(f(&self.core));
+        }
+        let core = self.core.clone();
+        tokio::task::spawn_blocking(move || f(&core))
+            .await
+            .map_err(|e| Error::Storage(format!("read task failed: {e}")))
     }
 }

@@ -194,7 +194,7 @@ async fn answer_metrics<B: PersistBackend + 'static>(
 ) -> crate::http::Answer {
     use crate::http::{OPENMETRICS, TEXT};
     match path {
-        "/healthz" => match hub.query(|_, _| Ok(())).await {
+        "/healthz" => match hub.healthy().await {
             Ok(()) => ("200 OK", TEXT, "ok\n".into()),
             Err(e) => ("503 Service Unavailable", TEXT, format!("store: {e}\n")),
         },
