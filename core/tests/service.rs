@@ -4,9 +4,9 @@
 #[path = "support/service_net.rs"]
 mod service_net;
 
-use hypergolix_core::engine::{ApiId, AppToken, Engine, EngineConfig, KdfParams};
-use hypergolix_core::service::Service;
-use hypergolix_core::wire::ipc::{IpcErrorCode, IpcMessage, IpcRequest};
+use hypergolix_core::engine::{ApiId, AppToken, Engine, EngineConfig, KdfParams, Step};
+use hypergolix_core::service::{Output, Policy, Service, ServiceInput};
+use hypergolix_core::wire::ipc::{GhidDialect, IpcErrorCode, IpcMessage, IpcRequest};
 use service_net::{new_dynamic, update, Net};
 
 fn net(n: u8) -> Net<Service> {
@@ -115,4 +115,234 @@ fn garbage_from_an_app_is_answered_or_dropped_never_fatal() {
     net.svcs[0].set_max_app_message(100);
     net.raw(0, vec![0; 200]);
     assert!(net.closed[0].is_some());
+}
+
+/// A new device's service, and a pump that carries its outputs to the
+/// node of `net` (as connection 99) and feeds the answers back.
+struct Device {
+    svc: Service,
+    said: Vec<Output>,
+}
+
+impl Device {
+    fn new() -> Self {
+        let mut cfg = EngineConfig::new([77; 32]);
+        cfg.kdf = KdfParams::INSECURE_TEST;
+        Self {
+            svc: Service::new(Engine::new(cfg, [78; 32])),
+            said: Vec::new(),
+        }
+    }
+
+    /// Carries out `step` and everything it leads to, until nothing is
+    /// left or (with `until_ready`) the account is open.
+    fn pump(&mut self, net: &mut Net<Service>, step: Step<Output>, until_ready: bool) {
+        let mut queue = std::collections::VecDeque::from([step]);
+        while let Some(step) = queue.pop_front() {
+            for o in step.early.into_iter().chain(step.then) {
+                match o {
+                    Output::ToServer(b) => {
+                        for (c, reply) in net.node.handle_bytes(99, &b) {
+                            if c == 99 {
+                                let s = self.svc.handle(ServiceInput::ServerBytes(reply.encode()));
+                                queue.push_back(s);
+                            }
+                        }
+                    }
+                    other => {
+                        let ready = matches!(other, Output::Ready { .. });
+                        self.said.push(other);
+                        if ready && until_ready {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn loaded(&self) -> Vec<usize> {
+        self.said
+            .iter()
+            .filter_map(|o| match o {
+                Output::Loaded { missing } => Some(*missing),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// An account with three objects on the node.
+fn account_with_objects() -> (Net<Service>, hypergolix_core::golix::Ghid) {
+    let mut net = net(1);
+    let api = ApiId([5; 65]);
+    for i in 0..3u8 {
+        net.call_ghid(0, new_dynamic(api, &[i; 10]));
+    }
+    let user = net.svcs[0].engine().user_id().expect("user id");
+    (net, user)
+}
+
+#[test]
+fn a_login_lets_apps_in_once_the_accounts_objects_are_read() {
+    let (mut net, user) = account_with_objects();
+    let mut dev = Device::new();
+    // Queued: the server is not up yet.
+    let queued = dev.svc.open_login(user, b"pw", 1_000).expect("login");
+    assert!(queued.is_empty());
+    assert_eq!(dev.svc.next_deadline(), Some(31_000));
+    let up = dev.svc.handle(ServiceInput::ServerUp);
+    dev.pump(&mut net, up, false);
+    let ready = dev
+        .said
+        .iter()
+        .position(|o| matches!(o, Output::Ready { .. }))
+        .expect("the account opened");
+    let loaded = dev
+        .said
+        .iter()
+        .position(|o| matches!(o, Output::Loaded { .. }))
+        .expect("apps let in");
+    assert!(ready < loaded, "{:?}", dev.said);
+    assert!(
+        dev.said[ready..loaded]
+            .iter()
+            .any(|o| matches!(o, Output::Loading(n) if *n > 0)),
+        "progress while loading: {:?}",
+        dev.said
+    );
+    assert_eq!(dev.loaded(), vec![0]);
+    assert_eq!(dev.svc.engine().loading(), 0);
+    assert_eq!(dev.svc.next_deadline(), None);
+    // Later ticks change nothing.
+    assert!(dev.svc.handle(ServiceInput::Tick(1_000_000)).is_empty());
+}
+
+#[test]
+fn a_login_without_a_server_fails_as_unreachable_at_its_deadline() {
+    let (_net, user) = account_with_objects();
+    let mut dev = Device::new();
+    dev.svc.set_policy(Policy {
+        login_wait_ms: 5_000,
+        ..Policy::default()
+    });
+    assert!(dev
+        .svc
+        .open_login(user, b"pw", 10)
+        .expect("login")
+        .is_empty());
+    assert!(dev.svc.handle(ServiceInput::Tick(5_009)).is_empty());
+    let failed = dev.svc.handle(ServiceInput::Tick(5_010));
+    assert!(
+        failed
+            .actions()
+            .any(|o| matches!(o, Output::LoginFailed { code, .. } if code == "unreachable")),
+        "{failed:?}"
+    );
+    assert_eq!(dev.svc.next_deadline(), None);
+    // The server coming up afterwards starts nothing.
+    let up = dev.svc.handle(ServiceInput::ServerUp);
+    assert!(
+        !up.actions().any(|o| matches!(o, Output::ToServer(_))),
+        "{up:?}"
+    );
+}
+
+#[test]
+fn a_login_the_server_never_completes_times_out() {
+    let (_net, user) = account_with_objects();
+    let mut dev = Device::new();
+    assert!(dev
+        .svc
+        .open_login(user, b"pw", 0)
+        .expect("login")
+        .is_empty());
+    // Up, but nothing it sends is answered.
+    let up = dev.svc.handle(ServiceInput::ServerUp);
+    assert!(up.actions().any(|o| matches!(o, Output::ToServer(_))));
+    let failed = dev.svc.handle(ServiceInput::Tick(30_000));
+    assert!(
+        failed
+            .actions()
+            .any(|o| matches!(o, Output::LoginFailed { code, .. } if code == "timeout")),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn apps_come_in_without_the_missing_objects_after_the_load_wait() {
+    let (mut net, user) = account_with_objects();
+    let mut dev = Device::new();
+    let up = dev.svc.handle(ServiceInput::ServerUp);
+    dev.pump(&mut net, up, false);
+    let start = dev.svc.open_login(user, b"pw", 0).expect("login");
+    // The account opens, then the server goes quiet.
+    dev.pump(&mut net, start, true);
+    assert!(matches!(dev.said.last(), Some(Output::Ready { .. })));
+    let left = dev.svc.engine().loading();
+    assert!(left > 0, "objects still to read");
+    assert!(dev.loaded().is_empty(), "apps wait: {:?}", dev.said);
+    let deadline = dev.svc.next_deadline().expect("a load deadline");
+    assert!(dev.svc.handle(ServiceInput::Tick(deadline - 1)).is_empty());
+    let step = dev.svc.handle(ServiceInput::Tick(deadline));
+    dev.said.extend(step.early.into_iter().chain(step.then));
+    assert_eq!(dev.loaded(), vec![left]);
+    assert!(dev
+        .said
+        .iter()
+        .any(|o| matches!(o, Output::Log(l) if l.contains("going on without them"))));
+}
+
+#[test]
+fn a_new_or_restored_account_lets_apps_in_at_once() {
+    let mut cfg = EngineConfig::new([5; 32]);
+    cfg.kdf = KdfParams::INSECURE_TEST;
+    let mut s = Service::new(Engine::new(cfg.clone(), [6; 32]));
+    let created = s.create_account(b"pw").expect("account");
+    assert!(created
+        .then
+        .iter()
+        .any(|o| matches!(o, Output::Loaded { missing: 0 })));
+    let records: Vec<(Vec<u8>, Vec<u8>)> = created
+        .store
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+        .collect();
+    let (engine, step) = Engine::restore(cfg, [7; 32], records).expect("restore");
+    let mut restored = Service::new(engine);
+    let out = restored.adopt_step(step);
+    assert!(out
+        .actions()
+        .any(|o| matches!(o, Output::Loaded { missing: 0 })));
+}
+
+#[test]
+fn the_message_limit_is_the_policys() {
+    let mut cfg = EngineConfig::new([5; 32]);
+    cfg.kdf = KdfParams::INSECURE_TEST;
+    let mut s = Service::new(Engine::new(cfg, [6; 32]));
+    s.set_policy(Policy {
+        max_app_message: 20 * 1024 * 1024,
+        ..Policy::default()
+    });
+    let _ = s.handle(ServiceInput::AppOpened(1, GhidDialect::Native));
+    // 12 MiB: over 0.1.0's 10 MiB, under this policy's limit; answered.
+    let big = IpcMessage::Request {
+        token: 4,
+        request: IpcRequest::Whoami,
+    }
+    .encode();
+    let mut padded = big.clone();
+    padded.resize(12 * 1024 * 1024, 0);
+    let out = s.handle(ServiceInput::AppBytes(1, padded));
+    assert!(
+        !out.actions().any(|o| matches!(o, Output::CloseApp(..))),
+        "{:?}",
+        out.actions().next()
+    );
+    s.set_policy(Policy::default());
+    let mut padded = big;
+    padded.resize(12 * 1024 * 1024, 0);
+    let out = s.handle(ServiceInput::AppBytes(1, padded));
+    assert!(out.actions().any(|o| matches!(o, Output::CloseApp(..))));
 }

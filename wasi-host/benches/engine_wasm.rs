@@ -83,6 +83,7 @@ fn bench(c: &mut Criterion) {
             storage_key: [i + 1; 32],
             seed: [i + 40; 32],
             insecure_test_kdf: true,
+            policy: hypergolix_core::service::Policy::default(),
         };
         let (mut s, _) = WasmService::start(&rt, &comp, cfg, Vec::new()).expect("start");
         accounts.push(s.create_account(b"pw").expect("account"));

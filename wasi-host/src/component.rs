@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hypergolix_core::engine::Step;
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::service::{Output, ServiceInput};
+use hypergolix_core::service::{Output, Policy, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Store;
@@ -51,6 +51,8 @@ pub struct WasmConfig {
     pub seed: [u8; 32],
     /// Cheap Argon2id parameters (tests only).
     pub insecure_test_kdf: bool,
+    /// The limits and waits.
+    pub policy: Policy,
 }
 
 /// The local service running inside wasmtime.
@@ -71,6 +73,10 @@ fn output(o: wit::Output) -> Result<Output> {
         wit::Output::Ready((u, i)) => Output::Ready {
             user_id: Ghid::from_bytes(&u).map_err(|e| Error::Engine(e.to_string()))?,
             identity: Ghid::from_bytes(&i).map_err(|e| Error::Engine(e.to_string()))?,
+        },
+        wit::Output::Loading(n) => Output::Loading(usize::try_from(n).unwrap_or(usize::MAX)),
+        wit::Output::Loaded(n) => Output::Loaded {
+            missing: usize::try_from(n).unwrap_or(usize::MAX),
         },
         wit::Output::LoginFailed((code, message)) => Output::LoginFailed { code, message },
         wit::Output::Log(l) => Output::Log(l),
@@ -121,6 +127,11 @@ impl WasmService {
             storage_key: config.storage_key.to_vec(),
             seed: config.seed.to_vec(),
             insecure_test_kdf: config.insecure_test_kdf,
+            policy: wit::Policy {
+                max_app_message: config.policy.max_app_message as u64,
+                login_wait_ms: config.policy.login_wait_ms,
+                load_wait_ms: config.policy.load_wait_ms,
+            },
         };
         let out = engine
             .hypergolix_engine_service()
@@ -140,14 +151,27 @@ impl WasmService {
         from_wit(out)
     }
 
-    /// Starts logging in.
-    pub fn login(&mut self, user_id: &Ghid, password: &[u8]) -> Result<Step<Output>> {
+    /// Logs in on this device (`Service::open_login`).
+    pub fn open_login(
+        &mut self,
+        user_id: &Ghid,
+        password: &[u8],
+        now: u64,
+    ) -> Result<Step<Output>> {
         let out = self
             .engine
             .hypergolix_engine_service()
-            .call_login(&mut self.store, &user_id.to_bytes(), password)?
+            .call_login(&mut self.store, &user_id.to_bytes(), password, now)?
             .map_err(guest_err)?;
         from_wit(out)
+    }
+
+    /// When to tick next (`Service::next_deadline`).
+    pub fn next_deadline(&mut self) -> Result<Option<u64>> {
+        Ok(self
+            .engine
+            .hypergolix_engine_service()
+            .call_next_deadline(&mut self.store)?)
     }
 
     /// How many objects the engine knows of but has not read yet
@@ -178,6 +202,7 @@ impl WasmService {
             ServiceInput::ServerUp => wit::Input::ServerUp,
             ServiceInput::ServerDown => wit::Input::ServerDown,
             ServiceInput::ServerBytes(b) => wit::Input::ServerBytes(b),
+            ServiceInput::Tick(now) => wit::Input::Tick(now),
         };
         let out = self
             .engine

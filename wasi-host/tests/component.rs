@@ -32,6 +32,7 @@ fn config(i: u8, seed: u8) -> WasmConfig {
         storage_key: [i + 1; 32],
         seed: [seed; 32],
         insecure_test_kdf: true,
+        policy: hypergolix_core::service::Policy::default(),
     }
 }
 

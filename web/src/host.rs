@@ -45,6 +45,8 @@ pub enum Event {
     ChangePassword(Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>),
     /// Report progress.
     Status(oneshot::Sender<Progress>),
+    /// A deadline of the service's may have passed.
+    Tick,
     /// Stop after what is queued before this; told when stopped.
     Stop(oneshot::Sender<()>),
 }
@@ -75,14 +77,6 @@ pub struct Progress {
     pub pending: Vec<String>,
 }
 
-/// A login that waits for the server.
-pub struct PendingLogin {
-    /// The user id.
-    pub user_id: Ghid,
-    /// The password.
-    pub password: Zeroizing<Vec<u8>>,
-}
-
 struct AppSink {
     on_message: Function,
     on_close: Function,
@@ -98,14 +92,13 @@ pub struct Host {
     pub(crate) status: Rc<RefCell<Status>>,
     /// Written with the next store batch (a new account's lock record).
     pub(crate) pending_meta: Option<Meta>,
-    /// A login to start once the server is up.
-    pub(crate) login: Option<PendingLogin>,
-    /// Told once the account is ready (or the login failed).
+    /// Told once apps may come in (the service's `Loaded`), or that the
+    /// login failed.
     pub(crate) ready: Option<oneshot::Sender<Result<(Ghid, Ghid)>>>,
-    /// A login from the server is told only once the engine has read the
-    /// account state and every object it lists (`Engine::loading`), so an
-    /// app's first `get` finds them.
-    pub(crate) ready_when_loaded: bool,
+    /// This loop's own queue, for waking it at the service's deadline.
+    pub(crate) wake: Option<futures_channel::mpsc::UnboundedSender<Event>>,
+    /// The deadline a timer is set for.
+    armed: Option<u64>,
     /// The storage key and the KDF for re-locking it on a password change.
     pub(crate) storage_key: Zeroizing<[u8; 32]>,
     pub(crate) kdf: KdfParams,
@@ -134,9 +127,9 @@ impl Host {
             stop_link: Some(stop_link),
             status,
             pending_meta: None,
-            login: None,
             ready: None,
-            ready_when_loaded: false,
+            wake: None,
+            armed: None,
             storage_key,
             kdf,
             log,
@@ -157,7 +150,28 @@ impl Host {
             self.store.apply(&step.store, meta.as_ref()).await?;
         }
         self.outputs(step.then);
+        self.arm();
         Ok(())
+    }
+
+    /// Sets a timer for the service's next deadline (one at a time; a tick
+    /// that comes early is harmless).
+    fn arm(&mut self) {
+        let Some(deadline) = self.service.next_deadline() else {
+            return;
+        };
+        if self.armed == Some(deadline) {
+            return;
+        }
+        let Some(wake) = self.wake.clone() else {
+            return;
+        };
+        self.armed = Some(deadline);
+        let wait = deadline.saturating_sub(crate::now());
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::sleep(std::time::Duration::from_millis(wait)).await;
+            let _ = wake.unbounded_send(Event::Tick);
+        });
     }
 
     fn outputs(&mut self, out: Vec<Output>) {
@@ -186,8 +200,11 @@ impl Host {
                 }
                 Output::Ready { user_id, identity } => {
                     self.status.borrow_mut().account = Some((user_id, identity));
-                    self.tell_ready();
                 }
+                Output::Loading(left) => {
+                    self.say(&format!("reading the account's objects ({left} to go)…"));
+                }
+                Output::Loaded { .. } => self.tell_ready(),
                 Output::LoginFailed { code, message } => {
                     if let Some(tx) = self.ready.take() {
                         let _ = tx.send(Err(WebError::LoginFailed { code, message }));
@@ -198,14 +215,11 @@ impl Host {
         }
     }
 
-    /// Tells `open` the account is ready, once it is (see `ready_when_loaded`).
+    /// Tells `open` that apps may come in.
     fn tell_ready(&mut self) {
         let Some(account) = self.status.borrow().account else {
             return;
         };
-        if self.ready_when_loaded && self.service.engine().loading() > 0 {
-            return;
-        }
         if let Some(tx) = self.ready.take() {
             let _ = tx.send(Ok(account));
         }
@@ -233,20 +247,12 @@ impl Host {
             Event::ServerUp(tx) => {
                 self.server = Some(tx);
                 self.status.borrow_mut().online = true;
-                let out = self.service.handle(ServiceInput::ServerUp);
-                self.apply(out).await?;
-                if let Some(l) = self.login.take() {
-                    self.say(&format!("logging in as {}…", l.user_id));
-                    let out = self.service.login(l.user_id, &l.password)?;
-                    self.apply(out).await?;
-                }
-                return Ok(());
+                ServiceInput::ServerUp
             }
-            Event::ServerBytes(b) => {
-                let out = self.service.handle(ServiceInput::ServerBytes(b));
-                self.apply(out).await?;
-                self.tell_ready();
-                return Ok(());
+            Event::ServerBytes(b) => ServiceInput::ServerBytes(b),
+            Event::Tick => {
+                self.armed = None;
+                ServiceInput::Tick(crate::now())
             }
             Event::ServerDown => {
                 self.server = None;

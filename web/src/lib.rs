@@ -31,22 +31,20 @@ pub mod store;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_channel::oneshot;
-use futures_util::future::{select, Either};
 use hypergolix_core::engine::keys::{lock_storage_key, unlock_storage_key};
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, SessionId};
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::service::Service;
+use hypergolix_core::service::{Policy, Service};
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use zeroize::Zeroizing;
 
 pub use error::{Result, WebError};
-use host::{Event, Host, PendingLogin, Status};
+use host::{Event, Host, Status};
 use store::{LocalStore, Meta, StoreKind};
 
 /// The platform's CSPRNG (`crypto.getRandomValues`; `node:crypto` in Node).
@@ -242,7 +240,20 @@ struct Start {
     outputs: hypergolix_core::engine::Step<hypergolix_core::service::Output>,
     storage_key: Zeroizing<[u8; 32]>,
     meta: Option<Meta>,
-    login: Option<PendingLogin>,
+}
+
+/// The host's clock for the service: milliseconds since the epoch.
+pub(crate) fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// The service under the page's policy: `timeoutMs` bounds a login.
+fn policed(mut service: Service, opts: &Options) -> Service {
+    service.set_policy(Policy {
+        login_wait_ms: opts.timeout_ms.into(),
+        ..Policy::default()
+    });
+    service
 }
 
 fn start(
@@ -260,7 +271,7 @@ fn start(
         (true, None, _) => {
             let key = random32()?;
             let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
-            let mut service = Service::new(Engine::new(engine_config(&key), *seed));
+            let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
             let outputs = service.create_account(&opts.password)?;
             let user_id = service.engine().user_id().ok_or(WebError::Core(
                 hypergolix_core::Error::NotReady("no account"),
@@ -273,7 +284,6 @@ fn start(
                     user_id,
                     locked_key: locked,
                 }),
-                login: None,
             })
         }
         (false, Some(m), asked) => {
@@ -298,30 +308,29 @@ fn start(
                     opts.database, m.user_id
                 )));
             }
-            let mut service = Service::new(engine);
+            let mut service = policed(Service::new(engine), opts);
             let outputs = service.adopt_step(step);
             Ok(Start {
                 service,
                 outputs,
                 storage_key: key,
                 meta: None,
-                login: None,
             })
         }
         (false, None, Some(user_id)) => {
             let key = random32()?;
             let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
+            let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
+            // Starts once the server link is up; the service's policy
+            // decides how long it may take and when the page is told.
+            let outputs = service.open_login(user_id, &opts.password, now())?;
             Ok(Start {
-                service: Service::new(Engine::new(engine_config(&key), *seed)),
-                outputs: hypergolix_core::engine::Step::default(),
+                service,
+                outputs,
                 storage_key: key,
                 meta: Some(Meta {
                     user_id,
                     locked_key: locked,
-                }),
-                login: Some(PendingLogin {
-                    user_id,
-                    password: opts.password.clone(),
                 }),
             })
         }
@@ -341,7 +350,9 @@ impl WebEngine {
     /// - `database` (default `"hypergolix"`): the IndexedDB database;
     /// - `storage`: `"indexeddb"` (default) or `"memory"` (nothing kept);
     /// - `onLog(line)`: where log lines go (default: the console);
-    /// - `timeoutMs` (default 30000): how long a login waits for the server.
+    /// - `timeoutMs` (default 30000): how long a login on a new device may take
+    ///   to open the account (waiting for the server included); its objects
+    ///   are then awaited up to a minute more (the service's policy).
     ///
     /// Rejects with a `HypergolixError` whose `code` says why
     /// (`wrong_password`, `in_use`, `no_account`, `unreachable`, …).
@@ -400,12 +411,11 @@ impl WebEngine {
             log.clone(),
         );
         host.pending_meta = s.meta;
-        host.ready_when_loaded = s.login.is_some();
-        host.login = s.login;
         let (ready_tx, ready_rx) = oneshot::channel();
         host.ready = Some(ready_tx);
 
         let (events, rx) = unbounded();
+        host.wake = Some(events.clone());
         spawn_local(host::run(host, s.outputs, rx));
         let link_log = log.clone();
         spawn_local(server::run(
@@ -423,18 +433,20 @@ impl WebEngine {
                 server: opts.server.clone(),
             }),
         };
-        let timeout = gloo_timers::future::sleep(Duration::from_millis(opts.timeout_ms.into()));
-        let outcome = match select(ready_rx, Box::pin(timeout)).await {
-            Either::Left((Ok(Ok(_)), _)) => Ok(()),
-            Either::Left((Ok(Err(e)), _)) => Err(e),
-            Either::Left((Err(_), _)) => Err(engine
+        // The service's policy bounds the wait (`timeoutMs`).
+        let outcome = match ready_rx.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(WebError::LoginFailed { code, .. })) if code == "unreachable" => {
+                Err(WebError::Unreachable(opts.server.clone()))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(engine
                 .inner
                 .status
                 .borrow()
                 .failure
                 .clone()
                 .map_or(WebError::Closed, WebError::Storage)),
-            Either::Right(_) => Err(WebError::Unreachable(opts.server.clone())),
         };
         match outcome {
             Ok(()) => Ok(engine),

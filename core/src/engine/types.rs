@@ -355,6 +355,16 @@ impl<A> Step<A> {
         self.early.iter().chain(&self.then)
     }
 
+    /// This step followed by `next`, as one step: `next`'s write joins this
+    /// one's (applied after it, atomically), and `next`'s early actions wait
+    /// for it too (later than needed, never earlier), after this step's own.
+    pub fn followed_by(mut self, next: Step<A>) -> Self {
+        self.store.extend(next.store);
+        self.then.extend(next.early);
+        self.then.extend(next.then);
+        self
+    }
+
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
         self.early.is_empty() && self.store.is_empty() && self.then.is_empty()

@@ -8,9 +8,17 @@
 //! Per app connection it answers every request exactly once (`AK`/`NK`,
 //! `NK 0000 b'XX'` for unknown codes), drops messages of another protocol
 //! version (as 0.1.0 does), sends the engine's pushes as requests with its
-//! own tokens, and enforces a per-connection message size limit.
+//! own tokens, and enforces a per-connection message size limit. When apps
+//! may come in after a login, and how long a login may take, is decided here
+//! too ([`opening`]), with time as an input, so every host behaves alike.
+
+mod opening;
 
 use std::collections::BTreeMap;
+
+use opening::{login_timed_out, Opening};
+pub use opening::{Policy, DEFAULT_MAX_APP_MESSAGE};
+use zeroize::Zeroizing;
 
 use crate::engine::{Action, Engine, Input, SessionId, Step};
 use crate::error::Error;
@@ -18,9 +26,6 @@ use crate::golix::ghid::Ghid;
 use crate::wire::ipc::{push_request, to_app_request, GhidDialect, IpcErrorCode, IpcMessage, Side};
 use crate::wire::remote::Message;
 use crate::wire::WireError;
-
-/// Default largest app message (0.1.0 used 10 MiB).
-pub const DEFAULT_MAX_APP_MESSAGE: usize = 10 * 1024 * 1024;
 
 /// Something the service tells its host to do; outputs come in a
 /// [`Step`], which says when (before or after its store write).
@@ -39,7 +44,19 @@ pub enum Output {
         /// The identity GHID.
         identity: Ghid,
     },
-    /// Logging in failed; nothing was changed.
+    /// Opening the account after a login: this many of the objects it
+    /// lists are still to be read (said each time it changes, until
+    /// [`Output::Loaded`]).
+    Loading(usize),
+    /// Apps may come in: the account is open and its objects are read, or
+    /// the wait for them ended with `missing` still unread ([`Policy`]).
+    Loaded {
+        /// Objects not read yet (read when the server has them).
+        missing: usize,
+    },
+    /// Logging in failed; nothing was changed. Codes are the engine's
+    /// ([`Error::code`]) and `unreachable` or `timeout` when the login ran
+    /// out of time ([`Policy::login_wait_ms`]).
     LoginFailed {
         /// The error's stable code ([`Error::code`]: `wrong_password`, ...).
         code: String,
@@ -69,6 +86,10 @@ pub enum ServiceInput {
     ServerDown,
     /// One websocket message from the persistence server.
     ServerBytes(Vec<u8>),
+    /// The host's clock, in milliseconds (any monotonic origin): deadlines
+    /// that passed take effect. Hosts send it at
+    /// [`Service::next_deadline`] at the latest.
+    Tick(u64),
 }
 
 struct Conn {
@@ -83,7 +104,13 @@ pub struct Service {
     /// Request numbers: engine `req` → (session, IPC token).
     reqs: BTreeMap<u64, (SessionId, u16)>,
     next_req: u64,
-    max_app_message: usize,
+    policy: Policy,
+    opening: Opening,
+    /// The clock, as last told.
+    now: u64,
+    server_up: bool,
+    /// The server was up at some point during the current login.
+    server_seen: bool,
 }
 
 impl core::fmt::Debug for Service {
@@ -103,13 +130,61 @@ impl Service {
             conns: BTreeMap::new(),
             reqs: BTreeMap::new(),
             next_req: 1,
-            max_app_message: DEFAULT_MAX_APP_MESSAGE,
+            policy: Policy::default(),
+            opening: Opening::Idle,
+            now: 0,
+            server_up: false,
+            server_seen: false,
         }
+    }
+
+    /// Sets the limits and waits.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// The limits and waits in force.
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// Sets the largest app message accepted (larger ones close the connection).
     pub fn set_max_app_message(&mut self, bytes: usize) {
-        self.max_app_message = bytes;
+        self.policy.max_app_message = bytes;
+    }
+
+    /// When the host must send [`ServiceInput::Tick`] next, on the clock it
+    /// ticks with (none: no deadline pending).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.opening.deadline()
+    }
+
+    /// Logs in to an existing account on this (new) device, under the
+    /// [`opening`] policy: starts once the server is up, fails with
+    /// `unreachable` or `timeout` after [`Policy::login_wait_ms`], and lets
+    /// apps in ([`Output::Loaded`]) once the account's objects are read.
+    /// `now` is the host's clock.
+    pub fn open_login(
+        &mut self,
+        user_id: Ghid,
+        password: &[u8],
+        now: u64,
+    ) -> Result<Step<Output>, Error> {
+        self.now = self.now.max(now);
+        let deadline = self.now.saturating_add(self.policy.login_wait_ms);
+        self.server_seen = self.server_up;
+        if self.server_up {
+            let step = self.engine.login(user_id, password)?;
+            self.opening = Opening::LoggingIn { deadline };
+            let out = self.convert(step);
+            return Ok(self.settle(out));
+        }
+        self.opening = Opening::Queued {
+            user_id,
+            password: Zeroizing::new(password.to_vec()),
+            deadline,
+        };
+        Ok(Step::default())
     }
 
     /// The engine (for status and diagnostics).
@@ -120,13 +195,8 @@ impl Service {
     /// Creates an account (see [`Engine::create_account`]).
     pub fn create_account(&mut self, password: &[u8]) -> Result<Step<Output>, Error> {
         let actions = self.engine.create_account(password)?;
-        Ok(self.convert(actions))
-    }
-
-    /// Starts logging in (see [`Engine::login`]).
-    pub fn login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Step<Output>, Error> {
-        let actions = self.engine.login(user_id, password)?;
-        Ok(self.convert(actions))
+        let out = self.convert(actions);
+        Ok(self.settle(out))
     }
 
     /// Changes the password (see [`Engine::change_password`]).
@@ -138,11 +208,17 @@ impl Service {
     /// Takes over the step an engine returned outside the service (after
     /// [`Engine::restore`]).
     pub fn adopt_step(&mut self, step: Step) -> Step<Output> {
-        self.convert(step)
+        let out = self.convert(step);
+        self.settle(out)
     }
 
     /// Feeds one input.
     pub fn handle(&mut self, input: ServiceInput) -> Step<Output> {
+        let out = self.input(input);
+        self.settle(out)
+    }
+
+    fn input(&mut self, input: ServiceInput) -> Step<Output> {
         match input {
             ServiceInput::AppOpened(s, dialect) => {
                 self.conns.insert(
@@ -164,12 +240,43 @@ impl Service {
             ServiceInput::AppBytes(s, bytes) => self.app_bytes(s, &bytes),
             ServiceInput::AppOverLimit(s, bytes) => self.over_limit(s, &bytes),
             ServiceInput::ServerUp => {
+                self.server_up = true;
+                self.server_seen = true;
                 let a = self.engine.handle(Input::ServerUp);
-                self.convert(a)
+                let up = self.convert(a);
+                match std::mem::take(&mut self.opening) {
+                    Opening::Queued {
+                        user_id,
+                        password,
+                        deadline,
+                    } => match self.engine.login(user_id, &password) {
+                        Ok(step) => {
+                            self.opening = Opening::LoggingIn { deadline };
+                            let login = self.convert(step);
+                            up.followed_by(login)
+                        }
+                        Err(e) => {
+                            self.opening = Opening::Done;
+                            up.followed_by(Step::without_store(vec![Output::LoginFailed {
+                                code: e.code().into(),
+                                message: e.to_string(),
+                            }]))
+                        }
+                    },
+                    other => {
+                        self.opening = other;
+                        up
+                    }
+                }
             }
             ServiceInput::ServerDown => {
+                self.server_up = false;
                 let a = self.engine.handle(Input::ServerDown);
                 self.convert(a)
+            }
+            ServiceInput::Tick(now) => {
+                self.now = self.now.max(now);
+                self.expire()
             }
             ServiceInput::ServerBytes(bytes) => match Message::decode(&bytes) {
                 Ok(m) => {
@@ -187,13 +294,13 @@ impl Service {
         let Some(dialect) = self.conns.get(&s).map(|c| c.dialect) else {
             return Step::default();
         };
-        if bytes.len() > self.max_app_message {
+        if bytes.len() > self.policy.max_app_message {
             return Step::without_store(vec![Output::CloseApp(
                 s,
                 format!(
                     "message of {} bytes exceeds the limit of {}",
                     bytes.len(),
-                    self.max_app_message
+                    self.policy.max_app_message
                 ),
             )]);
         }
@@ -276,6 +383,73 @@ impl Service {
                 )]),
             },
         }
+    }
+
+    /// Deadlines that passed (see [`opening`]).
+    fn expire(&mut self) -> Step<Output> {
+        let Some(deadline) = self.opening.deadline() else {
+            return Step::default();
+        };
+        if self.now < deadline {
+            return Step::default();
+        }
+        match std::mem::replace(&mut self.opening, Opening::Done) {
+            Opening::Queued { .. } | Opening::LoggingIn { .. } => {
+                Step::without_store(vec![login_timed_out(self.server_seen)])
+            }
+            Opening::Loading { .. } => {
+                let missing = self.engine.loading();
+                Step::without_store(vec![
+                    Output::Log(format!(
+                        "{missing} of the account's objects are not on the server yet; going on without them (they are read when they arrive)"
+                    )),
+                    Output::Loaded { missing },
+                ])
+            }
+            other => {
+                self.opening = other;
+                Step::default()
+            }
+        }
+    }
+
+    /// Moves the opening on after a step: the account opened, a login
+    /// failed, objects were read.
+    fn settle(&mut self, mut step: Step<Output>) -> Step<Output> {
+        for o in step.actions() {
+            match o {
+                Output::Ready { .. } => {
+                    self.opening = match std::mem::take(&mut self.opening) {
+                        Opening::LoggingIn { .. } | Opening::Queued { .. } => Opening::Loading {
+                            deadline: self.now.saturating_add(self.policy.load_wait_ms),
+                            told: None,
+                        },
+                        Opening::Idle => Opening::Loaded,
+                        other => other,
+                    };
+                }
+                Output::LoginFailed { .. } => self.opening = Opening::Done,
+                _ => {}
+            }
+        }
+        match &mut self.opening {
+            Opening::Loaded => {
+                self.opening = Opening::Done;
+                step.then.push(Output::Loaded { missing: 0 });
+            }
+            Opening::Loading { told, .. } => {
+                let left = self.engine.loading();
+                if left == 0 {
+                    self.opening = Opening::Done;
+                    step.then.push(Output::Loaded { missing: 0 });
+                } else if *told != Some(left) {
+                    *told = Some(left);
+                    step.then.push(Output::Loading(left));
+                }
+            }
+            _ => {}
+        }
+        step
     }
 
     fn to_app(&self, s: SessionId, m: IpcMessage) -> Output {

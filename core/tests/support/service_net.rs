@@ -11,7 +11,6 @@ use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::{MemoryStore, Node};
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::{GhidDialect, IpcMessage, IpcRequest, Side, WireObjDef};
-use hypergolix_core::wire::remote::Message;
 
 /// The session number of every service's one app.
 pub const APP: u64 = 1;
@@ -99,7 +98,11 @@ impl<S: Svc> Net<S> {
                     self.inbox[i].push(m);
                 }
                 Output::CloseApp(_, why) => self.closed[i] = Some(why),
-                Output::Ready { .. } | Output::LoginFailed { .. } | Output::Log(_) => {}
+                Output::Ready { .. }
+                | Output::Loading(_)
+                | Output::Loaded { .. }
+                | Output::LoginFailed { .. }
+                | Output::Log(_) => {}
             }
         }
     }
@@ -115,8 +118,7 @@ impl<S: Svc> Net<S> {
         while let Some((hop, bytes)) = self.queue.pop_front() {
             match hop {
                 Hop::ToNode(i) => {
-                    let m = Message::decode(&bytes).expect("valid");
-                    for (c, reply) in self.node.handle(i as u64, m) {
+                    for (c, reply) in self.node.handle_bytes(i as u64, &bytes) {
                         self.queue
                             .push_back((Hop::FromNode(c as usize), reply.encode()));
                     }

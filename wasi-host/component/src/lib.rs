@@ -18,7 +18,7 @@ use std::cell::RefCell;
 
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, Step};
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::service::{Output, Service, ServiceInput};
+use hypergolix_core::service::{Output, Policy, Service, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
 
 #[allow(unsafe_code, missing_docs, clippy::all)]
@@ -45,6 +45,8 @@ fn output(o: Output) -> wit::Output {
         Output::Ready { user_id, identity } => {
             wit::Output::Ready((user_id.to_bytes().to_vec(), identity.to_bytes().to_vec()))
         }
+        Output::Loading(n) => wit::Output::Loading(n as u64),
+        Output::Loaded { missing } => wit::Output::Loaded(missing as u64),
         Output::LoginFailed { code, message } => wit::Output::LoginFailed((code, message)),
         Output::Log(l) => wit::Output::Log(l),
     }
@@ -91,6 +93,12 @@ impl wit::Guest for Component {
         }
         let (engine, step) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
         let mut svc = Service::new(engine);
+        let p = config.policy;
+        svc.set_policy(Policy {
+            max_app_message: usize::try_from(p.max_app_message).unwrap_or(usize::MAX),
+            login_wait_ms: p.login_wait_ms,
+            load_wait_ms: p.load_wait_ms,
+        });
         let out = svc.adopt_step(step);
         SERVICE.with(|s| *s.borrow_mut() = Some(svc));
         Ok(convert(out))
@@ -104,13 +112,17 @@ impl wit::Guest for Component {
         })
     }
 
-    fn login(user_id: Vec<u8>, password: Vec<u8>) -> Result<wit::Step, String> {
+    fn login(user_id: Vec<u8>, password: Vec<u8>, now: u64) -> Result<wit::Step, String> {
         let g = Ghid::from_bytes(&user_id).map_err(|e| e.to_string())?;
         with(|s| {
-            s.login(g, &password)
+            s.open_login(g, &password, now)
                 .map(convert)
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn next_deadline() -> Option<u64> {
+        with(|s| Ok(s.next_deadline())).unwrap_or(None)
     }
 
     fn handle(input: wit::Input) -> wit::Step {
@@ -129,6 +141,7 @@ impl wit::Guest for Component {
             wit::Input::ServerUp => ServiceInput::ServerUp,
             wit::Input::ServerDown => ServiceInput::ServerDown,
             wit::Input::ServerBytes(b) => ServiceInput::ServerBytes(b),
+            wit::Input::Tick(now) => ServiceInput::Tick(now),
         };
         with(|s| Ok(convert(s.handle(input)))).unwrap_or_else(|e| wit::Step {
             early: vec![wit::Output::Log(e)],

@@ -15,9 +15,8 @@ use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::Node;
-use hypergolix_core::service::{Output, Service, ServiceInput};
+use hypergolix_core::service::{Output, Policy, Service, ServiceInput};
 use hypergolix_core::wire::ipc::{GhidDialect, NATIVE_GHIDS_SUBPROTOCOL};
-use hypergolix_core::wire::remote::Message;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -187,10 +186,17 @@ impl Core {
             Core::Wasm(s) => s.handle(input).map_err(|e| e.to_string()),
         }
     }
-    fn login(&mut self, user: &Ghid, pw: &[u8]) -> Result<Step<Output>, String> {
+    fn open_login(&mut self, user: &Ghid, pw: &[u8], now: u64) -> Result<Step<Output>, String> {
         match self {
-            Core::Native(s) => s.login(*user, pw).map_err(|e| e.to_string()),
-            Core::Wasm(s) => s.login(user, pw).map_err(|e| e.to_string()),
+            Core::Native(s) => s.open_login(*user, pw, now).map_err(|e| e.to_string()),
+            Core::Wasm(s) => s.open_login(user, pw, now).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn next_deadline(&mut self) -> Result<Option<u64>, String> {
+        match self {
+            Core::Native(s) => Ok(s.next_deadline()),
+            Core::Wasm(s) => s.next_deadline().map_err(|e| e.to_string()),
         }
     }
 
@@ -254,10 +260,9 @@ impl Voice {
     }
 }
 
-/// How long a login on a new device waits for the account's objects to
-/// arrive before it goes on without the missing ones (they are read when
-/// the server has them).
-const LOAD_WAIT: Duration = Duration::from_secs(60);
+/// How often the engine thread is woken to tell the service the time
+/// (`ServiceInput::Tick`) while it has a deadline.
+const TICK: Duration = Duration::from_millis(250);
 
 /// Events queued for the engine before IO tasks wait (backpressure: a
 /// flooding app is read no faster than the engine handles it).
@@ -284,6 +289,8 @@ enum Event {
     Closed(u64),
     /// Stop after the event being handled (SIGTERM, SIGINT, setup done).
     Shutdown,
+    /// Time passed (the service's deadlines).
+    Tick,
     /// The remote connection is up; send to it through this.
     RemoteUp(mpsc::UnboundedSender<Vec<u8>>),
     RemoteBytes(Vec<u8>),
@@ -315,20 +322,25 @@ struct EngineLoop {
     local: LocalStore,
     upstream: Upstream,
     apps: HashMap<u64, mpsc::Sender<ToApp>>,
-    /// A login to start once the server is reachable.
-    login: Option<(Ghid, zeroize::Zeroizing<Vec<u8>>)>,
     /// The data directory (for `account.toml`).
     dir: PathBuf,
-    /// Told, once the account is open, how many of its objects are still
-    /// to be read from the server, each time that changes until 0 (a
-    /// login: `hypergolix login`, or `start --login` before it listens).
-    ready: Option<std_mpsc::Sender<usize>>,
-    /// The account is open (`Ready` seen).
-    opened: bool,
+    /// Told how opening the account goes, until apps may come in
+    /// (`hypergolix login`, `start --login` before it listens, setup).
+    ready: Option<std_mpsc::Sender<Progress>>,
     /// Where lines for people go.
     voice: Voice,
-    /// What `ready` was last told.
-    told: Option<usize>,
+    /// The service's clock starts here.
+    clock: std::time::Instant,
+}
+
+/// How opening the account goes (the service decides; see
+/// `hypergolix_core::service::Policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Progress {
+    /// Objects still to be read.
+    Loading(usize),
+    /// Apps may come in; `missing` objects were not read in time.
+    Loaded { missing: usize },
 }
 
 impl EngineLoop {
@@ -361,10 +373,7 @@ impl EngineLoop {
         match o {
             Output::ToServer(b) => match &mut self.upstream {
                 Upstream::Embedded(node) => {
-                    let Ok(m) = Message::decode(&b) else {
-                        return Ok(());
-                    };
-                    for (_, reply) in node.handle(1, m) {
+                    for (_, reply) in node.handle_bytes(1, &b) {
                         let more = self
                             .core
                             .handle(ServiceInput::ServerBytes(reply.encode()))?;
@@ -397,7 +406,11 @@ impl EngineLoop {
                 AccountFile::write(&self.dir, &user_id, &identity)?;
                 self.voice
                     .say(&format!("user id: {user_id}\nidentity: {identity}"));
-                self.opened = true;
+            }
+            Output::Loading(left) => self.tell(Progress::Loading(left)),
+            Output::Loaded { missing } => {
+                self.tell(Progress::Loaded { missing });
+                self.ready = None;
             }
             // Ends the engine loop: the service cannot go on.
             Output::LoginFailed { message, .. } => {
@@ -408,32 +421,15 @@ impl EngineLoop {
         Ok(())
     }
 
-    /// Tells `ready` how many objects are still to be read, if that changed.
-    fn tell_progress(&mut self) -> Result<(), String> {
-        if !self.opened || self.ready.is_none() {
-            return Ok(());
+    fn tell(&self, p: Progress) {
+        if let Some(tx) = &self.ready {
+            let _ = tx.send(p);
         }
-        let n = self.core.loading()?;
-        if self.told != Some(n) {
-            self.told = Some(n);
-            if let Some(tx) = &self.ready {
-                let _ = tx.send(n);
-            }
-        }
-        if n == 0 {
-            self.ready = None;
-        }
-        Ok(())
     }
 
-    /// Starts the pending login (the server is up).
-    fn start_login(&mut self) -> Result<(), String> {
-        let Some((user, pw)) = self.login.take() else {
-            return Ok(());
-        };
-        self.voice.tell(&format!("logging in as {user}…"));
-        let out = self.core.login(&user, &pw)?;
-        self.apply(out)
+    /// The service's clock: milliseconds since the loop was made.
+    fn now(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Handles events until shut down, on its own thread: a step's store
@@ -467,6 +463,14 @@ impl EngineLoop {
                 Event::OverLimit(s, b) => ServiceInput::AppOverLimit(s, b),
                 // Everything acknowledged is already durable: just stop.
                 Event::Shutdown => return Ok(()),
+                Event::Tick => {
+                    match self.core.next_deadline() {
+                        Ok(Some(d)) if d <= self.now() => {}
+                        Ok(_) => continue,
+                        Err(e) => return Err(e),
+                    }
+                    ServiceInput::Tick(self.now())
+                }
                 Event::Closed(s) => {
                     self.apps.remove(&s);
                     ServiceInput::AppClosed(s)
@@ -481,15 +485,7 @@ impl EngineLoop {
                     ServiceInput::ServerDown
                 }
             };
-            let up = matches!(input, ServiceInput::ServerUp);
-            let mut res = self.core.handle(input).and_then(|out| self.apply(out));
-            if up && res.is_ok() {
-                res = self.start_login();
-            }
-            if res.is_ok() {
-                res = self.tell_progress();
-            }
-            if let Err(e) = res {
+            if let Err(e) = self.core.handle(input).and_then(|out| self.apply(out)) {
                 tracing::error!("{e}; stopping");
                 return Err(e);
             }
@@ -588,8 +584,8 @@ impl Control {
 /// [`run_with`] hands to the engine thread.
 struct Opened {
     lp: EngineLoop,
-    /// Told how many of the account's objects are still to read (a login).
-    ready_rx: std_mpsc::Receiver<usize>,
+    /// Told how opening the account goes (a login, or setup).
+    ready_rx: std_mpsc::Receiver<Progress>,
     /// A login on a new device: apps wait until the account is read.
     logging_in: bool,
 }
@@ -622,6 +618,10 @@ fn open_engine(
     }
     let mut seed = [0u8; 32];
     getrandom(&mut seed)?;
+    let policy = Policy {
+        max_app_message: settings.max_message_bytes,
+        ..Policy::default()
+    };
     let (mut core, first) = if args.account.engine.native_engine {
         let mut cfg = EngineConfig::new(key);
         if args.account.engine.insecure_test_kdf {
@@ -629,7 +629,7 @@ fn open_engine(
         }
         let (engine, step) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
         let mut svc = Service::new(engine);
-        svc.set_max_app_message(settings.max_message_bytes);
+        svc.set_policy(policy);
         let out = svc.adopt_step(step);
         (Core::Native(Box::new(svc)), out)
     } else {
@@ -644,6 +644,7 @@ fn open_engine(
                 storage_key: key,
                 seed,
                 insecure_test_kdf: args.account.engine.insecure_test_kdf,
+                policy,
             },
             records,
         )
@@ -684,16 +685,15 @@ fn open_engine(
         local,
         upstream,
         apps: HashMap::new(),
-        login,
         dir,
         ready: None,
-        opened: false,
-        told: None,
         voice,
+        clock: std::time::Instant::now(),
     };
-    // A login on a new device: apps are let in once the account's objects
-    // are read, so their first request does not see `unknown object`.
-    let logging_in = lp.login.is_some();
+    // A login on a new device: apps are let in once the service says the
+    // account's objects are read, so their first request does not see
+    // `unknown object`.
+    let logging_in = login.is_some();
     let (ready_tx, ready_rx) = std_mpsc::channel();
     if mode == Mode::SetupOnly || logging_in {
         lp.ready = Some(ready_tx);
@@ -701,12 +701,16 @@ fn open_engine(
     for step in first {
         lp.apply(step)?;
     }
+    if let Some((user, pw)) = login {
+        // Starts once the server is up (the remote link is not yet).
+        voice.tell(&format!("logging in as {user}…"));
+        let out = lp.core.open_login(&user, &pw, lp.now())?;
+        lp.apply(out)?;
+    }
     if embedded {
         let up = lp.core.handle(ServiceInput::ServerUp)?;
         lp.apply(up)?;
-        lp.start_login()?;
     }
-    lp.tell_progress()?;
     Ok(Opened {
         lp,
         ready_rx,
@@ -764,6 +768,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     };
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let mut engine = EngineThread::spawn(lp, rx)?;
+    let _ticker = AbortOnDrop(tokio::spawn(ticker(tx.clone())));
     // The server link ends with this function, however it returns.
     let _remote = match (settings.remote.clone(), tls) {
         (Some(url), Some(tls)) => {
@@ -1157,34 +1162,46 @@ impl Bucket {
     }
 }
 
-/// Waits until the engine reports the account open and every object it
-/// lists read; after [`LOAD_WAIT`] goes on with a warning (objects the
-/// server does not have yet are read when they arrive). `Err` if the engine
-/// stopped first (a failed login exits the process before that).
-fn wait_until_loaded(ready: &std_mpsc::Receiver<usize>, voice: Voice) -> Result<(), String> {
+/// Waits until the service lets apps in: the account is open and every
+/// object it lists read, or the service's wait for them ended (it says so in
+/// its log, and so does this). `Err` if the engine stopped first (a failed
+/// login ends the engine loop with its reason).
+fn wait_until_loaded(ready: &std_mpsc::Receiver<Progress>, voice: Voice) -> Result<(), String> {
     let stopped = || "the engine stopped before the account was ready".to_string();
-    let mut left = ready.recv().map_err(|_| stopped())?;
-    if left == 0 {
-        return Ok(());
-    }
-    voice.tell(&format!(
-        "reading the account's objects from the server ({left} to go)…"
-    ));
-    let deadline = std::time::Instant::now() + LOAD_WAIT;
-    while left > 0 {
-        let wait = deadline.saturating_duration_since(std::time::Instant::now());
-        match ready.recv_timeout(wait) {
-            Ok(n) => left = n,
-            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+    let mut said = false;
+    loop {
+        match ready.recv().map_err(|_| stopped())? {
+            Progress::Loading(left) => {
+                if !said {
+                    said = true;
+                    voice.tell(&format!(
+                        "reading the account's objects from the server ({left} to go)…"
+                    ));
+                }
+            }
+            Progress::Loaded { missing: 0 } => return Ok(()),
+            Progress::Loaded { missing } => {
                 voice.tell(&format!(
-                    "{left} of the account's objects are not on the server yet; going on without them (they are read when they arrive)"
+                    "{missing} of the account's objects are not on the server yet; going on without them (they are read when they arrive)"
                 ));
                 return Ok(());
             }
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err(stopped()),
         }
     }
-    Ok(())
+}
+
+/// Wakes the engine thread every [`TICK`] so the service sees time pass
+/// (it ignores a tick while it has no deadline).
+async fn ticker(events: mpsc::Sender<Event>) {
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        // A full queue means the engine is busy: the next tick will do.
+        if let Err(mpsc::error::TrySendError::Closed(_)) = events.try_send(Event::Tick) {
+            return;
+        }
+    }
 }
 
 /// Keeps a connection to the remote server, reconnecting with exponential
