@@ -49,7 +49,7 @@ impl Engine {
         match request {
             AppRequest::Share { address, recipient } => match self.check_share(session, &address) {
                 Ok(()) => {
-                    self.jobs.push(Job::Share {
+                    self.work.runnable.push(Job::Share {
                         session,
                         req,
                         address,

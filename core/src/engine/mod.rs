@@ -48,7 +48,7 @@ use crate::golix::{FirstParty, SecondParty};
 use crate::wire::remote::{Message, Request};
 use record::{AccountState, Entry, RootContent};
 use state::{Agent, Kind, ObjRecord, OutItem, Sessions};
-use sync::{Job, Pending};
+use sync::{Job, Jobs, Pending};
 
 /// How the engine is set up by its host.
 #[derive(Clone)]
@@ -112,23 +112,13 @@ pub struct Engine {
     in_flight: BTreeSet<u64>,
     /// Dynamic objects with a Flush queued and not started.
     queued_flush: BTreeSet<Ghid>,
-    /// Jobs ready to run.
-    jobs: Vec<Job>,
-    /// Jobs waiting for an object from the server, by its GHID.
-    parked: BTreeMap<Ghid, Vec<Job>>,
-    /// What the job being stepped waits for (set by `need`).
-    parked_on: Option<Ghid>,
+    /// Jobs, runnable and parked, and what they fetched (`sync/jobs.rs`).
+    work: Jobs,
     /// Addresses whose entries may not be in any page yet (None: unknown,
     /// scan everything once).
     unpaged: Option<BTreeSet<Ghid>>,
     /// Merged entries of all pages and of published pages (cache).
     page_views: Option<(BTreeMap<Ghid, record::Entry>, BTreeMap<Ghid, record::Entry>)>,
-    /// Objects fetched for jobs, by GHID (cleared when no job is left).
-    fetched: BTreeMap<Ghid, Vec<u8>>,
-    /// GHIDs requested and not yet answered.
-    fetching: BTreeSet<Ghid>,
-    /// GHIDs the server does not have (cleared with `fetched`).
-    missing: BTreeSet<Ghid>,
     /// Shared objects still waiting for their first readable frame → who shared them.
     announce_on_load: BTreeMap<Ghid, Ghid>,
     stats: Stats,
@@ -161,14 +151,9 @@ impl Engine {
             pending: BTreeMap::new(),
             in_flight: BTreeSet::new(),
             queued_flush: BTreeSet::new(),
-            jobs: Vec::new(),
-            parked: BTreeMap::new(),
-            parked_on: None,
+            work: Jobs::default(),
             page_views: None,
             unpaged: None,
-            fetched: BTreeMap::new(),
-            fetching: BTreeSet::new(),
-            missing: BTreeSet::new(),
             announce_on_load: BTreeMap::new(),
             stats: Stats::default(),
         }
@@ -248,9 +233,10 @@ impl Engine {
             }
         }
         out.extend(
-            self.jobs
+            self.work
+                .runnable
                 .iter()
-                .chain(self.parked.values().flatten())
+                .chain(self.work.parked.values().flatten())
                 .map(|j| format!("job: {}", j.name())),
         );
         out
@@ -374,7 +360,7 @@ impl Engine {
         if self.has_job(|j| matches!(j, Job::Login { .. })) {
             return Err(Error::NotReady("a login is already in progress"));
         }
-        self.jobs.push(Job::Login {
+        self.work.runnable.push(Job::Login {
             user_id,
             password: Zeroizing::new(password.to_vec()),
         });

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::record::{page_parse, page_to_bytes, AccountState, Entry};
 use super::state::{self, Kind, ObjRecord, OutItem, Page};
+use super::sync::jobs::{need, Need, Progress};
 use super::sync::{Job, Pending};
 use super::Engine;
 use crate::error::{Error, Result};
@@ -229,7 +230,7 @@ impl Engine {
         for (page, secret) in unknown {
             let queued = self.has_job(|j| matches!(j, Job::LoadPage { page: q, .. } if *q == page));
             if !queued {
-                self.jobs.push(Job::LoadPage { page, secret });
+                self.work.runnable.push(Job::LoadPage { page, secret });
             }
         }
         self.merge_entries(view.values().cloned().collect());
@@ -297,7 +298,7 @@ impl Engine {
             if dynamic {
                 self.send(Request::Subscribe(address), Pending::Ignore);
             }
-            self.jobs.push(Job::Load { address, announce });
+            self.work.runnable.push(Job::Load { address, announce });
         }
         for d in deleted {
             self.mark_deleted(&d);
@@ -305,15 +306,11 @@ impl Engine {
     }
 
     /// Job: read a page named by another device's account state.
-    pub(crate) fn step_load_page(&mut self, page: Ghid, secret: &Secret) -> Result<Option<()>> {
+    pub(crate) fn step_load_page(&mut self, page: Ghid, secret: &Secret) -> Result<Progress> {
         if self.agent()?.pages.contains_key(&page) {
-            return Ok(Some(()));
+            return Ok(Progress::Done);
         }
-        let bytes = match self.need_bytes(&page) {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => return Err(e),
-            None => return Ok(None),
-        };
+        let bytes = need!(self.need(&page));
         let geoc = Geoc::parse(&bytes)?;
         let me = self.agent()?.me.second_party().clone();
         if geoc.author() != me.ghid() {
@@ -332,6 +329,6 @@ impl Engine {
         self.mark(state::key(state::P_PAGE, &page.to_bytes()));
         self.fold_into_views(&entries, true);
         self.merge_entries(entries);
-        Ok(Some(()))
+        Ok(Progress::Done)
     }
 }

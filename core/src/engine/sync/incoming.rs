@@ -1,0 +1,362 @@
+//! What the server pushes: frames and debindings of subscribed objects;
+//! applying a frame once its container is here (conflicts included);
+//! loading the objects the account state lists.
+
+use zeroize::Zeroizing;
+
+use super::super::keys::frame_secret;
+use super::super::record::{AccountState, Payload};
+use super::super::state::{Kind, OutItem};
+use super::super::types::AppPush;
+use super::super::Engine;
+use super::jobs::{need, Job, Need, Progress};
+use super::Pending;
+use crate::error::{Error, Result};
+use crate::golix::ghid::Ghid;
+use crate::golix::{Gdxx, Geoc, Gobd, GolixObject};
+use crate::wire::remote::Request;
+
+impl Engine {
+    pub(crate) fn on_push(&mut self, subscription: Ghid, object: &[u8]) {
+        let Ok(obj) = GolixObject::parse(object) else {
+            return;
+        };
+        let Some(a) = self.agent.as_ref() else {
+            return;
+        };
+        if subscription == a.me.ghid() {
+            if let GolixObject::Garq(garq) = obj {
+                let g = garq.ghid();
+                let queued =
+                    self.has_job(|j| matches!(j, Job::Incoming { garq: q } if q.ghid() == g));
+                if garq.recipient() == a.me.ghid() && !a.seen.contains(&garq.ghid()) && !queued {
+                    self.work.runnable.push(Job::Incoming { garq });
+                }
+            }
+            return;
+        }
+        match obj {
+            GolixObject::Gobd(f) if f.dynamic_ghid() == subscription => {
+                self.on_frame(subscription, f, None)
+            }
+            GolixObject::Gdxx(x) if x.target() == subscription => self.on_debinding(x),
+            _ => {}
+        }
+    }
+
+    /// A frame of an object this agent follows (from a push or a catch-up).
+    pub(crate) fn on_frame(&mut self, address: Ghid, frame: Gobd, announce: Option<Ghid>) {
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+            return;
+        };
+        if frame.dynamic_ghid() != address || frame.binder() != rec.entry.author {
+            self.stats.stale_frames += 1;
+            return;
+        }
+        if rec
+            .current
+            .as_ref()
+            .is_some_and(|c| frame.counter() <= c.counter())
+        {
+            self.stats.stale_frames += 1;
+            return;
+        }
+        self.work.runnable.push(Job::Frame {
+            address,
+            frame,
+            announce,
+        });
+    }
+
+    pub(crate) fn on_debinding(&mut self, x: Gdxx) {
+        let target = x.target();
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&target)) else {
+            return;
+        };
+        if rec.entry.deleted || x.debinder() != rec.entry.author {
+            return;
+        }
+        let Some(author) = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.contacts.get(&x.debinder()))
+        else {
+            return;
+        };
+        if x.verify(author).is_ok() {
+            self.mark_deleted(&target);
+        }
+    }
+
+    /// Makes a verified newer frame the base of this device's next frame
+    /// when it has local state waiting (see `step_frame`).
+    pub(crate) fn rebase_on(&mut self, address: Ghid, frame: &Gobd) {
+        let Some(rec) = self
+            .agent
+            .as_mut()
+            .and_then(|a| a.objects.get_mut(&address))
+        else {
+            return;
+        };
+        let newer = rec
+            .current
+            .as_ref()
+            .is_none_or(|c| frame.counter() > c.counter());
+        if rec.entry.owned && rec.dirty && rec.unsent.is_none() && newer {
+            rec.container = Some(frame.target());
+            rec.current = Some(frame.clone());
+            self.mark_object(&address);
+            self.requeue_if_dirty(&address);
+        }
+    }
+
+    /// Queues a flush for a record with unpublished state and none queued.
+    pub(crate) fn requeue_if_dirty(&mut self, address: &Ghid) {
+        let needs = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.objects.get(address))
+            .is_some_and(|r| (r.dirty || r.unsent.is_some()) && !r.entry.deleted);
+        if needs && !self.queued_flush.contains(address) {
+            self.enqueue(OutItem::Flush(*address));
+        }
+    }
+
+    /// The object is gone: tell the sessions tracking it, stop following it,
+    /// and keep a tombstone in the account state.
+    pub(crate) fn mark_deleted(&mut self, address: &Ghid) {
+        let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
+            return;
+        };
+        if rec.entry.deleted {
+            return;
+        }
+        rec.entry.deleted = true;
+        rec.unsent = None;
+        rec.dirty = false;
+        rec.state.clear();
+        let dynamic = rec.entry.dynamic;
+        self.mark_object(address);
+        let trackers: Vec<u64> = self
+            .sessions
+            .iter_mut()
+            .filter_map(|(id, s)| s.tracking.remove(address).then_some(*id))
+            .collect();
+        for s in trackers {
+            self.push_to(s, AppPush::Delete(*address));
+        }
+        if dynamic {
+            self.send(Request::Unsubscribe(*address), Pending::Ignore);
+        }
+        self.account_changed();
+    }
+
+    pub(crate) fn step_frame(
+        &mut self,
+        address: Ghid,
+        frame: &Gobd,
+        announce: Option<Ghid>,
+    ) -> Result<Progress> {
+        let (author, master, stale) = {
+            let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+                return Ok(Progress::Done);
+            };
+            (
+                rec.entry.author,
+                rec.entry.secret.clone(),
+                rec.entry.deleted
+                    || rec
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| frame.counter() <= c.counter()),
+            )
+        };
+        if stale {
+            return Ok(Progress::Done);
+        }
+        // Everything is fetched before any signature is checked: a job is
+        // stepped again on every reply, and crypto must run once.
+        let binder = need!(self.need_identity(&author));
+        let geoc = match self.need(&frame.target()) {
+            Need::Have(b) => Geoc::parse(&b)?,
+            Need::Wait => return Ok(Progress::Waiting),
+            Need::Missing => {
+                // The container is not uploaded yet (its push will come).
+                // If this device has its own state to publish, the verified
+                // frame is enough to build on: the next frame needs only its
+                // counter and targets.
+                frame.verify(&binder)?;
+                self.rebase_on(address, frame);
+                return Ok(Progress::Done);
+            }
+        };
+        frame.verify(&binder)?;
+        if geoc.author() != author {
+            return Err(Error::WrongIdentity);
+        }
+        geoc.verify(&binder)?;
+        let secret = frame_secret(&master, &author, frame.targets().get(1), Some(&address))?;
+        let plain = Zeroizing::new(geoc.decrypt(&secret.into_secret())?);
+        self.apply_frame(address, frame.clone(), &plain, announce)?;
+        self.requeue_if_dirty(&address);
+        Ok(Progress::Done)
+    }
+
+    /// A verified, decrypted frame: the object's new published state.
+    pub(crate) fn apply_frame(
+        &mut self,
+        address: Ghid,
+        frame: Gobd,
+        plain: &[u8],
+        announce: Option<Ghid>,
+    ) -> Result<()> {
+        let kind = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.objects.get(&address))
+            .map(|r| r.kind)
+            .ok_or(Error::UnknownObject)?;
+        match kind {
+            Kind::App => {
+                let p = Payload::parse(plain)?;
+                let (remote, local, conflict, first_load, learned_api) = {
+                    let rec = self
+                        .agent
+                        .as_mut()
+                        .and_then(|a| a.objects.get_mut(&address))
+                        .ok_or(Error::UnknownObject)?;
+                    let mut learned_api = false;
+                    if !rec.loaded && rec.entry.api_id.0 == [0; super::super::types::API_ID_LEN] {
+                        // First state of an object known only by its address
+                        // and secret (a pending share): the frame names it.
+                        rec.entry.api_id = p.api_id;
+                        rec.entry.is_link = p.is_link;
+                        learned_api = true;
+                    } else if p.api_id != rec.entry.api_id || p.is_link != rec.entry.is_link {
+                        return Err(Error::InvalidArgument("a frame changed the api_id"));
+                    }
+                    let first_load = !rec.loaded;
+                    let ours_pending = rec.dirty
+                        || rec.unsent.as_ref().is_some_and(|(f, _)| {
+                            rec.current.as_ref().map(|c| c.to_bytes()) != Some(f.clone())
+                        });
+                    rec.container = Some(frame.target());
+                    rec.current = Some(frame);
+                    rec.loaded = true;
+                    let mut remote = super::super::apps::objdef(rec);
+                    remote.state = p.state.clone();
+                    if ours_pending {
+                        rec.dirty = true;
+                        rec.unsent = None;
+                    } else {
+                        rec.state = p.state;
+                    }
+                    (
+                        remote,
+                        super::super::apps::objdef(rec),
+                        ours_pending,
+                        first_load,
+                        learned_api,
+                    )
+                };
+                let announce = announce.or_else(|| {
+                    first_load
+                        .then(|| self.announce_on_load.remove(&address))
+                        .flatten()
+                });
+                if learned_api {
+                    // The account state now carries the api_id.
+                    self.account_changed();
+                }
+                self.mark_object(&address);
+                let trackers: Vec<u64> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.tracking.contains(&address))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for s in &trackers {
+                    self.push_to(*s, AppPush::Update(remote.clone()));
+                    if conflict {
+                        self.push_to(*s, AppPush::Update(local.clone()));
+                    }
+                }
+                if conflict {
+                    self.stats.conflicts += 1;
+                    self.enqueue(OutItem::Flush(address));
+                }
+                if let Some(origin) = announce {
+                    self.deliver_share(address, origin, local.api_id);
+                }
+            }
+            Kind::Account => {
+                let st = AccountState::parse(plain)?;
+                if let Some(rec) = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.objects.get_mut(&address))
+                {
+                    rec.container = Some(frame.target());
+                    rec.current = Some(frame);
+                    rec.loaded = true;
+                    rec.unsent = None;
+                }
+                self.mark_object(&address);
+                self.merge_account(st);
+            }
+            Kind::Root => {
+                if let Some(rec) = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.objects.get_mut(&address))
+                {
+                    rec.container = Some(frame.target());
+                    rec.current = Some(frame);
+                }
+                self.mark_object(&address);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn step_load(&mut self, address: Ghid, announce: Option<Ghid>) -> Result<Progress> {
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+            return Ok(Progress::Done);
+        };
+        if rec.loaded || rec.entry.deleted {
+            return Ok(Progress::Done);
+        }
+        let (dynamic, author, secret) = (
+            rec.entry.dynamic,
+            rec.entry.author,
+            rec.entry.secret.clone(),
+        );
+        let bytes = need!(self.need(&address));
+        if dynamic {
+            let frame = Gobd::parse(&bytes)?;
+            self.on_frame(address, frame, announce);
+            return Ok(Progress::Done);
+        }
+        let author_id = need!(self.need_identity(&author));
+        let geoc = Geoc::parse(&bytes)?;
+        if geoc.author() != author {
+            return Err(Error::WrongIdentity);
+        }
+        geoc.verify(&author_id)?;
+        let p = Payload::parse(&geoc.decrypt(&secret)?)?;
+        if let Some(rec) = self
+            .agent
+            .as_mut()
+            .and_then(|a| a.objects.get_mut(&address))
+        {
+            rec.state = p.state;
+            rec.container = Some(address);
+            rec.loaded = true;
+        }
+        self.mark_object(&address);
+        if let Some(origin) = announce {
+            self.deliver_share(address, origin, p.api_id);
+        }
+        Ok(Progress::Done)
+    }
+}

@@ -1,0 +1,130 @@
+//! The engine's side of the remote protocol, by concern:
+//! - this file: the requests in flight and the connection (up, down, a
+//!   message from the server);
+//! - [`outbox`]: publishing in order, frames built when their turn comes,
+//!   the server's answers to what was published;
+//! - [`incoming`]: pushed frames and debindings, applying a frame once its
+//!   container is here, loading objects the account state lists;
+//! - [`jobs`]: the retry-until-ready job model (see `docs/engine.md`);
+//! - [`login`]: opening an account from the server;
+//! - [`shares`]: sharing, incoming requests, taking in shared objects.
+
+mod incoming;
+pub(crate) mod jobs;
+mod login;
+mod outbox;
+mod shares;
+
+use super::state::Kind;
+use super::types::Action;
+use super::Engine;
+use crate::golix::ghid::Ghid;
+use crate::wire::remote::{ErrorCode, Message, Request};
+
+pub(crate) use jobs::{Job, Jobs};
+
+/// Most outbox items in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// What a request to the server was for.
+#[derive(Debug, Clone)]
+pub(crate) enum Pending {
+    /// `PB` of an outbox object.
+    Item(u64),
+    /// `PB` of a frame (first step of a Flush).
+    FrameGobd { seq: u64, address: Ghid },
+    /// `PB` of a frame's container (second step).
+    FrameGeoc { seq: u64, address: Ghid },
+    /// `GT` for a job.
+    Get(Ghid),
+    /// `GT` of a dynamic GHID to catch up.
+    CurrentFrame(Ghid),
+    /// `?D` of a dynamic GHID that disappeared.
+    Debindings(Ghid),
+    /// Nothing to do with the answer (`+S`, `-S`).
+    Ignore,
+}
+
+impl Engine {
+    // ----------------------------------------------------------- connection
+
+    /// Every request in flight is lost with the connection.
+    pub(crate) fn forget_requests(&mut self) {
+        self.pending.clear();
+        self.in_flight.clear();
+        self.work.fetching.clear();
+    }
+
+    pub(crate) fn on_server_up(&mut self) {
+        self.forget_requests();
+        self.work.unpark_all();
+        let Some(a) = self.agent.as_ref() else {
+            return;
+        };
+        let me = a.me.ghid();
+        let follow: Vec<Ghid> = a
+            .objects
+            .values()
+            .filter(|r| r.entry.dynamic && !r.entry.deleted && r.kind != Kind::Root)
+            .map(|r| r.entry.address)
+            .collect();
+        let unloaded: Vec<Ghid> = a
+            .objects
+            .values()
+            .filter(|r| !r.loaded && !r.entry.deleted && !r.entry.dynamic)
+            .map(|r| r.entry.address)
+            .collect();
+        for address in unloaded {
+            self.work.runnable.push(Job::Load {
+                address,
+                announce: None,
+            });
+        }
+        self.send(Request::Subscribe(me), Pending::Ignore);
+        for g in follow {
+            self.send(Request::Subscribe(g), Pending::Ignore);
+            self.send(Request::Get(g), Pending::CurrentFrame(g));
+        }
+    }
+
+    pub(crate) fn on_server_down(&mut self) {
+        self.online = false;
+        self.forget_requests();
+    }
+
+    pub(crate) fn on_server_message(&mut self, m: Message) {
+        match m {
+            Message::Request {
+                token,
+                request:
+                    Request::Push {
+                        subscription,
+                        object,
+                    },
+            } => {
+                self.out.push(Action::Send(Message::Ack {
+                    token,
+                    body: vec![1],
+                }));
+                self.on_push(subscription, &object);
+            }
+            Message::Request { token, .. } => {
+                self.out.push(Action::Send(Message::Nak {
+                    token,
+                    code: ErrorCode::CommsError,
+                    message: "a client does not serve this command".into(),
+                }));
+            }
+            Message::Ack { token, body } => {
+                if let Some(p) = self.pending.remove(&token) {
+                    self.on_ack(p, body);
+                }
+            }
+            Message::Nak { token, code, .. } => {
+                if let Some(p) = self.pending.remove(&token) {
+                    self.on_nak(p, code);
+                }
+            }
+        }
+    }
+}
