@@ -44,6 +44,9 @@ step "the host: the engine built into the binary under wasmtime, golden vectors 
 cargo test --release -p hypergolix-wasi-host
 ./target/release/hypergolix selftest --cache-dir "$ROOT/target/wasmtime-cache"
 
+step "the engine's slow case in release: 40,000 updates, so request tokens wrap, then a share still reaches its recipient"
+cargo test --release -p hypergolix-core --test engine -- --ignored
+
 step "the Python link (python/): pip install, mypy --strict, wheel, pytest against a real server and two services"
 guard 15 ./python/tests/run.sh
 
