@@ -45,7 +45,7 @@ fn failed(what: &str, why: impl std::fmt::Display) -> Error {
 }
 
 /// The task of a part (`what`) that is running.
-type Task = tokio::task::JoinHandle<std::result::Result<(), String>>;
+type Task = tokio::task::JoinHandle<Result<()>>;
 
 /// How a part's task ended, as this module's result.
 async fn finished(what: &str, task: Task) -> Result<()> {

@@ -26,6 +26,41 @@ pub enum Error {
     /// The engine component refused a call (its message).
     #[error("engine: {0}")]
     Engine(String),
+    /// A setting, flag or configuration file is wrong (which, and why).
+    #[error("{0}")]
+    Config(String),
+    /// The data directory or its service is not in the state the command
+    /// needs (another service runs on it, it holds no account, ...).
+    #[error("{0}")]
+    State(String),
+    /// The service manager (systemd, launchd) refused or failed.
+    #[error("{0}")]
+    Unit(String),
+    /// An IPC peer that this service does not serve (another user, a
+    /// non-loopback address).
+    #[error("{0}")]
+    Peer(String),
+    /// The local store failed (nothing more is acknowledged than it holds).
+    #[error("{0}")]
+    Store(String),
+    /// The local service could not start or go on.
+    #[error("{0}")]
+    Service(String),
+    /// Logging in failed.
+    #[error("login failed: {message}")]
+    Login {
+        /// The stable code (`wrong_password`, `unreachable`, `timeout`, ...).
+        code: String,
+        /// What went wrong, for people.
+        message: String,
+    },
+    /// The persistence server could not be reached (why, in words: refused,
+    /// a certificate not trusted, ...).
+    #[error("{0}")]
+    Connect(String),
+    /// The persistence server could not start or go on.
+    #[error("{0}")]
+    Serve(String),
     /// A Golix object failed to parse or verify.
     #[error("{code}: {source}")]
     Golix {

@@ -145,7 +145,7 @@ fn config(
     dir: &local::settings::DirArgs,
     json: bool,
     action: Option<ConfigAction>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     use local::settings::{FileConfig, Settings};
     let d = dir.dir()?;
     let mut file = FileConfig::read(&d)?;
@@ -211,7 +211,7 @@ fn service(name: &str, args: local::StartArgs, mode: local::Mode) -> Result<bool
 }
 
 /// Prints a command's error; true when it succeeded.
-fn report(name: &str, r: Result<(), String>) -> bool {
+fn report(name: &str, r: Result<(), Error>) -> bool {
     match r {
         Ok(()) => true,
         Err(e) => {

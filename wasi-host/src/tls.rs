@@ -73,13 +73,16 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
 pub async fn connect(
     url: &str,
     tls: Option<Arc<ClientConfig>>,
-) -> std::result::Result<WebSocketStream<MaybeTlsStream<TcpStream>>, String> {
-    let req = url.into_client_request().map_err(|e| e.to_string())?;
+) -> crate::error::Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
+    use crate::error::Error;
+    let req = url
+        .into_client_request()
+        .map_err(|e| Error::Connect(e.to_string()))?;
     let connector = tls.map(Connector::Rustls);
     tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector)
         .await
         .map(|(ws, _)| ws)
-        .map_err(|e| describe(&e))
+        .map_err(|e| Error::Connect(describe(&e)))
 }
 
 /// A connection error in words, naming the reason when TLS refused the

@@ -15,6 +15,8 @@ use super::settings::{ipc_url, DirArgs, FileConfig, Settings};
 use super::toml_file;
 use super::StartArgs;
 
+use crate::error::{Error, Result};
+
 /// The pid file of a running service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PidFile {
@@ -43,12 +45,12 @@ impl PidFile {
     }
 
     /// Reads it (None when absent).
-    pub fn read(dir: &Path) -> Result<Option<Self>, String> {
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
         toml_file::read(&Self::path(dir))
     }
 
     /// Writes it atomically.
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
+    pub fn write(&self, dir: &Path) -> Result<()> {
         toml_file::write(&Self::path(dir), self)
     }
 
@@ -78,7 +80,7 @@ impl AccountFile {
     }
 
     /// Writes it atomically.
-    pub fn write(dir: &Path, user_id: &Ghid, identity: &Ghid) -> Result<(), String> {
+    pub fn write(dir: &Path, user_id: &Ghid, identity: &Ghid) -> Result<()> {
         let a = Self {
             user_id: user_id.to_string(),
             identity: identity.to_string(),
@@ -87,12 +89,12 @@ impl AccountFile {
     }
 
     /// Reads it; a clear error when the directory holds no account yet.
-    pub fn read(dir: &Path) -> Result<Self, String> {
+    pub fn read(dir: &Path) -> Result<Self> {
         toml_file::read(&Self::path(dir))?.ok_or_else(|| {
-            format!(
+            Error::State(format!(
                 "no account in {}: run `hypergolix create-account`, `hypergolix login USER_ID` or `hypergolix start`",
                 dir.display()
-            )
+            ))
         })
     }
 }
@@ -127,7 +129,7 @@ pub fn alive(p: &PidFile) -> bool {
 
 /// The running service of a data directory; a stale pid file (the process
 /// is gone: kill -9 or a crash) is removed.
-pub fn running(dir: &Path) -> Result<Option<PidFile>, String> {
+pub fn running(dir: &Path) -> Result<Option<PidFile>> {
     match PidFile::read(dir)? {
         Some(p) if alive(&p) => Ok(Some(p)),
         Some(_) => {
@@ -140,7 +142,7 @@ pub fn running(dir: &Path) -> Result<Option<PidFile>, String> {
 
 /// `hypergolix status`: prints what runs (as one JSON document with
 /// `json`) and returns whether it runs.
-pub fn status(dir: &DirArgs, json: bool) -> Result<bool, String> {
+pub fn status(dir: &DirArgs, json: bool) -> Result<bool> {
     let d = dir.dir()?;
     let account = AccountFile::read(&d).ok();
     let settings = Settings::resolve(&Default::default(), &FileConfig::read(&d)?)?;
@@ -196,25 +198,25 @@ pub fn status(dir: &DirArgs, json: bool) -> Result<bool, String> {
 }
 
 /// `hypergolix stop`: SIGTERM, then waits for the process to end.
-pub fn stop(dir: &DirArgs) -> Result<(), String> {
+pub fn stop(dir: &DirArgs) -> Result<()> {
     let d = dir.dir()?;
     let Some(p) = running(&d)? else {
         println!("the service is not running ({})", d.display());
         return Ok(());
     };
     if p.embedded {
-        return Err(format!(
+        return Err(Error::State(format!(
             "the service of {} runs inside another program (pid {}); stop it from that program",
             d.display(),
             p.pid
-        ));
+        )));
     }
     let pid = i32::try_from(p.pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
-        .ok_or("bad pid in the pid file")?;
+        .ok_or_else(|| Error::State("bad pid in the pid file".into()))?;
     rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-        .map_err(|e| format!("cannot signal pid {}: {e}", p.pid))?;
+        .map_err(|e| Error::State(format!("cannot signal pid {}: {e}", p.pid)))?;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(15) {
         if !alive(&p) {
@@ -223,17 +225,19 @@ pub fn stop(dir: &DirArgs) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(format!(
+    Err(Error::State(format!(
         "pid {} did not stop within 15 s; `kill -9 {}` is safe (every acknowledged write is on disk)",
         p.pid, p.pid
-    ))
+    )))
 }
 
 /// `hypergolix whoami` (one JSON document with `json`).
-pub fn whoami(dir: &DirArgs, legacy: bool, json: bool) -> Result<(), String> {
+pub fn whoami(dir: &DirArgs, legacy: bool, json: bool) -> Result<()> {
     let a = AccountFile::read(&dir.dir()?)?;
-    let show = |text: &str| -> Result<String, String> {
-        let g: Ghid = text.parse().map_err(|e| format!("account.toml: {e}"))?;
+    let show = |text: &str| -> Result<String> {
+        let g: Ghid = text
+            .parse()
+            .map_err(|e| Error::State(format!("account.toml: {e}")))?;
         Ok(if legacy {
             GhidDialect::Legacy.outward(g).to_string()
         } else {
@@ -262,14 +266,14 @@ pub fn log_path(dir: &Path) -> PathBuf {
 /// detached child (its own process group, output appended to the log),
 /// hands it the password on standard input when the account is new, and
 /// waits until it has written its pid file.
-pub fn start_background(args: &StartArgs) -> Result<(), String> {
+pub fn start_background(args: &StartArgs) -> Result<()> {
     let dir = args.account.dir.create()?;
     if let Some(p) = running(&dir)? {
-        return Err(format!(
+        return Err(Error::State(format!(
             "already running (pid {}), apps connect on {}",
             p.pid,
             ipc_url(&p.ipc)
-        ));
+        )));
     }
     let fresh = AccountFile::read(&dir).is_err() && !dir.join("local.redb").exists();
     let password = if fresh {
@@ -282,9 +286,10 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
         .create(true)
         .append(true)
         .open(&log)
-        .map_err(|e| format!("{}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        .map_err(|e| Error::State(format!("{}: {e}", log.display())))?;
+    let err = out.try_clone().map_err(|e| Error::State(e.to_string()))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::State(format!("cannot find this program: {e}")))?;
     let mut cmd = Command::new(exe);
     cmd.args(
         std::env::args_os()
@@ -306,24 +311,24 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
     }
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start the service: {e}"))?;
+        .map_err(|e| Error::State(format!("cannot start the service: {e}")))?;
     if let (Some(pw), Some(mut stdin)) = (password, child.stdin.take()) {
         use std::io::Write;
         let mut line = zeroize::Zeroizing::new(pw.to_vec());
         line.push(b'\n');
         stdin
             .write_all(&line)
-            .map_err(|e| format!("handing the password to the service: {e}"))?;
+            .map_err(|e| Error::State(format!("handing the password to the service: {e}")))?;
     }
     let t0 = Instant::now();
     let mut told = false;
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!(
+        if let Some(status) = child.try_wait().map_err(|e| Error::State(e.to_string()))? {
+            return Err(Error::State(format!(
                 "the service exited ({status}); the end of {}:\n{}",
                 log.display(),
                 tail(&log, 10)
-            ));
+            )));
         }
         if let Some(p) = PidFile::read(&dir)? {
             if p.pid == child.id() {
@@ -339,11 +344,11 @@ pub fn start_background(args: &StartArgs) -> Result<(), String> {
             told = true;
         }
         if t0.elapsed() > Duration::from_secs(300) {
-            return Err(format!(
+            return Err(Error::State(format!(
                 "the service did not come up within 5 minutes (pid {}); see {}",
                 child.id(),
                 log.display()
-            ));
+            )));
         }
         std::thread::sleep(Duration::from_millis(25));
     }

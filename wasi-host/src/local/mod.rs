@@ -41,6 +41,8 @@ use peer::IpcTrust;
 use settings::{DirArgs, FileConfig, IpcAddr, NetArgs, PasswordArgs, Settings};
 use store::LocalStore;
 
+use crate::error::{Error, Result};
+
 /// How the engine is run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
@@ -133,13 +135,13 @@ pub enum Mode {
 
 /// The storage key: 32 random bytes in `storage.key` (mode 0600), made on
 /// first start.
-fn storage_key(dir: &Path) -> Result<[u8; 32], String> {
+fn storage_key(dir: &Path) -> Result<[u8; 32]> {
     let path = dir.join("storage.key");
     if let Ok(b) = std::fs::read(&path) {
         return b
             .as_slice()
             .try_into()
-            .map_err(|_| format!("{}: not a 32-byte key", path.display()));
+            .map_err(|_| Error::Service(format!("{}: not a 32-byte key", path.display())));
     }
     let mut key = [0u8; 32];
     getrandom(&mut key)?;
@@ -147,7 +149,7 @@ fn storage_key(dir: &Path) -> Result<[u8; 32], String> {
     Ok(key)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -158,19 +160,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     }
     let mut f = opts
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| Error::Service(format!("{}: {e}", path.display())))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| Error::Service(format!("{}: {e}", path.display())))
 }
 
 /// 32 bytes from the OS (through std's hasher seeds would be weak; read the
 /// kernel's source directly).
-fn getrandom(buf: &mut [u8]) -> Result<(), String> {
+fn getrandom(buf: &mut [u8]) -> Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(buf))
-        .map_err(|e| format!("cannot read the OS random source: {e}"))
+        .map_err(|e| Error::Service(format!("cannot read the OS random source: {e}")))
 }
 
 /// The engine, wherever it runs.
@@ -180,44 +182,48 @@ enum Core {
 }
 
 impl Core {
-    fn handle(&mut self, input: ServiceInput) -> Result<Step<Output>, String> {
+    fn handle(&mut self, input: ServiceInput) -> Result<Step<Output>> {
         match self {
             Core::Native(s) => Ok(s.handle(input)),
-            Core::Wasm(s) => s.handle(input).map_err(|e| e.to_string()),
+            Core::Wasm(s) => s.handle(input),
         }
     }
-    fn open_login(&mut self, user: &Ghid, pw: &[u8], now: u64) -> Result<Step<Output>, String> {
+    fn open_login(&mut self, user: &Ghid, pw: &[u8], now: u64) -> Result<Step<Output>> {
         match self {
-            Core::Native(s) => s.open_login(*user, pw, now).map_err(|e| e.to_string()),
-            Core::Wasm(s) => s.open_login(user, pw, now).map_err(|e| e.to_string()),
+            Core::Native(s) => s
+                .open_login(*user, pw, now)
+                .map_err(|e| Error::Service(e.to_string())),
+            Core::Wasm(s) => s.open_login(user, pw, now),
         }
     }
 
-    fn next_deadline(&mut self) -> Result<Option<u64>, String> {
+    fn next_deadline(&mut self) -> Result<Option<u64>> {
         match self {
             Core::Native(s) => Ok(s.next_deadline()),
-            Core::Wasm(s) => s.next_deadline().map_err(|e| e.to_string()),
+            Core::Wasm(s) => s.next_deadline(),
         }
     }
 
-    fn create_account(&mut self, pw: &[u8]) -> Result<Step<Output>, String> {
+    fn create_account(&mut self, pw: &[u8]) -> Result<Step<Output>> {
         match self {
-            Core::Native(s) => s.create_account(pw).map_err(|e| e.to_string()),
-            Core::Wasm(s) => s.create_account(pw).map_err(|e| e.to_string()),
+            Core::Native(s) => s
+                .create_account(pw)
+                .map_err(|e| Error::Service(e.to_string())),
+            Core::Wasm(s) => s.create_account(pw),
         }
     }
 
-    fn pending_work(&mut self) -> Result<Vec<String>, String> {
+    fn pending_work(&mut self) -> Result<Vec<String>> {
         match self {
             Core::Native(s) => Ok(s.engine().pending_work()),
-            Core::Wasm(s) => s.pending_work().map_err(|e| e.to_string()),
+            Core::Wasm(s) => s.pending_work(),
         }
     }
 
-    fn loading(&mut self) -> Result<usize, String> {
+    fn loading(&mut self) -> Result<usize> {
         match self {
             Core::Native(s) => Ok(s.engine().loading()),
-            Core::Wasm(s) => s.loading().map_err(|e| e.to_string()),
+            Core::Wasm(s) => s.loading(),
         }
     }
 }
@@ -347,7 +353,7 @@ impl EngineLoop {
     /// Carries out a step: its early outputs, its store write (durably),
     /// then the rest; server traffic goes to the embedded node, whose
     /// answers are fed back, step by step, until nothing is left.
-    fn apply(&mut self, step: Step<Output>) -> Result<(), String> {
+    fn apply(&mut self, step: Step<Output>) -> Result<()> {
         let mut pending = std::collections::VecDeque::from([step]);
         while let Some(step) = pending.pop_front() {
             for o in step.early {
@@ -369,7 +375,7 @@ impl EngineLoop {
         &mut self,
         o: Output,
         pending: &mut std::collections::VecDeque<Step<Output>>,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         match o {
             Output::ToServer(b) => match &mut self.upstream {
                 Upstream::Embedded(node) => {
@@ -413,8 +419,8 @@ impl EngineLoop {
                 self.ready = None;
             }
             // Ends the engine loop: the service cannot go on.
-            Output::LoginFailed { message, .. } => {
-                return Err(format!("login failed: {message}"));
+            Output::LoginFailed { code, message } => {
+                return Err(Error::Login { code, message });
             }
             Output::Log(l) => tracing::info!("{l}"),
         }
@@ -437,7 +443,7 @@ impl EngineLoop {
     /// sends before its write (see `docs/engine.md`) leaves at once. `Err`
     /// when it had to stop: a failed login, or a store that failed (nothing
     /// more is acknowledged than is durable).
-    fn run(mut self, mut events: mpsc::Receiver<Event>) -> Result<(), String> {
+    fn run(mut self, mut events: mpsc::Receiver<Event>) -> Result<()> {
         while let Some(ev) = events.blocking_recv() {
             let input = match ev {
                 Event::Stats(tx) => {
@@ -505,13 +511,13 @@ impl Drop for AbortOnDrop {
 
 /// The engine thread, and how the IO side learns that it stopped.
 struct EngineThread {
-    handle: std::thread::JoinHandle<Result<(), String>>,
+    handle: std::thread::JoinHandle<Result<()>>,
     /// Fires when the loop has ended (for whatever reason).
     ended: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl EngineThread {
-    fn spawn(lp: EngineLoop, events: mpsc::Receiver<Event>) -> Result<Self, String> {
+    fn spawn(lp: EngineLoop, events: mpsc::Receiver<Event>) -> Result<Self> {
         let (done, ended) = tokio::sync::oneshot::channel();
         let handle = std::thread::Builder::new()
             .name("engine".into())
@@ -520,13 +526,13 @@ impl EngineThread {
                 let _ = done.send(());
                 r
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Service(e.to_string()))?;
         Ok(Self { handle, ended })
     }
 
     /// Asks the loop to stop after the event it is handling (everything
     /// acknowledged is already stored), then waits for it: its result.
-    async fn stop(self, events: &mpsc::Sender<Event>) -> Result<(), String> {
+    async fn stop(self, events: &mpsc::Sender<Event>) -> Result<()> {
         // A loop that already ended has dropped its receiver: the send
         // fails, and the join says why it ended.
         let _ = events.send(Event::Shutdown).await;
@@ -534,14 +540,14 @@ impl EngineThread {
     }
 
     /// Waits for the thread to end: its result.
-    async fn join(self) -> Result<(), String> {
+    async fn join(self) -> Result<()> {
         tokio::task::spawn_blocking(move || {
             self.handle
                 .join()
-                .unwrap_or_else(|_| Err("the engine thread panicked".into()))
+                .unwrap_or_else(|_| Err(Error::Service("the engine thread panicked".into())))
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Error::Service(e.to_string()))?
     }
 }
 
@@ -599,21 +605,21 @@ fn open_engine(
     settings: &Settings,
     dir: PathBuf,
     voice: Voice,
-) -> Result<Opened, String> {
+) -> Result<Opened> {
     let key = storage_key(&dir)?;
     let local = LocalStore::open(&dir.join("local.redb"))?;
     let records = local.load()?;
     let fresh = records.is_empty();
     if mode == Mode::SetupOnly && !fresh {
-        return Err(format!(
+        return Err(Error::Service(format!(
             "{} already holds an account (`hypergolix whoami` shows it); use another --data-dir",
             dir.display()
-        ));
+        )));
     }
     if args.login.is_some() && fresh && settings.remote.is_none() {
         return Err(
-            "logging in needs the persistence server that holds the account: pass --remote ws://HOST:PORT/ or `hypergolix config set remote …`"
-                .into(),
+            Error::Config("logging in needs the persistence server that holds the account: pass --remote ws://HOST:PORT/ or `hypergolix config set remote …`"
+                .into()),
         );
     }
     let mut seed = [0u8; 32];
@@ -627,15 +633,16 @@ fn open_engine(
         if args.account.engine.insecure_test_kdf {
             cfg.kdf = KdfParams::INSECURE_TEST;
         }
-        let (engine, step) = Engine::restore(cfg, seed, records).map_err(|e| e.to_string())?;
+        let (engine, step) =
+            Engine::restore(cfg, seed, records).map_err(|e| Error::Service(e.to_string()))?;
         let mut svc = Service::new(engine);
         svc.set_policy(policy);
         let out = svc.adopt_step(step);
         (Core::Native(Box::new(svc)), out)
     } else {
-        let rt = Runtime::new(Some(&default_cache_dir())).map_err(|e| e.to_string())?;
+        let rt = Runtime::new(Some(&default_cache_dir()))?;
         let file = args.account.engine.component.as_deref();
-        let (component, took) = load_engine(&rt, file).map_err(|e| e.to_string())?;
+        let (component, took) = load_engine(&rt, file)?;
         tracing::info!(?took, "engine component loaded");
         let (svc, out) = WasmService::start(
             &rt,
@@ -649,11 +656,11 @@ fn open_engine(
             records,
         )
         .map_err(|e| match file {
-            Some(f) => format!(
+            Some(f) => Error::Service(format!(
                 "{e} ({} may be from another version: it must implement this host's wit/engine.wit)",
                 f.display()
-            ),
-            None => e.to_string(),
+            )),
+            None => e,
         })?;
         (Core::Wasm(Box::new(svc)), out)
     };
@@ -674,7 +681,8 @@ fn open_engine(
     }
     let upstream = match &settings.remote {
         None => {
-            let store = RedbStore::open(&dir.join("server.redb")).map_err(|e| e.to_string())?;
+            let store = RedbStore::open(&dir.join("server.redb"))
+                .map_err(|e| Error::Service(e.to_string()))?;
             Upstream::Embedded(Node::new(store))
         }
         Some(_) => Upstream::Remote(None),
@@ -720,7 +728,7 @@ fn open_engine(
 
 /// Runs the service in the foreground until SIGTERM or SIGINT
 /// ([`Mode::Serve`]), or until the account is open ([`Mode::SetupOnly`]).
-pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
+pub async fn run(args: StartArgs, mode: Mode) -> Result<()> {
     run_with(args, mode, Control::terminal()).await
 }
 
@@ -728,7 +736,7 @@ pub async fn run(args: StartArgs, mode: Mode) -> Result<(), String> {
 /// is told once it listens (the embedding API, [`crate::embed`]). Returns
 /// once the engine has stopped: every write acknowledged to an app is in
 /// the store by then.
-pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(), String> {
+pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<()> {
     let Control {
         voice,
         stop,
@@ -738,12 +746,12 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     let dir = args.account.dir.create()?;
     let settings = Settings::resolve(&args.account.net, &FileConfig::read(&dir)?)?;
     if let Some(p) = control::running(&dir)? {
-        return Err(format!(
+        return Err(Error::Service(format!(
             "a service already runs on {} (pid {}, apps connect on {})",
             dir.display(),
             p.pid,
             settings::ipc_url(&p.ipc)
-        ));
+        )));
     }
     // Compiling the engine, reading the store and Argon2id block: off the
     // caller's runtime (an embedding program's tasks keep running).
@@ -752,7 +760,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         let (dir, settings) = (dir.clone(), settings.clone());
         tokio::task::spawn_blocking(move || open_engine(args, mode, &settings, dir, voice))
             .await
-            .map_err(|e| e.to_string())??
+            .map_err(|e| Error::Service(e.to_string()))??
     };
     let Opened {
         lp,
@@ -761,9 +769,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     } = opened;
 
     let tls = match settings.remote {
-        Some(_) => Some(
-            crate::tls::client_config(settings.ca_file.as_deref()).map_err(|e| e.to_string())?,
-        ),
+        Some(_) => Some(crate::tls::client_config(settings.ca_file.as_deref())?),
         None => None,
     };
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
@@ -780,7 +786,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
         // The engine thread reports Ready, or stops on a failed login.
         let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx, voice))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Service(e.to_string()))?;
         // The engine's own reason first (a failed login), then the wait's.
         engine.stop(&tx).await?;
         got?;
@@ -793,7 +799,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     if logging_in {
         let got = tokio::task::spawn_blocking(move || wait_until_loaded(&ready_rx, voice))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Service(e.to_string()))?;
         if let Err(e) = got {
             // The engine's own reason (a failed login) over the wait's.
             engine.join().await?;
@@ -808,11 +814,11 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
             Some(m) => Some(
                 TcpListener::bind(m)
                     .await
-                    .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?,
+                    .map_err(|e| Error::Service(format!("cannot serve metrics on {m}: {e}")))?,
             ),
             None => None,
         };
-        Ok::<_, String>((listener, metrics))
+        Ok::<_, Error>((listener, metrics))
     };
     let (listener, metrics_listener) = match ports.await {
         Ok(p) => p,
@@ -928,7 +934,7 @@ pub async fn run_with(args: StartArgs, mode: Mode, control: Control) -> Result<(
     PidFile::remove_own(&dir);
     match ended {
         Err(e) => Err(e),
-        Ok(()) if engine_died => Err("the engine stopped".into()),
+        Ok(()) if engine_died => Err(Error::Service("the engine stopped".into())),
         Ok(()) => Ok(()),
     }
 }
@@ -949,47 +955,49 @@ enum Accepted {
 const MAX_SOCKET_PATH: usize = 107;
 
 impl Listener {
-    async fn bind(addr: IpcAddr) -> Result<Self, String> {
+    async fn bind(addr: IpcAddr) -> Result<Self> {
         match addr {
             IpcAddr::Tcp(a) => {
                 let l = TcpListener::bind(a)
                     .await
-                    .map_err(|e| format!("cannot listen on {a}: {e}"))?;
-                let local = l.local_addr().map_err(|e| e.to_string())?;
+                    .map_err(|e| Error::Service(format!("cannot listen on {a}: {e}")))?;
+                let local = l.local_addr().map_err(|e| Error::Service(e.to_string()))?;
                 Ok(Listener::Tcp(l, local))
             }
             IpcAddr::Unix(p) => {
                 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
                 if p.as_os_str().len() > MAX_SOCKET_PATH {
-                    return Err(format!(
+                    return Err(Error::Service(format!(
                         "{}: a Unix socket path is at most {MAX_SOCKET_PATH} bytes",
                         p.display()
-                    ));
+                    )));
                 }
                 // No service runs on this data directory (checked before),
                 // so a socket left here is a crashed one's.
                 match std::fs::symlink_metadata(&p) {
                     Ok(m) if m.file_type().is_socket() => {
                         if std::os::unix::net::UnixStream::connect(&p).is_ok() {
-                            return Err(format!(
+                            return Err(Error::Service(format!(
                                 "{}: another service listens on this socket; refusing to take it over",
                                 p.display()
-                            ));
+                            )));
                         }
-                        std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?
+                        std::fs::remove_file(&p)
+                            .map_err(|e| Error::Service(format!("{}: {e}", p.display())))?
                     }
                     Ok(_) => {
-                        return Err(format!(
+                        return Err(Error::Service(format!(
                             "{} exists and is not a socket; refusing to replace it",
                             p.display()
-                        ))
+                        )))
                     }
                     Err(_) => {}
                 }
-                let l = tokio::net::UnixListener::bind(&p)
-                    .map_err(|e| format!("cannot listen on {}: {e}", p.display()))?;
+                let l = tokio::net::UnixListener::bind(&p).map_err(|e| {
+                    Error::Service(format!("cannot listen on {}: {e}", p.display()))
+                })?;
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                    .map_err(|e| Error::Service(format!("{}: {e}", p.display())))?;
                 Ok(Listener::Unix(l, p))
             }
         }
@@ -1166,8 +1174,8 @@ impl Bucket {
 /// object it lists read, or the service's wait for them ended (it says so in
 /// its log, and so does this). `Err` if the engine stopped first (a failed
 /// login ends the engine loop with its reason).
-fn wait_until_loaded(ready: &std_mpsc::Receiver<Progress>, voice: Voice) -> Result<(), String> {
-    let stopped = || "the engine stopped before the account was ready".to_string();
+fn wait_until_loaded(ready: &std_mpsc::Receiver<Progress>, voice: Voice) -> Result<()> {
+    let stopped = || Error::Service("the engine stopped before the account was ready".into());
     let mut said = false;
     loop {
         match ready.recv().map_err(|_| stopped())? {
@@ -1276,7 +1284,7 @@ async fn app_connection<S>(
     session: u64,
     events: mpsc::Sender<Event>,
     limits: Limits,
-) -> Result<(), String>
+) -> Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -1289,57 +1297,58 @@ where
     // The callback's signature is tungstenite's (its error is an HTTP response).
     let mut dialect = GhidDialect::Legacy;
     #[allow(clippy::result_large_err)]
-    let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        if tcp {
-            let host = req.headers().get("host").and_then(|h| h.to_str().ok());
-            if !host.is_some_and(is_loopback_host) {
-                let mut r = ErrorResponse::new(Some(format!(
-                    "host {} is not this machine's loopback",
-                    host.unwrap_or("(none)")
-                )));
-                *r.status_mut() = StatusCode::FORBIDDEN;
-                return Err(r);
+    let check =
+        |req: &Request, mut resp: Response| -> std::result::Result<Response, ErrorResponse> {
+            if tcp {
+                let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+                if !host.is_some_and(is_loopback_host) {
+                    let mut r = ErrorResponse::new(Some(format!(
+                        "host {} is not this machine's loopback",
+                        host.unwrap_or("(none)")
+                    )));
+                    *r.status_mut() = StatusCode::FORBIDDEN;
+                    return Err(r);
+                }
             }
-        }
-        // Every Origin header must be allowed (one that is not text is not).
-        for o in req.headers().get_all("origin") {
-            let text = o.to_str().unwrap_or("");
-            if text.is_empty() || !origins.iter().any(|a| a == text) {
-                let mut r = ErrorResponse::new(Some(format!(
-                    "origin {} is not allowed",
-                    String::from_utf8_lossy(o.as_bytes())
-                )));
-                *r.status_mut() = StatusCode::FORBIDDEN;
-                return Err(r);
+            // Every Origin header must be allowed (one that is not text is not).
+            for o in req.headers().get_all("origin") {
+                let text = o.to_str().unwrap_or("");
+                if text.is_empty() || !origins.iter().any(|a| a == text) {
+                    let mut r = ErrorResponse::new(Some(format!(
+                        "origin {} is not allowed",
+                        String::from_utf8_lossy(o.as_bytes())
+                    )));
+                    *r.status_mut() = StatusCode::FORBIDDEN;
+                    return Err(r);
+                }
             }
-        }
-        let offered = req
-            .headers()
-            .get_all("sec-websocket-protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','));
-        dialect = GhidDialect::from_offered(offered);
-        if dialect == GhidDialect::Native {
-            resp.headers_mut().insert(
-                "sec-websocket-protocol",
-                HeaderValue::from_static(NATIVE_GHIDS_SUBPROTOCOL),
-            );
-        }
-        Ok(resp)
-    };
+            let offered = req
+                .headers()
+                .get_all("sec-websocket-protocol")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','));
+            dialect = GhidDialect::from_offered(offered);
+            if dialect == GhidDialect::Native {
+                resp.headers_mut().insert(
+                    "sec-websocket-protocol",
+                    HeaderValue::from_static(NATIVE_GHIDS_SUBPROTOCOL),
+                );
+            }
+            Ok(resp)
+        };
     let mut cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
     cfg.max_message_size = Some(max);
     cfg.max_frame_size = Some(max);
     let ws = tokio_tungstenite::accept_hdr_async_with_config(sock, check, Some(cfg))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::Service(e.to_string()))?;
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::channel::<ToApp>(APP_QUEUE);
     events
         .send(Event::Opened(session, dialect, tx.clone()))
         .await
-        .map_err(|_| "the engine stopped".to_string())?;
+        .map_err(|_| Error::Service("the engine stopped".into()))?;
     let mut writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             match msg {

@@ -16,6 +16,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::error::{Error, Result};
+
 /// Which local users may drive the IPC port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -39,46 +41,48 @@ impl IpcTrust {
 }
 
 impl std::str::FromStr for IpcTrust {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "own-user" => Ok(IpcTrust::OwnUser),
             "any-local-user" => Ok(IpcTrust::AnyLocalUser),
-            _ => Err(format!(
+            _ => Err(Error::Peer(format!(
                 "ipc_trust: {s:?} is neither \"own-user\" nor \"any-local-user\""
-            )),
+            ))),
         }
     }
 }
 
 /// Whether a connection from `peer` to the service's `local` address may
 /// go on: `Err` says why not (logged; nothing is sent to the peer).
-pub fn admit_tcp(trust: IpcTrust, local: SocketAddr, peer: SocketAddr) -> Result<(), String> {
+pub fn admit_tcp(trust: IpcTrust, local: SocketAddr, peer: SocketAddr) -> Result<()> {
     if trust == IpcTrust::AnyLocalUser {
         return Ok(());
     }
     let me = own_uid();
     match tcp_owner(local, peer) {
         Some(uid) if uid == me => Ok(()),
-        Some(uid) => Err(format!(
+        Some(uid) => Err(Error::Peer(format!(
             "refused a connection from {peer}: it belongs to uid {uid}, the service to uid {me}"
-        )),
-        None => Err(format!(
+        ))),
+        None => Err(Error::Peer(format!(
             "refused a connection from {peer}: its owner cannot be identified (set ipc_trust = \"any-local-user\" to let every local user in)"
-        )),
+        ))),
     }
 }
 
 /// Whether a Unix-socket peer of uid `uid` (None: unknown) may go on.
-pub fn admit_unix(trust: IpcTrust, uid: Option<u32>) -> Result<(), String> {
+pub fn admit_unix(trust: IpcTrust, uid: Option<u32>) -> Result<()> {
     let me = own_uid();
     match (trust, uid) {
         (IpcTrust::AnyLocalUser, _) => Ok(()),
         (_, Some(u)) if u == me => Ok(()),
-        (_, Some(u)) => Err(format!(
+        (_, Some(u)) => Err(Error::Peer(format!(
             "refused a unix-socket connection of uid {u}: the service is uid {me}"
+        ))),
+        (_, None) => Err(Error::Peer(
+            "refused a unix-socket connection: its owner cannot be identified".into(),
         )),
-        (_, None) => Err("refused a unix-socket connection: its owner cannot be identified".into()),
     }
 }
 
@@ -369,7 +373,8 @@ mod tests {
         assert_eq!(tcp_owner(local, gone), None);
         assert_eq!(proc_owner(local, gone), None);
         let why = admit_tcp(IpcTrust::OwnUser, local, gone).expect_err("unknown peer");
-        assert!(why.contains("any-local-user"), "{why}");
+        assert!(matches!(why, Error::Peer(_)), "{why}");
+        assert!(why.to_string().contains("any-local-user"), "{why}");
         assert!(admit_tcp(IpcTrust::AnyLocalUser, local, gone).is_ok());
     }
 
@@ -431,7 +436,7 @@ mod tests {
         assert!(admit_unix(IpcTrust::OwnUser, Some(me + 1)).is_err());
         assert!(admit_unix(IpcTrust::OwnUser, None).is_err());
         assert!(admit_unix(IpcTrust::AnyLocalUser, Some(me + 1)).is_ok());
-        assert_eq!("own-user".parse(), Ok(IpcTrust::OwnUser));
+        assert_eq!("own-user".parse::<IpcTrust>().ok(), Some(IpcTrust::OwnUser));
         assert!("everyone".parse::<IpcTrust>().is_err());
     }
 }

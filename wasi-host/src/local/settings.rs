@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 
 use super::peer::IpcTrust;
 
+use crate::error::{Error, Result};
+
 /// The default IPC address (as 0.1.0).
 pub const DEFAULT_IPC: &str = "127.0.0.1:7772";
 /// Default app requests per second per connection before `NK` (0 = no limit).
@@ -30,22 +32,22 @@ impl DirArgs {
     /// The data directory: `--data-dir`, or `~/.hypergolix`. Without a home
     /// directory there is no safe default (a shared one such as /tmp would
     /// let another user plant a key or a config): say so.
-    pub fn dir(&self) -> Result<PathBuf, String> {
+    pub fn dir(&self) -> Result<PathBuf> {
         if let Some(d) = &self.data_dir {
             return Ok(d.clone());
         }
         match std::env::var_os("HOME") {
             Some(h) if !h.is_empty() => Ok(PathBuf::from(h).join(".hypergolix")),
-            _ => {
-                Err("no home directory ($HOME): pass --data-dir or set HYPERGOLIX_DATA_DIR".into())
-            }
+            _ => Err(Error::Config(
+                "no home directory ($HOME): pass --data-dir or set HYPERGOLIX_DATA_DIR".into(),
+            )),
         }
     }
 
     /// The data directory, created if missing, readable by this user only
     /// (it holds the storage key and the encrypted store); one that belongs
     /// to another user is refused.
-    pub fn create(&self) -> Result<PathBuf, String> {
+    pub fn create(&self) -> Result<PathBuf> {
         let d = self.dir()?;
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
@@ -54,18 +56,20 @@ impl DirArgs {
             use std::os::unix::fs::DirBuilderExt;
             b.mode(0o700);
         }
-        b.create(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        b.create(&d)
+            .map_err(|e| Error::Config(format!("{}: {e}", d.display())))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let m = std::fs::metadata(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            let m = std::fs::metadata(&d)
+                .map_err(|e| Error::Config(format!("{}: {e}", d.display())))?;
             let me = rustix::process::geteuid().as_raw();
             if m.uid() != me {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "{} belongs to another user (uid {}); refusing to use it",
                     d.display(),
                     m.uid()
-                ));
+                )));
             }
             if m.mode() & 0o077 != 0 {
                 tracing::warn!(
@@ -90,17 +94,19 @@ pub enum IpcAddr {
 }
 
 impl std::str::FromStr for IpcAddr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         if let Some(p) = s.strip_prefix("unix:") {
             if p.is_empty() {
-                return Err("ipc: unix: needs a path (unix:PATH)".into());
+                return Err(Error::Config("ipc: unix: needs a path (unix:PATH)".into()));
             }
             return Ok(IpcAddr::Unix(PathBuf::from(p)));
         }
-        let a: SocketAddr = s
-            .parse()
-            .map_err(|_| format!("ipc: {s:?} is not an address like {DEFAULT_IPC} or unix:PATH"))?;
+        let a: SocketAddr = s.parse().map_err(|_| {
+            Error::Config(format!(
+                "ipc: {s:?} is not an address like {DEFAULT_IPC} or unix:PATH"
+            ))
+        })?;
         check_loopback(a)?;
         Ok(IpcAddr::Tcp(a))
     }
@@ -116,8 +122,8 @@ impl std::fmt::Display for IpcAddr {
 }
 
 impl TryFrom<String> for IpcAddr {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
         s.parse()
     }
 }
@@ -238,17 +244,17 @@ impl FileConfig {
     }
 
     /// Reads it (absent = empty).
-    pub fn read(dir: &Path) -> Result<Self, String> {
+    pub fn read(dir: &Path) -> Result<Self> {
         Ok(super::toml_file::read(&Self::path(dir))?.unwrap_or_default())
     }
 
     /// Writes it atomically into an existing data directory.
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
+    pub fn write(&self, dir: &Path) -> Result<()> {
         super::toml_file::write(&Self::path(dir), self)
     }
 
     /// Sets one key from its text form (checked as `start` would).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "ipc" => self.ipc = Some(value.parse()?),
             "ipc_trust" => self.ipc_trust = Some(value.parse()?),
@@ -260,8 +266,9 @@ impl FileConfig {
                 let p = PathBuf::from(value);
                 // Read now, so a wrong path or a file with no certificate
                 // is said here rather than at the next start.
-                crate::tls::client_config(Some(&p)).map_err(|e| e.to_string())?;
-                let p = std::fs::canonicalize(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                crate::tls::client_config(Some(&p)).map_err(|e| Error::Config(e.to_string()))?;
+                let p = std::fs::canonicalize(&p)
+                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
                 self.ca_file = Some(p);
             }
             "allow_origins" => {
@@ -273,24 +280,27 @@ impl FileConfig {
                     .collect();
             }
             "max_message_bytes" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| format!("max_message_bytes: {value:?} is not a number"))?;
+                let n: usize = value.parse().map_err(|_| {
+                    Error::Config(format!("max_message_bytes: {value:?} is not a number"))
+                })?;
                 check_max_message(n)?;
                 self.max_message_bytes = Some(n);
             }
             "metrics" => {
                 let a: SocketAddr = value.parse().map_err(|_| {
-                    format!("metrics: {value:?} is not an address like 127.0.0.1:9771")
+                    Error::Config(format!(
+                        "metrics: {value:?} is not an address like 127.0.0.1:9771"
+                    ))
                 })?;
                 check_loopback(a)?;
                 self.metrics = Some(a);
             }
             "max_requests_per_second" => {
-                self.max_requests_per_second =
-                    Some(value.parse().map_err(|_| {
-                        format!("max_requests_per_second: {value:?} is not a number")
-                    })?);
+                self.max_requests_per_second = Some(value.parse().map_err(|_| {
+                    Error::Config(format!(
+                        "max_requests_per_second: {value:?} is not a number"
+                    ))
+                })?);
             }
             _ => return Err(unknown_key(key)),
         }
@@ -298,7 +308,7 @@ impl FileConfig {
     }
 
     /// Removes one key (back to its default).
-    pub fn unset(&mut self, key: &str) -> Result<(), String> {
+    pub fn unset(&mut self, key: &str) -> Result<()> {
         match key {
             "ipc" => self.ipc = None,
             "ipc_trust" => self.ipc_trust = None,
@@ -314,39 +324,41 @@ impl FileConfig {
     }
 }
 
-fn unknown_key(key: &str) -> String {
-    format!(
+fn unknown_key(key: &str) -> Error {
+    Error::Config(format!(
         "unknown key {key:?}; the keys are {}",
         CONFIG_KEYS.join(", ")
-    )
+    ))
 }
 
 /// Refuses a message limit too small for any real request.
-fn check_max_message(n: usize) -> Result<(), String> {
+fn check_max_message(n: usize) -> Result<()> {
     if n < 1024 {
-        return Err("max_message_bytes must be at least 1024".into());
+        return Err(Error::Config(
+            "max_message_bytes must be at least 1024".into(),
+        ));
     }
     Ok(())
 }
 
 /// Refuses a non-loopback IPC address.
-pub fn check_loopback(a: SocketAddr) -> Result<(), String> {
+pub fn check_loopback(a: SocketAddr) -> Result<()> {
     if a.ip().is_loopback() {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::Config(format!(
             "refusing to listen on {a}: the IPC port is for this machine only (use 127.0.0.1 or ::1)"
-        ))
+        )))
     }
 }
 
-fn check_remote(url: &str) -> Result<(), String> {
+fn check_remote(url: &str) -> Result<()> {
     if url.starts_with("ws://") || url.starts_with("wss://") {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::Config(format!(
             "remote: {url:?} is not a websocket URL (ws://HOST:PORT/)"
-        ))
+        )))
     }
 }
 
@@ -374,8 +386,10 @@ pub struct Settings {
 
 impl Settings {
     /// Flags over the file over defaults.
-    pub fn resolve(args: &NetArgs, file: &FileConfig) -> Result<Self, String> {
-        let default_ipc: SocketAddr = DEFAULT_IPC.parse().map_err(|_| "default ipc")?;
+    pub fn resolve(args: &NetArgs, file: &FileConfig) -> Result<Self> {
+        let default_ipc: SocketAddr = DEFAULT_IPC
+            .parse()
+            .map_err(|_| Error::Config("default ipc".into()))?;
         let s = Self {
             ipc: args
                 .ipc
@@ -416,34 +430,35 @@ impl Settings {
 
 /// Refuses a secret file that other users could read or change (a
 /// password file): it must be this user's, with no group or other bits.
-pub fn check_private_file(path: &Path) -> Result<(), String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn check_private_file(path: &Path) -> Result<()> {
+    let f =
+        std::fs::File::open(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     check_private(path, &f)
 }
 
 /// [`check_private_file`] on a file already open (so that what is checked
 /// is what is read).
-fn check_private(path: &Path, file: &std::fs::File) -> Result<(), String> {
+fn check_private(path: &Path, file: &std::fs::File) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let m = file
             .metadata()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let me = rustix::process::geteuid().as_raw();
         if m.uid() != me {
-            return Err(format!(
+            return Err(Error::Config(format!(
                 "{}: belongs to uid {}, not to this user (uid {me}); refusing to read a password from it",
                 path.display(),
                 m.uid()
-            ));
+            )));
         }
         if m.mode() & 0o077 != 0 {
-            return Err(format!(
+            return Err(Error::Config(format!(
                 "{}: other users can read or change it (mode {:o}); chmod 600 it",
                 path.display(),
                 m.mode() & 0o777
-            ));
+            )));
         }
     }
     #[cfg(not(unix))]
@@ -489,41 +504,44 @@ impl std::fmt::Debug for GivenPassword {
 impl PasswordArgs {
     /// The password: from the file, standard input, the environment
     /// variable, or else a prompt on the terminal (twice when `new`).
-    pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
+    pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>> {
         let p = self.read(new)?;
         if p.is_empty() {
-            return Err("the password is empty: an account needs one".into());
+            return Err(Error::Config(
+                "the password is empty: an account needs one".into(),
+            ));
         }
         Ok(p)
     }
 
-    fn read(&self, new: bool) -> Result<Zeroizing<Vec<u8>>, String> {
+    fn read(&self, new: bool) -> Result<Zeroizing<Vec<u8>>> {
         if let Some(p) = &self.given.0 {
             return Ok(p.clone());
         }
         if self.given_only {
-            return Err(
+            return Err(Error::Config(
                 "no password given (the embedding program must pass one for a new data directory)"
                     .into(),
-            );
+            ));
         }
         if let Some(f) = &self.password_file {
             use std::io::Read;
             // One open: the checks and the read are of the same file.
-            let mut file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let mut file = std::fs::File::open(f)
+                .map_err(|e| Error::Config(format!("{}: {e}", f.display())))?;
             check_private(f, &file)?;
             let mut p = Zeroizing::new(Vec::new());
             file.read_to_end(&mut p)
-                .map_err(|e| format!("{}: {e}", f.display()))?;
+                .map_err(|e| Error::Config(format!("{}: {e}", f.display())))?;
             let line = p.strip_suffix(b"\n").unwrap_or(&p);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             return Ok(Zeroizing::new(line.to_vec()));
         }
         if self.password_stdin {
             let mut line = Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_line(&mut line)
-                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                Error::Config(format!("reading the password from standard input: {e}"))
+            })?;
             return Ok(Zeroizing::new(
                 line.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
             ));
@@ -533,10 +551,10 @@ impl PasswordArgs {
         }
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
-            return Err(format!(
+            return Err(Error::Config(format!(
                 "no password: set ${} or pass --password-file (there is no terminal to ask on)",
                 self.password_env
-            ));
+            )));
         }
         let prompt = if new {
             "password for the new account: "
@@ -544,18 +562,19 @@ impl PasswordArgs {
             "account password: "
         };
         let p = Zeroizing::new(
-            rpassword::prompt_password(prompt).map_err(|e| format!("password prompt: {e}"))?,
+            rpassword::prompt_password(prompt)
+                .map_err(|e| Error::Config(format!("password prompt: {e}")))?,
         );
         if p.is_empty() {
-            return Err("the password is empty".into());
+            return Err(Error::Config("the password is empty".into()));
         }
         if new {
             let again = Zeroizing::new(
                 rpassword::prompt_password("again: ")
-                    .map_err(|e| format!("password prompt: {e}"))?,
+                    .map_err(|e| Error::Config(format!("password prompt: {e}")))?,
             );
             if *again != *p {
-                return Err("the passwords differ".into());
+                return Err(Error::Config("the passwords differ".into()));
             }
         }
         Ok(Zeroizing::new(p.as_bytes().to_vec()))
@@ -593,12 +612,16 @@ mod tests {
         assert!(f
             .set("ipc", "0.0.0.0:7772")
             .unwrap_err()
+            .to_string()
             .contains("this machine only"));
         assert!(f
             .set("remote", "http://x/")
             .unwrap_err()
+            .to_string()
             .contains("websocket"));
-        assert!(f.set("colour", "blue").unwrap_err().contains("unknown key"));
+        assert!(
+            matches!(f.set("colour", "blue"), Err(Error::Config(m)) if m.contains("unknown key"))
+        );
         assert!(f.set("ipc", "unix:").is_err());
         assert!(f.set("ipc_trust", "everyone").is_err());
         assert!(f.set("max_message_bytes", "12").is_err());

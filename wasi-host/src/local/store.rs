@@ -11,6 +11,8 @@ use hypergolix_core::persist::PersistBackend;
 
 use crate::serve::redb_store::RedbStore;
 
+use crate::error::{Error, Result};
+
 /// Every record of a store, as `(key, value)`.
 pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -22,12 +24,12 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// Opens (or creates) the store file.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self> {
         let db = RedbStore::open(path).map_err(|e| {
-            format!(
+            Error::Store(format!(
                 "{}: {e} (is another service using this data directory?)",
                 path.display()
-            )
+            ))
         })?;
         Ok(Self {
             db,
@@ -36,7 +38,7 @@ impl LocalStore {
     }
 
     /// Applies one engine batch atomically; durable when it returns.
-    pub fn apply(&self, writes: &[StoreWrite]) -> Result<(), String> {
+    pub fn apply(&self, writes: &[StoreWrite]) -> Result<()> {
         self.db
             .transact(&mut |txn| {
                 for (k, v) in writes {
@@ -47,13 +49,13 @@ impl LocalStore {
                 }
                 Ok(())
             })
-            .map_err(|e| format!("local store {}: {e}", self.path.display()))
+            .map_err(|e| Error::Store(format!("local store {}: {e}", self.path.display())))
     }
 
     /// Every record.
-    pub fn load(&self) -> Result<Records, String> {
+    pub fn load(&self) -> Result<Records> {
         self.db
             .read(&mut |txn| txn.scan_prefix(&[], usize::MAX))
-            .map_err(|e| format!("local store {}: {e}", self.path.display()))
+            .map_err(|e| Error::Store(format!("local store {}: {e}", self.path.display())))
     }
 }

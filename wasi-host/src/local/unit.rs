@@ -17,6 +17,8 @@ use std::process::Command;
 
 use super::settings::{check_private_file, DirArgs};
 
+use crate::error::{Error, Result};
+
 /// The unit's name (systemd) and label (launchd).
 pub const NAME: &str = "hypergolix";
 /// The launchd label.
@@ -108,15 +110,17 @@ pub struct UnitFile {
     pub text: String,
 }
 
-fn home() -> Result<PathBuf, String> {
+fn home() -> Result<PathBuf> {
     match std::env::var_os("HOME") {
         Some(h) if !h.is_empty() => Ok(PathBuf::from(h)),
-        _ => Err("no home directory ($HOME): pass --unit-dir".into()),
+        _ => Err(Error::Unit(
+            "no home directory ($HOME): pass --unit-dir".into(),
+        )),
     }
 }
 
 /// The directory the manager reads user units from.
-pub fn unit_dir(args: &ManagerArgs) -> Result<PathBuf, String> {
+pub fn unit_dir(args: &ManagerArgs) -> Result<PathBuf> {
     if let Some(d) = &args.unit_dir {
         return Ok(d.clone());
     }
@@ -131,7 +135,7 @@ pub fn unit_dir(args: &ManagerArgs) -> Result<PathBuf, String> {
 }
 
 /// The unit file's path.
-pub fn unit_path(args: &ManagerArgs) -> Result<PathBuf, String> {
+pub fn unit_path(args: &ManagerArgs) -> Result<PathBuf> {
     let m = args.manager.unwrap_or_else(Manager::native);
     Ok(unit_dir(args)?.join(match m {
         Manager::Systemd => format!("{NAME}.service"),
@@ -142,17 +146,17 @@ pub fn unit_path(args: &ManagerArgs) -> Result<PathBuf, String> {
 /// A path as systemd wants it in `ExecStart=` and `LoadCredential=`:
 /// absolute, and refused if it holds characters a unit file would
 /// misread.
-fn unit_safe(p: &Path) -> Result<String, String> {
+fn unit_safe(p: &Path) -> Result<String> {
     let s = p
         .to_str()
-        .ok_or_else(|| format!("{}: not UTF-8", p.display()))?;
+        .ok_or_else(|| Error::Unit(format!("{}: not UTF-8", p.display())))?;
     if !p.is_absolute()
         || s.chars()
             .any(|c| c.is_whitespace() || "\"'\\%$;".contains(c))
     {
-        return Err(format!(
+        return Err(Error::Unit(format!(
             "{s}: a service unit needs an absolute path without spaces, quotes, \\, %, $ or ;"
-        ));
+        )));
     }
     Ok(s.to_string())
 }
@@ -171,7 +175,7 @@ pub fn render(
     data_dir: &Path,
     password_file: Option<&Path>,
     login: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String> {
     let exe_s = unit_safe(exe)?;
     let dir_s = unit_safe(data_dir)?;
     let login_arg = match login {
@@ -181,7 +185,7 @@ pub fn render(
         {
             format!(" --login {u}")
         }
-        Some(u) => return Err(format!("{u:?} is not a user id")),
+        Some(u) => return Err(Error::Unit(format!("{u:?} is not a user id"))),
         None => String::new(),
     };
     Ok(match manager {
@@ -280,15 +284,16 @@ fn systemctl(args: &[&str]) -> Option<std::process::Output> {
 }
 
 /// `hypergolix service install`.
-pub fn install(args: &InstallArgs) -> Result<(), String> {
+pub fn install(args: &InstallArgs) -> Result<()> {
     let manager = args.manager.manager.unwrap_or_else(Manager::native);
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
-        .map_err(|e| format!("cannot find this program: {e}"))?;
-    let data_dir = std::path::absolute(args.dir.dir()?).map_err(|e| e.to_string())?;
+        .map_err(|e| Error::Unit(format!("cannot find this program: {e}")))?;
+    let data_dir = std::path::absolute(args.dir.dir()?).map_err(|e| Error::Unit(e.to_string()))?;
     let password_file = match &args.password_file {
         Some(p) => {
-            let p = std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let p = std::fs::canonicalize(p)
+                .map_err(|e| Error::Unit(format!("{}: {e}", p.display())))?;
             check_private_file(&p)?;
             Some(p)
         }
@@ -313,8 +318,10 @@ pub fn install(args: &InstallArgs) -> Result<(), String> {
             data_dir.display()
         );
     }
-    let dir = path.parent().ok_or("the unit path has no directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Unit("the unit path has no directory".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Unit(format!("{}: {e}", dir.display())))?;
     super::toml_file::write_text(&path, &text)?;
     println!("wrote {}", path.display());
     if let Some(p) = &password_file {
@@ -344,10 +351,10 @@ pub fn install(args: &InstallArgs) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(o) => Err(format!(
+        Some(o) => Err(Error::Unit(format!(
             "the service manager refused: {}",
             String::from_utf8_lossy(&o.stderr).trim()
-        )),
+        ))),
         None => {
             println!(
                 "the service manager is not reachable from here; {}",
@@ -368,7 +375,7 @@ fn start_hint(manager: Manager, path: &Path) -> String {
 }
 
 /// `hypergolix service uninstall`: nothing is left behind.
-pub fn uninstall(args: &ManagerArgs) -> Result<(), String> {
+pub fn uninstall(args: &ManagerArgs) -> Result<()> {
     let manager = args.manager.unwrap_or_else(Manager::native);
     let path = unit_path(args)?;
     if args.dry_run {
@@ -392,7 +399,7 @@ pub fn uninstall(args: &ManagerArgs) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             println!("not installed ({} does not exist)", path.display());
         }
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(Error::Unit(format!("{}: {e}", path.display()))),
     }
     if manager == Manager::Systemd && managed(args) {
         let _ = systemctl(&["daemon-reload"]);
@@ -401,7 +408,7 @@ pub fn uninstall(args: &ManagerArgs) -> Result<(), String> {
 }
 
 /// `hypergolix service status`: true when installed.
-pub fn status(args: &ManagerArgs) -> Result<bool, String> {
+pub fn status(args: &ManagerArgs) -> Result<bool> {
     let manager = args.manager.unwrap_or_else(Manager::native);
     let path = unit_path(args)?;
     if !path.exists() {

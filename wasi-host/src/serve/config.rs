@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
+
 /// Command-line flags (each also read from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
@@ -90,7 +92,7 @@ fn default_store() -> PathBuf {
 
 impl ServeConfig {
     /// Resolves flags/env over the TOML file over defaults.
-    pub fn resolve(args: &ServeArgs) -> Result<Self, String> {
+    pub fn resolve(args: &ServeArgs) -> Result<Self> {
         let file = match &args.config {
             Some(p) => Self::read_file(p)?,
             None => FileConfig::default(),
@@ -118,28 +120,33 @@ impl ServeConfig {
             ) {
                 (Some(c), Some(k)) => Some((c, k)),
                 (None, None) => None,
-                _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
+                _ => {
+                    return Err(Error::Config(
+                        "tls_cert and tls_key go together: give both or neither".into(),
+                    ))
+                }
             },
             metrics: args.metrics.or(file.metrics),
         };
         if let Some(m) = cfg.metrics {
             if !m.ip().is_loopback() {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "metrics: {m} is not a loopback address; metrics stay on this machine (put a proxy in front to expose them)"
-                ));
+                )));
             }
         }
         if cfg.max_message_bytes < 1024 || cfg.queue_len == 0 || cfg.batch == 0 {
-            return Err(
+            return Err(Error::Config(
                 "max_message_bytes must be at least 1024; queue_len and batch at least 1".into(),
-            );
+            ));
         }
         Ok(cfg)
     }
 
-    fn read_file(p: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    fn read_file(p: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))
     }
 }
 
@@ -171,7 +178,7 @@ mod tests {
 
         std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nbogus = 1\n").expect("write");
         let err = ServeConfig::resolve(&args).expect_err("unknown key");
-        assert!(err.contains("bogus"), "{err}");
+        assert!(err.to_string().contains("bogus"), "{err}");
         let bad = ServeArgs {
             queue_len: Some(0),
             ..ServeArgs::default()
@@ -184,7 +191,7 @@ mod tests {
             ..ServeArgs::default()
         };
         let err = ServeConfig::resolve(&args).expect_err("a certificate without its key");
-        assert!(err.contains("tls_key"), "{err}");
+        assert!(err.to_string().contains("tls_key"), "{err}");
         let args = ServeArgs {
             config: Some(file.clone()),
             tls_key: Some("/etc/hgx/key.pem".into()),

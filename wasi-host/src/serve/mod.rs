@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 pub use config::{ServeArgs, ServeConfig};
 use hub::Hub;
 
+use crate::error::{Error, Result};
+
 /// Where a server is told it listens: its websocket address and, with
 /// `--metrics`, the metrics address.
 pub type OnReady = Box<dyn FnOnce(std::net::SocketAddr, Option<std::net::SocketAddr>) + Send>;
@@ -47,7 +49,7 @@ impl Lifecycle {
 
 /// Runs the server until Ctrl-C or SIGTERM. Prints `listening on ADDR` on
 /// stdout once ready (with port 0, the address shows the chosen port).
-pub async fn run(cfg: ServeConfig) -> Result<(), String> {
+pub async fn run(cfg: ServeConfig) -> Result<()> {
     run_with(cfg, Lifecycle::terminal()).await
 }
 
@@ -55,13 +57,13 @@ pub async fn run(cfg: ServeConfig) -> Result<(), String> {
 /// Returns once connections are closed and the last batch is committed;
 /// every acknowledged publish is durable by then (a publish is
 /// acknowledged only after its commit).
-pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<(), String> {
+pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<()> {
     if let Some(url) = cfg.postgres.clone() {
         let node = format!("{}-{}", std::process::id(), cfg.listen);
         let store = std::thread::spawn(move || pg_store::PgStore::connect(&url, &node))
             .join()
-            .map_err(|_| "PostgreSQL connection thread panicked".to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| Error::Serve("PostgreSQL connection thread panicked".into()))?
+            .map_err(|e| Error::Serve(e.to_string()))?;
         tracing::info!("connected to PostgreSQL");
         let (tx, rx) = tokio::sync::mpsc::channel(65_536);
         let watch = tx.clone();
@@ -77,10 +79,10 @@ pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<(), String> {
                 // The relay (and with it the receiver) ends with the server.
                 move || !watch.is_closed(),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Serve(e.to_string()))?;
         return serve_with(cfg, Arc::new(store), Some(rx), life).await;
     }
-    let store = redb_store::RedbStore::open(&cfg.store).map_err(|e| e.to_string())?;
+    let store = redb_store::RedbStore::open(&cfg.store).map_err(|e| Error::Serve(e.to_string()))?;
     tracing::info!(store = %cfg.store.display(), "opened embedded store");
     serve_with(cfg, Arc::new(store), None, life).await
 }
@@ -98,17 +100,19 @@ pub async fn serve_with<B: PersistBackend + 'static>(
     backend: Arc<B>,
     nudges: Option<Nudges>,
     life: Lifecycle,
-) -> Result<(), String> {
+) -> Result<()> {
     let tls = match &cfg.tls {
-        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(
-            crate::tls::server_config(cert, key).map_err(|e| e.to_string())?,
-        )),
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            cert, key,
+        )?)),
         None => None,
     };
     let listener = TcpListener::bind(cfg.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|e| Error::Serve(format!("cannot listen on {}: {e}", cfg.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Serve(e.to_string()))?;
     let (hub, writer) = Hub::start(
         backend,
         Persister::default(),
@@ -124,8 +128,8 @@ pub async fn serve_with<B: PersistBackend + 'static>(
         Some(m) => {
             let l = TcpListener::bind(m)
                 .await
-                .map_err(|e| format!("cannot serve metrics on {m}: {e}"))?;
-            let at = l.local_addr().map_err(|e| e.to_string())?;
+                .map_err(|e| Error::Serve(format!("cannot serve metrics on {m}: {e}")))?;
+            let at = l.local_addr().map_err(|e| Error::Serve(e.to_string()))?;
             let h = hub.clone();
             // Loopback only (checked in the config); any local user.
             tasks.spawn(crate::http::serve_http(
