@@ -271,5 +271,42 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The IPC code the local service answers an app with when the engine
+    /// refuses its request.
+    pub fn ipc_code(&self) -> crate::wire::ipc::IpcErrorCode {
+        use crate::wire::ipc::IpcErrorCode;
+        match self {
+            Error::UnknownObject => IpcErrorCode::DoesNotExist,
+            Error::UnknownRecipient => IpcErrorCode::UnknownRecipient,
+            Error::NotAllowed(_) | Error::NotReady(_) => IpcErrorCode::IpcError,
+            Error::WrongIdentity | Error::UnknownAuthor => IpcErrorCode::InconsistentAuthor,
+            Error::BadSignature | Error::HashMismatch { .. } | Error::BadMac => {
+                IpcErrorCode::VerificationFailure
+            }
+            Error::InvalidKey(_) | Error::WeakKey(_) => IpcErrorCode::InvalidIdentity,
+            Error::IllegalFrame(_) => IpcErrorCode::IllegalDynamicFrame,
+            Error::Truncated { .. }
+            | Error::TrailingBytes { .. }
+            | Error::UnknownMagic(_)
+            | Error::UnsupportedVersion { .. } => IpcErrorCode::MalformedGolixPrimitive,
+            Error::Refused { .. } => IpcErrorCode::RemoteNak,
+            _ => IpcErrorCode::Exception,
+        }
+    }
+}
+
+/// The app-facing crate's errors are the engine's of the same name (same
+/// codes, same messages).
+impl From<hypergolix_base::Error> for Error {
+    fn from(e: hypergolix_base::Error) -> Self {
+        match e {
+            hypergolix_base::Error::UnknownAddressAlgorithm(b) => Error::UnknownAddressAlgorithm(b),
+            hypergolix_base::Error::InvalidLength(why) => Error::InvalidLength(why),
+            hypergolix_base::Error::InvalidGhidText => Error::InvalidGhidText,
+        }
+    }
+}
+
 /// Result alias for `hypergolix-core`.
 pub type Result<T> = core::result::Result<T, Error>;

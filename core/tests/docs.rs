@@ -13,6 +13,7 @@ const DOCS: &[&str] = &[
 ];
 
 const SOURCES: &[&str] = &[
+    "base/src",
     "core/src",
     "core/tests",
     "web/src",
@@ -110,6 +111,7 @@ fn the_design_documents_name_what_exists() {
     let mut files = Vec::new();
     walk(&root.join("core"), &mut files);
     for d in [
+        "base",
         "web",
         "wasi-host",
         "link",

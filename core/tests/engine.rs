@@ -772,10 +772,7 @@ fn a_share_to_an_identity_the_server_lacks_says_so() {
         .expect_err("refused");
     assert!(matches!(e, Error::UnknownRecipient), "{e:?}");
     // Apps see a code of its own, not the generic 0000.
-    assert_eq!(
-        hypergolix_core::wire::ipc::IpcErrorCode::for_error(&e).to_u16(),
-        0x0100
-    );
+    assert_eq!(e.ipc_code().to_u16(), 0x0100);
 }
 
 /// The author updates (from another device, whose outbox is not ordered

@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use hypergolix_core::engine::{ApiId, AppToken};
-use hypergolix_core::golix::Ghid;
-use hypergolix_core::wire::ipc::{
-    IpcMessage, IpcRequest, Side, WireObjDef, NATIVE_GHIDS_SUBPROTOCOL,
-};
+use hypergolix_base::app::{ApiId, AppToken};
+use hypergolix_base::ipc::{IpcMessage, IpcRequest, Side, WireObjDef, NATIVE_GHIDS_SUBPROTOCOL};
+use hypergolix_base::Ghid;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Ws;

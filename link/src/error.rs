@@ -1,6 +1,6 @@
 //! The link's one error type.
 
-use hypergolix_core::wire::ipc::IpcErrorCode;
+use hypergolix_base::ipc::IpcErrorCode;
 
 /// What can go wrong talking to the local service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

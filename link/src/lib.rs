@@ -62,8 +62,8 @@ mod seed;
 
 pub use conn::{Share, ShareResult};
 pub use error::{LinkError, Result};
-pub use hypergolix_core::engine::{ApiId, AppToken};
-pub use hypergolix_core::golix::Ghid;
+pub use hypergolix_base::app::{ApiId, AppToken};
+pub use hypergolix_base::Ghid;
 pub use link::{HypergolixLink, NewObj, DEFAULT_ADDR};
 pub use obj::{AppObj, AsyncCallback, Callback, CallbackId};
 pub use seed::Callbacks;

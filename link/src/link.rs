@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use hypergolix_core::engine::{ApiId, AppToken};
-use hypergolix_core::golix::Ghid;
-use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
+use hypergolix_base::app::{ApiId, AppToken};
+use hypergolix_base::ipc::{IpcRequest, WireObjDef};
+use hypergolix_base::Ghid;
 use tokio::sync::oneshot;
 
 use crate::conn::{guard, parse_ghid, run, run_async_jobs, Core, Share, ShareResult};

@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hypergolix_core::engine::ApiId;
-use hypergolix_core::golix::Ghid;
-use hypergolix_core::wire::ipc::{IpcRequest, WireObjDef};
+use hypergolix_base::app::ApiId;
+use hypergolix_base::ipc::{IpcRequest, WireObjDef};
+use hypergolix_base::Ghid;
 
 use crate::conn::{guard, parse_ghid, Core};
 use crate::error::{LinkError, Result};

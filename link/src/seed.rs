@@ -2,7 +2,7 @@
 //! `AppObj` API over the Rust idiom of this crate (the table is in the
 //! crate documentation).
 
-use hypergolix_core::golix::Ghid;
+use hypergolix_base::Ghid;
 
 use crate::error::{LinkError, Result};
 use crate::link::{HypergolixLink, NewObj};
@@ -29,7 +29,7 @@ impl core::fmt::Debug for Callbacks {
 
 impl HypergolixLink {
     /// The seed's `app_token`: this app's token, once set.
-    pub fn app_token(&self) -> Option<hypergolix_core::engine::AppToken> {
+    pub fn app_token(&self) -> Option<hypergolix_base::app::AppToken> {
         self.token()
     }
 

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use hypergolix_core::golix::{AddressAlgorithm, Ghid};
-use hypergolix_core::wire::ipc::{
-    IpcMessage, IpcRequest, Side, WireObjDef, NATIVE_GHIDS_SUBPROTOCOL,
-};
+use hypergolix_base::ipc::{IpcMessage, IpcRequest, Side, WireObjDef, NATIVE_GHIDS_SUBPROTOCOL};
+use hypergolix_base::{AddressAlgorithm, Ghid};
 use hypergolix_link::{HypergolixLink, LinkError};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};

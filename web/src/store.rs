@@ -64,7 +64,7 @@ impl Meta {
             return Err(WebError::Storage("the account record is truncated".into()));
         }
         Ok(Self {
-            user_id: Ghid::from_bytes(&b[..GHID_LEN])?,
+            user_id: Ghid::from_bytes(&b[..GHID_LEN]).map_err(hypergolix_core::Error::from)?,
             locked_key: b[GHID_LEN..].to_vec(),
         })
     }

@@ -58,7 +58,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn ghid(&mut self) -> Result<Ghid> {
-        Ghid::from_bytes(self.take(GHID_LEN)?)
+        Ok(Ghid::from_bytes(self.take(GHID_LEN)?)?)
     }
 
     /// Reads the magic number and version and checks both.

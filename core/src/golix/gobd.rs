@@ -143,7 +143,7 @@ impl Gobd {
         let targets = raw
             .chunks_exact(GHID_LEN)
             .map(Ghid::from_bytes)
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<core::result::Result<Vec<_>, _>>()?;
         let dyn_algo = AddressAlgorithm::from_byte(r.u8()?)?;
         let dyn_prefix_len = r.position();
         let dyn_digest: [u8; DIGEST_LEN] = r.array()?;

@@ -2,11 +2,11 @@
 //! identities. Byte-exact parsing and serialization, creation and verification.
 //! Stateless and IO-free. Normative text: `docs/protocol/`.
 
-pub mod address;
+pub use hypergolix_base::address;
 pub(crate) mod codec;
 pub mod garq;
 pub mod geoc;
-pub mod ghid;
+pub use hypergolix_base::ghid;
 pub mod gidc;
 pub mod gobd;
 pub mod identity;

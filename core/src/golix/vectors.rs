@@ -226,7 +226,8 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn ghid(s: &str) -> Result<Ghid, String> {
-    s.parse().map_err(|e: Error| format!("bad GHID {s}: {e}"))
+    s.parse()
+        .map_err(|e: hypergolix_base::Error| format!("bad GHID {s}: {e}"))
 }
 
 fn same(what: &str, got: &[u8], want_hex: &str) -> Check {

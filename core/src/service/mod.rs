@@ -475,7 +475,7 @@ impl Service {
                     },
                     Err(e) => IpcMessage::Nak {
                         token,
-                        code: Some(IpcErrorCode::for_error(&e)),
+                        code: Some(e.ipc_code()),
                         message: e.to_string(),
                     },
                 };

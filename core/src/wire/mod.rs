@@ -3,8 +3,7 @@
 //! commands of both. Documented in `docs/protocol/remote.md` and
 //! `docs/protocol/ipc.md`.
 
-pub mod frame;
-pub mod ipc;
+pub use hypergolix_base::{frame, ipc};
 pub mod remote;
 
 pub use frame::{Frame, WireError};
