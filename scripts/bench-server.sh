@@ -2,11 +2,13 @@
 # Persistence-server benchmarks over real websockets on loopback, for the
 # embedded store and for PostgreSQL. The load generator is a separate process.
 # Usage: scripts/bench-server.sh [seconds]   (results: docs/benchmarks.md)
+# SERVER_BIN=PATH benchmarks another build of `hypergolix` (an older commit's)
+# with this tree's load generator, for before/after comparisons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 cargo build -q --release -p hypergolix-wasi-host --bins
-HGX=./target/release/hypergolix
+HGX=${SERVER_BIN:-./target/release/hypergolix}
 LOAD=./target/release/hypergolix-load
 WORK=$(mktemp -d /tmp/hgx-bench-XXXXXX)
 PIDS=()

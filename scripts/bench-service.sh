@@ -4,11 +4,13 @@
 # with ENGINE=native), and the app-side load generator hypergolix-ipc-bench
 # as a separate process. Everything on loopback, bounded in count.
 # Usage: [LINK_UPDATES=N] scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
+# SERVICE_BIN=PATH runs another build of `hypergolix` (server and services)
+# under this tree's load generators, for before/after comparisons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p hypergolix-wasi-host --bins
 cargo build -q --release -p hypergolix-link --example link_latency
-HGX=./target/release/hypergolix
+HGX=${SERVICE_BIN:-./target/release/hypergolix}
 WORK=$(mktemp -d /tmp/hgx-svc-bench-XXXXXX)
 PIDS=()
 cleanup() {

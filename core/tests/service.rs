@@ -282,7 +282,12 @@ fn apps_come_in_without_the_missing_objects_after_the_load_wait() {
     let left = dev.svc.engine().loading();
     assert!(left > 0, "objects still to read");
     assert!(dev.loaded().is_empty(), "apps wait: {:?}", dev.said);
+    // The wait starts at the first tick after the account opened (the
+    // service knows no other time), here 25 s after the login began.
+    assert_eq!(dev.svc.next_deadline(), Some(0), "tick as soon as you can");
+    assert!(dev.svc.handle(ServiceInput::Tick(25_000)).is_empty());
     let deadline = dev.svc.next_deadline().expect("a load deadline");
+    assert_eq!(deadline, 85_000);
     assert!(dev.svc.handle(ServiceInput::Tick(deadline - 1)).is_empty());
     let step = dev.svc.handle(ServiceInput::Tick(deadline));
     dev.said.extend(step.early.into_iter().chain(step.then));
@@ -291,6 +296,26 @@ fn apps_come_in_without_the_missing_objects_after_the_load_wait() {
         .said
         .iter()
         .any(|o| matches!(o, Output::Log(l) if l.contains("going on without them"))));
+}
+
+#[test]
+fn a_second_login_or_a_login_into_an_account_is_refused() {
+    let (_net, user) = account_with_objects();
+    let mut dev = Device::new();
+    assert!(dev
+        .svc
+        .open_login(user, b"pw", 0)
+        .expect("login")
+        .is_empty());
+    assert!(
+        dev.svc.open_login(user, b"pw", 1).is_err(),
+        "a login is queued"
+    );
+    let mut cfg = EngineConfig::new([5; 32]);
+    cfg.kdf = KdfParams::INSECURE_TEST;
+    let mut s = Service::new(Engine::new(cfg, [6; 32]));
+    let _ = s.create_account(b"pw").expect("account");
+    assert!(s.open_login(user, b"pw", 0).is_err(), "it has an account");
 }
 
 #[test]

@@ -618,3 +618,69 @@ async fn the_shipped_server_answers_as_the_simulated_node() {
         }
     }
 }
+
+/// Publishes pipelined on one connection are answered in the order they
+/// were sent, refusals included, and a later request is answered after all
+/// of them (and sees them).
+#[tokio::test]
+async fn pipelined_publishes_are_answered_in_order() {
+    let dir = tempdir("ordered");
+    let server = Server::start(&dir.join("store.redb"), &[]);
+    let alice = id(1);
+    let mut c = Client::connect(&server.addr).await;
+    ack_body(&c.publish(alice.second_party().gidc().to_bytes()).await);
+    // 300 objects (every seventh one garbage, refused before the writer;
+    // the others a static binding, then its container), sent without
+    // waiting, then an existence check of the last container.
+    let mut last_good = None;
+    let mut sent = Vec::new();
+    let mut messages = Vec::new();
+    for i in 0..300u64 {
+        if i % 7 == 3 {
+            messages.push(vec![0x47; 200]);
+        } else {
+            let (c0, _) = alice
+                .make_container(fresh(i + 1), &i.to_be_bytes())
+                .expect("geoc");
+            let b = alice.make_static_binding(&c0.ghid());
+            last_good = Some(c0.ghid());
+            messages.push(b.to_bytes());
+            messages.push(c0.to_bytes());
+        }
+    }
+    for (i, bytes) in messages.into_iter().enumerate() {
+        let token = u16::try_from(i + 100).expect("token");
+        sent.push(token);
+        c.raw(
+            Message::Request {
+                token,
+                request: Request::Publish(bytes),
+            }
+            .encode(),
+        )
+        .await;
+    }
+    let check = last_good.expect("a good object");
+    c.raw(
+        Message::Request {
+            token: 9,
+            request: Request::Exists(check),
+        }
+        .encode(),
+    )
+    .await;
+    let mut got = Vec::new();
+    while got.len() < sent.len() + 1 {
+        match c.next_reply().await.expect("open") {
+            Message::Ack { token, body } => got.push((token, Some(body))),
+            Message::Nak { token, .. } => got.push((token, None)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let tokens: Vec<u16> = got.iter().map(|(t, _)| *t).collect();
+    let mut want = sent.clone();
+    want.push(9);
+    assert_eq!(tokens, want, "answers out of order");
+    assert_eq!(got.last().and_then(|(_, b)| b.clone()), Some(vec![1]));
+    assert_eq!(got.iter().filter(|(_, b)| b.is_none()).count(), 43);
+}

@@ -242,9 +242,17 @@ struct Start {
     meta: Option<Meta>,
 }
 
-/// The host's clock for the service: milliseconds since the epoch.
+/// The host's clock for the service, in milliseconds: `performance.now()`
+/// (monotonic, in pages, workers and Node), else the wall clock.
 pub(crate) fn now() -> u64 {
-    js_sys::Date::now() as u64
+    let monotonic = Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .filter(|p| !p.is_undefined())
+        .and_then(|p| {
+            let f: Function = Reflect::get(&p, &"now".into()).ok()?.dyn_into().ok()?;
+            f.call0(&p).ok()?.as_f64()
+        });
+    monotonic.unwrap_or_else(js_sys::Date::now) as u64
 }
 
 /// The service under the page's policy: `timeoutMs` bounds a login.

@@ -56,7 +56,9 @@ pub enum Output {
     },
     /// Logging in failed; nothing was changed. Codes are the engine's
     /// ([`Error::code`]) and `unreachable` or `timeout` when the login ran
-    /// out of time ([`Policy::login_wait_ms`]).
+    /// out of time ([`Policy::login_wait_ms`]). The service is finished: a
+    /// host drops it (a login that completes after its time ran out is not
+    /// taken up again).
     LoginFailed {
         /// The error's stable code ([`Error::code`]: `wrong_password`, ...).
         code: String,
@@ -154,7 +156,8 @@ impl Service {
     }
 
     /// When the host must send [`ServiceInput::Tick`] next, on the clock it
-    /// ticks with (none: no deadline pending).
+    /// ticks with (none: no deadline pending; a time already past, such as
+    /// 0, means as soon as it can).
     pub fn next_deadline(&self) -> Option<u64> {
         self.opening.deadline()
     }
@@ -170,6 +173,11 @@ impl Service {
         password: &[u8],
         now: u64,
     ) -> Result<Step<Output>, Error> {
+        if self.engine.user_id().is_some() || !matches!(self.opening, Opening::Idle) {
+            return Err(Error::NotAllowed(
+                "this service already has an account or a login",
+            ));
+        }
         self.now = self.now.max(now);
         let deadline = self.now.saturating_add(self.policy.login_wait_ms);
         self.server_seen = self.server_up;
@@ -387,6 +395,15 @@ impl Service {
 
     /// Deadlines that passed (see [`opening`]).
     fn expire(&mut self) -> Step<Output> {
+        if let Opening::Loading {
+            deadline: deadline @ None,
+            ..
+        } = &mut self.opening
+        {
+            // The first tick since the account opened starts the wait.
+            *deadline = Some(self.now.saturating_add(self.policy.load_wait_ms));
+            return Step::default();
+        }
         let Some(deadline) = self.opening.deadline() else {
             return Step::default();
         };
@@ -421,7 +438,7 @@ impl Service {
                 Output::Ready { .. } => {
                     self.opening = match std::mem::take(&mut self.opening) {
                         Opening::LoggingIn { .. } | Opening::Queued { .. } => Opening::Loading {
-                            deadline: self.now.saturating_add(self.policy.load_wait_ms),
+                            deadline: None,
                             told: None,
                         },
                         Opening::Idle => Opening::Loaded,

@@ -61,8 +61,13 @@ pub(super) enum Opening {
     },
     /// A login was started; the account is not open yet.
     LoggingIn { deadline: u64 },
-    /// Open after a login: apps wait for its objects.
-    Loading { deadline: u64, told: Option<usize> },
+    /// Open after a login: apps wait for its objects. The wait is measured
+    /// from the first tick after the account opened (`deadline: None`
+    /// until then: the service learns the time only from its host).
+    Loading {
+        deadline: Option<u64>,
+        told: Option<usize>,
+    },
     /// Open without a login: apps come in at once.
     Loaded,
     /// Apps are served (or the login failed: nothing more to decide).
@@ -73,9 +78,8 @@ impl Opening {
     /// When the service must be woken next, if ever.
     pub(super) fn deadline(&self) -> Option<u64> {
         match self {
-            Opening::Queued { deadline, .. }
-            | Opening::LoggingIn { deadline }
-            | Opening::Loading { deadline, .. } => Some(*deadline),
+            Opening::Queued { deadline, .. } | Opening::LoggingIn { deadline } => Some(*deadline),
+            Opening::Loading { deadline, .. } => Some(deadline.unwrap_or(0)),
             Opening::Idle | Opening::Loaded | Opening::Done => None,
         }
     }

@@ -9,12 +9,12 @@ use hypergolix_core::persist::subs::subscribe_answer;
 use hypergolix_core::persist::{Applied, PersistBackend, Route};
 use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::Error;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::hub::{ConnHandle, Hub, Pushed};
+use super::hub::{ConnHandle, Hub};
 
 /// Serves one connection (TCP, or TLS over TCP) from `peer` until it closes.
 pub async fn serve_connection<B, S>(
@@ -47,7 +47,7 @@ pub async fn serve_connection<B, S>(
     let conn = ConnHandle {
         id: hub.connection_id(),
         tx,
-        kill: Arc::new(Notify::new()),
+        kill: Arc::new(watch::channel(false).0),
         tokens: Arc::new(AtomicU64::new(1)),
     };
     tracing::debug!(conn = conn.id, ?peer, "connected");
@@ -86,11 +86,27 @@ pub async fn serve_connection<B, S>(
         reason: reason.to_string().into(),
     };
     let mut close_with: Option<CloseFrame> = None;
-    let mut last_publish: Option<tokio::task::JoinHandle<()>> = None;
+    let mut kill = conn.kill.subscribe();
+    // Publishes are answered by a task of their own, in the order they came
+    // (the writer commits them in that order; the answers must not overtake
+    // each other). `sent` counts the answers written, so that any other
+    // request waits until every earlier publish is committed and answered:
+    // it then sees them, and its answer comes after theirs.
+    let (answers, answer_rx) = mpsc::unbounded_channel::<Answer>();
+    let (sent_tx, mut sent) = watch::channel(0u64);
+    let answerer = tokio::spawn(answer_publishes(
+        answer_rx,
+        conn.tx.clone(),
+        conn.kill.subscribe(),
+        sent_tx,
+        hub.metrics.clone(),
+        conn.id,
+    ));
+    let mut submitted = 0u64;
     loop {
         let msg = tokio::select! {
             m = source.next() => m,
-            _ = conn.kill.notified() => {
+            _ = kill.wait_for(|k| *k) => {
                 close_with = Some(close(CloseCode::Again, "outbound queue full"));
                 break;
             }
@@ -118,62 +134,79 @@ pub async fn serve_connection<B, S>(
             Route::Publish { token, object } => {
                 // Verified here (in parallel with other connections), then
                 // pipelined: queued in order, answered when committed.
-                if let Some(reply) = publish(&hub, &conn, token, object, &mut last_publish).await {
-                    if conn.tx.send(reply.encode()).await.is_err() {
-                        break;
-                    }
+                let magic: Vec<u8> = object.iter().take(4).copied().collect();
+                let outcome = match hub.prepare(object) {
+                    Ok(input) => hub.submit(input, conn.id).await,
+                    Err(e) => Err(e),
+                };
+                let outcome = outcome.unwrap_or_else(|e| {
+                    // Refused before the writer: answered in its turn all the same.
+                    let (done, rx) = oneshot::channel();
+                    let _ = done.send(Err(e));
+                    rx
+                });
+                submitted += 1;
+                if answers
+                    .send(Answer {
+                        token,
+                        magic,
+                        outcome,
+                    })
+                    .is_err()
+                {
+                    break;
                 }
                 continue;
             }
             other => other,
         };
-        // Answers go out in request order: later requests wait for this
-        // connection's earlier publishes (and see them).
-        if let Some(p) = last_publish.take() {
-            let _ = p.await;
+        if submitted > 0 && sent.wait_for(|n| *n >= submitted).await.is_err() {
+            break; // the answering task ended: the connection is being cut
         }
         let replies = match route {
-            Route::Answer(m) => vec![m],
-            Route::Read { token, query } => vec![hub.read(token, query).await],
+            Route::Answer(m) => vec![m.encode()],
+            Route::Read { token, query } => vec![hub.read(token, query).await.encode()],
             Route::Subscription { token, op } => match hub.subscription(conn.id, token, op) {
-                Applied::Answer(m) => vec![m],
+                Applied::Answer(m) => vec![m.encode()],
                 Applied::ReadPending { token, recipient } => {
                     // Requests still waiting for this recipient follow the ACK.
                     let (answer, pending) = subscribe_answer(token, hub.pending(recipient).await);
-                    if conn.tx.send(answer.encode()).await.is_err() {
-                        break;
-                    }
+                    let mut out = vec![answer.encode()];
                     for object in pending {
-                        let push = Message::Request {
-                            token: conn.next_token(),
-                            request: Request::Push {
-                                subscription: recipient,
-                                object,
-                            },
-                        };
-                        if conn.push(push.encode()) == Pushed::Queued {
-                            hub.metrics.push(true);
-                        }
+                        out.push(
+                            Message::Request {
+                                token: conn.next_token(),
+                                request: Request::Push {
+                                    subscription: recipient,
+                                    object,
+                                },
+                            }
+                            .encode(),
+                        );
+                        hub.metrics.push(true);
                     }
-                    Vec::new()
+                    out
                 }
             },
             Route::Publish { .. } | Route::Nothing | Route::Close(_) => Vec::new(),
         };
         let mut gone = false;
         for reply in replies {
-            if conn.tx.send(reply.encode()).await.is_err() {
+            if !send_or_killed(&conn.tx, &mut kill, reply).await {
                 gone = true;
                 break;
             }
         }
         if gone {
+            if *kill.borrow() {
+                close_with = Some(close(CloseCode::Again, "outbound queue full"));
+            }
             break;
         }
     }
-    if let Some(p) = last_publish.take() {
-        let _ = p.await;
-    }
+    // Publishes already queued are still answered (they may be committed).
+    drop(answers);
+    let _ = answerer.await;
     hub.leave(conn.id);
     if let Some(frame) = close_with {
         let _ = close_tx.send(frame).await;
@@ -184,42 +217,55 @@ pub async fn serve_connection<B, S>(
     tracing::debug!(?peer, "disconnected");
 }
 
-/// Starts a publish: verified on this task, queued for the writer, answered
-/// by a task of its own once committed. Returns the answer if it is refused
-/// before it reaches the writer.
-async fn publish<B: PersistBackend + 'static>(
-    hub: &Arc<Hub<B>>,
-    conn: &ConnHandle,
+/// A publish waiting for its answer.
+struct Answer {
     token: u16,
-    object: Vec<u8>,
-    last_publish: &mut Option<tokio::task::JoinHandle<()>>,
-) -> Option<Message> {
-    let magic: Vec<u8> = object.iter().take(4).copied().collect();
-    let submitted = match hub.prepare(object) {
-        Ok(input) => hub.submit(input, conn.id).await,
-        Err(e) => Err(e),
-    };
-    match submitted {
-        Ok(rx) => {
-            let tx = conn.tx.clone();
-            let id = conn.id;
-            let metrics = hub.metrics.clone();
-            *last_publish = Some(tokio::spawn(async move {
-                let result = rx
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Storage("writer stopped".into())));
-                metrics.publish(&magic, &result);
-                if let Err(e) = &result {
-                    tracing::debug!(conn = id, error = %e, "publish refused");
-                }
-                let _ = tx.send(publish_answer(token, &result).encode()).await;
-            }));
-            None
+    magic: Vec<u8>,
+    outcome: oneshot::Receiver<hypergolix_core::Result<bool>>,
+}
+
+/// Answers a connection's publishes in the order they came, each once it
+/// is committed or refused; counts the answers written in `sent`. Ends when
+/// the connection stops submitting, or is cut.
+async fn answer_publishes(
+    mut answers: mpsc::UnboundedReceiver<Answer>,
+    tx: mpsc::Sender<Vec<u8>>,
+    mut kill: watch::Receiver<bool>,
+    sent: watch::Sender<u64>,
+    metrics: Arc<super::metrics::Metrics>,
+    conn: u64,
+) {
+    let mut n = 0u64;
+    while let Some(a) = answers.recv().await {
+        let result = a
+            .outcome
+            .await
+            .unwrap_or_else(|_| Err(Error::Storage("writer stopped".into())));
+        metrics.publish(&a.magic, &result);
+        if let Err(e) = &result {
+            tracing::debug!(conn, error = %e, "publish refused");
         }
-        Err(e) => {
-            let result = Err(e);
-            hub.metrics.publish(&magic, &result);
-            Some(publish_answer(token, &result))
+        if !send_or_killed(&tx, &mut kill, publish_answer(a.token, &result).encode()).await {
+            return;
         }
+        n += 1;
+        sent.send_replace(n);
+    }
+}
+
+/// Queues a message for the connection's writer, waiting for room unless
+/// the connection is cut meanwhile (a consumer that stopped reading must
+/// not hold this task for ever): whether it was queued.
+async fn send_or_killed(
+    tx: &mpsc::Sender<Vec<u8>>,
+    kill: &mut watch::Receiver<bool>,
+    bytes: Vec<u8>,
+) -> bool {
+    if *kill.borrow() {
+        return false;
+    }
+    tokio::select! {
+        r = tx.send(bytes) => r.is_ok(),
+        _ = kill.wait_for(|k| *k) => false,
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::persist::dispatch::refusal;
@@ -17,7 +17,7 @@ use hypergolix_core::persist::{
 };
 use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::{Error, Result};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::metrics::Metrics;
 
@@ -31,8 +31,9 @@ pub struct ConnHandle {
     pub id: ConnId,
     /// Outbound messages (already encoded).
     pub tx: mpsc::Sender<Vec<u8>>,
-    /// Fired when the connection must be dropped (its queue overflowed).
-    pub kill: Arc<Notify>,
+    /// Set when the connection must be dropped (its queue overflowed);
+    /// every task of the connection watches it.
+    pub kill: Arc<watch::Sender<bool>>,
     /// Token counter for server-initiated pushes.
     pub tokens: Arc<AtomicU64>,
 }
@@ -53,7 +54,7 @@ impl ConnHandle {
                     conn = self.id,
                     "slow consumer: outbound queue full, disconnecting"
                 );
-                self.kill.notify_one();
+                self.kill.send_replace(true);
                 Pushed::Dropped
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Closed,
@@ -121,35 +122,32 @@ impl<B: PersistBackend + 'static> Hub<B> {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The table. A panic while it was held cannot leave it inconsistent
+    /// (each change is one insertion or removal), so a poisoned lock is
+    /// taken over rather than leaving connections open for ever.
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A connection opened: pushes may now reach it.
     pub fn join(&self, conn: &ConnHandle) {
-        if let Ok(mut t) = self.table.lock() {
-            t.conns.insert(conn.id, conn.clone());
-        }
+        self.table().conns.insert(conn.id, conn.clone());
     }
 
     /// A connection closed: its subscriptions go.
     pub fn leave(&self, conn: ConnId) {
-        if let Ok(mut t) = self.table.lock() {
-            t.subs.disconnect(conn);
-            t.conns.remove(&conn);
-            self.metrics.set_subscriptions(t.subs.len());
-        }
+        let mut t = self.table();
+        t.subs.disconnect(conn);
+        t.conns.remove(&conn);
+        self.metrics.set_subscriptions(t.subs.len());
     }
 
     /// Carries out a subscription request (see [`Subscriptions::apply`]).
     pub fn subscription(&self, conn: ConnId, token: u16, op: SubOp) -> Applied {
-        match self.table.lock() {
-            Ok(mut t) => {
-                let applied = t.subs.apply(conn, token, op);
-                self.metrics.set_subscriptions(t.subs.len());
-                applied
-            }
-            Err(_) => Applied::Answer(refusal(
-                token,
-                &Error::Storage("subscription table poisoned".into()),
-            )),
-        }
+        let mut t = self.table();
+        let applied = t.subs.apply(conn, token, op);
+        self.metrics.set_subscriptions(t.subs.len());
+        applied
     }
 
     /// Parses and verifies a publish on the caller's task when its signer's
@@ -241,17 +239,16 @@ impl<B: PersistBackend + 'static> Hub<B> {
         if notes.is_empty() {
             return;
         }
-        let targets: Vec<(&Notification, Vec<ConnHandle>)> = match self.table.lock() {
-            Ok(t) => t
-                .subs
+        let targets: Vec<(&Notification, Vec<ConnHandle>)> = {
+            let t = self.table();
+            t.subs
                 .fanout(notes, origin)
                 .into_iter()
                 .map(|(n, to)| {
                     let handles = to.iter().filter_map(|c| t.conns.get(c).cloned()).collect();
                     (n, handles)
                 })
-                .collect(),
-            Err(_) => return,
+                .collect()
         };
         for (note, conns) in targets {
             // Encode once; each subscriber gets a copy with its own token.
@@ -279,11 +276,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
     /// shared store (the nudge carries only GHIDs) and pushes it locally.
     pub async fn relay(self: Arc<Self>, mut nudges: mpsc::Receiver<(Ghid, Ghid)>) {
         while let Some((subscription, object)) = nudges.recv().await {
-            let has_local = self
-                .table
-                .lock()
-                .map(|t| t.subs.has(&subscription))
-                .unwrap_or(false);
+            let has_local = self.table().subs.has(&subscription);
             if !has_local {
                 continue;
             }
@@ -307,7 +300,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
 
     /// Number of distinct subscribed GHIDs (metrics, tests).
     pub fn subscription_count(&self) -> usize {
-        self.table.lock().map(|t| t.subs.len()).unwrap_or(0)
+        self.table().subs.len()
     }
 
     /// Answers a read.
