@@ -161,6 +161,12 @@ impl Device {
         }
     }
 
+    /// Logs in with the server down: the login only waits.
+    fn queue_login(&mut self, user: hypergolix_core::golix::Ghid, now: u64) {
+        let step = self.svc.open_login(user, b"pw", now).expect("login");
+        assert!(step.is_empty(), "a login waits for the server: {step:?}");
+    }
+
     fn loaded(&self) -> Vec<usize> {
         self.said
             .iter()
@@ -170,6 +176,13 @@ impl Device {
             })
             .collect()
     }
+}
+
+/// An engine configuration with cheap Argon2id.
+fn test_config() -> EngineConfig {
+    let mut cfg = EngineConfig::new([5; 32]);
+    cfg.kdf = KdfParams::INSECURE_TEST;
+    cfg
 }
 
 /// An account with three objects on the node.
@@ -252,11 +265,7 @@ fn a_login_without_a_server_fails_as_unreachable_at_its_deadline() {
 fn a_login_the_server_never_completes_times_out() {
     let (_net, user) = account_with_objects();
     let mut dev = Device::new();
-    assert!(dev
-        .svc
-        .open_login(user, b"pw", 0)
-        .expect("login")
-        .is_empty());
+    dev.queue_login(user, 0);
     // Up, but nothing it sends is answered.
     let up = dev.svc.handle(ServiceInput::ServerUp);
     assert!(up.actions().any(|o| matches!(o, Output::ToServer(_))));
@@ -302,26 +311,19 @@ fn apps_come_in_without_the_missing_objects_after_the_load_wait() {
 fn a_second_login_or_a_login_into_an_account_is_refused() {
     let (_net, user) = account_with_objects();
     let mut dev = Device::new();
-    assert!(dev
-        .svc
-        .open_login(user, b"pw", 0)
-        .expect("login")
-        .is_empty());
+    dev.queue_login(user, 0);
     assert!(
         dev.svc.open_login(user, b"pw", 1).is_err(),
         "a login is queued"
     );
-    let mut cfg = EngineConfig::new([5; 32]);
-    cfg.kdf = KdfParams::INSECURE_TEST;
-    let mut s = Service::new(Engine::new(cfg, [6; 32]));
+    let mut s = Service::new(Engine::new(test_config(), [6; 32]));
     let _ = s.create_account(b"pw").expect("account");
     assert!(s.open_login(user, b"pw", 0).is_err(), "it has an account");
 }
 
 #[test]
 fn a_new_or_restored_account_lets_apps_in_at_once() {
-    let mut cfg = EngineConfig::new([5; 32]);
-    cfg.kdf = KdfParams::INSECURE_TEST;
+    let cfg = test_config();
     let mut s = Service::new(Engine::new(cfg.clone(), [6; 32]));
     let created = s.create_account(b"pw").expect("account");
     assert!(created
@@ -343,9 +345,7 @@ fn a_new_or_restored_account_lets_apps_in_at_once() {
 
 #[test]
 fn the_message_limit_is_the_policys() {
-    let mut cfg = EngineConfig::new([5; 32]);
-    cfg.kdf = KdfParams::INSECURE_TEST;
-    let mut s = Service::new(Engine::new(cfg, [6; 32]));
+    let mut s = Service::new(Engine::new(test_config(), [6; 32]));
     s.set_policy(Policy {
         max_app_message: 20 * 1024 * 1024,
         ..Policy::default()

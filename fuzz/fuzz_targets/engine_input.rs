@@ -24,6 +24,22 @@ fn config() -> EngineConfig {
     c
 }
 
+/// An app of `session` creates a dynamic object.
+fn new_object(session: u64, state: &[u8]) -> Input {
+    Input::App {
+        session,
+        req: 1,
+        request: AppRequest::New(NewObject {
+            api_id: ApiId::default_bytes(),
+            private: false,
+            dynamic: true,
+            legroom: 0,
+            is_link: false,
+            state: state.to_vec(),
+        }),
+    }
+}
+
 /// A store holding an account with one dynamic object and queued work.
 fn store() -> &'static Vec<(Vec<u8>, Vec<u8>)> {
     static STORE: OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
@@ -31,18 +47,7 @@ fn store() -> &'static Vec<(Vec<u8>, Vec<u8>)> {
         let mut e = Engine::new(config(), [1; 32]);
         let mut steps = vec![e.create_account(b"pw").expect("account")];
         steps.push(e.handle(Input::AppConnected(1)));
-        steps.push(e.handle(Input::App {
-            session: 1,
-            req: 1,
-            request: AppRequest::New(NewObject {
-                api_id: ApiId::default_bytes(),
-                private: false,
-                dynamic: true,
-                legroom: 0,
-                is_link: false,
-                state: b"state".to_vec(),
-            }),
-        }));
+        steps.push(e.handle(new_object(1, b"state")));
         let mut kv = std::collections::BTreeMap::new();
         for (k, v) in steps.into_iter().flat_map(|s| s.store) {
             match v {
@@ -90,8 +95,7 @@ fuzz_target!(|data: &[u8]| {
     match mode % 3 {
         0 => {
             // A server message, possibly a push of arbitrary object bytes.
-            let (mut e, _) =
-                Engine::restore(config(), [2; 32], store().clone()).expect("restore");
+            let (mut e, _) = Engine::restore(config(), [2; 32], store().clone()).expect("restore");
             let _ = e.handle(Input::ServerUp);
             let m = match Message::decode(rest) {
                 Ok(m) => m,
@@ -122,18 +126,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok((mut e, _)) = Engine::restore(config(), [4; 32], records) {
                 let _ = e.handle(Input::ServerUp);
                 let _ = e.handle(Input::AppConnected(2));
-                let _ = e.handle(Input::App {
-                    session: 2,
-                    req: 1,
-                    request: AppRequest::New(NewObject {
-                        api_id: ApiId::default_bytes(),
-                        private: false,
-                        dynamic: true,
-                        legroom: 0,
-                        is_link: false,
-                        state: b"after".to_vec(),
-                    }),
-                });
+                let _ = e.handle(new_object(2, b"after"));
             }
         }
     }
