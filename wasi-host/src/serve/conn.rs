@@ -89,19 +89,11 @@ pub async fn serve_connection<B, S>(
     let mut kill = conn.kill.subscribe();
     // Publishes are answered by a task of their own, in the order they came
     // (the writer commits them in that order; the answers must not overtake
-    // each other). `sent` counts the answers written, so that any other
-    // request waits until every earlier publish is committed and answered:
-    // it then sees them, and its answer comes after theirs.
-    let (answers, answer_rx) = mpsc::unbounded_channel::<Answer>();
-    let (sent_tx, mut sent) = watch::channel(0u64);
-    let answerer = tokio::spawn(answer_publishes(
-        answer_rx,
-        conn.tx.clone(),
-        conn.kill.subscribe(),
-        sent_tx,
-        hub.metrics.clone(),
-        conn.id,
-    ));
+    // each other). It counts the answers written, so that any other request
+    // waits until every earlier publish is committed and answered: it then
+    // sees them, and its answer comes after theirs. The task starts with the
+    // connection's first publish (idle subscribers never need one).
+    let mut publishing: Option<Publishing> = None;
     let mut submitted = 0u64;
     loop {
         let msg = tokio::select! {
@@ -146,7 +138,8 @@ pub async fn serve_connection<B, S>(
                     rx
                 });
                 submitted += 1;
-                if answers
+                let p = publishing.get_or_insert_with(|| Publishing::start(&hub, &conn));
+                if p.answers
                     .send(Answer {
                         token,
                         magic,
@@ -160,8 +153,10 @@ pub async fn serve_connection<B, S>(
             }
             other => other,
         };
-        if submitted > 0 && sent.wait_for(|n| *n >= submitted).await.is_err() {
-            break; // the answering task ended: the connection is being cut
+        if let Some(p) = &mut publishing {
+            if p.sent.wait_for(|n| *n >= submitted).await.is_err() {
+                break; // the answering task ended: the connection is being cut
+            }
         }
         let replies = match route {
             Route::Answer(m) => vec![m.encode()],
@@ -205,8 +200,10 @@ pub async fn serve_connection<B, S>(
         }
     }
     // Publishes already queued are still answered (they may be committed).
-    drop(answers);
-    let _ = answerer.await;
+    if let Some(p) = publishing {
+        drop(p.answers);
+        let _ = p.task.await;
+    }
     hub.leave(conn.id);
     if let Some(frame) = close_with {
         let _ = close_tx.send(frame).await;
@@ -215,6 +212,34 @@ pub async fn serve_connection<B, S>(
     drop(conn);
     let _ = writer.await;
     tracing::debug!(?peer, "disconnected");
+}
+
+/// The task answering a connection's publishes, and what talks to it.
+struct Publishing {
+    answers: mpsc::UnboundedSender<Answer>,
+    /// How many publishes it has answered.
+    sent: watch::Receiver<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publishing {
+    fn start<B: PersistBackend + 'static>(hub: &Arc<Hub<B>>, conn: &ConnHandle) -> Self {
+        let (answers, answer_rx) = mpsc::unbounded_channel::<Answer>();
+        let (sent_tx, sent) = watch::channel(0u64);
+        let task = tokio::spawn(answer_publishes(
+            answer_rx,
+            conn.tx.clone(),
+            conn.kill.subscribe(),
+            sent_tx,
+            hub.metrics.clone(),
+            conn.id,
+        ));
+        Self {
+            answers,
+            sent,
+            task,
+        }
+    }
 }
 
 /// A publish waiting for its answer.
