@@ -676,7 +676,7 @@ fn sharing_still_works_with_many_objects() {
 }
 
 #[test]
-#[ignore = "slow (66 s in release): scripts/test.sh runs it with --release --ignored"]
+#[ignore = "slow in debug (about 10 s in release): scripts/test.sh runs it with --release --ignored"]
 fn sharing_after_many_updates() {
     let mut w = World::new(12);
     let (a, _, _) = w.new_agent("alice", b"a");
