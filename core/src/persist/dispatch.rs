@@ -135,6 +135,18 @@ pub fn refusal(token: u16, e: &Error) -> Message {
     }
 }
 
+/// A `!!` push of `object` to a subscriber of `subscription`, under the
+/// subscriber connection's next push token.
+pub fn push(token: u16, subscription: Ghid, object: Vec<u8>) -> Message {
+    Message::Request {
+        token,
+        request: Request::Push {
+            subscription,
+            object,
+        },
+    }
+}
+
 /// The answer to a publish once its commit is known: `AK` with whether the
 /// object was new, or `NK`.
 pub fn publish_answer(token: u16, result: &Result<bool>) -> Message {
@@ -235,8 +247,7 @@ impl<B: PersistBackend> Dispatcher<B> {
 
     /// The current bytes of an object (what a relayed nudge pushes).
     pub fn get(&self, g: &Ghid) -> Result<Vec<u8>> {
-        let rules = &self.rules;
-        self.backend.read(&mut |txn| rules.get(txn, g))
+        self.query(Query::Get(*g))
     }
 
     /// The requests still pending for `recipient`, pushed to a connection

@@ -6,12 +6,12 @@
 //! its default store. `hypergolix serve` drives the same dispatcher and table
 //! from many tasks (see [`super::dispatch`]).
 
-use super::dispatch::{publish_answer, route, route_bytes, Dispatcher, Route};
+use super::dispatch::{self, publish_answer, route, route_bytes, Dispatcher, Route};
 use super::rules::Persister;
 use super::store::PersistBackend;
 use super::subs::{subscribe_answer, Applied, Subscriptions};
 use crate::golix::ghid::Ghid;
-use crate::wire::remote::{Message, Request};
+use crate::wire::remote::Message;
 
 /// A connection number.
 pub type ConnId = u64;
@@ -53,16 +53,7 @@ impl<B: PersistBackend> Node<B> {
     fn push(&mut self, to: ConnId, subscription: Ghid, object: Vec<u8>) -> (ConnId, Message) {
         let token = self.next_push_token;
         self.next_push_token = self.next_push_token.wrapping_add(1);
-        (
-            to,
-            Message::Request {
-                token,
-                request: Request::Push {
-                    subscription,
-                    object,
-                },
-            },
-        )
+        (to, dispatch::push(token, subscription, object))
     }
 
     /// Handles one decoded message from `conn`; returns what to send, and to
@@ -106,26 +97,14 @@ impl<B: PersistBackend> Node<B> {
                         Err(crate::Error::Storage("commit returned no outcome".into()))
                     })
                 });
-                let notes = outcome
-                    .as_ref()
-                    .map(|o| o.notifications.clone())
-                    .unwrap_or_default();
-                let mut out = vec![(
-                    conn,
-                    publish_answer(
-                        token,
-                        &outcome.as_ref().map(|o| o.new).map_err(Clone::clone),
-                    ),
-                )];
-                let targets: Vec<(Ghid, Vec<u8>, Vec<ConnId>)> = self
-                    .subs
-                    .fanout(&notes, Some(conn))
-                    .into_iter()
-                    .map(|(n, to)| (n.subscription, n.object.clone(), to))
-                    .collect();
-                for (subscription, object, to) in targets {
+                let (answer, notes) = match outcome {
+                    Ok(o) => (Ok(o.new), o.notifications),
+                    Err(e) => (Err(e), Vec::new()),
+                };
+                let mut out = vec![(conn, publish_answer(token, &answer))];
+                for (n, to) in self.subs.fanout(&notes, Some(conn)) {
                     for c in to {
-                        out.push(self.push(c, subscription, object.clone()));
+                        out.push(self.push(c, n.subscription, n.object.clone()));
                     }
                 }
                 out

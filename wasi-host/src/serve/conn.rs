@@ -4,10 +4,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use hypergolix_core::persist::dispatch::{publish_answer, route_bytes};
+use hypergolix_core::persist::dispatch::{publish_answer, push, route_bytes};
 use hypergolix_core::persist::subs::subscribe_answer;
 use hypergolix_core::persist::{Applied, PersistBackend, Route};
-use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -168,16 +167,7 @@ pub async fn serve_connection<B, S>(
                     let (answer, pending) = subscribe_answer(token, hub.pending(recipient).await);
                     let mut out = vec![answer.encode()];
                     for object in pending {
-                        out.push(
-                            Message::Request {
-                                token: conn.next_token(),
-                                request: Request::Push {
-                                    subscription: recipient,
-                                    object,
-                                },
-                            }
-                            .encode(),
-                        );
+                        out.push(push(conn.next_token(), recipient, object).encode());
                         hub.metrics.push(true);
                     }
                     out

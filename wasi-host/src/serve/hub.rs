@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hypergolix_core::golix::Ghid;
-use hypergolix_core::persist::dispatch::refusal;
+use hypergolix_core::persist::dispatch::{self, refusal};
 use hypergolix_core::persist::{
     Applied, ConnId, Dispatcher, Input, Notification, PersistBackend, Persister, Query, SubOp,
     Subscriptions,
 };
-use hypergolix_core::wire::remote::{Message, Request};
+use hypergolix_core::wire::remote::Message;
 use hypergolix_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -252,14 +252,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
         };
         for (note, conns) in targets {
             // Encode once; each subscriber gets a copy with its own token.
-            let frame = Message::Request {
-                token: 0,
-                request: Request::Push {
-                    subscription: note.subscription,
-                    object: note.object.clone(),
-                },
-            }
-            .encode();
+            let frame = dispatch::push(0, note.subscription, note.object.clone()).encode();
             for c in conns {
                 let mut msg = frame.clone();
                 msg[TOKEN_AT..TOKEN_AT + 2].copy_from_slice(&c.next_token().to_be_bytes());
@@ -296,11 +289,6 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 Err(e) => tracing::debug!(error = %e, "nudged object no longer current"),
             }
         }
-    }
-
-    /// Number of distinct subscribed GHIDs (metrics, tests).
-    pub fn subscription_count(&self) -> usize {
-        self.table().subs.len()
     }
 
     /// Answers a read.
