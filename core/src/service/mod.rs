@@ -182,9 +182,7 @@ impl Service {
         let deadline = self.now.saturating_add(self.policy.login_wait_ms);
         self.server_seen = self.server_up;
         if self.server_up {
-            let step = self.engine.login(user_id, password)?;
-            self.opening = Opening::LoggingIn { deadline };
-            let out = self.convert(step);
+            let out = self.begin_login(user_id, password, deadline)?;
             return Ok(self.settle(out));
         }
         self.opening = Opening::Queued {
@@ -193,6 +191,18 @@ impl Service {
             deadline,
         };
         Ok(Step::default())
+    }
+
+    /// Hands the login to the engine (the server is up).
+    fn begin_login(
+        &mut self,
+        user_id: Ghid,
+        password: &[u8],
+        deadline: u64,
+    ) -> Result<Step<Output>, Error> {
+        let step = self.engine.login(user_id, password)?;
+        self.opening = Opening::LoggingIn { deadline };
+        Ok(self.convert(step))
     }
 
     /// The engine (for status and diagnostics).
@@ -257,12 +267,8 @@ impl Service {
                         user_id,
                         password,
                         deadline,
-                    } => match self.engine.login(user_id, &password) {
-                        Ok(step) => {
-                            self.opening = Opening::LoggingIn { deadline };
-                            let login = self.convert(step);
-                            up.followed_by(login)
-                        }
+                    } => match self.begin_login(user_id, &password, deadline) {
+                        Ok(login) => up.followed_by(login),
                         Err(e) => {
                             self.opening = Opening::Done;
                             up.followed_by(Step::without_store(vec![Output::LoginFailed {
@@ -433,6 +439,11 @@ impl Service {
     /// Moves the opening on after a step: the account opened, a login
     /// failed, objects were read.
     fn settle(&mut self, mut step: Step<Output>) -> Step<Output> {
+        // Apps are in: nothing left to decide (the steady state, every step).
+        if matches!(self.opening, Opening::Done) {
+            return step;
+        }
+        let mut open_at_once = false;
         for o in step.actions() {
             match o {
                 Output::Ready { .. } => {
@@ -441,7 +452,10 @@ impl Service {
                             deadline: None,
                             told: None,
                         },
-                        Opening::Idle => Opening::Loaded,
+                        Opening::Idle => {
+                            open_at_once = true;
+                            Opening::Done
+                        }
                         other => other,
                     };
                 }
@@ -449,22 +463,18 @@ impl Service {
                 _ => {}
             }
         }
-        match &mut self.opening {
-            Opening::Loaded => {
+        if open_at_once {
+            step.then.push(Output::Loaded { missing: 0 });
+        }
+        if let Opening::Loading { told, .. } = &mut self.opening {
+            let left = self.engine.loading();
+            if left == 0 {
                 self.opening = Opening::Done;
                 step.then.push(Output::Loaded { missing: 0 });
+            } else if *told != Some(left) {
+                *told = Some(left);
+                step.then.push(Output::Loading(left));
             }
-            Opening::Loading { told, .. } => {
-                let left = self.engine.loading();
-                if left == 0 {
-                    self.opening = Opening::Done;
-                    step.then.push(Output::Loaded { missing: 0 });
-                } else if *told != Some(left) {
-                    *told = Some(left);
-                    step.then.push(Output::Loading(left));
-                }
-            }
-            _ => {}
         }
         step
     }

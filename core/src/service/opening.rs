@@ -68,8 +68,6 @@ pub(super) enum Opening {
         deadline: Option<u64>,
         told: Option<usize>,
     },
-    /// Open without a login: apps come in at once.
-    Loaded,
     /// Apps are served (or the login failed: nothing more to decide).
     Done,
 }
@@ -80,7 +78,7 @@ impl Opening {
         match self {
             Opening::Queued { deadline, .. } | Opening::LoggingIn { deadline } => Some(*deadline),
             Opening::Loading { deadline, .. } => Some(deadline.unwrap_or(0)),
-            Opening::Idle | Opening::Loaded | Opening::Done => None,
+            Opening::Idle | Opening::Done => None,
         }
     }
 }
