@@ -146,11 +146,65 @@ fn redb_backend_passes_conformance() {
     assert!(results.len() >= 13);
 }
 
+/// Two identities and one dynamic object's life: its first frame and
+/// container, its next frame and container, a request from Alice to Bob,
+/// and the object's debinding.
+struct Story {
+    alice: FirstParty,
+    bob: FirstParty,
+    c0: hypergolix_core::golix::Geoc,
+    f0: hypergolix_core::golix::Gobd,
+    d: Ghid,
+    c1: hypergolix_core::golix::Geoc,
+    f1: hypergolix_core::golix::Gobd,
+    req: hypergolix_core::golix::Garq,
+    x: hypergolix_core::golix::Gdxx,
+}
+
+fn story() -> Story {
+    let (alice, bob) = (id(1), id(2));
+    let (c0, s0) = alice.make_container(fresh(1), b"state 0").expect("geoc");
+    let f0 = alice.make_first_frame(&c0.ghid()).expect("frame");
+    let d = f0.dynamic_ghid();
+    let next = s0.ratchet(&c0.ghid(), &d).expect("ratchet");
+    let (c1, _) = alice.make_container(next, b"state 1").expect("geoc");
+    let f1 = alice.make_next_frame(&f0, &c1.ghid(), 7).expect("frame");
+    let req = alice
+        .make_request_with_random(
+            bob.second_party(),
+            hypergolix_core::golix::RequestPayload::Raw(b"hi".to_vec()),
+            &[9; 32],
+        )
+        .expect("garq");
+    let x = alice.make_debinding(&d);
+    Story {
+        alice,
+        bob,
+        c0,
+        f0,
+        d,
+        c1,
+        f1,
+        req,
+        x,
+    }
+}
+
 #[tokio::test]
 async fn publish_get_subscribe_over_websockets() {
     let dir = tempdir("protocol");
     let server = Server::start(&dir.join("store.redb"), &[]);
-    let (alice, bob) = (id(1), id(2));
+    let Story {
+        alice,
+        bob,
+        c0,
+        f0,
+        d,
+        c1,
+        f1,
+        req,
+        x,
+    } = story();
     let mut a = Client::connect(&server.addr).await;
     let mut b = Client::connect(&server.addr).await;
     assert_eq!(ack_body(&a.call(Request::Ping).await), vec![1]);
@@ -167,13 +221,10 @@ async fn publish_get_subscribe_over_websockets() {
         vec![1]
     );
 
-    let (c0, s0) = alice.make_container(fresh(1), b"state 0").expect("geoc");
     assert_eq!(
         nak_code(&a.publish(c0.to_bytes()).await),
         ErrorCode::UnboundContainer
     );
-    let f0 = alice.make_first_frame(&c0.ghid()).expect("frame");
-    let d = f0.dynamic_ghid();
     ack_body(&a.publish(f0.to_bytes()).await);
     ack_body(&a.publish(c0.to_bytes()).await);
     assert_eq!(ack_body(&b.call(Request::Get(d)).await), f0.to_bytes());
@@ -186,9 +237,6 @@ async fn publish_get_subscribe_over_websockets() {
         decode_ghid_list(&ack_body(&b.call(Request::ListSubscriptions).await)).expect("list");
     assert_eq!(subs.len(), 2);
 
-    let next = s0.ratchet(&c0.ghid(), &d).expect("ratchet");
-    let (c1, _) = alice.make_container(next, b"state 1").expect("geoc");
-    let f1 = alice.make_next_frame(&f0, &c1.ghid(), 7).expect("frame");
     ack_body(&a.publish(f1.to_bytes()).await);
     ack_body(&a.publish(c1.to_bytes()).await);
     assert_eq!(b.wait_push().await, (d, f1.to_bytes()));
@@ -198,18 +246,10 @@ async fn publish_get_subscribe_over_websockets() {
     );
 
     // A request to B is pushed to B's identity subscription.
-    let req = alice
-        .make_request_with_random(
-            bob.second_party(),
-            hypergolix_core::golix::RequestPayload::Raw(b"hi".to_vec()),
-            &[9; 32],
-        )
-        .expect("garq");
     ack_body(&a.publish(req.to_bytes()).await);
     assert_eq!(b.wait_push().await, (bob.ghid(), req.to_bytes()));
 
     // Deleting the object pushes the debinding to subscribers.
-    let x = alice.make_debinding(&d);
     ack_body(&a.publish(x.to_bytes()).await);
     assert_eq!(b.wait_push().await, (d, x.to_bytes()));
     assert_eq!(
@@ -427,21 +467,17 @@ async fn the_shipped_server_answers_as_the_simulated_node() {
         }
     }
 
-    let (alice, bob) = (id(1), id(2));
-    let (c0, s0) = alice.make_container(fresh(1), b"state 0").expect("geoc");
-    let f0 = alice.make_first_frame(&c0.ghid()).expect("frame");
-    let d = f0.dynamic_ghid();
-    let next = s0.ratchet(&c0.ghid(), &d).expect("ratchet");
-    let (c1, _) = alice.make_container(next, b"state 1").expect("geoc");
-    let f1 = alice.make_next_frame(&f0, &c1.ghid(), 7).expect("frame");
-    let req = alice
-        .make_request_with_random(
-            bob.second_party(),
-            hypergolix_core::golix::RequestPayload::Raw(b"hi".to_vec()),
-            &[9; 32],
-        )
-        .expect("garq");
-    let x = alice.make_debinding(&d);
+    let Story {
+        alice,
+        bob,
+        c0,
+        f0,
+        d,
+        c1,
+        f1,
+        req,
+        x,
+    } = story();
     let pub_ = |b: Vec<u8>| Request::Publish(b);
     let mut script: Vec<(usize, Request)> = vec![
         (0, pub_(alice.second_party().gidc().to_bytes())),
