@@ -231,6 +231,18 @@ pub enum AppRequest {
     Discard(Ghid),
     /// `XO`: delete (debind) the object; recipients and other devices are told.
     Delete(Ghid),
+    /// `%O` (native links only): take back a share. The owner's next frame,
+    /// published at once, is encrypted under a new master the recipient is
+    /// never sent (`docs/protocol/revocation.md`).
+    Unshare {
+        /// The object.
+        address: Ghid,
+        /// The identity to take it back from.
+        recipient: Ghid,
+    },
+    /// `?S` (native links only): the identities this agent has shared the
+    /// object with and not taken back.
+    SharedWith(Ghid),
 }
 
 /// A successful answer to an [`AppRequest`].
@@ -246,6 +258,8 @@ pub enum AppReply {
     Startup(Option<Ghid>),
     /// An object.
     Object(ObjDef),
+    /// A list of GHIDs (shared with).
+    Ghids(Vec<Ghid>),
 }
 
 /// Something the engine tells an app session on its own.

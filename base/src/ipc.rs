@@ -266,6 +266,15 @@ pub enum IpcRequest {
     DiscardObject(Ghid),
     /// `XO` from a link: delete.
     DeleteObject(Ghid),
+    /// `%O` from a link (native dialect only): unshare.
+    UnshareObject {
+        /// The object.
+        address: Ghid,
+        /// The identity to take it back from.
+        recipient: Ghid,
+    },
+    /// `?S` from a link (native dialect only): whom the object is shared with.
+    SharedWith(Ghid),
     // ------------------------------------------------ service → link
     /// `?I` from the service: the agent's identity.
     NotifyWhoami(Ghid),
@@ -365,6 +374,16 @@ fn api(code: [u8; 2], b: &[u8]) -> Result<ApiId, WireError> {
 }
 
 impl IpcRequest {
+    /// Commands 0.1.0 never had (`%O`, `?S`): served on native-dialect
+    /// connections only, so a 0.1.0 link sees the answer 0.1.0 gave to an
+    /// unknown code.
+    pub fn native_only(&self) -> bool {
+        matches!(
+            self,
+            IpcRequest::UnshareObject { .. } | IpcRequest::SharedWith(_)
+        )
+    }
+
     /// The command code.
     pub fn code(&self) -> [u8; 2] {
         match self {
@@ -384,6 +403,8 @@ impl IpcRequest {
             IpcRequest::HoldObject(_) => *b"#O",
             IpcRequest::DiscardObject(_) => *b"-O",
             IpcRequest::DeleteObject(_) | IpcRequest::PushDelete(_) => *b"XO",
+            IpcRequest::UnshareObject { .. } => *b"%O",
+            IpcRequest::SharedWith(_) => *b"?S",
             IpcRequest::ShareSuccess { .. } => *b"^S",
             IpcRequest::ShareFailure { .. } => *b"^F",
         }
@@ -406,10 +427,12 @@ impl IpcRequest {
             | IpcRequest::HoldObject(g)
             | IpcRequest::DiscardObject(g)
             | IpcRequest::DeleteObject(g)
+            | IpcRequest::SharedWith(g)
             | IpcRequest::NotifyWhoami(g)
             | IpcRequest::NotifyStartup(g)
             | IpcRequest::PushDelete(g) => g.to_bytes().to_vec(),
             IpcRequest::ShareObject { address, recipient }
+            | IpcRequest::UnshareObject { address, recipient }
             | IpcRequest::ShareSuccess { address, recipient }
             | IpcRequest::ShareFailure { address, recipient } => {
                 let mut b = address.to_bytes().to_vec();
@@ -478,6 +501,11 @@ impl IpcRequest {
             (b"-O", true) => R::DiscardObject(one_ghid(code, b)?),
             (b"XO", true) => R::DeleteObject(one_ghid(code, b)?),
             (b"XO", false) => R::PushDelete(one_ghid(code, b)?),
+            (b"%O", true) => {
+                let (address, recipient) = two_ghids(code, b)?;
+                R::UnshareObject { address, recipient }
+            }
+            (b"?S", true) => R::SharedWith(one_ghid(code, b)?),
             (b"^S", false) => {
                 let (address, recipient) = two_ghids(code, b)?;
                 R::ShareSuccess { address, recipient }
@@ -605,6 +633,10 @@ pub fn to_app_request(r: IpcRequest) -> Option<AppRequest> {
         IpcRequest::HoldObject(g) => AppRequest::Hold(g),
         IpcRequest::DiscardObject(g) => AppRequest::Discard(g),
         IpcRequest::DeleteObject(g) => AppRequest::Delete(g),
+        IpcRequest::UnshareObject { address, recipient } => {
+            AppRequest::Unshare { address, recipient }
+        }
+        IpcRequest::SharedWith(g) => AppRequest::SharedWith(g),
         _ => return None,
     })
 }
@@ -617,6 +649,7 @@ pub fn reply_body(r: &AppReply) -> Vec<u8> {
         AppReply::Token(t) => t.0.to_vec(),
         AppReply::Startup(g) => g.map(|g| g.to_bytes().to_vec()).unwrap_or_default(),
         AppReply::Object(o) => WireObjDef::from_objdef(o, o.private).to_bytes(),
+        AppReply::Ghids(gs) => gs.iter().flat_map(|g| g.to_bytes()).collect(),
     }
 }
 
@@ -729,10 +762,12 @@ impl GhidDialect {
             | R::HoldObject(g)
             | R::DiscardObject(g)
             | R::DeleteObject(g)
+            | R::SharedWith(g)
             | R::NotifyWhoami(g)
             | R::NotifyStartup(g)
             | R::PushDelete(g) => *g = f(self, *g),
             R::ShareObject { address, recipient }
+            | R::UnshareObject { address, recipient }
             | R::ShareSuccess { address, recipient }
             | R::ShareFailure { address, recipient } => {
                 *address = f(self, *address);
@@ -770,6 +805,9 @@ impl GhidDialect {
                 self.map_def(&mut def, Self::outward);
                 def.to_bytes()
             }
+            AppReply::Ghids(gs) => reply_body(&AppReply::Ghids(
+                gs.iter().map(|g| self.outward(*g)).collect(),
+            )),
         }
     }
 }

@@ -70,7 +70,7 @@ impl Engine {
     }
 
     /// The record of `address` if this session may see it.
-    fn visible_record(&self, session: SessionId, address: &Ghid) -> Result<&ObjRecord> {
+    pub(crate) fn visible_record(&self, session: SessionId, address: &Ghid) -> Result<&ObjRecord> {
         let s = self.session(session)?;
         let r = self
             .agent()?
@@ -211,6 +211,8 @@ impl Engine {
                 Ok(AppReply::Done)
             }
             AppRequest::Delete(g) => self.delete(session, g),
+            AppRequest::Unshare { address, recipient } => self.unshare(session, address, recipient),
+            AppRequest::SharedWith(g) => self.shared_with(session, &g),
         }
     }
 
@@ -279,12 +281,15 @@ impl Engine {
                 private,
                 legroom: if dynamic { legroom } else { 0 },
                 secret,
+                sharing: Default::default(),
             },
             state: n.state.clone(),
             dirty: false,
             current,
             container,
             unsent,
+            rotating: None,
+            rekey_only: false,
             held,
             loaded: true,
         };

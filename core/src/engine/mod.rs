@@ -88,6 +88,9 @@ pub struct Stats {
     pub stale_frames: u64,
     /// Concurrent-update conflicts resolved.
     pub conflicts: u64,
+    /// Verified frames no master this engine holds decrypts (a rotation not
+    /// yet learned, or access taken back).
+    pub locked_frames: u64,
 }
 
 /// The engine. See the module documentation.
@@ -121,6 +124,13 @@ pub struct Engine {
     page_views: Option<(BTreeMap<Ghid, record::Entry>, BTreeMap<Ghid, record::Entry>)>,
     /// Shared objects still waiting for their first readable frame → who shared them.
     announce_on_load: BTreeMap<Ghid, Ghid>,
+    /// Objects whose newest verified frame no master this device has can
+    /// decrypt (a rotation whose master has not arrived, or access taken
+    /// back): nothing is published on top of them until one does.
+    locked: BTreeSet<Ghid>,
+    /// Static objects received from another agent, by the GHID of their
+    /// owner's binding: its debinding is how a delete reaches recipients.
+    owner_bindings: BTreeMap<Ghid, Ghid>,
     stats: Stats,
 }
 
@@ -151,6 +161,8 @@ impl Engine {
             pending: BTreeMap::new(),
             in_flight: BTreeSet::new(),
             queued_flush: BTreeSet::new(),
+            locked: BTreeSet::new(),
+            owner_bindings: BTreeMap::new(),
             work: Jobs::default(),
             page_views: None,
             unpaged: None,
@@ -328,6 +340,8 @@ impl Engine {
                     current: None,
                     container: None,
                     unsent: Some((frame.to_bytes(), geoc)),
+                    rotating: None,
+                    rekey_only: false,
                     held: None,
                     loaded: true,
                 },

@@ -35,6 +35,50 @@ pub(crate) fn merge_entry(local: &mut Entry, remote: &Entry) -> bool {
         local.is_link = remote.is_link;
         changed = true;
     }
+    changed | merge_sharing(local, remote)
+}
+
+/// Merges masters and recipients (`docs/protocol/revocation.md`): the
+/// master of the higher rotation is current (a tie, which the server's
+/// frame order prevents for an owner, goes to the greater secret so every
+/// device picks the same), every other master is kept as an older one, and
+/// for each recipient the greater turn and the greater `sent` win.
+fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
+    let mut changed = false;
+    let (l, r) = (&mut local.sharing, &remote.sharing);
+    if local.secret != remote.secret {
+        let remote_wins = r.rotation > l.rotation
+            || (r.rotation == l.rotation && *remote.secret.to_bytes() > *local.secret.to_bytes());
+        if remote_wins {
+            let old = std::mem::replace(&mut local.secret, remote.secret.clone());
+            l.retire(old);
+            l.rotation = r.rotation;
+            changed = true;
+        } else {
+            changed |= l.retire(remote.secret.clone());
+        }
+    }
+    for s in &r.older {
+        if *s != local.secret {
+            changed |= l.retire(s.clone());
+        }
+    }
+    for x in &r.recipients {
+        match l.recipients.iter_mut().find(|y| y.ghid == x.ghid) {
+            None => {
+                l.recipients.push(x.clone());
+                changed = true;
+            }
+            Some(y) => {
+                // `sent` is a fact about the master, whatever the turn.
+                if x.turn > y.turn || x.sent > y.sent {
+                    y.turn = y.turn.max(x.turn);
+                    y.sent = y.sent.max(x.sent);
+                    changed = true;
+                }
+            }
+        }
+    }
     changed
 }
 
@@ -291,8 +335,11 @@ impl Engine {
                 }
             }
         }
-        for g in touched {
-            self.mark_object(&g);
+        for g in &touched {
+            self.mark_object(g);
+            // A master or a recipient may have changed.
+            self.retry_locked(g);
+            self.reconcile_sharing(g);
         }
         for (address, announce, dynamic) in load {
             if dynamic {

@@ -174,6 +174,77 @@ pub(crate) struct Entry {
     /// Dynamic: the object's master secret (every frame's secret derives from
     /// it). Static: the container's secret.
     pub secret: Secret,
+    /// Key rotations and whom the object was shared with.
+    pub sharing: Sharing,
+}
+
+/// Most masters a record keeps besides the current one: frames published
+/// under a master replaced since (a race with a rotation) stay readable.
+pub(crate) const MAX_OLDER_MASTERS: usize = 8;
+
+/// One identity an object was shared with, and what it was last sent.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Recipient {
+    /// The recipient's identity GHID.
+    pub ghid: Ghid,
+    /// Odd: shared; even: unshared. Each share or unshare adds one, so the
+    /// devices of an agent merge by taking the greater turn.
+    pub turn: u32,
+    /// The rotation whose master the recipient was last sent.
+    pub sent: u32,
+}
+
+impl Recipient {
+    /// Whether the recipient currently has access.
+    pub(crate) fn shared(&self) -> bool {
+        self.turn % 2 == 1
+    }
+}
+
+/// Key rotation and recipients of an object (`docs/protocol/revocation.md`).
+#[derive(Clone, Default)]
+pub(crate) struct Sharing {
+    /// How many times the master was replaced (0: the object's first).
+    pub rotation: u32,
+    /// Masters replaced since, newest first (at most `MAX_OLDER_MASTERS`).
+    pub older: Vec<Secret>,
+    /// Identities this agent shared the object with, shared or unshared.
+    pub recipients: Vec<Recipient>,
+}
+
+impl PartialEq for Sharing {
+    fn eq(&self, o: &Self) -> bool {
+        self.rotation == o.rotation
+            && self.recipients == o.recipients
+            && self.older.len() == o.older.len()
+            && self.older.iter().zip(&o.older).all(|(a, b)| a == b)
+    }
+}
+impl Eq for Sharing {}
+
+impl Sharing {
+    fn is_empty(&self) -> bool {
+        self.rotation == 0 && self.older.is_empty() && self.recipients.is_empty()
+    }
+
+    /// Whether an unshared identity may hold the current master: the next
+    /// frame must then be encrypted under a new one.
+    pub(crate) fn needs_rotation(&self) -> bool {
+        self.recipients
+            .iter()
+            .any(|r| !r.shared() && r.sent >= self.rotation && r.turn > 0)
+    }
+
+    /// Remembers `old` as the newest replaced master; false if it was
+    /// already known.
+    pub(crate) fn retire(&mut self, old: Secret) -> bool {
+        if self.older.iter().any(|s| *s == old) {
+            return false;
+        }
+        self.older.insert(0, old);
+        self.older.truncate(MAX_OLDER_MASTERS);
+        true
+    }
 }
 
 impl Entry {
@@ -191,6 +262,7 @@ impl Entry {
             private: None,
             legroom: super::types::DEFAULT_LEGROOM,
             secret,
+            sharing: Sharing::default(),
         }
     }
 
@@ -207,6 +279,8 @@ impl Entry {
             && self.dynamic == o.dynamic
             && self.legroom == o.legroom
             && self.author == o.author
+            && self.sharing == o.sharing
+            && (self.sharing.rotation == 0 || self.secret == o.secret)
     }
 }
 
@@ -215,6 +289,8 @@ const F_OWNED: u8 = 2;
 const F_LINK: u8 = 4;
 const F_DELETED: u8 = 8;
 const F_PRIVATE: u8 = 16;
+/// Rotation, older masters and recipients follow the secret.
+const F_SHARING: u8 = 32;
 
 impl Entry {
     pub(crate) fn write(&self, w: &mut Writer) -> Result<()> {
@@ -225,6 +301,7 @@ impl Entry {
             (self.is_link, F_LINK),
             (self.deleted, F_DELETED),
             (self.private.is_some(), F_PRIVATE),
+            (!self.sharing.is_empty(), F_SHARING),
         ] {
             if on {
                 flags |= f;
@@ -238,7 +315,24 @@ impl Entry {
         if let Some(t) = &self.private {
             w.bytes(&t.0);
         }
-        write_secret(w, &self.secret)
+        write_secret(w, &self.secret)?;
+        if !self.sharing.is_empty() {
+            let sh = &self.sharing;
+            w.u32(sh.rotation);
+            let k = u8::try_from(sh.older.len())
+                .map_err(|_| Error::InvalidLength("too many older masters"))?;
+            w.u8(k);
+            for s in &sh.older {
+                write_secret(w, s)?;
+            }
+            let n = u16::try_from(sh.recipients.len())
+                .map_err(|_| Error::InvalidLength("too many recipients"))?;
+            w.u16(n);
+            for r in &sh.recipients {
+                w.ghid(&r.ghid).u32(r.turn).u32(r.sent);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self> {
@@ -246,7 +340,7 @@ impl Entry {
         let author = r.ghid()?;
         let api_id = ApiId(r.array()?);
         let flags = r.u8()?;
-        if flags & !(F_DYNAMIC | F_OWNED | F_LINK | F_DELETED | F_PRIVATE) != 0 {
+        if flags & !(F_DYNAMIC | F_OWNED | F_LINK | F_DELETED | F_PRIVATE | F_SHARING) != 0 {
             return Err(Error::InvalidArgument("unknown entry flags"));
         }
         let legroom = r.u8()?;
@@ -266,8 +360,43 @@ impl Entry {
             private,
             legroom,
             secret: read_secret(r)?,
+            sharing: if flags & F_SHARING != 0 {
+                read_sharing(r)?
+            } else {
+                Sharing::default()
+            },
         })
     }
+}
+
+fn read_sharing(r: &mut Reader<'_>) -> Result<Sharing> {
+    let rotation = r.u32()?;
+    let k = usize::from(r.u8()?);
+    if k > MAX_OLDER_MASTERS {
+        return Err(Error::InvalidLength("too many older masters"));
+    }
+    let mut older = Vec::with_capacity(k);
+    for _ in 0..k {
+        older.push(read_secret(r)?);
+    }
+    let n = r.u16()?;
+    let mut recipients = Vec::new();
+    for _ in 0..n {
+        let ghid = r.ghid()?;
+        if recipients.iter().any(|x: &Recipient| x.ghid == ghid) {
+            return Err(Error::InvalidArgument("a recipient listed twice"));
+        }
+        recipients.push(Recipient {
+            ghid,
+            turn: r.u32()?,
+            sent: r.u32()?,
+        });
+    }
+    Ok(Sharing {
+        rotation,
+        older,
+        recipients,
+    })
 }
 
 /// Magic of the account state's plaintext.
@@ -450,6 +579,7 @@ mod tests {
                     private: Some(AppToken([7; 16])),
                     legroom: 7,
                     secret: secret(3),
+                    sharing: Default::default(),
                 },
                 Entry {
                     address: ghid(4),
@@ -462,6 +592,7 @@ mod tests {
                     private: None,
                     legroom: 0,
                     secret: secret(6),
+                    sharing: Default::default(),
                 },
             ],
             tokens: vec![

@@ -47,6 +47,13 @@ pub(crate) struct ObjRecord {
     pub container: Option<Ghid>,
     /// A frame and container built but not yet both acknowledged.
     pub unsent: Option<(Vec<u8>, Vec<u8>)>,
+    /// The new master the unsent frame's container is encrypted under, when
+    /// that frame rotates the key (it becomes the entry's master once the
+    /// server accepts the frame).
+    pub rotating: Option<Secret>,
+    /// The unsent frame was built only to rotate the master: it carries no
+    /// local edit (losing its counter to another frame loses nothing).
+    pub rekey_only: bool,
     /// This agent's own static binding of the object (hold, or a static object's binding).
     pub held: Option<Ghid>,
     /// The state has been read (false while a newly learned object is fetched).
@@ -64,9 +71,33 @@ impl ObjRecord {
             current: None,
             container: None,
             unsent: None,
+            rotating: None,
+            rekey_only: false,
             held: None,
             loaded: false,
         }
+    }
+
+    /// An owned app object one of whose unshared recipients may hold the
+    /// current master: its next frame must rotate it.
+    pub(crate) fn must_rotate(&self) -> bool {
+        self.kind == Kind::App
+            && self.entry.owned
+            && self.entry.dynamic
+            && !self.entry.deleted
+            && self.entry.sharing.needs_rotation()
+    }
+
+    /// Whether a frame is waiting to be built or sent.
+    pub(crate) fn wants_frame(&self) -> bool {
+        !self.entry.deleted && (self.dirty || self.unsent.is_some() || self.must_rotate())
+    }
+
+    /// Forgets the frame built and not accepted.
+    pub(crate) fn drop_unsent(&mut self) {
+        self.unsent = None;
+        self.rotating = None;
+        self.rekey_only = false;
     }
 
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
@@ -77,11 +108,17 @@ impl ObjRecord {
         w.u8(u8::from(self.dirty));
         w.opt_blob(self.current.as_ref().map(|f| f.to_bytes()).as_deref())?;
         w.opt_ghid(self.container.as_ref());
-        match &self.unsent {
-            Some((f, c)) => {
+        match (&self.unsent, &self.rotating) {
+            (Some((f, c)), None) => {
                 w.u8(1).blob(f)?.blob(c)?;
             }
-            None => {
+            (Some((f, c)), Some(m)) => {
+                w.u8(if self.rekey_only { 3 } else { 2 })
+                    .blob(f)?
+                    .blob(c)?
+                    .blob(&m.to_bytes())?;
+            }
+            (None, _) => {
                 w.u8(0);
             }
         }
@@ -98,12 +135,17 @@ impl ObjRecord {
         let dirty = read_bool(&mut r)?;
         let current = read_opt_blob(&mut r)?.map(Gobd::parse).transpose()?;
         let container = read_opt_ghid(&mut r)?;
-        let unsent = match r.u8()? {
-            0 => None,
-            1 => {
+        let (unsent, rotating, rekey_only) = match r.u8()? {
+            0 => (None, None, false),
+            tag @ 1..=3 => {
                 let f = read_blob(&mut r)?.to_vec();
                 let c = read_blob(&mut r)?.to_vec();
-                Some((f, c))
+                let m = if tag >= 2 {
+                    Some(Secret::parse(read_blob(&mut r)?)?)
+                } else {
+                    None
+                };
+                (Some((f, c)), m, tag == 3)
             }
             _ => return Err(Error::Storage("bad record".into())),
         };
@@ -118,6 +160,8 @@ impl ObjRecord {
             current,
             container,
             unsent,
+            rotating,
+            rekey_only,
             held,
             loaded,
         })

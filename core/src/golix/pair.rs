@@ -1,6 +1,6 @@
 //! GOBS (static bindings) and GDXX (debindings): two object types with one layout.
 
-use super::codec::{write_header, Reader};
+use super::codec::{append_file_hash, write_header, Reader};
 use super::ghid::Ghid;
 use super::identity::SecondParty;
 use super::signed::verify_signature;
@@ -67,6 +67,14 @@ macro_rules! pair_object {
 
             pub(crate) fn body(suite_id: u8, signer: &Ghid, target: &Ghid) -> Vec<u8> {
                 Pair::body(&Self::MAGIC, Self::VERSION, suite_id, signer, target)
+            }
+
+            /// The GHID this object has when `signer` makes it for
+            /// `target`: the file hash does not cover the signature, so
+            /// anyone can name the object before seeing it.
+            pub fn ghid_for(suite_id: u8, signer: &Ghid, target: &Ghid) -> Ghid {
+                let mut body = Self::body(suite_id, signer, target);
+                append_file_hash(&mut body, signer.algorithm())
             }
 
             pub(crate) fn from_parts(suite: u8, signer: Ghid, target: Ghid, ghid: Ghid, signature: Vec<u8>) -> Self {

@@ -10,7 +10,7 @@ use super::rules::{Notification, PersistConfig, Persister, PublishOutcome};
 use super::store::{PersistBackend, PersistTxn};
 use crate::error::{Error, Refusal, Result};
 use crate::golix::suite::cs3::SUITE_ID;
-use crate::golix::{FirstParty, FreshSecret, Geoc, Ghid, RequestPayload};
+use crate::golix::{FirstParty, FreshSecret, Geoc, Ghid, Gobs, RequestPayload};
 
 type Check = core::result::Result<(), String>;
 
@@ -371,7 +371,12 @@ fn subscribers_get_frames_and_debindings<B: PersistBackend>(s: &B) -> Check {
     );
     // Container first, then frame: pushed at once.
     let c1 = ok(w.container(a))?;
-    ok(w.publish(&a.make_static_binding(&c1.ghid()).to_bytes()))?;
+    let keep = a.make_static_binding(&c1.ghid());
+    ensure!(
+        keep.ghid() == Gobs::ghid_for(keep.suite(), &a.ghid(), &c1.ghid()),
+        "a static binding's GHID cannot be named before it is seen"
+    );
+    ok(w.publish(&keep.to_bytes()))?;
     ok(w.publish(&c1.to_bytes()))?;
     let f1 = ok(a.make_next_frame(&f0, &c1.ghid(), 7))?;
     ensure!(
@@ -391,6 +396,18 @@ fn subscribers_get_frames_and_debindings<B: PersistBackend>(s: &B) -> Check {
         w.publish(&ok(a.make_next_frame(&f1, &c0.ghid(), 7))?.to_bytes()),
         Refusal::AlreadyDebound,
     )?;
+    // A static binding's debinding goes to its own subscribers (the
+    // recipients of a static object learn of its delete this way).
+    let x = a.make_debinding(&keep.ghid());
+    let out = ok(w.publish(&x.to_bytes()))?;
+    ensure!(
+        out.notifications
+            == vec![Notification {
+                subscription: keep.ghid(),
+                object: x.to_bytes()
+            }],
+        "static debinding not pushed to the binding's subscribers"
+    );
     Ok(())
 }
 

@@ -48,7 +48,8 @@ impl Default for PersistConfig {
 /// Something subscribers of `subscription` must be sent (a `!!` push).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
-    /// The subscribed GHID: a dynamic GHID or a recipient identity.
+    /// The subscribed GHID: a dynamic GHID, a recipient identity, or a
+    /// static binding (its debinding).
     pub subscription: Ghid,
     /// The packed object to push.
     pub object: Vec<u8>,
@@ -528,6 +529,12 @@ impl Persister {
                 txn.delete(&keys::one(OBJECT, &t))?;
                 txn.delete(&keys::two(BINDING, &b.target(), &t))?;
                 self.collect(txn, &b.target(), 0)?;
+                // Recipients of a static object watch its owner's binding:
+                // this is how they learn it was deleted.
+                notes.push(Notification {
+                    subscription: t,
+                    object: bytes.to_vec(),
+                });
             }
             kind::GOBD => {
                 notes.push(Notification {

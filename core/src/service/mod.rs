@@ -343,6 +343,13 @@ impl Service {
             }
         };
         match m {
+            IpcMessage::Request { token, request }
+                if request.native_only() && dialect == GhidDialect::Legacy =>
+            {
+                Step::without_store(vec![
+                    self.to_app(s, IpcMessage::unknown_code_nak(token, request.code()))
+                ])
+            }
             IpcMessage::Request { token, request } => {
                 match to_app_request(dialect.request_inward(request)) {
                     Some(r) => {

@@ -13,7 +13,8 @@ use super::jobs::{need, Job, Need, Progress};
 use super::Pending;
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
-use crate::golix::{Gdxx, Geoc, Gobd, GolixObject};
+use crate::golix::suite::cs3;
+use crate::golix::{Gdxx, Geoc, Gobd, Gobs, GolixObject};
 use crate::wire::remote::Request;
 
 impl Engine {
@@ -69,6 +70,10 @@ impl Engine {
     }
 
     pub(crate) fn on_debinding(&mut self, x: Gdxx) {
+        if let Some(address) = self.owner_bindings.get(&x.target()).copied() {
+            self.on_owner_debinding(address, &x);
+            return;
+        }
         let target = x.target();
         let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&target)) else {
             return;
@@ -88,26 +93,65 @@ impl Engine {
         }
     }
 
-    /// Makes a verified newer frame the base of this device's next frame
-    /// when it has local state waiting (see `step_frame`).
-    pub(crate) fn rebase_on(&mut self, address: Ghid, frame: &Gobd) {
-        let Some(rec) = self
-            .agent
-            .as_mut()
-            .and_then(|a| a.objects.get_mut(&address))
-        else {
+    /// Follows the owner's binding of a static object received from
+    /// another agent: its debinding (pushed, or found by `?D` after time
+    /// offline) is the owner's delete reaching this holder.
+    pub(crate) fn watch_owner_binding(&mut self, address: &Ghid) {
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(address)) else {
             return;
         };
-        let newer = rec
-            .current
-            .as_ref()
-            .is_none_or(|c| frame.counter() > c.counter());
-        if rec.entry.owned && rec.dirty && rec.unsent.is_none() && newer {
-            rec.container = Some(frame.target());
-            rec.current = Some(frame.clone());
-            self.mark_object(&address);
-            self.requeue_if_dirty(&address);
+        if rec.kind != Kind::App || rec.entry.dynamic || rec.entry.owned || rec.entry.deleted {
+            return;
         }
+        let binding = Gobs::ghid_for(cs3::SUITE_ID, &rec.entry.author, address);
+        self.owner_bindings.insert(binding, *address);
+        if self.online {
+            self.send(Request::Subscribe(binding), Pending::Ignore);
+            self.send(
+                Request::ListDebindings(binding),
+                Pending::OwnerDebindings(*address),
+            );
+        }
+    }
+
+    /// A debinding of the owner's binding of a static object this agent
+    /// received: verified, it deletes the object here.
+    fn on_owner_debinding(&mut self, address: Ghid, x: &Gdxx) {
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+            return;
+        };
+        let author = rec.entry.author;
+        if rec.entry.deleted
+            || x.debinder() != author
+            || x.target() != Gobs::ghid_for(cs3::SUITE_ID, &author, &address)
+        {
+            return;
+        }
+        let verified = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.contacts.get(&author))
+            .is_some_and(|sp| x.verify(sp).is_ok());
+        if verified {
+            self.mark_deleted(&address);
+        }
+    }
+
+    /// Job: the server says the owner's binding of a received static object
+    /// was debound; fetch that debinding and check it before deleting.
+    pub(crate) fn step_debound(&mut self, address: Ghid, gdxx: Ghid) -> Result<Progress> {
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+            return Ok(Progress::Done);
+        };
+        if rec.entry.deleted {
+            return Ok(Progress::Done);
+        }
+        let author = rec.entry.author;
+        let bytes = need!(self.need(&gdxx));
+        need!(self.need_identity(&author));
+        let x = Gdxx::parse(&bytes)?;
+        self.on_owner_debinding(address, &x);
+        Ok(Progress::Done)
     }
 
     /// Queues a flush for a record with unpublished state and none queued.
@@ -116,7 +160,7 @@ impl Engine {
             .agent
             .as_ref()
             .and_then(|a| a.objects.get(address))
-            .is_some_and(|r| (r.dirty || r.unsent.is_some()) && !r.entry.deleted);
+            .is_some_and(|r| r.wants_frame());
         if needs && !self.queued_flush.contains(address) {
             self.enqueue(OutItem::Flush(*address));
         }
@@ -132,7 +176,7 @@ impl Engine {
             return;
         }
         rec.entry.deleted = true;
-        rec.unsent = None;
+        rec.drop_unsent();
         rec.dirty = false;
         rec.state.clear();
         let dynamic = rec.entry.dynamic;
@@ -157,13 +201,16 @@ impl Engine {
         frame: &Gobd,
         announce: Option<Ghid>,
     ) -> Result<Progress> {
-        let (author, master, stale) = {
+        let (author, masters, stale) = {
             let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
                 return Ok(Progress::Done);
             };
             (
                 rec.entry.author,
-                rec.entry.secret.clone(),
+                std::iter::once(&rec.entry.secret)
+                    .chain(&rec.entry.sharing.older)
+                    .cloned()
+                    .collect::<Vec<_>>(),
                 rec.entry.deleted
                     || rec
                         .current
@@ -181,12 +228,11 @@ impl Engine {
             Need::Have(b) => Geoc::parse(&b)?,
             Need::Wait => return Ok(Progress::Waiting),
             Need::Missing => {
-                // The container is not uploaded yet (its push will come).
-                // If this device has its own state to publish, the verified
-                // frame is enough to build on: the next frame needs only its
-                // counter and targets.
+                // The container is not uploaded yet: the frame's push comes
+                // when it lands. Nothing is built on a frame before its
+                // container is read: it may be under a master this device
+                // does not have yet (a rotation).
                 frame.verify(&binder)?;
-                self.rebase_on(address, frame);
                 return Ok(Progress::Done);
             }
         };
@@ -195,8 +241,25 @@ impl Engine {
             return Err(Error::WrongIdentity);
         }
         geoc.verify(&binder)?;
-        let secret = frame_secret(&master, &author, frame.targets().get(1), Some(&address))?;
-        let plain = Zeroizing::new(geoc.decrypt(&secret.into_secret())?);
+        // The current master first, then those it replaced (a frame
+        // published before a rotation this device already knows of).
+        let mut plain = None;
+        for master in &masters {
+            let secret = frame_secret(master, &author, frame.targets().get(1), Some(&address))?;
+            if let Ok(p) = geoc.decrypt(&secret.into_secret()) {
+                plain = Some(Zeroizing::new(p));
+                break;
+            }
+        }
+        let Some(plain) = plain else {
+            // Signed by the owner, yet under none of our masters: a rotation
+            // whose master has not reached this device (it is retried when
+            // one does), or access taken back. The last state read stays.
+            self.locked.insert(address);
+            self.stats.locked_frames += 1;
+            return Ok(Progress::Done);
+        };
+        self.locked.remove(&address);
         self.apply_frame(address, frame.clone(), &plain, announce)?;
         self.requeue_if_dirty(&address);
         Ok(Progress::Done)
@@ -236,10 +299,12 @@ impl Engine {
                         return Err(Error::InvalidArgument("a frame changed the api_id"));
                     }
                     let first_load = !rec.loaded;
-                    let ours_pending = rec.dirty
-                        || rec.unsent.as_ref().is_some_and(|(f, _)| {
-                            rec.current.as_ref().map(|c| c.to_bytes()) != Some(f.clone())
-                        });
+                    // Our frame built and not accepted lost to this one; a
+                    // frame built only to rotate carries no edit of ours.
+                    let unsent_lost = rec.unsent.as_ref().is_some_and(|(f, _)| {
+                        rec.current.as_ref().map(|c| c.to_bytes()) != Some(f.clone())
+                    });
+                    let ours_pending = rec.dirty || (unsent_lost && !rec.rekey_only);
                     rec.container = Some(frame.target());
                     rec.current = Some(frame);
                     rec.loaded = true;
@@ -247,9 +312,12 @@ impl Engine {
                     remote.state = p.state.clone();
                     if ours_pending {
                         rec.dirty = true;
-                        rec.unsent = None;
+                        rec.drop_unsent();
                     } else {
                         rec.state = p.state;
+                        if unsent_lost {
+                            rec.drop_unsent();
+                        }
                     }
                     (
                         remote,
@@ -299,7 +367,7 @@ impl Engine {
                     rec.container = Some(frame.target());
                     rec.current = Some(frame);
                     rec.loaded = true;
-                    rec.unsent = None;
+                    rec.drop_unsent();
                 }
                 self.mark_object(&address);
                 self.merge_account(st);
@@ -354,6 +422,7 @@ impl Engine {
             rec.loaded = true;
         }
         self.mark_object(&address);
+        self.watch_owner_binding(&address);
         if let Some(origin) = announce {
             self.deliver_share(address, origin, p.api_id);
         }

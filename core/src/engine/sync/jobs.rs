@@ -48,6 +48,10 @@ pub(crate) enum Job {
         address: Ghid,
         recipient: Ghid,
     },
+    /// Send an object's current master to a recipient that lacks it.
+    Rekey { address: Ghid, recipient: Ghid },
+    /// Check the owner's debinding of a received static object.
+    Debound { address: Ghid, gdxx: Ghid },
     /// Open a request addressed to this agent.
     Incoming { garq: Garq },
     /// Read a page of the account state.
@@ -68,6 +72,8 @@ impl Job {
             Job::Frame { .. } => "apply a frame",
             Job::Load { .. } => "load an object",
             Job::Share { .. } => "share",
+            Job::Rekey { .. } => "send a new master",
+            Job::Debound { .. } => "check a delete",
             Job::Incoming { .. } => "open a request",
             Job::Adopt { .. } => "take in a shared object",
             Job::LoadPage { .. } => "read an account page",
@@ -255,6 +261,14 @@ impl Engine {
             } => {
                 let (s, r, a, rc) = (*session, *req, *address, *recipient);
                 self.step_share(s, r, a, rc)
+            }
+            Job::Rekey { address, recipient } => {
+                let (a, r) = (*address, *recipient);
+                self.step_rekey(a, r)
+            }
+            Job::Debound { address, gdxx } => {
+                let (a, x) = (*address, *gdxx);
+                self.step_debound(a, x)
             }
             Job::Incoming { garq } => {
                 let g = garq.clone();

@@ -61,6 +61,8 @@ impl Engine {
                 container: Some(frame.target()),
                 current: Some(frame),
                 unsent: None,
+                rotating: None,
+                rekey_only: false,
                 held: None,
                 loaded: true,
             },

@@ -7,12 +7,14 @@
 //!   container is here, loading objects the account state lists;
 //! - [`jobs`]: the retry-until-ready job model (see `docs/engine.md`);
 //! - [`login`]: opening an account from the server;
-//! - [`shares`]: sharing, incoming requests, taking in shared objects.
+//! - [`shares`]: sharing, incoming requests, taking in shared objects;
+//! - [`revoke`]: unshare, key rotation, new masters from an owner.
 
 mod incoming;
 pub(crate) mod jobs;
 mod login;
 mod outbox;
+mod revoke;
 mod shares;
 
 use super::state::Kind;
@@ -41,6 +43,8 @@ pub(crate) enum Pending {
     CurrentFrame(Ghid),
     /// `?D` of a dynamic GHID that disappeared.
     Debindings(Ghid),
+    /// `?D` of the owner's binding of a received static object (its address).
+    OwnerDebindings(Ghid),
     /// Nothing to do with the answer (`+S`, `-S`).
     Ignore,
 }
@@ -68,6 +72,12 @@ impl Engine {
             .filter(|r| r.entry.dynamic && !r.entry.deleted && r.kind != Kind::Root)
             .map(|r| r.entry.address)
             .collect();
+        let received_static: Vec<Ghid> = a
+            .objects
+            .values()
+            .filter(|r| !r.entry.dynamic && !r.entry.owned && !r.entry.deleted)
+            .map(|r| r.entry.address)
+            .collect();
         let unloaded: Vec<Ghid> = a
             .objects
             .values()
@@ -84,6 +94,9 @@ impl Engine {
         for g in follow {
             self.send(Request::Subscribe(g), Pending::Ignore);
             self.send(Request::Get(g), Pending::CurrentFrame(g));
+        }
+        for g in received_static {
+            self.watch_owner_binding(&g);
         }
     }
 

@@ -9,10 +9,10 @@ use super::super::keys::frame_secret;
 use super::super::record::Payload;
 use super::super::state::{self, Kind, OutItem};
 use super::super::Engine;
-use super::{Pending, MAX_IN_FLIGHT};
+use super::{Job, Pending, MAX_IN_FLIGHT};
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
-use crate::golix::Gobd;
+use crate::golix::{FreshSecret, Gobd};
 use crate::wire::remote::{ErrorCode, Request};
 
 impl Engine {
@@ -74,8 +74,13 @@ impl Engine {
         if rec.entry.deleted {
             return false;
         }
+        if rec.unsent.is_none() && self.locked.contains(&address) {
+            // The newest frame is under a master this device lacks: nothing
+            // is built on it until that master arrives (`retry_locked`).
+            return false;
+        }
         if rec.unsent.is_none() {
-            if !rec.dirty || rec.current.is_none() {
+            if !(rec.dirty || rec.must_rotate()) || rec.current.is_none() {
                 return false;
             }
             match self.build_next_frame(&address) {
@@ -126,8 +131,15 @@ impl Engine {
             .current
             .as_ref()
             .ok_or(Error::NotReady("no frame yet"))?;
+        // An unshared identity may hold the master: this frame is the first
+        // under a new one (`docs/protocol/revocation.md`).
+        let rotating = if rec.must_rotate() {
+            Some(FreshSecret::generate(me.suite(), &mut self.rng)?.into_secret())
+        } else {
+            None
+        };
         let secret = frame_secret(
-            &rec.entry.secret,
+            rotating.as_ref().unwrap_or(&rec.entry.secret),
             &me.ghid(),
             Some(&current.target()),
             Some(address),
@@ -136,6 +148,8 @@ impl Engine {
         let legroom = usize::from(rec.entry.legroom.max(1));
         let frame = me.make_next_frame(current, &geoc.ghid(), legroom)?;
         rec.unsent = Some((frame.to_bytes(), geoc.to_bytes()));
+        rec.rekey_only = rotating.is_some() && !rec.dirty;
+        rec.rotating = rotating;
         rec.dirty = false;
         self.stats.signed += 2;
         self.mark_object(address);
@@ -167,9 +181,31 @@ impl Engine {
                         rec.container = Some(frame.target());
                         rec.current = Some(frame);
                     }
-                    Some(c.clone())
+                    let c = c.clone();
+                    let rotated = rec.rotating.take().map(|m| {
+                        // The rotation won its counter: its master is the
+                        // object's from now on.
+                        let old = std::mem::replace(&mut rec.entry.secret, m);
+                        rec.entry.sharing.retire(old);
+                        rec.entry.sharing.rotation += 1;
+                    });
+                    Some((c, rotated.is_some()))
                 });
                 self.mark_object(&address);
+                let geoc = match geoc {
+                    Some((c, rotated)) => {
+                        if rotated {
+                            // The owner's other devices learn the master from
+                            // the account state; the remaining recipients
+                            // from a handshake each, queued behind this
+                            // flush (so after the container).
+                            self.account_changed();
+                            self.reconcile_sharing(&address);
+                        }
+                        Some(c)
+                    }
+                    None => None,
+                };
                 match geoc {
                     // The container was stored with its frame when both were
                     // built; this step only records that the frame won.
@@ -180,16 +216,16 @@ impl Engine {
                 }
             }
             Pending::FrameGeoc { seq, address } => {
-                let dirty = self.agent.as_mut().and_then(|a| {
-                    let rec = a.objects.get_mut(&address)?;
-                    rec.unsent = None;
-                    Some(rec.dirty)
-                });
+                if let Some(rec) = self
+                    .agent
+                    .as_mut()
+                    .and_then(|a| a.objects.get_mut(&address))
+                {
+                    rec.drop_unsent();
+                }
                 self.mark_object(&address);
                 self.drop_item(seq);
-                if dirty == Some(true) {
-                    self.enqueue(OutItem::Flush(address));
-                }
+                self.requeue_if_dirty(&address);
             }
             Pending::Get(g) => {
                 self.work.fetching.remove(&g);
@@ -205,6 +241,11 @@ impl Engine {
             Pending::Debindings(g) => {
                 if !body.is_empty() {
                     self.mark_deleted(&g);
+                }
+            }
+            Pending::OwnerDebindings(address) => {
+                if let Some(gdxx) = body.get(..65).and_then(|b| Ghid::from_bytes(b).ok()) {
+                    self.work.runnable.push(Job::Debound { address, gdxx });
                 }
             }
             Pending::Ignore => {}
@@ -235,8 +276,10 @@ impl Engine {
                     if rec.entry.deleted {
                         return;
                     }
-                    rec.unsent = None;
-                    rec.dirty = true;
+                    // A frame built only to rotate carries no edit: the
+                    // rotation is redone on the winner's frame.
+                    rec.dirty |= !rec.rekey_only;
+                    rec.drop_unsent();
                 }
                 self.stats.conflicts += 1;
                 self.mark_object(&address);
@@ -257,7 +300,7 @@ impl Engine {
                     self.send(Request::ListDebindings(g), Pending::Debindings(g));
                 }
             }
-            Pending::Debindings(_) | Pending::Ignore => {}
+            Pending::Debindings(_) | Pending::OwnerDebindings(_) | Pending::Ignore => {}
         }
     }
 }

@@ -54,6 +54,7 @@ impl Engine {
         );
         self.mark(state::key(state::P_SHARE, &g.to_bytes()));
         self.enqueue(OutItem::Object(garq.to_bytes()));
+        self.note_shared(&address, &recipient);
         self.out.push(Action::Reply {
             session,
             req,
@@ -170,7 +171,9 @@ impl Engine {
             .as_ref()
             .and_then(|a| a.objects.get(&address))
             .is_some_and(|r| !r.entry.deleted);
-        if !known {
+        if known {
+            self.take_master(&address, secret, &origin);
+        } else {
             let bytes = need!(self.need(&address));
             let me = self.my_ghid()?;
             let (author, p, current, container) = match GolixObject::parse(&bytes)? {
@@ -235,12 +238,15 @@ impl Engine {
                     private: None,
                     legroom: if dynamic { DEFAULT_LEGROOM } else { 0 },
                     secret: secret.clone(),
+                    sharing: Default::default(),
                 },
                 state: p.state,
                 dirty: false,
                 current,
                 container: Some(container),
                 unsent: None,
+                rotating: None,
+                rekey_only: false,
                 held: None,
                 loaded: true,
             };
@@ -256,6 +262,8 @@ impl Engine {
                 // answers in order, so nothing falls between the two).
                 self.send(Request::Subscribe(address), Pending::Ignore);
                 self.send(Request::Get(address), Pending::CurrentFrame(address));
+            } else {
+                self.watch_owner_binding(&address);
             }
             self.account_changed();
             self.deliver_share(address, origin, api_id);
@@ -301,6 +309,7 @@ impl Engine {
                     private: None,
                     legroom: DEFAULT_LEGROOM,
                     secret: secret.clone(),
+                    sharing: Default::default(),
                 },
             )
         });

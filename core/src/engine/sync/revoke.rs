@@ -1,0 +1,237 @@
+//! Taking shares back: `unshare` and the key rotation it causes, sending
+//! the current master to every recipient that lacks it, taking in a new
+//! master from an object's owner, and the objects whose newest frame this
+//! device cannot read yet (`docs/protocol/revocation.md`).
+
+use super::super::record::Recipient;
+use super::super::state::{self, Kind};
+use super::super::types::{AppReply, SessionId};
+use super::super::Engine;
+use super::jobs::{Job, Need, Progress};
+use super::Pending;
+use crate::error::{Error, Result};
+use crate::golix::ghid::Ghid;
+use crate::golix::{RequestPayload, Secret};
+use crate::wire::remote::Request;
+
+impl Engine {
+    /// `%O`: the recipient loses access to every frame published from now
+    /// on. The owner's next frame (queued at once) is encrypted under a new
+    /// master, sent to the remaining recipients and to the owner's other
+    /// devices, never to `recipient`.
+    pub(crate) fn unshare(
+        &mut self,
+        session: SessionId,
+        address: Ghid,
+        recipient: Ghid,
+    ) -> Result<AppReply> {
+        let r = self.visible_record(session, &address)?;
+        if !r.entry.owned {
+            return Err(Error::NotAllowed(
+                "only the object's owner can take a share back",
+            ));
+        }
+        if !r.entry.dynamic {
+            return Err(Error::NotAllowed(
+                "a static object cannot be unshared: its recipients hold its only key \
+                 (delete it to tell them it is gone)",
+            ));
+        }
+        let rec = self
+            .agent_mut()?
+            .objects
+            .get_mut(&address)
+            .ok_or(Error::UnknownObject)?;
+        match rec
+            .entry
+            .sharing
+            .recipients
+            .iter_mut()
+            .find(|x| x.ghid == recipient)
+        {
+            Some(x) if x.shared() => x.turn += 1,
+            // Already taken back: nothing to do.
+            Some(_) => return Ok(AppReply::Done),
+            None => {
+                return Err(Error::NotAllowed(
+                    "the object is not shared with this identity",
+                ))
+            }
+        }
+        self.mark_object(&address);
+        self.account_changed();
+        self.reconcile_sharing(&address);
+        Ok(AppReply::Done)
+    }
+
+    /// `?S`: the identities this agent shared the object with and has not
+    /// taken it back from.
+    pub(crate) fn shared_with(&self, session: SessionId, address: &Ghid) -> Result<AppReply> {
+        let r = self.visible_record(session, address)?;
+        Ok(AppReply::Ghids(
+            r.entry
+                .sharing
+                .recipients
+                .iter()
+                .filter(|x| x.shared())
+                .map(|x| x.ghid)
+                .collect(),
+        ))
+    }
+
+    /// Records that `recipient` was sent the object's current master (a
+    /// share, or a share again after an unshare).
+    pub(crate) fn note_shared(&mut self, address: &Ghid, recipient: &Ghid) {
+        let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
+            return;
+        };
+        let sh = &mut rec.entry.sharing;
+        let rotation = sh.rotation;
+        match sh.recipients.iter_mut().find(|x| x.ghid == *recipient) {
+            Some(x) => {
+                if !x.shared() {
+                    x.turn += 1;
+                }
+                x.sent = x.sent.max(rotation);
+            }
+            None => sh.recipients.push(Recipient {
+                ghid: *recipient,
+                turn: 1,
+                sent: rotation,
+            }),
+        }
+        self.mark_object(address);
+        self.account_changed();
+    }
+
+    /// Brings one owned object to what its entry says: a frame under a new
+    /// master when an unshared identity may hold the current one, else the
+    /// current master sent to every recipient that lacks it.
+    pub(crate) fn reconcile_sharing(&mut self, address: &Ghid) {
+        let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
+            return;
+        };
+        if rec.kind != Kind::App || !rec.entry.owned || !rec.entry.dynamic || rec.entry.deleted {
+            return;
+        }
+        if rec.must_rotate() {
+            // The next frame rotates (`build_next_frame`): one is published
+            // now, with the current state, if none is on its way.
+            self.requeue_if_dirty(address);
+            return;
+        }
+        if rec.rotating.is_some() {
+            // The rotation in flight sends the new master when it lands.
+            return;
+        }
+        let rotation = rec.entry.sharing.rotation;
+        let lacking: Vec<Ghid> = rec
+            .entry
+            .sharing
+            .recipients
+            .iter()
+            .filter(|x| x.shared() && x.sent < rotation)
+            .map(|x| x.ghid)
+            .collect();
+        for recipient in lacking {
+            let queued = self.has_job(|j| {
+                matches!(j, Job::Rekey { address: a, recipient: r } if a == address && *r == recipient)
+            });
+            if !queued {
+                self.work.runnable.push(Job::Rekey {
+                    address: *address,
+                    recipient,
+                });
+            }
+        }
+    }
+
+    /// Job: send the object's current master to a recipient that lacks it
+    /// (a handshake, as a share; the recipient already holding the object
+    /// takes it as the object's newest master).
+    pub(crate) fn step_rekey(&mut self, address: Ghid, recipient: Ghid) -> Result<Progress> {
+        let sp = match self.need_identity(&recipient) {
+            Need::Have(sp) => sp,
+            Need::Wait => return Ok(Progress::Waiting),
+            Need::Missing => return Err(Error::UnknownRecipient),
+        };
+        let a = self
+            .agent
+            .as_mut()
+            .ok_or(Error::NotReady("not logged in"))?;
+        let Some(rec) = a.objects.get_mut(&address) else {
+            return Ok(Progress::Done);
+        };
+        if rec.entry.deleted || rec.rotating.is_some() || rec.entry.sharing.needs_rotation() {
+            // A later reconcile sends the master that is current then.
+            return Ok(Progress::Done);
+        }
+        let rotation = rec.entry.sharing.rotation;
+        let Some(x) = rec
+            .entry
+            .sharing
+            .recipients
+            .iter_mut()
+            .find(|x| x.ghid == recipient)
+        else {
+            return Ok(Progress::Done);
+        };
+        if !x.shared() || x.sent >= rotation {
+            return Ok(Progress::Done);
+        }
+        x.sent = rotation;
+        let payload = RequestPayload::Handshake {
+            target: address,
+            secret: rec.entry.secret.clone(),
+        };
+        let garq = a.me.make_request(&sp, payload, &mut self.rng)?;
+        let g = garq.ghid();
+        // Kept so the recipient's answer is consumed (and debound); no app
+        // waits for it.
+        a.shares_out.insert(
+            g,
+            state::ShareOut {
+                address,
+                recipient,
+                token: None,
+            },
+        );
+        self.mark(state::key(state::P_SHARE, &g.to_bytes()));
+        self.mark_object(&address);
+        self.account_changed();
+        self.enqueue(state::OutItem::Object(garq.to_bytes()));
+        Ok(Progress::Done)
+    }
+
+    /// A handshake for an object this agent already holds: from the object's
+    /// owner it is a new master (a rotation, or a share again after an
+    /// unshare); from anyone else it is ignored. True if it was new.
+    pub(crate) fn take_master(&mut self, address: &Ghid, secret: &Secret, origin: &Ghid) -> bool {
+        let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
+            return false;
+        };
+        if rec.entry.owned
+            || !rec.entry.dynamic
+            || rec.entry.author != *origin
+            || rec.entry.secret == *secret
+            || rec.entry.sharing.older.contains(secret)
+        {
+            return false;
+        }
+        let old = std::mem::replace(&mut rec.entry.secret, secret.clone());
+        rec.entry.sharing.retire(old);
+        rec.entry.sharing.rotation += 1;
+        self.mark_object(address);
+        self.account_changed();
+        self.retry_locked(address);
+        true
+    }
+
+    /// A master arrived for an object whose newest frame could not be read:
+    /// read it again.
+    pub(crate) fn retry_locked(&mut self, address: &Ghid) {
+        if self.locked.remove(address) {
+            self.send(Request::Get(*address), Pending::CurrentFrame(*address));
+        }
+    }
+}
