@@ -623,6 +623,46 @@ fn main() {
         none.clone(),
     );
 
+    // Key rotation (docs/protocol/revocation.md): the next frame of the
+    // chain above is encrypted under a new master, sent to Bob, not Carol.
+    let new_random = g.bytes(44);
+    let new_master = FreshSecret::from_parts(SUITE_ID, &new_random[..32], &new_random[32..])
+        .expect("secret")
+        .into_secret();
+    let dynamic = frame0.dynamic_ghid();
+    let frame_secret = new_master
+        .ratchet(&prev_container, &dynamic)
+        .expect("ratchet");
+    let frame_secret_sh = new_master
+        .ratchet(&prev_container, &dynamic)
+        .expect("ratchet")
+        .into_secret()
+        .to_bytes()
+        .to_vec();
+    let pt = g.bytes(48);
+    let (rotated, _) = alice.make_container(frame_secret, &pt).expect("geoc");
+    let seal = g.bytes(32);
+    let rekey = alice
+        .make_request_with_random(
+            bob.second_party(),
+            RequestPayload::Handshake {
+                target: dynamic,
+                secret: new_master.clone(),
+            },
+            &seal,
+        )
+        .expect("garq");
+    g.vectors
+        .push(json!({"kind": "rotation", "name": "rotation-unshare-carol",
+        "owner": "alice", "remaining": "bob", "revoked": "carol",
+        "old_master": hex::encode(prev_secret.to_bytes().as_slice()),
+        "new_master_random": hex::encode(&new_random),
+        "dynamic": dynamic.to_text(), "previous": prev_container.to_text(),
+        "plaintext": hex::encode(&pt), "frame_secret": hex::encode(&frame_secret_sh),
+        "container": hex::encode(rotated.to_bytes()), "container_ghid": rotated.ghid().to_text(),
+        "seal_random": hex::encode(&seal), "handshake": hex::encode(rekey.to_bytes()),
+        "handshake_ghid": rekey.ghid().to_text()}));
+
     let out = json!({
         "format": "hypergolix-golden-vectors-1",
         "seed": String::from_utf8_lossy(&SEED),

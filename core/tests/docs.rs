@@ -10,6 +10,7 @@ const DOCS: &[&str] = &[
     "docs/architecture.md",
     "docs/engine.md",
     "docs/protocol/persistence.md",
+    "docs/protocol/revocation.md",
 ];
 
 const SOURCES: &[&str] = &[

@@ -212,6 +212,52 @@ def judge(data: bytes, ids: dict[bytes, Identity]) -> bool:
     return signer is not None and verify_strict(signer.sign_pub, data[end + 1:end + 65], data[end + 65:])
 
 
+def ratchet(secret_sh: bytes, container: bytes, dynamic: bytes) -> bytes:
+    """The frame ratchet (cipher-suite-3.md): the next SH secret."""
+    return b"SH\x00\x02\x03" + hkdf(container, secret_sh[5:49], RATCHET_INFO + dynamic, 44)
+
+
+def rotation(v: dict, by_name: dict, ids: dict) -> tuple[bool, str]:
+    """A key rotation (revocation.md): rebuild the frame secret under the new
+    master, the container and the handshake; the remaining recipient reads
+    the container through the handshake, the old master and the unshared
+    identity cannot."""
+    owner, keep, gone = by_name[v["owner"]], by_name[v["remaining"]], by_name[v["revoked"]]
+    dyn, prev = ghid_bytes(v["dynamic"]), ghid_bytes(v["previous"])
+    new_master = b"SH\x00\x02\x03" + bytes.fromhex(v["new_master_random"])
+    fs = ratchet(new_master, prev, dyn)
+    if fs.hex() != v["frame_secret"]:
+        return False, "frame secret differs"
+    pt = bytes.fromhex(v["plaintext"])
+    c = make_geoc(owner, fs, pt)
+    if c.hex() != v["container"] or not judge(c, ids):
+        return False, "container differs"
+    hs = {"type": "handshake", "target": v["dynamic"], "secret": new_master.hex()}
+    g = make_garq(owner, keep, bytes.fromhex(v["seal_random"]), hs)
+    if g.hex() != v["handshake"] or not judge(g, ids):
+        return False, "handshake differs"
+    author, inner = open_garq(keep, g, ids)
+    if author != owner.ghid or inner[65:67] != b"HS" or inner[69:134] != dyn:
+        return False, "handshake opens to something else"
+    got = inner[135:135 + inner[134]]
+    n = struct.unpack(">Q", c[74:82])[0]
+    key = ratchet(got, prev, dyn)
+    if ChaCha20Poly1305(key[5:37]).decrypt(key[37:49], c[82:82 + n], c[:82]) != pt:
+        return False, "the remaining recipient reads something else"
+    old = ratchet(bytes.fromhex(v["old_master"]), prev, dyn)
+    try:
+        ChaCha20Poly1305(old[5:37]).decrypt(old[37:49], c[82:82 + n], c[:82])
+        return False, "the old master decrypts the rotated container"
+    except InvalidTag:
+        pass
+    try:
+        open_garq(gone, g, ids)
+        return False, "the unshared identity opens the handshake"
+    except ValueError:
+        pass
+    return True, ""
+
+
 def main() -> int:
     root = pathlib.Path(__file__).resolve().parents[2]
     vf = json.loads((root / "vectors" / "golix-cs3.json").read_text())
@@ -260,6 +306,8 @@ def main() -> int:
             s = bytes.fromhex(v["secret"])
             out = hkdf(ghid_bytes(v["container"]), s[5:49], RATCHET_INFO + ghid_bytes(v["dynamic"]), 44)
             check(name, (b"SH\x00\x02\x03" + out).hex() == v["next"], "next secret differs")
+        elif k == "rotation":
+            check(name, *rotation(v, ids_by_name, ids))
         elif k == "export":
             me = ids_by_name[v["identity"]]
             nonce = bytes.fromhex(v["nonce"])
@@ -294,6 +342,8 @@ def main() -> int:
                     check(name, True)
             else:
                 notes.append(f"{name}: not judged independently ({c}/{v['expect']})")
+        else:
+            check(name, False, f"unknown vector kind {k!r}")
 
     for n in notes:
         print("note:", n)

@@ -238,7 +238,7 @@ impl Sharing {
     /// Remembers `old` as the newest replaced master; false if it was
     /// already known.
     pub(crate) fn retire(&mut self, old: Secret) -> bool {
-        if self.older.iter().any(|s| *s == old) {
+        if self.older.contains(&old) {
             return false;
         }
         self.older.insert(0, old);

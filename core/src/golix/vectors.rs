@@ -170,6 +170,41 @@ pub enum Vector {
         /// Expected next secret (`SH`, hex).
         next: String,
     },
+    /// A key rotation (`docs/protocol/revocation.md`): a frame's container
+    /// under a new master, and the handshake sending that master to the
+    /// remaining recipient.
+    Rotation {
+        /// Vector name.
+        name: String,
+        /// The object's owner (identity name).
+        owner: String,
+        /// The recipient sent the new master.
+        remaining: String,
+        /// The recipient unshared.
+        revoked: String,
+        /// The master before the rotation (`SH`, hex).
+        old_master: String,
+        /// The new master's 44 random bytes: key 32 ‖ nonce 12 (hex).
+        new_master_random: String,
+        /// The dynamic GHID.
+        dynamic: String,
+        /// The previous frame's container GHID.
+        previous: String,
+        /// The container's plaintext (hex).
+        plaintext: String,
+        /// Expected frame secret (`SH`, hex).
+        frame_secret: String,
+        /// Expected container (hex).
+        container: String,
+        /// Expected container GHID.
+        container_ghid: String,
+        /// Sealing randomness of the handshake (hex).
+        seal_random: String,
+        /// Expected handshake (`GARQ`, hex).
+        handshake: String,
+        /// Expected handshake GHID.
+        handshake_ghid: String,
+    },
     /// An encrypted private-key export.
     Export {
         /// Vector name.
@@ -213,6 +248,7 @@ impl Vector {
             | Vector::Gobd { name, .. }
             | Vector::Garq { name, .. }
             | Vector::Ratchet { name, .. }
+            | Vector::Rotation { name, .. }
             | Vector::Export { name, .. }
             | Vector::Invalid { name, .. } => name,
         }
@@ -220,6 +256,10 @@ impl Vector {
 }
 
 type Check = Result<(), String>;
+
+fn parsed_garq(bytes_hex: &str) -> Result<Garq, String> {
+    err(Garq::parse(&unhex(bytes_hex)?), "parse GARQ")
+}
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
     hex::decode(s).map_err(|e| format!("bad hex: {e}"))
@@ -301,6 +341,90 @@ impl Ctx {
         same_ghid("parsed", obj.ghid(), want_ghid)?;
         err(obj.verify_public(self.lookup()), "verify")?;
         Ok(obj)
+    }
+
+    fn check_rotation(&self, v: &Vector) -> Check {
+        let Vector::Rotation {
+            owner,
+            remaining,
+            revoked,
+            old_master,
+            new_master_random,
+            dynamic,
+            previous,
+            plaintext,
+            frame_secret,
+            container,
+            container_ghid,
+            seal_random,
+            handshake,
+            handshake_ghid,
+            ..
+        } = v
+        else {
+            return Err("not a rotation vector".into());
+        };
+        let (dynamic, previous) = (ghid(dynamic)?, ghid(previous)?);
+        let random = unhex(new_master_random)?;
+        if random.len() != 44 {
+            return Err("new_master_random is 44 bytes".into());
+        }
+        let owner_id = self.me(owner)?;
+        let new_master = err(
+            FreshSecret::from_parts(owner_id.suite(), &random[..32], &random[32..]),
+            "new master",
+        )?
+        .into_secret();
+        let fs = err(new_master.ratchet(&previous, &dynamic), "ratchet")?;
+        same("frame secret", &fs.as_secret().to_bytes(), frame_secret)?;
+        let pt = unhex(plaintext)?;
+        let (geoc, _) = err(owner_id.make_container(fs, &pt), "container")?;
+        same("container", &geoc.to_bytes(), container)?;
+        let to = self.me(remaining)?;
+        let payload = RequestPayload::Handshake {
+            target: dynamic,
+            secret: new_master.clone(),
+        };
+        let garq = err(
+            owner_id.make_request_with_random(to.second_party(), payload, &unhex(seal_random)?),
+            "handshake",
+        )?;
+        same("handshake", &garq.to_bytes(), handshake)?;
+        // The remaining recipient opens the handshake and reads the frame.
+        let GolixObject::Garq(parsed) = self.parse_verify(handshake, handshake_ghid)? else {
+            return Err("handshake is not a GARQ".into());
+        };
+        let opened = err(to.open_request(&parsed, self.lookup()), "open")?;
+        let RequestPayload::Handshake { target, secret } = opened.payload else {
+            return Err("handshake payload is not HS".into());
+        };
+        if target != dynamic || opened.author != owner_id.ghid() {
+            return Err("handshake names another object or author".into());
+        }
+        let GolixObject::Geoc(parsed) = self.parse_verify(container, container_ghid)? else {
+            return Err("container is not a GEOC".into());
+        };
+        let theirs = err(secret.ratchet(&previous, &dynamic), "ratchet")?;
+        if err(parsed.decrypt(&theirs.into_secret()), "decrypt")? != pt {
+            return Err("decrypted plaintext differs".into());
+        }
+        // Neither the old master nor the unshared identity opens it.
+        let old = err(Secret::parse(&unhex(old_master)?), "old master")?;
+        let stale = err(old.ratchet(&previous, &dynamic), "ratchet")?;
+        match parsed.decrypt(&stale.into_secret()) {
+            Err(e) if e.code() == "decryption_failed" => {}
+            other => return Err(format!("old master: {other:?}, expected decryption_failed")),
+        }
+        match self
+            .me(revoked)?
+            .open_request(&parsed_garq(handshake)?, self.lookup())
+        {
+            Err(e) if e.code() == "wrong_recipient" => Ok(()),
+            other => Err(format!(
+                "unshared identity opening the handshake: {:?}, expected wrong_recipient",
+                other.map(drop)
+            )),
+        }
     }
 
     fn check(&self, v: &Vector) -> Check {
@@ -421,6 +545,7 @@ impl Ctx {
                 let n = err(s.ratchet(&ghid(container)?, &ghid(dynamic)?), "ratchet")?;
                 same("next secret", &n.into_secret().to_bytes(), next)
             }
+            Vector::Rotation { .. } => self.check_rotation(v),
             Vector::Export {
                 identity,
                 key,
