@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hypergolix_base::app::ApiId;
+use hypergolix_base::ghid::GHID_LEN;
 use hypergolix_base::ipc::{IpcRequest, WireObjDef};
 use hypergolix_base::Ghid;
 
@@ -373,6 +374,61 @@ impl AppObj {
     /// Blocking [`AppObj::share`].
     pub fn share_threadsafe(&self, recipient: Ghid) -> Result<()> {
         self.0.link.block(self.share(recipient))
+    }
+
+    /// Takes a share back (the owner only, dynamic objects only): the
+    /// object's next frame, published at once, is encrypted under a new key
+    /// that the other recipients and the owner's other devices get and
+    /// `recipient` never does. It keeps what it already read; it reads
+    /// nothing published from then on (`docs/protocol/revocation.md`).
+    ///
+    /// ```no_run
+    /// # async fn f(obj: hypergolix_link::AppObj, friend: hypergolix_link::Ghid) -> hypergolix_link::Result<()> {
+    /// obj.unshare(friend).await?;
+    /// assert!(!obj.shared_with().await?.contains(&friend));
+    /// # Ok(()) }
+    /// ```
+    pub async fn unshare(&self, recipient: Ghid) -> Result<()> {
+        let address = self.live_address()?;
+        if !self.is_owned() {
+            return Err(LinkError::NotMutable(
+                "only the owner can take a share back",
+            ));
+        }
+        if !self.is_dynamic() {
+            return Err(LinkError::NotMutable(
+                "a static object cannot be unshared (delete it instead)",
+            ));
+        }
+        self.0
+            .link
+            .call(IpcRequest::UnshareObject { address, recipient })
+            .await?;
+        Ok(())
+    }
+
+    /// Blocking [`AppObj::unshare`].
+    pub fn unshare_threadsafe(&self, recipient: Ghid) -> Result<()> {
+        self.0.link.block(self.unshare(recipient))
+    }
+
+    /// The identities this agent shared the object with and has not taken
+    /// it back from.
+    pub async fn shared_with(&self) -> Result<Vec<Ghid>> {
+        let address = self.live_address()?;
+        let body = self.0.link.call(IpcRequest::SharedWith(address)).await?;
+        if body.len() % GHID_LEN != 0 {
+            return Err(LinkError::Protocol(format!(
+                "a shared-with answer of {} bytes is not a list of GHIDs",
+                body.len()
+            )));
+        }
+        body.chunks(GHID_LEN).map(parse_ghid).collect()
+    }
+
+    /// Blocking [`AppObj::shared_with`].
+    pub fn shared_with_threadsafe(&self) -> Result<Vec<Ghid>> {
+        self.0.link.block(self.shared_with())
     }
 
     /// A static snapshot of a dynamic object's current state.

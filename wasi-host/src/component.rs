@@ -184,6 +184,14 @@ impl WasmService {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
+    /// Frames no key the engine holds could decrypt (`Stats::locked_frames`).
+    pub fn locked_frames(&mut self) -> Result<u64> {
+        Ok(self
+            .engine
+            .hypergolix_engine_service()
+            .call_locked_frames(&mut self.store)?)
+    }
+
     /// What is not yet done (`Engine::pending_work`).
     pub fn pending_work(&mut self) -> Result<Vec<String>> {
         Ok(self

@@ -154,6 +154,10 @@ impl wit::Guest for Component {
         with(|s| Ok(u32::try_from(s.engine().loading()).unwrap_or(u32::MAX))).unwrap_or(0)
     }
 
+    fn locked_frames() -> u64 {
+        with(|s| Ok(s.engine().stats().locked_frames)).unwrap_or(0)
+    }
+
     fn pending_work() -> Vec<String> {
         with(|s| Ok(s.engine().pending_work())).unwrap_or_default()
     }

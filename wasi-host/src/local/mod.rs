@@ -226,6 +226,13 @@ impl Core {
             Core::Wasm(s) => s.loading(),
         }
     }
+
+    fn locked_frames(&mut self) -> Result<u64> {
+        match self {
+            Core::Native(s) => Ok(s.engine().stats().locked_frames),
+            Core::Wasm(s) => s.locked_frames(),
+        }
+    }
 }
 
 /// Where the service's lines for the person running it go: the command
@@ -312,6 +319,7 @@ struct Stats {
     server_up: bool,
     pending: usize,
     loading: usize,
+    locked_frames: u64,
 }
 
 /// Where the engine's server traffic goes.
@@ -449,14 +457,17 @@ impl EngineLoop {
                 Event::Stats(tx) => {
                     // A scrape that cannot be answered gets a 503 (the
                     // sender is dropped); it never stops the engine.
-                    if let (Ok(pending), Ok(loading)) =
-                        (self.core.pending_work(), self.core.loading())
-                    {
+                    if let (Ok(pending), Ok(loading), Ok(locked_frames)) = (
+                        self.core.pending_work(),
+                        self.core.loading(),
+                        self.core.locked_frames(),
+                    ) {
                         let _ = tx.send(Stats {
                             apps: self.apps.len(),
                             server_up: !matches!(self.upstream, Upstream::Remote(None)),
                             pending: pending.len(),
                             loading,
+                            locked_frames,
                         });
                     }
                     continue;
@@ -1062,6 +1073,7 @@ async fn accept_failed(e: std::io::Error) {
 /// link, pending work and objects still loading, in OpenMetrics text.
 async fn answer_metrics(events: &mpsc::Sender<Event>, path: &str) -> crate::http::Answer {
     use crate::http::{OPENMETRICS, TEXT};
+    use prometheus_client::metrics::counter::Counter;
     use prometheus_client::metrics::gauge::Gauge;
     let stats = async {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -1095,6 +1107,14 @@ async fn answer_metrics(events: &mpsc::Sender<Event>, path: &str) -> crate::http
                 "loading",
                 "Objects of the account not read from the server yet",
                 gauge(s.loading),
+            );
+            let locked: Counter = Counter::default();
+            locked.inc_by(s.locked_frames);
+            r.register(
+                "unreadable_frames",
+                "Verified frames no key this agent holds decrypts (a key rotation not \
+                 learned yet, or access taken back by the owner)",
+                locked,
             );
             let mut out = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut out, &r);
