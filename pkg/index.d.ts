@@ -216,6 +216,11 @@ export class AppObj {
   setState(state: Uint8Array | string): Promise<void>;
   sync(): Promise<void>;
   share(recipient: Ghid): Promise<void>;
+  /** Takes a share back (owner only, dynamic objects only): `recipient` reads nothing published from now on. */
+  unshare(recipient: Ghid): Promise<void>;
+  /** The identities this agent shared the object with and has not taken it back from. */
+  sharedWith(): Promise<Ghid[]>;
+  shared_with(): Promise<Ghid[]>;
   freeze(): Promise<AppObj>;
   hold(): Promise<void>;
   discard(): Promise<void>;

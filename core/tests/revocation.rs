@@ -198,6 +198,19 @@ fn unshare_rotates_the_key_and_only_the_remaining_recipients_read_on() {
         Some(&b"v4 for both"[..])
     );
     assert_eq!(w.engine(c).peek(&g).expect("c").state, b"v4 for both");
+    // The share again made a new master for Bob: the frame published while
+    // he was unshared stays unreadable to him; he got the state current at
+    // the share and what followed. Alice's app heard both shares succeed.
+    assert!(!updates(&w, b, &g).contains(&b"v2 after unshare".to_vec()));
+    assert!(updates(&w, b, &g).contains(&b"v3 from the phone".to_vec()));
+    let successes = w.devices[a]
+        .pushes
+        .iter()
+        .filter(|(_, p)| {
+            matches!(p, AppPush::ShareSuccess { address, recipient } if *address == g && *recipient == bob)
+        })
+        .count();
+    assert_eq!(successes, 2);
 }
 
 /// A recipient offline through two rotations reads the current state when

@@ -632,6 +632,29 @@ export class AppObj {
     await this.#link._request('@O', concat(a.bytes, recipient.bytes));
   }
 
+  /**
+   * Takes a share back (the owner only, dynamic objects only): the next frame, published at
+   * once, is encrypted under a new key the other recipients and the owner's other devices get
+   * and `recipient` never does. It keeps what it already read and reads nothing published
+   * from then on.
+   */
+  async unshare(recipient) {
+    const a = this.#live();
+    if (!this.owned) throw new HypergolixError('only the owner can take a share back', { kind: 'immutable' });
+    if (!this.dynamic) throw new HypergolixError('a static object cannot be unshared (delete it instead)', { kind: 'immutable' });
+    await this.#link._request('%O', concat(a.bytes, recipient.bytes));
+  }
+
+  /** The identities (Ghids) this agent shared the object with and has not taken it back from. */
+  async sharedWith() {
+    const b = await this.#link._request('?S', this.#live().bytes);
+    if (b.length % 65 !== 0) throw new HypergolixError(`a shared-with answer of ${b.length} bytes`, { kind: 'protocol' });
+    return ghids(b, b.length / 65);
+  }
+
+  /** `sharedWith` by its Python name. */
+  async shared_with() { return this.sharedWith(); }
+
   /** A static snapshot of the current state (a new AppObj). */
   async freeze() {
     const b = await this.#link._request('*O', this.#live().bytes);

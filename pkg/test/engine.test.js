@@ -76,3 +76,51 @@ test('engines in Node: share, live updates, a second device, refusals', async ()
   assert.ok(a.closed);
   await assert.rejects(a.link(), (e) => e instanceof HypergolixError && e.kind === 'closed');
 });
+
+test('engines in Node: unshare rotates the key; only the remaining recipient reads on', async () => {
+  const server = await serve('unshare');
+  const open = (pw) => Engine.create({ server, password: pw, storage: 'memory', onLog: quiet });
+  const [a, b, c] = await Promise.all([open('pw a'), open('pw b'), open('pw c')]);
+  await until('all online', () => a.online && b.online && c.online);
+  const [la, lb, lc] = await Promise.all([a.link(), b.link(), c.link()]);
+  for (const l of [la, lb, lc]) await l.newToken();
+  const api = new ApiId(new Uint8Array(64).fill(9));
+  const toB = [];
+  const toC = [];
+  await lb.registerApi(api, (s) => toB.push(s));
+  await lc.registerApi(api, (s) => toC.push(s));
+  const note = await la.newObj('v1', { apiId: api });
+  await shareWhenKnown(note, b.identity);
+  await shareWhenKnown(note, c.identity);
+  await until('both are told', () => toB.length > 0 && toC.length > 0);
+  const onB = await lb.get(note.address);
+  const onC = await lc.get(note.address);
+  const seenB = [];
+  onB.appendCallback((o) => seenB.push(text(o.state)));
+  const ids = (gs) => gs.map((g) => g.toString()).sort();
+  assert.deepEqual(ids(await note.sharedWith()), ids([b.identity, c.identity]));
+  await assert.rejects(onC.unshare(b.identity), (e) => e.kind === 'immutable');
+
+  await note.unshare(b.identity);
+  assert.deepEqual(ids(await note.shared_with()), ids([c.identity]));
+  await note.setState('v2 for C');
+  await until('C reads v2', () => text(onC.state) === 'v2 for C');
+  // B received the frames; no key it holds opens them.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(text(onB.state), 'v1');
+  assert.deepEqual(seenB, []);
+
+  await note.share(b.identity);
+  await note.setState('v3 for both');
+  await until('B reads v3', () => text(onB.state) === 'v3 for both');
+  await until('C reads v3', () => text(onC.state) === 'v3 for both');
+  // Shared again: a new master, so B reads the state current at the share
+  // and what follows, nothing published while it was unshared.
+  assert.equal(seenB.at(-1), 'v3 for both');
+  assert.ok(seenB.every((s) => s === 'v2 for C' || s === 'v3 for both'), seenB.join());
+
+  const fixed = await la.newObj('static', { apiId: api, dynamic: false });
+  await assert.rejects(fixed.unshare(b.identity), (e) => e.kind === 'immutable');
+  for (const l of [la, lb, lc]) l.close();
+  await Promise.all([a.close(), b.close(), c.close()]);
+});

@@ -131,6 +131,9 @@ pub struct Engine {
     /// Static objects received from another agent, by the GHID of their
     /// owner's binding: its debinding is how a delete reaches recipients.
     owner_bindings: BTreeMap<Ghid, Ghid>,
+    /// Shares again after an unshare, waiting for their new master: the
+    /// token of the app that made each, told `^S`/`^F` when it is answered.
+    reshares: BTreeMap<(Ghid, Ghid), Option<AppToken>>,
     stats: Stats,
 }
 
@@ -163,6 +166,7 @@ impl Engine {
             queued_flush: BTreeSet::new(),
             locked: BTreeSet::new(),
             owner_bindings: BTreeMap::new(),
+            reshares: BTreeMap::new(),
             work: Jobs::default(),
             page_views: None,
             unpaged: None,

@@ -42,7 +42,7 @@ pub(crate) fn merge_entry(local: &mut Entry, remote: &Entry) -> bool {
 /// master of the higher rotation is current (a tie, which the server's
 /// frame order prevents for an owner, goes to the greater secret so every
 /// device picks the same), every other master is kept as an older one, and
-/// for each recipient the greater turn and the greater `sent` win.
+/// for each recipient the greater turn, `sent` and `from` win.
 fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
     let mut changed = false;
     let (l, r) = (&mut local.sharing, &remote.sharing);
@@ -71,9 +71,10 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
             }
             Some(y) => {
                 // `sent` is a fact about the master, whatever the turn.
-                if x.turn > y.turn || x.sent > y.sent {
+                if x.turn > y.turn || x.sent > y.sent || x.from > y.from {
                     y.turn = y.turn.max(x.turn);
                     y.sent = y.sent.max(x.sent);
+                    y.from = y.from.max(x.from);
                     changed = true;
                 }
             }

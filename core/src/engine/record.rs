@@ -192,12 +192,21 @@ pub(crate) struct Recipient {
     pub turn: u32,
     /// The rotation whose master the recipient was last sent.
     pub sent: u32,
+    /// The first rotation whose master it may be sent: shared again after
+    /// an unshare, it must not get a master frames were published under
+    /// while it was unshared, so a new one is made for it.
+    pub from: u32,
 }
 
 impl Recipient {
     /// Whether the recipient currently has access.
     pub(crate) fn shared(&self) -> bool {
         self.turn % 2 == 1
+    }
+
+    /// Shared, and the current master (of `rotation`) is due to it.
+    pub(crate) fn lacks(&self, rotation: u32) -> bool {
+        self.shared() && self.sent < rotation && self.from <= rotation
     }
 }
 
@@ -229,10 +238,12 @@ impl Sharing {
 
     /// Whether an unshared identity may hold the current master: the next
     /// frame must then be encrypted under a new one.
+    /// Also when a recipient shared again after an unshare may only get a
+    /// master newer than the current one.
     pub(crate) fn needs_rotation(&self) -> bool {
-        self.recipients
-            .iter()
-            .any(|r| !r.shared() && r.sent >= self.rotation && r.turn > 0)
+        self.recipients.iter().any(|r| {
+            (!r.shared() && r.sent >= self.rotation) || (r.shared() && r.from > self.rotation)
+        })
     }
 
     /// Remembers `old` as the newest replaced master; false if it was
@@ -329,7 +340,7 @@ impl Entry {
                 .map_err(|_| Error::InvalidLength("too many recipients"))?;
             w.u16(n);
             for r in &sh.recipients {
-                w.ghid(&r.ghid).u32(r.turn).u32(r.sent);
+                w.ghid(&r.ghid).u32(r.turn).u32(r.sent).u32(r.from);
             }
         }
         Ok(())
@@ -390,6 +401,7 @@ fn read_sharing(r: &mut Reader<'_>) -> Result<Sharing> {
             ghid,
             turn: r.u32()?,
             sent: r.u32()?,
+            from: r.u32()?,
         });
     }
     Ok(Sharing {

@@ -79,29 +79,45 @@ impl Engine {
         ))
     }
 
-    /// Records that `recipient` was sent the object's current master (a
-    /// share, or a share again after an unshare).
-    pub(crate) fn note_shared(&mut self, address: &Ghid, recipient: &Ghid) {
+    /// Records a share of `address` with `recipient`. True if the current
+    /// master may go to it now (and is recorded as sent); false if it was
+    /// unshared and no longer holds the current master: it must not get a
+    /// master frames were published under while it was unshared, so the
+    /// object rotates and the new master goes to it (`step_rekey`).
+    pub(crate) fn note_shared(&mut self, address: &Ghid, recipient: &Ghid) -> bool {
         let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
-            return;
+            return true;
         };
+        let owner = rec.entry.owned && rec.entry.dynamic;
         let sh = &mut rec.entry.sharing;
         let rotation = sh.rotation;
-        match sh.recipients.iter_mut().find(|x| x.ghid == *recipient) {
+        let now = match sh.recipients.iter_mut().find(|x| x.ghid == *recipient) {
+            None => {
+                sh.recipients.push(Recipient {
+                    ghid: *recipient,
+                    turn: 1,
+                    sent: rotation,
+                    from: 0,
+                });
+                true
+            }
             Some(x) => {
                 if !x.shared() {
                     x.turn += 1;
+                    if owner && x.sent < rotation {
+                        x.from = rotation + 1;
+                    }
                 }
-                x.sent = x.sent.max(rotation);
+                let now = !owner || x.from <= rotation;
+                if now {
+                    x.sent = x.sent.max(rotation);
+                }
+                now
             }
-            None => sh.recipients.push(Recipient {
-                ghid: *recipient,
-                turn: 1,
-                sent: rotation,
-            }),
-        }
+        };
         self.mark_object(address);
         self.account_changed();
+        now
     }
 
     /// Brings one owned object to what its entry says: a frame under a new
@@ -130,7 +146,7 @@ impl Engine {
             .sharing
             .recipients
             .iter()
-            .filter(|x| x.shared() && x.sent < rotation)
+            .filter(|x| x.lacks(rotation))
             .map(|x| x.ghid)
             .collect();
         for recipient in lacking {
@@ -176,7 +192,7 @@ impl Engine {
         else {
             return Ok(Progress::Done);
         };
-        if !x.shared() || x.sent >= rotation {
+        if !x.lacks(rotation) {
             return Ok(Progress::Done);
         }
         x.sent = rotation;
@@ -186,14 +202,15 @@ impl Engine {
         };
         let garq = a.me.make_request(&sp, payload, &mut self.rng)?;
         let g = garq.ghid();
-        // Kept so the recipient's answer is consumed (and debound); no app
-        // waits for it.
+        // Kept so the recipient's answer is consumed (and debound), and told
+        // to the app that shared again, if this is its share.
+        let token = self.reshares.remove(&(address, recipient)).flatten();
         a.shares_out.insert(
             g,
             state::ShareOut {
                 address,
                 recipient,
-                token: None,
+                token,
             },
         );
         self.mark(state::key(state::P_SHARE, &g.to_bytes()));

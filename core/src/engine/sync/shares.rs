@@ -30,14 +30,30 @@ impl Engine {
             Need::Missing => return Err(Error::UnknownRecipient),
         };
         let token = self.sessions.get(&session).and_then(|s| s.token);
+        if self
+            .agent()?
+            .objects
+            .get(&address)
+            .is_none_or(|r| r.entry.deleted)
+        {
+            return Err(Error::UnknownObject);
+        }
+        if !self.note_shared(&address, &recipient) {
+            // Shared again after an unshare: a new master is made for it.
+            self.reshares.insert((address, recipient), token);
+            self.reconcile_sharing(&address);
+            self.out.push(Action::Reply {
+                session,
+                req,
+                result: Ok(super::super::types::AppReply::Done),
+            });
+            return Ok(Progress::Done);
+        }
         let a = self
             .agent
             .as_mut()
             .ok_or(Error::NotReady("not logged in"))?;
         let rec = a.objects.get(&address).ok_or(Error::UnknownObject)?;
-        if rec.entry.deleted {
-            return Err(Error::UnknownObject);
-        }
         let payload = RequestPayload::Handshake {
             target: address,
             secret: rec.entry.secret.clone(),
@@ -54,7 +70,6 @@ impl Engine {
         );
         self.mark(state::key(state::P_SHARE, &g.to_bytes()));
         self.enqueue(OutItem::Object(garq.to_bytes()));
-        self.note_shared(&address, &recipient);
         self.out.push(Action::Reply {
             session,
             req,
