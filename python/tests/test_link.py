@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import List
 
 import pytest
@@ -339,3 +340,42 @@ def _try_update(obj: AppObj, state: bytes) -> bool:
         return True
     except HGXLinkError:
         return False
+
+
+def test_unshare_takes_access_back(links) -> None:  # type: ignore[no-untyped-def]
+    a, b = links
+    got: List[AppObj] = []
+    seen = Seen()
+
+    def handler(obj: AppObj) -> None:
+        got.append(obj)
+
+    api = ApiID(bytes(63) + b"\x44")
+    b.register_api_threadsafe(api, handler)
+    obj = a.new_obj_threadsafe(b"v1", api_id=api)
+    bob = b.whoami_threadsafe()
+    assert obj.shared_with_threadsafe() == []
+    obj.share_threadsafe(bob)
+    wait_for("B's handler gets the object", lambda: len(got) == 1)
+    theirs = got[0]
+    theirs.append_threadsafe_callback(seen.record)
+    assert obj.shared_with_threadsafe() == [bob]
+    with pytest.raises(LocallyImmutable):
+        theirs.unshare_threadsafe(bob)  # not the owner
+
+    obj.unshare_threadsafe(bob)
+    assert obj.shared_with_threadsafe() == []
+    obj.update_threadsafe(b"v2 for nobody else")
+    # A's own view moves on; B's stays at what it read.
+    time.sleep(0.5)
+    assert theirs.state == b"v1" and seen.states == []
+
+    obj.share_threadsafe(bob)
+    obj.update_threadsafe(b"v3 shared again")
+    wait_for("B reads v3", lambda: seen.has(b"v3 shared again"))
+    assert theirs.state == b"v3 shared again"
+    assert set(seen.states) <= {b"v2 for nobody else", b"v3 shared again"}
+
+    fixed = a.new_obj_threadsafe(b"static", api_id=api, dynamic=False)
+    with pytest.raises(LocallyImmutable):
+        fixed.unshare_threadsafe(bob)

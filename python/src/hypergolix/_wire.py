@@ -59,6 +59,13 @@ def ghid_or_none(b: bytes) -> Optional[Ghid]:
         raise WireError(str(exc)) from exc
 
 
+def ghid_list(body: bytes) -> list[Ghid]:
+    """Any number of GHIDs, none of them None (a `?S` answer)."""
+    if len(body) % 65:
+        raise WireError(f"a list of GHIDs is a multiple of 65 bytes, not {len(body)}")
+    return ghids(body, len(body) // 65)
+
+
 def ghids(body: bytes, n: int) -> list[Ghid]:
     """`n` GHIDs, none of them None, from exactly `65 n` bytes."""
     if len(body) != 65 * n:

@@ -180,6 +180,25 @@ class Obj:
             raise Unsharable("Cannot share a private object.")
         await self._link._core.request("@O", bytes(ghid) + bytes(recipient))
 
+    async def unshare(self, recipient: Ghid) -> None:
+        """Takes a share back (the owner only, dynamic objects only): the
+        recipient reads nothing published from then on."""
+        await self._link._core.acall(self._unshare(recipient))
+
+    async def _unshare(self, recipient: Ghid) -> None:
+        ghid = self._live()
+        if not self._dynamic:
+            raise LocallyImmutable("Cannot unshare a static object (delete it instead).")
+        await self._link._core.request("%O", bytes(ghid) + bytes(recipient))
+
+    async def shared_with(self) -> list[Ghid]:
+        """The identities this agent shared it with and has not taken it back from."""
+        return await self._link._core.acall(self._shared_with())
+
+    async def _shared_with(self) -> list[Ghid]:
+        body = await self._link._core.request("?S", bytes(self._live()))
+        return _wire.ghid_list(body)
+
     async def freeze(self: O) -> O:
         """A static snapshot of the current state, of the same class."""
         return await self._link._core.acall(self._freeze())
@@ -242,6 +261,14 @@ class Obj:
         """`share`, blocking."""
         self._link._core.call(self._share(recipient))
 
+    def unshare_threadsafe(self, recipient: Ghid) -> None:
+        """`unshare`, blocking."""
+        self._link._core.call(self._unshare(recipient))
+
+    def shared_with_threadsafe(self) -> list[Ghid]:
+        """`shared_with`, blocking."""
+        return self._link._core.call(self._shared_with())
+
     def freeze_threadsafe(self: O) -> O:
         """`freeze`, blocking."""
         return self._link._core.call(self._freeze())
@@ -265,6 +292,8 @@ class Obj:
     push_loopsafe = push
     sync_loopsafe = sync
     share_loopsafe = share
+    unshare_loopsafe = unshare
+    shared_with_loopsafe = shared_with
     freeze_loopsafe = freeze
     hold_loopsafe = hold
     discard_loopsafe = discard

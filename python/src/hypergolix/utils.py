@@ -311,6 +311,40 @@ class AppObj:
             raise Unsharable()
         await self._embed._core.request("@O", bytes(address) + bytes(recipient))
 
+    def unshare_threadsafe(self, recipient: Ghid) -> None:
+        """Takes a share back (the owner only, dynamic objects only): the next
+        frame, published at once, is encrypted under a new key that the other
+        recipients and the agent's other devices get and `recipient` never
+        does. It keeps what it already read; it reads nothing published from
+        then on."""
+        self._embed._core.call(self._unshare(recipient))
+
+    async def unshare_async(self, recipient: Ghid) -> None:
+        """`unshare_threadsafe`, awaitable from any event loop."""
+        await self._embed._core.acall(self._unshare(recipient))
+
+    async def _unshare(self, recipient: Ghid) -> None:
+        address = self._live()
+        if not isinstance(recipient, Ghid):
+            raise TypeError("a recipient is a Ghid")
+        if not self.is_owned:
+            raise LocallyImmutable("only the agent that made an object can take a share back")
+        if not self._dynamic:
+            raise LocallyImmutable("a static object cannot be unshared (delete it instead)")
+        await self._embed._core.request("%O", bytes(address) + bytes(recipient))
+
+    def shared_with_threadsafe(self) -> List[Ghid]:
+        """The identities this agent shared it with and has not taken it back from."""
+        return self._embed._core.call(self._shared_with())
+
+    async def shared_with_async(self) -> List[Ghid]:
+        """`shared_with_threadsafe`, awaitable from any event loop."""
+        return await self._embed._core.acall(self._shared_with())
+
+    async def _shared_with(self) -> List[Ghid]:
+        body = await self._embed._core.request("?S", bytes(self._live()))
+        return _wire.ghid_list(body)
+
     def freeze_threadsafe(self) -> AppObj:
         """A static snapshot of the current state, as a new AppObj."""
         return self._embed._core.call(self._freeze())
