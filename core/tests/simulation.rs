@@ -1,12 +1,21 @@
-//! Deterministic simulation: two agents, several devices, one persistence
-//! node, a network that delays, reorders, duplicates and disconnects, and
-//! devices that crash and restart from their store. Each seed replays
-//! exactly. Invariants (checked at the end of every seed, and durability at
-//! every restart):
+//! Deterministic simulation: three agents of two devices each, one
+//! persistence node, a network that delays, reorders, duplicates and
+//! disconnects, and devices that crash and restart from their store. Apps
+//! create (dynamic and static objects), update, share, unshare, share again
+//! and delete. Each seed replays exactly. Invariants (checked at the end of
+//! every seed, and durability at every restart):
 //! - nothing panics;
-//! - every holder of an object converges to the same state, and that state
-//!   is one that some device's app wrote and had acknowledged;
+//! - every holder of an object (its owner and every agent it is shared with
+//!   at the end) converges to the same state, and that state is one that
+//!   some device's app wrote and had acknowledged;
 //! - every acknowledged update of the last writer reaches every holder;
+//! - a delete, of a dynamic or a static object, reaches every device of
+//!   every agent it was ever shared with;
+//! - revocation: for every frame the server accepted after an acknowledged
+//!   unshare took effect (the first frame the unsharing device published
+//!   after it) and before the identity was shared with again, no master any
+//!   device of the unshared agent ever held (sampled after every step of
+//!   its engines, later masters included) decrypts the frame's container;
 //! - no app state and no password ever reaches the server in the clear;
 //! - a restarted device still has every state its app saw before the crash.
 //!
@@ -20,11 +29,15 @@ mod sim;
 use std::collections::{BTreeMap, BTreeSet};
 
 use hypergolix_core::engine::{ApiId, AppReply, AppRequest, NewObject};
-use hypergolix_core::golix::Ghid;
+use hypergolix_core::golix::{Geoc, Ghid, Gobd, GolixObject, Secret};
 use rand_chacha::rand_core::RngCore;
 use sim::{Faults, World};
 
-const PASSWORDS: [&[u8]; 2] = [b"alice password 1", b"bob password 22"];
+const PASSWORDS: [&[u8]; 3] = [
+    b"alice password 1",
+    b"bob password 22",
+    b"carol password 333",
+];
 
 fn marker(rng: &mut impl RngCore) -> Vec<u8> {
     let mut b = [0u8; 12];
@@ -38,10 +51,15 @@ fn marker(rng: &mut impl RngCore) -> Vec<u8> {
 
 struct Obj {
     address: Ghid,
-    /// Agent index (0 alice, 1 bob).
+    /// Agent index (0 alice, 1 bob, 2 carol).
     owner: usize,
-    /// Agents it was shared with (share acknowledged to the app).
+    dynamic: bool,
+    /// Agents it was ever shared with (share acknowledged to the app).
     shared_with: BTreeSet<usize>,
+    /// Acknowledged unshares: (agent, device, step of the answer).
+    unshares: Vec<(usize, usize, u64)>,
+    /// Shares: (agent, step asked, step answered).
+    shares: Vec<(usize, u64, u64)>,
     /// Every state an app wrote and had acknowledged.
     acked: BTreeSet<Vec<u8>>,
     deleted: bool,
@@ -53,6 +71,9 @@ struct Run {
     objects: u64,
     server_restarts: u64,
     mid_step_crashes: u64,
+    /// Unshares the revocation invariant checked, and frames in their windows.
+    unshares_checked: u64,
+    frames_checked: u64,
     /// The world's trace, if it kept one.
     trace: Option<String>,
 }
@@ -64,15 +85,22 @@ fn run_seed(seed: u64) -> Run {
 fn run_world(mut w: World) -> Run {
     let seed = w.seed;
     let api = ApiId::default_bytes();
-    // Alice: two devices; Bob: two devices.
-    let (a0, alice_user, alice) = w.new_agent("alice-0", PASSWORDS[0]);
-    let (b0, bob_user, bob) = w.new_agent("bob-0", PASSWORDS[1]);
+    // Three agents of two devices each.
+    let mut agents = Vec::new();
+    let mut ids = Vec::new();
+    let mut users = Vec::new();
+    for (i, name) in ["alice", "bob", "carol"].iter().enumerate() {
+        let (d0, user, id) = w.new_agent(&format!("{name}-0"), PASSWORDS[i]);
+        agents.push(vec![d0]);
+        ids.push(id);
+        users.push(user);
+    }
     w.settle(1_000_000);
-    let a1 = w.login_device("alice-1", alice_user, PASSWORDS[0]);
-    let b1 = w.login_device("bob-1", bob_user, PASSWORDS[1]);
+    for (i, name) in ["alice", "bob", "carol"].iter().enumerate() {
+        let d1 = w.login_device(&format!("{name}-1"), users[i], PASSWORDS[i]);
+        agents[i].push(d1);
+    }
     w.settle(1_000_000);
-    let agents = [vec![a0, a1], vec![b0, b1]];
-    let ids = [alice, bob];
     for devs in &agents {
         for &d in devs {
             assert!(
@@ -96,20 +124,21 @@ fn run_world(mut w: World) -> Run {
     };
     // Requests whose replies we wait for: req → (device, what).
     enum Wait {
-        New(usize, Vec<u8>),
+        New(usize, bool, Vec<u8>),
         Update(usize, Vec<u8>),
-        Share(usize, usize),
+        Share(usize, usize, u64),
+        Unshare(usize, usize),
         Delete(usize),
     }
     let mut waiting: BTreeMap<u64, (usize, Wait)> = BTreeMap::new();
-    let ops = 60;
+    let ops = 80;
     for _ in 0..ops {
         // A few network steps between operations.
         let n = w.rng.next_u64() % 30;
         for _ in 0..n {
             w.step();
         }
-        let agent = (w.rng.next_u64() % 2) as usize;
+        let agent = (w.rng.next_u64() % 3) as usize;
         let d = agents[agent][(w.rng.next_u64() % 2) as usize];
         if w.devices[d].crashed || w.devices[d].engine.is_none() {
             continue;
@@ -124,38 +153,50 @@ fn run_world(mut w: World) -> Run {
         let roll = w.rng.next_u64() % 100;
         if mine.is_empty() || roll < 12 {
             let state = marker(&mut w.rng);
+            let dynamic = w.rng.next_u64() % 8 != 0;
             let r = w.request(
                 d,
                 AppRequest::New(NewObject {
                     api_id: api,
                     private: false,
-                    dynamic: true,
+                    dynamic,
                     legroom: 0,
                     is_link: false,
                     state: state.clone(),
                 }),
             );
-            waiting.insert(r, (d, Wait::New(agent, state)));
+            waiting.insert(r, (d, Wait::New(agent, dynamic, state)));
         } else {
             let i = mine[(w.rng.next_u64() % mine.len() as u64) as usize];
-            if roll < 22 {
+            let other = (agent + 1 + (w.rng.next_u64() % 2) as usize) % 3;
+            let address = objs[i].address;
+            if roll < 24 {
                 let r = w.request(
                     d,
                     AppRequest::Share {
-                        address: objs[i].address,
-                        recipient: ids[1 - agent],
+                        address,
+                        recipient: ids[other],
                     },
                 );
-                waiting.insert(r, (d, Wait::Share(i, 1 - agent)));
-            } else if roll < 25 {
-                let r = w.request(d, AppRequest::Delete(objs[i].address));
+                waiting.insert(r, (d, Wait::Share(i, other, w.steps)));
+            } else if roll < 32 && objs[i].dynamic && objs[i].shared_with.contains(&other) {
+                let r = w.request(
+                    d,
+                    AppRequest::Unshare {
+                        address,
+                        recipient: ids[other],
+                    },
+                );
+                waiting.insert(r, (d, Wait::Unshare(i, other)));
+            } else if roll < 35 {
+                let r = w.request(d, AppRequest::Delete(address));
                 waiting.insert(r, (d, Wait::Delete(i)));
-            } else {
+            } else if objs[i].dynamic {
                 let state = marker(&mut w.rng);
                 let r = w.request(
                     d,
                     AppRequest::Update {
-                        address: objs[i].address,
+                        address,
                         state: state.clone(),
                     },
                 );
@@ -171,19 +212,27 @@ fn run_world(mut w: World) -> Run {
         for r in done {
             let (d, what) = waiting.remove(&r).expect("waiting");
             let reply = w.devices[d].replies.get(&r).cloned().expect("reply");
+            let at = w.replied_at.get(&(d, r)).copied().expect("reply step");
             match (what, reply) {
-                (Wait::New(agent, state), Ok(AppReply::Ghid(g))) => objs.push(Obj {
+                (Wait::New(agent, dynamic, state), Ok(AppReply::Ghid(g))) => objs.push(Obj {
                     address: g,
                     owner: agent,
+                    dynamic,
                     shared_with: BTreeSet::new(),
+                    unshares: Vec::new(),
+                    shares: Vec::new(),
                     acked: [state].into_iter().collect(),
                     deleted: false,
                 }),
                 (Wait::Update(i, state), Ok(AppReply::Done)) => {
                     objs[i].acked.insert(state);
                 }
-                (Wait::Share(i, to), Ok(AppReply::Done)) => {
+                (Wait::Share(i, to, asked), Ok(AppReply::Done)) => {
                     objs[i].shared_with.insert(to);
+                    objs[i].shares.push((to, asked, at));
+                }
+                (Wait::Unshare(i, from), Ok(AppReply::Done)) => {
+                    objs[i].unshares.push((from, d, at));
                 }
                 (Wait::Delete(i), Ok(AppReply::Done)) => objs[i].deleted = true,
                 _ => {}
@@ -209,27 +258,44 @@ fn run_world(mut w: World) -> Run {
             o.deleted = true;
         }
     }
+    let mut unshares = 0;
     for o in &objs {
+        if o.deleted {
+            // Every device of the owner and of every agent it was ever
+            // shared with (unshared ones included: they still held it).
+            let mut everyone: Vec<usize> = agents[o.owner].clone();
+            for &agent in &o.shared_with {
+                everyone.extend(&agents[agent]);
+            }
+            let held: Vec<String> = everyone
+                .iter()
+                .filter(|&&d| w.engine(d).peek(&o.address).is_some())
+                .map(|&d| w.devices[d].name.clone())
+                .collect();
+            assert!(
+                held.is_empty(),
+                "seed {seed}: a deleted object ({}) is still held by {held:?}",
+                if o.dynamic { "dynamic" } else { "static" }
+            );
+            continue;
+        }
+        // The owner's word on who holds it now.
+        let now_shared: BTreeSet<usize> =
+            match w.call(agents[o.owner][0], AppRequest::SharedWith(o.address)) {
+                Ok(AppReply::Ghids(gs)) => gs
+                    .iter()
+                    .map(|g| ids.iter().position(|i| i == g).expect("a known agent"))
+                    .collect(),
+                other => panic!("seed {seed}: shared-with answered {other:?}"),
+            };
         let mut holders: Vec<usize> = agents[o.owner].clone();
-        for &agent in &o.shared_with {
+        for &agent in &now_shared {
             holders.extend(&agents[agent]);
         }
         let states: Vec<Option<Vec<u8>>> = holders
             .iter()
             .map(|&d| w.engine(d).peek(&o.address).map(|x| x.state))
             .collect();
-        if o.deleted {
-            assert!(
-                states.iter().all(Option::is_none),
-                "seed {seed}: a deleted object is still held: {:?}",
-                holders
-                    .iter()
-                    .zip(&states)
-                    .map(|(d, s)| (w.devices[*d].name.clone(), s.is_some()))
-                    .collect::<Vec<_>>()
-            );
-            continue;
-        }
         let first = states[0]
             .clone()
             .unwrap_or_else(|| panic!("seed {seed}: the owner's device lost object {}", o.address));
@@ -254,6 +320,7 @@ fn run_world(mut w: World) -> Run {
             o.acked.contains(&first),
             "seed {seed}: converged state was never acknowledged to any app"
         );
+        unshares += check_revocation(&w, seed, o, &agents);
     }
     // Every device is synced: nothing acknowledged is left unpublished.
     for d in 0..w.devices.len() {
@@ -283,8 +350,90 @@ fn run_world(mut w: World) -> Run {
         objects: objs.len() as u64,
         server_restarts: w.server_restarts,
         mid_step_crashes: w.mid_step_crashes,
+        unshares_checked: unshares,
+        frames_checked: FRAMES_CHECKED.with(|c| c.replace(0)),
         trace: w.trace.take(),
     }
+}
+
+thread_local! {
+    /// Frames the revocation check tried the unshared agent's masters on.
+    static FRAMES_CHECKED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The revocation invariant for one object; returns how many unshares it
+/// checked. For each acknowledged unshare of agent `r` on device `d` at
+/// step `t`: the first frame `d` published after `t` that the server
+/// accepted starts the window (the rotation; skipped if `r` was shared
+/// with again before it, which may cancel the unshare), the first share
+/// again acknowledged after `t` ends it. No master any device of `r` ever
+/// held opens the container of a frame accepted in the window.
+fn check_revocation(w: &World, seed: u64, o: &Obj, agents: &[Vec<usize>]) -> u64 {
+    let mut checked = 0;
+    // Each accepted frame of this object once, at its first acceptance.
+    let mut frames: Vec<(u64, usize, Gobd)> = Vec::new();
+    for (step, dev, bytes) in &w.accepted_frames {
+        let Ok(GolixObject::Gobd(f)) = GolixObject::parse(bytes) else {
+            continue;
+        };
+        if f.dynamic_ghid() == o.address && !frames.iter().any(|(_, _, g)| g.ghid() == f.ghid()) {
+            frames.push((*step, *dev, f));
+        }
+    }
+    for &(r, d, t) in &o.unshares {
+        let Some((start_step, _, start)) = frames.iter().find(|(s, dev, _)| *s > t && *dev == d)
+        else {
+            continue;
+        };
+        if o.shares
+            .iter()
+            .any(|&(to, asked, _)| to == r && asked > t && asked < *start_step)
+        {
+            continue;
+        }
+        let end = o
+            .shares
+            .iter()
+            .filter(|&&(to, _, at)| to == r && at > t)
+            .map(|&(_, _, at)| at)
+            .min()
+            .unwrap_or(u64::MAX);
+        let masters: Vec<Secret> = agents[r]
+            .iter()
+            .filter_map(|dev| w.masters_seen.get(dev))
+            .filter_map(|m| m.get(&o.address))
+            .flatten()
+            .map(|b| Secret::parse(b).expect("a master"))
+            .collect();
+        checked += 1;
+        for (step, _, f) in &frames {
+            if f.counter() < start.counter() || *step >= end {
+                continue;
+            }
+            let Some(bytes) = w.accepted_containers.get(&f.target()) else {
+                continue;
+            };
+            let Ok(geoc) = Geoc::parse(bytes) else {
+                continue;
+            };
+            let Some(previous) = f.targets().get(1) else {
+                continue;
+            };
+            FRAMES_CHECKED.with(|c| c.set(c.get() + 1));
+            for m in &masters {
+                let s = m.ratchet(previous, &o.address).expect("ratchet");
+                assert!(
+                    geoc.decrypt(&s.into_secret()).is_err(),
+                    "seed {seed}: agent {r} decrypts frame {} of {} published after its unshare \
+                     (answered at step {t}, window from frame {} to step {end})",
+                    f.counter(),
+                    o.address,
+                    start.counter()
+                );
+            }
+        }
+    }
+    checked
 }
 
 #[test]
@@ -299,15 +448,22 @@ fn simulation_seeds() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
     let (mut steps, mut objects, mut restarts, mut mid) = (0, 0, 0, 0);
+    let (mut unshares, mut frames) = (0, 0);
     for seed in 0..n {
         let r = run_seed(seed);
         steps += r.steps;
         objects += r.objects;
         restarts += r.server_restarts;
         mid += r.mid_step_crashes;
+        unshares += r.unshares_checked;
+        frames += r.frames_checked;
     }
     println!(
-        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts, {mid} devices killed mid-step"
+        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts, {mid} devices killed mid-step, {unshares} unshares checked over {frames} frames"
+    );
+    assert!(
+        n < 24 || (unshares > 0 && frames > 0),
+        "the seeds unshare, and frames fall in the windows checked"
     );
 }
 

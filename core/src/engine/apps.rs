@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
 use crate::golix::secret::FreshSecret;
 use crate::golix::suite::cs3;
+use crate::golix::Gobs;
 use crate::wire::remote::Request;
 
 /// The app's view of a record.
@@ -386,7 +387,17 @@ impl Engine {
         if owned && dynamic {
             self.debind(&address);
         }
-        if let Some(h) = held {
+        let binding = if owned && !dynamic {
+            // The agent's binding of its static object, whichever of its
+            // devices made it: the same identity and container give the
+            // same GHID (a device that learned the object from the account
+            // state has no `held` of its own). Its debinding is also how
+            // the recipients learn of the delete.
+            Some(Gobs::ghid_for(cs3::SUITE_ID, &self.my_ghid()?, &address))
+        } else {
+            held
+        };
+        if let Some(h) = binding {
             self.debind(&h);
         }
         if let Some(s) = self.sessions.get_mut(&session) {

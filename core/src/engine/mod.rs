@@ -276,6 +276,25 @@ impl Engine {
         )
     }
 
+    /// Test support (feature `conformance`, never in a shipped build): every
+    /// master this engine holds for each object, current first. The
+    /// simulation checks with them that an unshared identity reads nothing
+    /// published after its unshare.
+    #[cfg(feature = "conformance")]
+    pub fn masters_for_tests(&self) -> Vec<(Ghid, Vec<crate::golix::Secret>)> {
+        self.agent.as_ref().map_or_else(Vec::new, |a| {
+            a.objects
+                .values()
+                .filter(|r| r.kind == Kind::App)
+                .map(|r| {
+                    let mut m = vec![r.entry.secret.clone()];
+                    m.extend(r.entry.sharing.older.iter().cloned());
+                    (r.entry.address, m)
+                })
+                .collect()
+        })
+    }
+
     /// The state of an object as this agent sees it (any app token), for
     /// hosts' diagnostics and tests.
     pub fn peek(&self, address: &Ghid) -> Option<ObjDef> {

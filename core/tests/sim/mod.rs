@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use hypergolix_core::engine::{
     Action, AppPush, AppReply, AppRequest, Engine, EngineConfig, Input, KdfParams, SessionId, Step,
 };
-use hypergolix_core::golix::Ghid;
+use hypergolix_core::golix::{Ghid, GolixObject};
 use hypergolix_core::persist::{ConnId, MemoryStore, Node};
 use hypergolix_core::wire::remote::{Message, Request};
 use hypergolix_core::Error;
@@ -113,6 +113,16 @@ pub struct World {
     /// action and reply they return, in order, as text (what
     /// `a_seed_replays_bit_for_bit` compares).
     pub trace: Option<String>,
+    /// Every frame the server accepted, in order: (step, sending device,
+    /// frame bytes).
+    pub accepted_frames: Vec<(u64, usize, Vec<u8>)>,
+    /// Every container the server accepted, by GHID.
+    pub accepted_containers: BTreeMap<Ghid, Vec<u8>>,
+    /// Every master each device's engine ever held, by device and object
+    /// (`SH` bytes), sampled after each of its steps.
+    pub masters_seen: BTreeMap<usize, BTreeMap<Ghid, BTreeSet<Vec<u8>>>>,
+    /// When each app request was answered (step), by device and request.
+    pub replied_at: BTreeMap<(usize, u64), u64>,
 }
 
 impl World {
@@ -137,6 +147,24 @@ impl World {
             mid_step_crashes: 0,
             page_entries: 3,
             trace: None,
+            accepted_frames: Vec::new(),
+            accepted_containers: BTreeMap::new(),
+            masters_seen: BTreeMap::new(),
+            replied_at: BTreeMap::new(),
+        }
+    }
+
+    /// Records every master device `d`'s engine holds now.
+    fn sample_masters(&mut self, d: usize) {
+        let Some(e) = self.devices[d].engine.as_ref() else {
+            return;
+        };
+        let seen = self.masters_seen.entry(d).or_default();
+        for (g, ms) in e.masters_for_tests() {
+            let set = seen.entry(g).or_default();
+            for m in ms {
+                set.insert(m.to_bytes().to_vec());
+            }
         }
     }
 
@@ -313,6 +341,7 @@ impl World {
         }
         self.apply(d, step);
         self.note_durable(d);
+        self.sample_masters(d);
     }
 
     /// Traces a step: its early actions, its store write, the rest.
@@ -376,6 +405,7 @@ impl World {
                 }
                 Action::Reply { req, result, .. } => {
                     self.devices[d].replies.insert(req, result);
+                    self.replied_at.insert((d, req), self.steps);
                 }
                 Action::Push { session, push } => {
                     self.devices[d].pushes.push((session, push));
@@ -419,7 +449,9 @@ impl World {
                     hex(t, &bytes);
                 });
                 // The bytes, as `hypergolix serve` receives them.
-                for (c, reply) in self.node.handle_bytes(conn, &bytes) {
+                let replies = self.node.handle_bytes(conn, &bytes);
+                self.note_accepted(conn, &bytes, &replies);
+                for (c, reply) in replies {
                     self.note(|t| {
                         let _ = write!(t, "server > {c} ");
                         hex(t, &reply.encode());
@@ -465,6 +497,34 @@ impl World {
         }
         self.faults_step();
         true
+    }
+
+    /// Records a frame or container the server accepted from `conn`.
+    fn note_accepted(&mut self, conn: ConnId, bytes: &[u8], replies: &[(ConnId, Message)]) {
+        let Ok(Message::Request {
+            token,
+            request: Request::Publish(obj),
+        }) = Message::decode(bytes)
+        else {
+            return;
+        };
+        let acked = replies
+            .iter()
+            .any(|(c, m)| *c == conn && matches!(m, Message::Ack { token: t, .. } if *t == token));
+        if !acked {
+            return;
+        }
+        match GolixObject::parse(&obj) {
+            Ok(GolixObject::Gobd(_)) => {
+                if let Some(d) = self.devices.iter().position(|x| x.conn == Some(conn)) {
+                    self.accepted_frames.push((self.steps, d, obj));
+                }
+            }
+            Ok(GolixObject::Geoc(g)) => {
+                self.accepted_containers.insert(g.ghid(), obj);
+            }
+            _ => {}
+        }
     }
 
     /// The server process dies and restarts on the same store.
