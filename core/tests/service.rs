@@ -371,3 +371,51 @@ fn the_message_limit_is_the_policys() {
     let out = s.handle(ServiceInput::AppBytes(1, padded));
     assert!(out.actions().any(|o| matches!(o, Output::CloseApp(..))));
 }
+
+/// `%O` and `?S` are ours: a native link uses them; on a 0.1.0 (legacy
+/// dialect) connection they get 0.1.0's answer to an unknown code.
+#[test]
+fn unshare_and_shared_with_are_for_native_links_only() {
+    let mut net = net(2);
+    let (a, b) = (0, 1);
+    let bob = net.call_ghid(b, IpcRequest::Whoami);
+    net.call(a, IpcRequest::SetToken(AppToken::NULL));
+    let g = net.call_ghid(a, new_dynamic(ApiId([3; 65]), b"v1"));
+    assert!(matches!(
+        net.call(a, IpcRequest::ShareObject { address: g, recipient: bob }),
+        IpcMessage::Ack { .. }
+    ));
+    assert!(matches!(
+        net.call(a, IpcRequest::SharedWith(g)),
+        IpcMessage::Ack { body, .. } if body == bob.to_bytes()
+    ));
+    assert!(matches!(
+        net.call(a, IpcRequest::UnshareObject { address: g, recipient: bob }),
+        IpcMessage::Ack { body, .. } if body == [1]
+    ));
+    assert!(matches!(
+        net.call(a, IpcRequest::SharedWith(g)),
+        IpcMessage::Ack { body, .. } if body.is_empty()
+    ));
+    // Bob's copy stays at what he read.
+    assert!(matches!(net.call(a, update(g, b"v2")), IpcMessage::Ack { .. }));
+    assert_eq!(net.state_of(b, g), b"v1");
+
+    net.input(a, ServiceInput::AppClosed(1));
+    net.input(a, ServiceInput::AppOpened(1, GhidDialect::Legacy));
+    for request in [
+        IpcRequest::SharedWith(g),
+        IpcRequest::UnshareObject {
+            address: g,
+            recipient: bob,
+        },
+    ] {
+        let code = request.code();
+        let nk = net.call(a, request);
+        assert!(
+            matches!(&nk, IpcMessage::Nak { code: Some(IpcErrorCode::Exception), message, .. }
+                if *message == format!("b'{}'", String::from_utf8_lossy(&code))),
+            "{nk:?}"
+        );
+    }
+}
