@@ -382,7 +382,13 @@ fn unshare_and_shared_with_are_for_native_links_only() {
     net.call(a, IpcRequest::SetToken(AppToken::NULL));
     let g = net.call_ghid(a, new_dynamic(ApiId([3; 65]), b"v1"));
     assert!(matches!(
-        net.call(a, IpcRequest::ShareObject { address: g, recipient: bob }),
+        net.call(
+            a,
+            IpcRequest::ShareObject {
+                address: g,
+                recipient: bob
+            }
+        ),
         IpcMessage::Ack { .. }
     ));
     assert!(matches!(
@@ -398,7 +404,10 @@ fn unshare_and_shared_with_are_for_native_links_only() {
         IpcMessage::Ack { body, .. } if body.is_empty()
     ));
     // Bob's copy stays at what he read.
-    assert!(matches!(net.call(a, update(g, b"v2")), IpcMessage::Ack { .. }));
+    assert!(matches!(
+        net.call(a, update(g, b"v2")),
+        IpcMessage::Ack { .. }
+    ));
     assert_eq!(net.state_of(b, g), b"v1");
 
     net.input(a, ServiceInput::AppClosed(1));

@@ -58,7 +58,7 @@ struct Obj {
     shared_with: BTreeSet<usize>,
     /// Acknowledged unshares: (agent, device, step of the answer).
     unshares: Vec<(usize, usize, u64)>,
-    /// Shares: (agent, step asked, step answered).
+    /// Acknowledged shares: (agent, step asked, step answered).
     shares: Vec<(usize, u64, u64)>,
     /// Every state an app wrote and had acknowledged.
     acked: BTreeSet<Vec<u8>>,
@@ -131,6 +131,43 @@ fn run_world(mut w: World) -> Run {
         Delete(usize),
     }
     let mut waiting: BTreeMap<u64, (usize, Wait)> = BTreeMap::new();
+    /// Takes in the replies that arrived.
+    fn collect(w: &World, waiting: &mut BTreeMap<u64, (usize, Wait)>, objs: &mut Vec<Obj>) {
+        let done: Vec<u64> = waiting
+            .iter()
+            .filter(|(r, (d, _))| w.devices[*d].replies.contains_key(r))
+            .map(|(r, _)| *r)
+            .collect();
+        for r in done {
+            let (d, what) = waiting.remove(&r).expect("waiting");
+            let reply = w.devices[d].replies.get(&r).cloned().expect("reply");
+            let at = w.replied_at.get(&(d, r)).copied().expect("reply step");
+            match (what, reply) {
+                (Wait::New(agent, dynamic, state), Ok(AppReply::Ghid(g))) => objs.push(Obj {
+                    address: g,
+                    owner: agent,
+                    dynamic,
+                    shared_with: BTreeSet::new(),
+                    unshares: Vec::new(),
+                    shares: Vec::new(),
+                    acked: [state].into_iter().collect(),
+                    deleted: false,
+                }),
+                (Wait::Update(i, state), Ok(AppReply::Done)) => {
+                    objs[i].acked.insert(state);
+                }
+                (Wait::Share(i, to, asked), Ok(AppReply::Done)) => {
+                    objs[i].shared_with.insert(to);
+                    objs[i].shares.push((to, asked, at));
+                }
+                (Wait::Unshare(i, from), Ok(AppReply::Done)) => {
+                    objs[i].unshares.push((from, d, at));
+                }
+                (Wait::Delete(i), Ok(AppReply::Done)) => objs[i].deleted = true,
+                _ => {}
+            }
+        }
+    }
     let ops = 80;
     for _ in 0..ops {
         // A few network steps between operations.
@@ -203,41 +240,7 @@ fn run_world(mut w: World) -> Run {
                 waiting.insert(r, (d, Wait::Update(i, state)));
             }
         }
-        // Collect replies that arrived.
-        let done: Vec<u64> = waiting
-            .iter()
-            .filter(|(r, (d, _))| w.devices[*d].replies.contains_key(r))
-            .map(|(r, _)| *r)
-            .collect();
-        for r in done {
-            let (d, what) = waiting.remove(&r).expect("waiting");
-            let reply = w.devices[d].replies.get(&r).cloned().expect("reply");
-            let at = w.replied_at.get(&(d, r)).copied().expect("reply step");
-            match (what, reply) {
-                (Wait::New(agent, dynamic, state), Ok(AppReply::Ghid(g))) => objs.push(Obj {
-                    address: g,
-                    owner: agent,
-                    dynamic,
-                    shared_with: BTreeSet::new(),
-                    unshares: Vec::new(),
-                    shares: Vec::new(),
-                    acked: [state].into_iter().collect(),
-                    deleted: false,
-                }),
-                (Wait::Update(i, state), Ok(AppReply::Done)) => {
-                    objs[i].acked.insert(state);
-                }
-                (Wait::Share(i, to, asked), Ok(AppReply::Done)) => {
-                    objs[i].shared_with.insert(to);
-                    objs[i].shares.push((to, asked, at));
-                }
-                (Wait::Unshare(i, from), Ok(AppReply::Done)) => {
-                    objs[i].unshares.push((from, d, at));
-                }
-                (Wait::Delete(i), Ok(AppReply::Done)) => objs[i].deleted = true,
-                _ => {}
-            }
-        }
+        collect(&w, &mut waiting, &mut objs);
     }
     // Heal the network and let everything settle.
     w.faults = Faults::NONE;
@@ -247,6 +250,7 @@ fn run_world(mut w: World) -> Run {
         w.disconnect(d);
     }
     w.settle(5_000_000);
+    collect(&w, &mut waiting, &mut objs);
 
     // Deletions made on any device win.
     for o in objs.iter_mut() {
@@ -364,9 +368,9 @@ thread_local! {
 /// The revocation invariant for one object; returns how many unshares it
 /// checked. For each acknowledged unshare of agent `r` on device `d` at
 /// step `t`: the first frame `d` published after `t` that the server
-/// accepted starts the window (the rotation; skipped if `r` was shared
-/// with again before it, which may cancel the unshare), the first share
-/// again acknowledged after `t` ends it. No master any device of `r` ever
+/// accepted starts the window (the rotation; skipped if a share with `r`
+/// took effect before it, which may cancel the unshare), the first share
+/// again acknowledged from `t` on ends it. No master any device of `r` ever
 /// held opens the container of a frame accepted in the window.
 fn check_revocation(w: &World, seed: u64, o: &Obj, agents: &[Vec<usize>]) -> u64 {
     let mut checked = 0;
@@ -385,16 +389,18 @@ fn check_revocation(w: &World, seed: u64, o: &Obj, agents: &[Vec<usize>]) -> u64
         else {
             continue;
         };
+        // A share taking effect (answered) from the unshare's step on may
+        // cancel it: nothing to check then.
         if o.shares
             .iter()
-            .any(|&(to, asked, _)| to == r && asked > t && asked < *start_step)
+            .any(|&(to, _, at)| to == r && at >= t && at < *start_step)
         {
             continue;
         }
         let end = o
             .shares
             .iter()
-            .filter(|&&(to, _, at)| to == r && at > t)
+            .filter(|&&(to, _, at)| to == r && at >= t)
             .map(|&(_, _, at)| at)
             .min()
             .unwrap_or(u64::MAX);

@@ -41,8 +41,8 @@ pub(crate) fn merge_entry(local: &mut Entry, remote: &Entry) -> bool {
 /// Merges masters and recipients (`docs/protocol/revocation.md`): the
 /// master of the higher rotation is current (a tie, which the server's
 /// frame order prevents for an owner, goes to the greater secret so every
-/// device picks the same), every other master is kept as an older one, and
-/// for each recipient the greater turn, `sent` and `from` win.
+/// device picks the same) with its `withheld`, every other master is kept
+/// as an older one, and for each recipient the greater turn and `sent` win.
 fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
     let mut changed = false;
     let (l, r) = (&mut local.sharing, &remote.sharing);
@@ -53,6 +53,7 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
             let old = std::mem::replace(&mut local.secret, remote.secret.clone());
             l.retire(old);
             l.rotation = r.rotation;
+            l.withheld.clone_from(&r.withheld);
             changed = true;
         } else {
             changed |= l.retire(remote.secret.clone());
@@ -71,10 +72,9 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
             }
             Some(y) => {
                 // `sent` is a fact about the master, whatever the turn.
-                if x.turn > y.turn || x.sent > y.sent || x.from > y.from {
+                if x.turn > y.turn || x.sent > y.sent {
                     y.turn = y.turn.max(x.turn);
                     y.sent = y.sent.max(x.sent);
-                    y.from = y.from.max(x.from);
                     changed = true;
                 }
             }

@@ -192,10 +192,6 @@ pub(crate) struct Recipient {
     pub turn: u32,
     /// The rotation whose master the recipient was last sent.
     pub sent: u32,
-    /// The first rotation whose master it may be sent: shared again after
-    /// an unshare, it must not get a master frames were published under
-    /// while it was unshared, so a new one is made for it.
-    pub from: u32,
 }
 
 impl Recipient {
@@ -204,9 +200,9 @@ impl Recipient {
         self.turn % 2 == 1
     }
 
-    /// Shared, and the current master (of `rotation`) is due to it.
+    /// Shared, and it was not sent the current master (of `rotation`).
     pub(crate) fn lacks(&self, rotation: u32) -> bool {
-        self.shared() && self.sent < rotation && self.from <= rotation
+        self.shared() && self.sent < rotation
     }
 }
 
@@ -219,12 +215,18 @@ pub(crate) struct Sharing {
     pub older: Vec<Secret>,
     /// Identities this agent shared the object with, shared or unshared.
     pub recipients: Vec<Recipient>,
+    /// The identities unshared when the current master was made (as the
+    /// device that made it knew them): frames were published under it while
+    /// they had no access, so it is never sent to them, even once shared
+    /// with again (a new master is made for them instead).
+    pub withheld: Vec<Ghid>,
 }
 
 impl PartialEq for Sharing {
     fn eq(&self, o: &Self) -> bool {
         self.rotation == o.rotation
             && self.recipients == o.recipients
+            && self.withheld == o.withheld
             && self.older.len() == o.older.len()
             && self.older.iter().zip(&o.older).all(|(a, b)| a == b)
     }
@@ -233,16 +235,25 @@ impl Eq for Sharing {}
 
 impl Sharing {
     fn is_empty(&self) -> bool {
-        self.rotation == 0 && self.older.is_empty() && self.recipients.is_empty()
+        self.rotation == 0
+            && self.older.is_empty()
+            && self.recipients.is_empty()
+            && self.withheld.is_empty()
+    }
+
+    /// Whether the current master may be sent to `g`.
+    pub(crate) fn may_send(&self, g: &Ghid) -> bool {
+        !self.withheld.contains(g)
     }
 
     /// Whether an unshared identity may hold the current master: the next
     /// frame must then be encrypted under a new one.
-    /// Also when a recipient shared again after an unshare may only get a
-    /// master newer than the current one.
+    /// Also when a recipient shared again after an unshare lacks it but may
+    /// not be sent it (`withheld`).
     pub(crate) fn needs_rotation(&self) -> bool {
         self.recipients.iter().any(|r| {
-            (!r.shared() && r.sent >= self.rotation) || (r.shared() && r.from > self.rotation)
+            (!r.shared() && r.sent >= self.rotation)
+                || (r.lacks(self.rotation) && !self.may_send(&r.ghid))
         })
     }
 
@@ -340,7 +351,13 @@ impl Entry {
                 .map_err(|_| Error::InvalidLength("too many recipients"))?;
             w.u16(n);
             for r in &sh.recipients {
-                w.ghid(&r.ghid).u32(r.turn).u32(r.sent).u32(r.from);
+                w.ghid(&r.ghid).u32(r.turn).u32(r.sent);
+            }
+            let n = u16::try_from(sh.withheld.len())
+                .map_err(|_| Error::InvalidLength("too many identities withheld"))?;
+            w.u16(n);
+            for g in &sh.withheld {
+                w.ghid(g);
             }
         }
         Ok(())
@@ -401,13 +418,18 @@ fn read_sharing(r: &mut Reader<'_>) -> Result<Sharing> {
             ghid,
             turn: r.u32()?,
             sent: r.u32()?,
-            from: r.u32()?,
         });
+    }
+    let n = r.u16()?;
+    let mut withheld = Vec::new();
+    for _ in 0..n {
+        withheld.push(r.ghid()?);
     }
     Ok(Sharing {
         rotation,
         older,
         recipients,
+        withheld,
     })
 }
 

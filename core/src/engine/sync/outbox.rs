@@ -184,10 +184,18 @@ impl Engine {
                     let c = c.clone();
                     let rotated = rec.rotating.take().map(|m| {
                         // The rotation won its counter: its master is the
-                        // object's from now on.
+                        // object's from now on, never to be sent to those
+                        // unshared now (every frame under it comes later).
                         let old = std::mem::replace(&mut rec.entry.secret, m);
-                        rec.entry.sharing.retire(old);
-                        rec.entry.sharing.rotation += 1;
+                        let sh = &mut rec.entry.sharing;
+                        sh.retire(old);
+                        sh.rotation += 1;
+                        sh.withheld = sh
+                            .recipients
+                            .iter()
+                            .filter(|x| !x.shared())
+                            .map(|x| x.ghid)
+                            .collect();
                     });
                     Some((c, rotated.is_some()))
                 });

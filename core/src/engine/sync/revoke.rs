@@ -80,10 +80,10 @@ impl Engine {
     }
 
     /// Records a share of `address` with `recipient`. True if the current
-    /// master may go to it now (and is recorded as sent); false if it was
-    /// unshared and no longer holds the current master: it must not get a
-    /// master frames were published under while it was unshared, so the
-    /// object rotates and the new master goes to it (`step_rekey`).
+    /// master may go to it now (and is recorded as sent); false if the
+    /// current master was made while it was unshared (`Sharing::withheld`):
+    /// frames were published under it while it had no access, so the object
+    /// rotates and the new master goes to it (`step_rekey`).
     pub(crate) fn note_shared(&mut self, address: &Ghid, recipient: &Ghid) -> bool {
         let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
             return true;
@@ -97,18 +97,14 @@ impl Engine {
                     ghid: *recipient,
                     turn: 1,
                     sent: rotation,
-                    from: 0,
                 });
                 true
             }
             Some(x) => {
                 if !x.shared() {
                     x.turn += 1;
-                    if owner && x.sent < rotation {
-                        x.from = rotation + 1;
-                    }
                 }
-                let now = !owner || x.from <= rotation;
+                let now = !owner || !sh.withheld.contains(recipient);
                 if now {
                     x.sent = x.sent.max(rotation);
                 }
@@ -140,13 +136,11 @@ impl Engine {
             // The rotation in flight sends the new master when it lands.
             return;
         }
-        let rotation = rec.entry.sharing.rotation;
-        let lacking: Vec<Ghid> = rec
-            .entry
-            .sharing
+        let sh = &rec.entry.sharing;
+        let lacking: Vec<Ghid> = sh
             .recipients
             .iter()
-            .filter(|x| x.lacks(rotation))
+            .filter(|x| x.lacks(sh.rotation) && sh.may_send(&x.ghid))
             .map(|x| x.ghid)
             .collect();
         for recipient in lacking {
@@ -183,6 +177,9 @@ impl Engine {
             return Ok(Progress::Done);
         }
         let rotation = rec.entry.sharing.rotation;
+        if !rec.entry.sharing.may_send(&recipient) {
+            return Ok(Progress::Done);
+        }
         let Some(x) = rec
             .entry
             .sharing
