@@ -136,5 +136,102 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, revocation);
 criterion_main!(benches);
+
+/// Unshare with 1, 10 and 100 remaining recipients: the time from the
+/// owner's `%O` to the last remaining recipient's app holding the state of
+/// the next update (the rotation frame, a handshake per recipient, their
+/// answers, then the update), against the same update with no unshare (the
+/// baseline, in the same run). Between timed iterations (untimed) the
+/// unshared agent is shared with again, which rotates once more.
+fn revocation(c: &mut Criterion) {
+    use criterion::BenchmarkId;
+    use std::time::{Duration, Instant};
+    let mut grp = c.benchmark_group("revocation");
+    grp.sample_size(10);
+    for n in [1usize, 10, 100] {
+        let mut w = World::new(7);
+        w.page_entries = hypergolix_core::engine::EngineConfig::new([0; 32]).page_entries;
+        let (a, _, _) = w.new_agent("owner", b"a");
+        let mut recipients = Vec::new();
+        for k in 0..=n {
+            let (d, _, id) = w.new_agent(&format!("recipient-{k}"), b"r");
+            recipients.push((d, id));
+        }
+        w.settle(100_000_000);
+        let g = ghid(w.call(a, new_dynamic(b"0")));
+        for &(d, id) in &recipients {
+            w.call(d, AppRequest::RegisterApi(ApiId::default_bytes()))
+                .expect("register");
+            w.call(
+                a,
+                AppRequest::Share {
+                    address: g,
+                    recipient: id,
+                },
+            )
+            .expect("share");
+            w.call(d, AppRequest::Get(g)).expect("get");
+        }
+        let (gone_dev, gone) = recipients[0];
+        let remaining: Vec<usize> = recipients[1..].iter().map(|(d, _)| *d).collect();
+        let mut i = 0u64;
+        let mut update = |w: &mut World| {
+            i += 1;
+            let state = i.to_be_bytes().to_vec();
+            w.call(
+                a,
+                AppRequest::Update {
+                    address: g,
+                    state: state.clone(),
+                },
+            )
+            .expect("update");
+            state
+        };
+        grp.bench_function(BenchmarkId::new("update_to_last_recipient", n), |x| {
+            x.iter(|| {
+                let state = update(&mut w);
+                for &d in &remaining {
+                    assert_eq!(w.engine(d).peek(&g).expect("held").state, state);
+                }
+            })
+        });
+        grp.bench_function(
+            BenchmarkId::new("unshare_then_update_to_last_recipient", n),
+            |x| {
+                x.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        w.call(
+                            a,
+                            AppRequest::Share {
+                                address: g,
+                                recipient: gone,
+                            },
+                        )
+                        .expect("share again");
+                        let t0 = Instant::now();
+                        w.call(
+                            a,
+                            AppRequest::Unshare {
+                                address: g,
+                                recipient: gone,
+                            },
+                        )
+                        .expect("unshare");
+                        let state = update(&mut w);
+                        total += t0.elapsed();
+                        for &d in &remaining {
+                            assert_eq!(w.engine(d).peek(&g).expect("held").state, state);
+                        }
+                        assert_ne!(w.engine(gone_dev).peek(&g).expect("held").state, state);
+                    }
+                    total
+                })
+            },
+        );
+    }
+    grp.finish();
+}

@@ -484,3 +484,80 @@ fn deleting_a_static_object_reaches_every_recipient() {
         assert_eq!(w.call(x, AppRequest::Get(g)), Err(Error::UnknownObject));
     }
 }
+
+/// Bob re-shared Alice's object with Dave; Alice unshares Bob: Dave loses
+/// access at that rotation too (Alice never knew of him), and keeps it if
+/// Alice shares with him directly.
+#[test]
+fn a_reshare_by_a_recipient_ends_at_the_next_rotation() {
+    let mut w = World::new(27);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    let (d, _, dave) = w.new_agent("dave", b"d");
+    w.settle(100_000);
+    for x in [b, d] {
+        w.call(x, AppRequest::RegisterApi(api())).expect("register");
+    }
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    let g = ghid(w.call(a, new_obj(true, b"v1")));
+    share(&mut w, a, g, bob);
+    w.settle(100_000);
+    share(&mut w, b, g, dave);
+    w.settle(100_000);
+    assert_eq!(object(w.call(d, AppRequest::Get(g))).state, b"v1");
+    // Bob lists whom he shared with; Alice does not see Dave.
+    assert_eq!(shared_with(&mut w, b, g), vec![dave]);
+    assert_eq!(shared_with(&mut w, a, g), vec![bob]);
+    unshare(&mut w, a, g, bob).expect("unshare");
+    update(&mut w, a, g, b"v2");
+    w.settle(100_000);
+    assert_eq!(w.engine(d).peek(&g).expect("d").state, b"v1");
+    assert_eq!(w.engine(b).peek(&g).expect("b").state, b"v1");
+    // Shared with Dave directly: he reads on.
+    share(&mut w, a, g, dave);
+    update(&mut w, a, g, b"v3");
+    w.settle(100_000);
+    assert_eq!(w.engine(d).peek(&g).expect("d").state, b"v3");
+    assert_eq!(w.engine(b).peek(&g).expect("b").state, b"v1");
+}
+
+/// A link object is an object like any other: unsharing it rotates its own
+/// key and leaves the object it points to as shared as it was.
+#[test]
+fn unsharing_a_link_object_leaves_its_target_shared() {
+    let Cast {
+        mut w, a, b, bob, ..
+    } = cast(28);
+    let target = ghid(w.call(a, new_obj(true, b"target v1")));
+    let link = ghid(w.call(
+        a,
+        AppRequest::New(NewObject {
+            api_id: api(),
+            private: false,
+            dynamic: true,
+            legroom: 0,
+            is_link: true,
+            state: target.to_bytes().to_vec(),
+        }),
+    ));
+    share(&mut w, a, target, bob);
+    share(&mut w, a, link, bob);
+    w.settle(100_000);
+    assert!(object(w.call(b, AppRequest::Get(link))).is_link);
+    unshare(&mut w, a, link, bob).expect("unshare the link");
+    let other = ghid(w.call(a, new_obj(true, b"elsewhere")));
+    update(&mut w, a, link, &other.to_bytes());
+    update(&mut w, a, target, b"target v2");
+    w.settle(100_000);
+    // Bob does not learn where the link points now; the target reaches him.
+    assert_eq!(
+        w.engine(b).peek(&link).expect("link").state,
+        target.to_bytes()
+    );
+    assert_eq!(
+        w.engine(b).peek(&target).expect("target").state,
+        b"target v2"
+    );
+    assert_eq!(shared_with(&mut w, a, target), vec![bob]);
+}

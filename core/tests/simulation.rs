@@ -84,6 +84,7 @@ fn run_seed(seed: u64) -> Run {
 
 fn run_world(mut w: World) -> Run {
     let seed = w.seed;
+    w.sample_masters = true;
     let api = ApiId::default_bytes();
     // Three agents of two devices each.
     let mut agents = Vec::new();

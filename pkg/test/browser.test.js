@@ -94,6 +94,54 @@ test('a browser agent and a local-service agent share live', { timeout: 300_000 
   }
 });
 
+test('a browser owner unshares: the remaining agent reads on, the unshared one reads nothing new', { timeout: 180_000 }, async () => {
+  const site = await staticServer(join(app, 'dist'));
+  const server = await serve('revoke');
+  const apiId = new ApiId(new Uint8Array(64).fill(API));
+  const agent = async (name) => {
+    const link = await HypergolixLink.connect(await service(name, server));
+    await link.newToken();
+    const shares = [];
+    await link.registerApi(apiId, (s) => shares.push(s));
+    return { link, shares };
+  };
+  const b = await agent('revoke-b');
+  const c = await agent('revoke-c');
+  const { context, page } = await launch(join(work, 'chromium-revoke'));
+  try {
+    await openApp(page, site.url);
+    await page.evaluate(([s, a]) => window.hgx.create(s, 'owner password', a), [server, API]);
+    const addr = await page.evaluate((a) => window.hgx.newObj('r0', a), API);
+    for (const x of [b, c]) await page.evaluate(([a, to]) => window.hgx.share(a, to), [addr, x.link.whoami.toString()]);
+    await until('both agents are told', () => [b, c].every((x) => x.shares.some((s) => s.address.toString() === addr)));
+    const onB = await b.link.get(Ghid.fromString(addr));
+    const onC = await c.link.get(Ghid.fromString(addr));
+    const seenB = [];
+    onB.appendCallback((o) => seenB.push(text(o.state)));
+    const ids = (...xs) => xs.map((x) => x.link.whoami.toString()).sort();
+    assert.deepEqual(await page.evaluate((a) => window.hgx.sharedWith(a), addr), ids(b, c));
+
+    await page.evaluate(([a, to]) => window.hgx.unshare(a, to), [addr, b.link.whoami.toString()]);
+    assert.deepEqual(await page.evaluate((a) => window.hgx.sharedWith(a), addr), ids(c));
+    await page.evaluate(([a, s]) => window.hgx.setState(a, s), [addr, 'r1 for c']);
+    await until('C reads r1', () => text(onC.state) === 'r1 for c');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(text(onB.state), 'r0');
+    assert.deepEqual(seenB, []);
+
+    await page.evaluate(([a, to]) => window.hgx.share(a, to), [addr, b.link.whoami.toString()]);
+    await page.evaluate(([a, s]) => window.hgx.setState(a, s), [addr, 'r2 for both']);
+    await until('B reads r2', () => text(onB.state) === 'r2 for both', 60000);
+    await until('C reads r2', () => text(onC.state) === 'r2 for both');
+    assert.ok(seenB.every((s) => s === 'r1 for c' || s === 'r2 for both'), seenB.join());
+  } finally {
+    await context.close().catch(() => {});
+    b.link.close();
+    c.link.close();
+    await site.close();
+  }
+});
+
 /**
  * A test CA and a server certificate for `localhost` it signed, made with
  * openssl in `dir`; with the SHA-256 of the server key's SPKI (base64), the

@@ -628,6 +628,35 @@ mod tests {
                     secret: secret(6),
                     sharing: Default::default(),
                 },
+                Entry {
+                    address: ghid(11),
+                    author: ghid(12),
+                    api_id: ApiId([4; 65]),
+                    dynamic: true,
+                    owned: true,
+                    is_link: false,
+                    deleted: false,
+                    private: None,
+                    legroom: 7,
+                    secret: secret(13),
+                    sharing: Sharing {
+                        rotation: 3,
+                        older: vec![secret(14), secret(15)],
+                        recipients: vec![
+                            Recipient {
+                                ghid: ghid(16),
+                                turn: 1,
+                                sent: 3,
+                            },
+                            Recipient {
+                                ghid: ghid(17),
+                                turn: 4,
+                                sent: 2,
+                            },
+                        ],
+                        withheld: vec![ghid(17)],
+                    },
+                },
             ],
             tokens: vec![
                 (AppToken([1; 16]), Some(ghid(8))),
@@ -636,6 +665,10 @@ mod tests {
         };
         let b = st.to_bytes().expect("encode");
         assert!(AccountState::parse(&b).expect("parse") == st);
+        // An entry without sharing fields is written as before them.
+        let mut plain = Writer::default();
+        st.entries[0].write(&mut plain).expect("write");
+        assert_eq!(plain.0[65 + 65 + 65] & F_SHARING, 0);
         for cut in 0..b.len() {
             assert!(AccountState::parse(&b[..cut]).is_err());
         }

@@ -118,6 +118,9 @@ pub struct World {
     pub accepted_frames: Vec<(u64, usize, Vec<u8>)>,
     /// Every container the server accepted, by GHID.
     pub accepted_containers: BTreeMap<Ghid, Vec<u8>>,
+    /// Sample masters after every step (the simulation's revocation check;
+    /// off by default: benchmarks must not pay for it).
+    pub sample_masters: bool,
     /// Every master each device's engine ever held, by device and object
     /// (`SH` bytes), sampled after each of its steps.
     pub masters_seen: BTreeMap<usize, BTreeMap<Ghid, BTreeSet<Vec<u8>>>>,
@@ -149,6 +152,7 @@ impl World {
             trace: None,
             accepted_frames: Vec::new(),
             accepted_containers: BTreeMap::new(),
+            sample_masters: false,
             masters_seen: BTreeMap::new(),
             replied_at: BTreeMap::new(),
         }
@@ -156,6 +160,9 @@ impl World {
 
     /// Records every master device `d`'s engine holds now.
     fn sample_masters(&mut self, d: usize) {
+        if !self.sample_masters {
+            return;
+        }
         let Some(e) = self.devices[d].engine.as_ref() else {
             return;
         };

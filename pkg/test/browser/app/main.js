@@ -66,6 +66,12 @@ window.hgx = {
   async share(address, recipient) {
     await shareWhenKnown(app.objs.get(address), Ghid.fromString(recipient));
   },
+  async unshare(address, recipient) {
+    await app.objs.get(address).unshare(Ghid.fromString(recipient));
+  },
+  async sharedWith(address) {
+    return (await app.objs.get(address).sharedWith()).map((g) => g.toString()).sort();
+  },
   seen(address) {
     return app.seen.get(address) ?? [];
   },
