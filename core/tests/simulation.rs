@@ -12,8 +12,8 @@
 //! - a delete, of a dynamic or a static object, reaches every device of
 //!   every agent it was ever shared with;
 //! - revocation: for every frame the server accepted after an acknowledged
-//!   unshare took effect (the first frame the unsharing device published
-//!   after it) and before the identity was shared with again, no master any
+//!   unshare took effect (the first frame the unsharing device built after
+//!   it) and before the identity was shared with again, no master any
 //!   device of the unshared agent ever held (sampled after every step of
 //!   its engines, later masters included) decrypts the frame's container;
 //! - no app state and no password ever reaches the server in the clear;
@@ -22,7 +22,8 @@
 //! - the same seed replays bit for bit: every input and every action of
 //!   every engine and of the server, in order (`a_seed_replays_bit_for_bit`).
 //!
-//! `SIM_SEEDS=N` runs N seeds (CI runs the default); `SIM_SEED=S` one seed.
+//! `SIM_SEEDS=N` runs N seeds (CI runs the default), from `SIM_FIRST` (0);
+//! `SIM_SEED=S` one seed.
 
 mod sim;
 
@@ -368,7 +369,7 @@ thread_local! {
 
 /// The revocation invariant for one object; returns how many unshares it
 /// checked. For each acknowledged unshare of agent `r` on device `d` at
-/// step `t`: the first frame `d` published after `t` that the server
+/// step `t`: the first frame `d` built after `t` that the server
 /// accepted starts the window (the rotation; skipped if a share with `r`
 /// took effect before it, which may cancel the unshare), the first share
 /// again acknowledged from `t` on ends it. No master any device of `r` ever
@@ -386,7 +387,12 @@ fn check_revocation(w: &World, seed: u64, o: &Obj, agents: &[Vec<usize>]) -> u64
         }
     }
     for &(r, d, t) in &o.unshares {
-        let Some((start_step, _, start)) = frames.iter().find(|(s, dev, _)| *s > t && *dev == d)
+        // The first frame `d` built (= first sent) after the unshare: one
+        // sent before it may be accepted after it, and is not a rotation.
+        let built_after = |f: &Gobd| w.frame_first_sent.get(&f.ghid()).is_some_and(|s| *s > t);
+        let Some((start_step, _, start)) = frames
+            .iter()
+            .find(|(_, dev, f)| *dev == d && built_after(f))
         else {
             continue;
         };
@@ -454,9 +460,14 @@ fn simulation_seeds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
+    // `SIM_FIRST=F` starts at seed F (to split a long run).
+    let first: u64 = std::env::var("SIM_FIRST")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (mut steps, mut objects, mut restarts, mut mid) = (0, 0, 0, 0);
     let (mut unshares, mut frames) = (0, 0);
-    for seed in 0..n {
+    for seed in first..first + n {
         let r = run_seed(seed);
         steps += r.steps;
         objects += r.objects;

@@ -39,14 +39,29 @@ pub(crate) fn merge_entry(local: &mut Entry, remote: &Entry) -> bool {
 }
 
 /// Merges masters and recipients (`docs/protocol/revocation.md`): the
-/// master of the higher rotation is current (a tie, which the server's
-/// frame order prevents for an owner, goes to the greater secret so every
-/// device picks the same) with its `withheld`, every other master is kept
-/// as an older one, and for each recipient the greater turn and `sent` win.
+/// master of the higher rotation is current, with its `withheld` (a tie,
+/// which the server's frame order prevents for an owner, goes to the
+/// greater secret so every device picks the same); the master it replaces
+/// becomes one of this device's older ones. The same master: the greater
+/// rotation count and both `withheld`. For each recipient the greater turn
+/// and `sent` win. Older masters are not merged (each device keeps those
+/// it replaced; a bounded union would never settle).
 fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
     let mut changed = false;
     let (l, r) = (&mut local.sharing, &remote.sharing);
-    if local.secret != remote.secret {
+    if local.secret == remote.secret {
+        if r.rotation > l.rotation {
+            l.rotation = r.rotation;
+            changed = true;
+        }
+        for g in &r.withheld {
+            if !l.withheld.contains(g) {
+                l.withheld.push(*g);
+                l.withheld.sort();
+                changed = true;
+            }
+        }
+    } else {
         let remote_wins = r.rotation > l.rotation
             || (r.rotation == l.rotation && *remote.secret.to_bytes() > *local.secret.to_bytes());
         if remote_wins {
@@ -55,19 +70,13 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
             l.rotation = r.rotation;
             l.withheld.clone_from(&r.withheld);
             changed = true;
-        } else {
-            changed |= l.retire(remote.secret.clone());
-        }
-    }
-    for s in &r.older {
-        if *s != local.secret {
-            changed |= l.retire(s.clone());
         }
     }
     for x in &r.recipients {
         match l.recipients.iter_mut().find(|y| y.ghid == x.ghid) {
             None => {
                 l.recipients.push(x.clone());
+                l.recipients.sort_by_key(|y| y.ghid);
                 changed = true;
             }
             Some(y) => {

@@ -211,14 +211,17 @@ impl Recipient {
 pub(crate) struct Sharing {
     /// How many times the master was replaced (0: the object's first).
     pub rotation: u32,
-    /// Masters replaced since, newest first (at most `MAX_OLDER_MASTERS`).
+    /// Masters this device replaced, newest first (at most
+    /// `MAX_OLDER_MASTERS`). Not merged between devices: a bounded union
+    /// would never settle.
     pub older: Vec<Secret>,
-    /// Identities this agent shared the object with, shared or unshared.
+    /// Identities this agent shared the object with, shared or unshared,
+    /// sorted by GHID (so that devices' lists compare equal).
     pub recipients: Vec<Recipient>,
     /// The identities unshared when the current master was made (as the
     /// device that made it knew them): frames were published under it while
     /// they had no access, so it is never sent to them, even once shared
-    /// with again (a new master is made for them instead).
+    /// with again (a new master is made for them instead). Sorted.
     pub withheld: Vec<Ghid>,
 }
 
@@ -239,6 +242,14 @@ impl Sharing {
             && self.older.is_empty()
             && self.recipients.is_empty()
             && self.withheld.is_empty()
+    }
+
+    /// Equal apart from the older masters, which are each device's own (the
+    /// masters it replaced itself): devices agree on everything else.
+    pub(crate) fn same(&self, o: &Self) -> bool {
+        self.rotation == o.rotation
+            && self.recipients == o.recipients
+            && self.withheld == o.withheld
     }
 
     /// Whether the current master may be sent to `g`.
@@ -301,7 +312,7 @@ impl Entry {
             && self.dynamic == o.dynamic
             && self.legroom == o.legroom
             && self.author == o.author
-            && self.sharing == o.sharing
+            && self.sharing.same(&o.sharing)
             && (self.sharing.rotation == 0 || self.secret == o.secret)
     }
 }
@@ -425,6 +436,9 @@ fn read_sharing(r: &mut Reader<'_>) -> Result<Sharing> {
     for _ in 0..n {
         withheld.push(r.ghid()?);
     }
+    // Written sorted; sorted again so that any input compares as devices do.
+    recipients.sort_by_key(|x: &Recipient| x.ghid);
+    withheld.sort();
     Ok(Sharing {
         rotation,
         older,

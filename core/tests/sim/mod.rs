@@ -118,6 +118,9 @@ pub struct World {
     pub accepted_frames: Vec<(u64, usize, Vec<u8>)>,
     /// Every container the server accepted, by GHID.
     pub accepted_containers: BTreeMap<Ghid, Vec<u8>>,
+    /// When each frame was first sent to the server (step), by frame GHID
+    /// (an engine builds a frame when it sends it).
+    pub frame_first_sent: BTreeMap<Ghid, u64>,
     /// Sample masters after every step (the simulation's revocation check;
     /// off by default: benchmarks must not pay for it).
     pub sample_masters: bool,
@@ -152,6 +155,7 @@ impl World {
             trace: None,
             accepted_frames: Vec::new(),
             accepted_containers: BTreeMap::new(),
+            frame_first_sent: BTreeMap::new(),
             sample_masters: false,
             masters_seen: BTreeMap::new(),
             replied_at: BTreeMap::new(),
@@ -404,6 +408,15 @@ impl World {
         for a in actions {
             match a {
                 Action::Send(m) => {
+                    if let Message::Request {
+                        request: Request::Publish(obj),
+                        ..
+                    } = &m
+                    {
+                        if let Ok(GolixObject::Gobd(f)) = GolixObject::parse(obj) {
+                            self.frame_first_sent.entry(f.ghid()).or_insert(self.steps);
+                        }
+                    }
                     if let Some(c) = self.devices[d].conn {
                         let bytes = m.encode();
                         self.server_saw.push(bytes.clone());
@@ -581,7 +594,8 @@ impl World {
             while self.step() {
                 assert!(
                     self.steps - start < max,
-                    "the world did not settle in {max} steps"
+                    "seed {}: the world did not settle in {max} steps",
+                    self.seed
                 );
             }
             let mut woke = false;

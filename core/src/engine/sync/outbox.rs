@@ -196,6 +196,7 @@ impl Engine {
                             .filter(|x| !x.shared())
                             .map(|x| x.ghid)
                             .collect();
+                        sh.withheld.sort();
                     });
                     Some((c, rotated.is_some()))
                 });

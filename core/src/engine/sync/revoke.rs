@@ -98,6 +98,7 @@ impl Engine {
                     turn: 1,
                     sent: rotation,
                 });
+                sh.recipients.sort_by_key(|y| y.ghid);
                 true
             }
             Some(x) => {
