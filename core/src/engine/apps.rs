@@ -290,6 +290,7 @@ impl Engine {
             container,
             unsent,
             rotating: None,
+            rotating_withheld: Vec::new(),
             rekey_only: false,
             held,
             loaded: true,

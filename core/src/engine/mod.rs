@@ -364,6 +364,7 @@ impl Engine {
                     container: None,
                     unsent: Some((frame.to_bytes(), geoc)),
                     rotating: None,
+                    rotating_withheld: Vec::new(),
                     rekey_only: false,
                     held: None,
                     loaded: true,

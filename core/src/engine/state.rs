@@ -51,6 +51,10 @@ pub(crate) struct ObjRecord {
     /// that frame rotates the key (it becomes the entry's master once the
     /// server accepts the frame).
     pub rotating: Option<Secret>,
+    /// The recipients unshared when that master was made: it is withheld
+    /// from them even if one is shared with again before the server
+    /// accepts the frame (the frame may already be accepted by then).
+    pub rotating_withheld: Vec<Ghid>,
     /// The unsent frame was built only to rotate the master: it carries no
     /// local edit (losing its counter to another frame loses nothing).
     pub rekey_only: bool,
@@ -72,6 +76,7 @@ impl ObjRecord {
             container: None,
             unsent: None,
             rotating: None,
+            rotating_withheld: Vec::new(),
             rekey_only: false,
             held: None,
             loaded: false,
@@ -97,6 +102,7 @@ impl ObjRecord {
     pub(crate) fn drop_unsent(&mut self) {
         self.unsent = None;
         self.rotating = None;
+        self.rotating_withheld.clear();
         self.rekey_only = false;
     }
 
@@ -117,6 +123,12 @@ impl ObjRecord {
                     .blob(f)?
                     .blob(c)?
                     .blob(&m.to_bytes())?;
+                let n = u16::try_from(self.rotating_withheld.len())
+                    .map_err(|_| Error::InvalidLength("too many identities withheld"))?;
+                w.u16(n);
+                for g in &self.rotating_withheld {
+                    w.ghid(g);
+                }
             }
             (None, _) => {
                 w.u8(0);
@@ -135,13 +147,18 @@ impl ObjRecord {
         let dirty = read_bool(&mut r)?;
         let current = read_opt_blob(&mut r)?.map(Gobd::parse).transpose()?;
         let container = read_opt_ghid(&mut r)?;
+        let mut rotating_withheld = Vec::new();
         let (unsent, rotating, rekey_only) = match r.u8()? {
             0 => (None, None, false),
             tag @ 1..=3 => {
                 let f = read_blob(&mut r)?.to_vec();
                 let c = read_blob(&mut r)?.to_vec();
                 let m = if tag >= 2 {
-                    Some(Secret::parse(read_blob(&mut r)?)?)
+                    let m = Secret::parse(read_blob(&mut r)?)?;
+                    for _ in 0..r.u16()? {
+                        rotating_withheld.push(r.ghid()?);
+                    }
+                    Some(m)
                 } else {
                     None
                 };
@@ -161,6 +178,7 @@ impl ObjRecord {
             container,
             unsent,
             rotating,
+            rotating_withheld,
             rekey_only,
             held,
             loaded,

@@ -62,6 +62,7 @@ impl Engine {
                 current: Some(frame),
                 unsent: None,
                 rotating: None,
+                rotating_withheld: Vec::new(),
                 rekey_only: false,
                 held: None,
                 loaded: true,

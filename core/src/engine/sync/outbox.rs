@@ -149,6 +149,11 @@ impl Engine {
         let frame = me.make_next_frame(current, &geoc.ghid(), legroom)?;
         rec.unsent = Some((frame.to_bytes(), geoc.to_bytes()));
         rec.rekey_only = rotating.is_some() && !rec.dirty;
+        rec.rotating_withheld = if rotating.is_some() {
+            unshared(&rec.entry.sharing)
+        } else {
+            Vec::new()
+        };
         rec.rotating = rotating;
         rec.dirty = false;
         self.stats.signed += 2;
@@ -187,16 +192,16 @@ impl Engine {
                         // object's from now on, never to be sent to those
                         // unshared now (every frame under it comes later).
                         let old = std::mem::replace(&mut rec.entry.secret, m);
+                        // Withheld from those unshared when it was made
+                        // and those unshared now.
+                        let mut withheld = std::mem::take(&mut rec.rotating_withheld);
                         let sh = &mut rec.entry.sharing;
                         sh.retire(old);
                         sh.rotation += 1;
-                        sh.withheld = sh
-                            .recipients
-                            .iter()
-                            .filter(|x| !x.shared())
-                            .map(|x| x.ghid)
-                            .collect();
-                        sh.withheld.sort();
+                        withheld.extend(unshared(sh));
+                        withheld.sort();
+                        withheld.dedup();
+                        sh.withheld = withheld;
                     });
                     Some((c, rotated.is_some()))
                 });
@@ -312,4 +317,16 @@ impl Engine {
             Pending::Debindings(_) | Pending::OwnerDebindings(_) | Pending::Ignore => {}
         }
     }
+}
+
+/// The recipients of `sh` that are unshared, sorted.
+fn unshared(sh: &super::super::record::Sharing) -> Vec<Ghid> {
+    let mut v: Vec<Ghid> = sh
+        .recipients
+        .iter()
+        .filter(|x| !x.shared())
+        .map(|x| x.ghid)
+        .collect();
+    v.sort();
+    v
 }

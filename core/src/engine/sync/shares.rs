@@ -261,6 +261,7 @@ impl Engine {
                 container: Some(container),
                 unsent: None,
                 rotating: None,
+                rotating_withheld: Vec::new(),
                 rekey_only: false,
                 held: None,
                 loaded: true,
