@@ -127,7 +127,9 @@ pub struct Engine {
     /// Objects whose newest verified frame no master this device has can
     /// decrypt (a rotation whose master has not arrived, or access taken
     /// back): nothing is published on top of them until one does.
-    locked: BTreeSet<Ghid>,
+    /// (By address, the counter of the newest such frame; a frame whose
+    /// container has not arrived yet locks its object the same way.)
+    locked: BTreeMap<Ghid, u64>,
     /// Static objects received from another agent, by the GHID of their
     /// owner's binding: its debinding is how a delete reaches recipients.
     owner_bindings: BTreeMap<Ghid, Ghid>,
@@ -164,7 +166,7 @@ impl Engine {
             pending: BTreeMap::new(),
             in_flight: BTreeSet::new(),
             queued_flush: BTreeSet::new(),
-            locked: BTreeSet::new(),
+            locked: BTreeMap::new(),
             owner_bindings: BTreeMap::new(),
             reshares: BTreeMap::new(),
             work: Jobs::default(),
@@ -256,6 +258,19 @@ impl Engine {
                 .map(|j| format!("job: {}", j.name())),
         );
         out
+    }
+
+    /// Whether nothing may be built on `address` now: a verified frame newer
+    /// than the one this device builds on could not be read yet.
+    pub(crate) fn is_locked(&self, address: &Ghid) -> bool {
+        let Some(&counter) = self.locked.get(address) else {
+            return false;
+        };
+        self.agent
+            .as_ref()
+            .and_then(|a| a.objects.get(address))
+            .and_then(|r| r.current.as_ref())
+            .is_none_or(|c| c.counter() < counter)
     }
 
     /// A one-line description of what this engine holds for `address` (for

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{page_parse, page_to_bytes, AccountState, Entry};
+use super::record::{page_parse, page_to_bytes, AccountState, Entry, KEEP_OLDER_MASTERS};
 use super::state::{self, Kind, ObjRecord, OutItem, Page};
 use super::sync::jobs::{need, Need, Progress};
 use super::sync::{Job, Pending};
@@ -66,7 +66,7 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
             || (r.rotation == l.rotation && *remote.secret.to_bytes() > *local.secret.to_bytes());
         if remote_wins {
             let old = std::mem::replace(&mut local.secret, remote.secret.clone());
-            l.retire(old);
+            l.retire(old, KEEP_OLDER_MASTERS);
             l.rotation = r.rotation;
             l.withheld.clone_from(&r.withheld);
             changed = true;
@@ -89,7 +89,7 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
             }
         }
     }
-    changed
+    changed | l.settle_withheld()
 }
 
 fn fold(view: &mut BTreeMap<Ghid, Entry>, e: &Entry) {

@@ -178,9 +178,14 @@ pub(crate) struct Entry {
     pub sharing: Sharing,
 }
 
-/// Most masters a record keeps besides the current one: frames published
-/// under a master replaced since (a race with a rotation) stay readable.
-pub(crate) const MAX_OLDER_MASTERS: usize = 8;
+/// Masters a record keeps besides the current one once it reads the
+/// object's newest frame: frames published under a master replaced since
+/// (a race with a rotation) stay readable.
+pub(crate) const KEEP_OLDER_MASTERS: usize = 8;
+/// Most masters a record may hold besides the current one: while a reader's
+/// newest frame is unreadable it keeps every master it is sent (they arrive
+/// in any order after time offline), up to this many.
+pub(crate) const MAX_OLDER_MASTERS: usize = 255;
 
 /// One identity an object was shared with, and what it was last sent.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -269,14 +274,32 @@ impl Sharing {
     }
 
     /// Remembers `old` as the newest replaced master; false if it was
-    /// already known.
-    pub(crate) fn retire(&mut self, old: Secret) -> bool {
+    /// already known. `keep` is how many older masters to keep at most.
+    pub(crate) fn retire(&mut self, old: Secret, keep: usize) -> bool {
         if self.older.contains(&old) {
             return false;
         }
         self.older.insert(0, old);
-        self.older.truncate(MAX_OLDER_MASTERS);
+        self.older.truncate(keep.min(MAX_OLDER_MASTERS));
         true
+    }
+
+    /// Adds to `withheld` every unshared recipient that lacks the current
+    /// master: frames may be published under it while it has no access, so
+    /// it must never be sent this master, even once shared with again. A
+    /// monotone union, the same on every device after a merge.
+    pub(crate) fn settle_withheld(&mut self) -> bool {
+        let mut changed = false;
+        for r in &self.recipients {
+            if !r.shared() && r.sent < self.rotation && !self.withheld.contains(&r.ghid) {
+                self.withheld.push(r.ghid);
+                changed = true;
+            }
+        }
+        if changed {
+            self.withheld.sort();
+        }
+        changed
     }
 }
 
@@ -436,9 +459,11 @@ fn read_sharing(r: &mut Reader<'_>) -> Result<Sharing> {
     for _ in 0..n {
         withheld.push(r.ghid()?);
     }
-    // Written sorted; sorted again so that any input compares as devices do.
+    // Written sorted and unique; made so again, so that any input compares
+    // as devices do.
     recipients.sort_by_key(|x: &Recipient| x.ghid);
     withheld.sort();
+    withheld.dedup();
     Ok(Sharing {
         rotation,
         older,

@@ -93,6 +93,37 @@ impl Engine {
         }
     }
 
+    /// Nothing is built on `address` until a frame of at least `counter`
+    /// is read.
+    fn lock(&mut self, address: Ghid, counter: u64) {
+        let c = self.locked.entry(address).or_insert(counter);
+        *c = (*c).max(counter);
+    }
+
+    /// A reader read the newest frame with its master number `which`
+    /// (0 = current): that master becomes current (masters arrive in any
+    /// order after time offline) and only a few older ones are kept.
+    fn settle_masters(&mut self, address: &Ghid, which: usize) {
+        let Some(rec) = self.agent.as_mut().and_then(|a| a.objects.get_mut(address)) else {
+            return;
+        };
+        if rec.entry.owned {
+            // An owner's current master is the newest rotation's, always.
+            return;
+        }
+        let sh = &mut rec.entry.sharing;
+        let before = sh.older.len();
+        if which > 0 && which <= sh.older.len() {
+            let working = sh.older.remove(which - 1);
+            let old = std::mem::replace(&mut rec.entry.secret, working);
+            sh.older.insert(0, old);
+        }
+        sh.older.truncate(super::super::record::KEEP_OLDER_MASTERS);
+        if which > 0 || sh.older.len() != before {
+            self.mark_object(address);
+        }
+    }
+
     /// Follows the owner's binding of a static object received from
     /// another agent: its debinding (pushed, or found by `?D` after time
     /// offline) is the owner's delete reaching this holder.
@@ -229,10 +260,12 @@ impl Engine {
             Need::Wait => return Ok(Progress::Waiting),
             Need::Missing => {
                 // The container is not uploaded yet: the frame's push comes
-                // when it lands. Nothing is built on a frame before its
-                // container is read: it may be under a master this device
-                // does not have yet (a rotation).
+                // when it lands. Nothing is built on the object until then:
+                // the frame may be under a master this device does not have
+                // yet (a rotation), and building on the older one would only
+                // be refused.
                 frame.verify(&binder)?;
+                self.lock(address, frame.counter());
                 return Ok(Progress::Done);
             }
         };
@@ -244,22 +277,23 @@ impl Engine {
         // The current master first, then those it replaced (a frame
         // published before a rotation this device already knows of).
         let mut plain = None;
-        for master in &masters {
+        for (i, master) in masters.iter().enumerate() {
             let secret = frame_secret(master, &author, frame.targets().get(1), Some(&address))?;
             if let Ok(p) = geoc.decrypt(&secret.into_secret()) {
-                plain = Some(Zeroizing::new(p));
+                plain = Some((i, Zeroizing::new(p)));
                 break;
             }
         }
-        let Some(plain) = plain else {
+        let Some((which, plain)) = plain else {
             // Signed by the owner, yet under none of our masters: a rotation
             // whose master has not reached this device (it is retried when
             // one does), or access taken back. The last state read stays.
-            self.locked.insert(address);
+            self.lock(address, frame.counter());
             self.stats.locked_frames += 1;
             return Ok(Progress::Done);
         };
         self.locked.remove(&address);
+        self.settle_masters(&address, which);
         self.apply_frame(address, frame.clone(), &plain, announce)?;
         self.requeue_if_dirty(&address);
         Ok(Progress::Done)

@@ -98,6 +98,24 @@ impl Engine {
         for g in received_static {
             self.watch_owner_binding(&g);
         }
+        // Sharing work lives in the records, not in jobs that survive a
+        // restart: a rotation or a handshake still owed is started again.
+        let owned: Vec<Ghid> = self
+            .agent
+            .as_ref()
+            .map(|a| {
+                a.objects
+                    .values()
+                    .filter(|r| {
+                        r.entry.owned && r.entry.dynamic && !r.entry.sharing.recipients.is_empty()
+                    })
+                    .map(|r| r.entry.address)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for g in owned {
+            self.reconcile_sharing(&g);
+        }
     }
 
     pub(crate) fn on_server_down(&mut self) {

@@ -6,7 +6,7 @@
 use zeroize::Zeroizing;
 
 use super::super::keys::frame_secret;
-use super::super::record::Payload;
+use super::super::record::{Payload, KEEP_OLDER_MASTERS};
 use super::super::state::{self, Kind, OutItem};
 use super::super::Engine;
 use super::{Job, Pending, MAX_IN_FLIGHT};
@@ -74,7 +74,7 @@ impl Engine {
         if rec.entry.deleted {
             return false;
         }
-        if rec.unsent.is_none() && self.locked.contains(&address) {
+        if rec.unsent.is_none() && self.is_locked(&address) {
             // The newest frame is under a master this device lacks: nothing
             // is built on it until that master arrives (`retry_locked`).
             return false;
@@ -196,8 +196,8 @@ impl Engine {
                         // and those unshared now.
                         let mut withheld = std::mem::take(&mut rec.rotating_withheld);
                         let sh = &mut rec.entry.sharing;
-                        sh.retire(old);
-                        sh.rotation += 1;
+                        sh.retire(old, KEEP_OLDER_MASTERS);
+                        sh.rotation = sh.rotation.saturating_add(1);
                         withheld.extend(unshared(sh));
                         withheld.sort();
                         withheld.dedup();

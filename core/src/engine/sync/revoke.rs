@@ -3,7 +3,7 @@
 //! master from an object's owner, and the objects whose newest frame this
 //! device cannot read yet (`docs/protocol/revocation.md`).
 
-use super::super::record::Recipient;
+use super::super::record::{Recipient, KEEP_OLDER_MASTERS, MAX_OLDER_MASTERS};
 use super::super::state::{self, Kind};
 use super::super::types::{AppReply, SessionId};
 use super::super::Engine;
@@ -49,9 +49,10 @@ impl Engine {
             .iter_mut()
             .find(|x| x.ghid == recipient)
         {
-            Some(x) if x.shared() => x.turn += 1,
-            // Already taken back: nothing to do.
-            Some(_) => return Ok(AppReply::Done),
+            // The next even turn, also when this device already sees it
+            // unshared: another device may have shared it again meanwhile,
+            // and an acknowledged unshare must not be a no-op there.
+            Some(x) => x.turn = next_turn(x.turn, false),
             None => {
                 return Err(Error::NotAllowed(
                     "the object is not shared with this identity",
@@ -90,6 +91,7 @@ impl Engine {
         };
         let owner = rec.entry.owned && rec.entry.dynamic;
         let sh = &mut rec.entry.sharing;
+        sh.settle_withheld();
         let rotation = sh.rotation;
         let now = match sh.recipients.iter_mut().find(|x| x.ghid == *recipient) {
             None => {
@@ -102,9 +104,7 @@ impl Engine {
                 true
             }
             Some(x) => {
-                if !x.shared() {
-                    x.turn += 1;
-                }
+                x.turn = next_turn(x.turn, true);
                 let now = !owner || !sh.withheld.contains(recipient);
                 if now {
                     x.sent = x.sent.max(rotation);
@@ -233,9 +233,16 @@ impl Engine {
         {
             return false;
         }
+        // While its newest frame is unreadable every master is kept: after
+        // time offline they arrive in any order.
+        let keep = if self.locked.contains_key(address) {
+            MAX_OLDER_MASTERS
+        } else {
+            KEEP_OLDER_MASTERS
+        };
         let old = std::mem::replace(&mut rec.entry.secret, secret.clone());
-        rec.entry.sharing.retire(old);
-        rec.entry.sharing.rotation += 1;
+        rec.entry.sharing.retire(old, keep);
+        rec.entry.sharing.rotation = rec.entry.sharing.rotation.saturating_add(1);
         self.mark_object(address);
         self.account_changed();
         self.retry_locked(address);
@@ -245,8 +252,21 @@ impl Engine {
     /// A master arrived for an object whose newest frame could not be read:
     /// read it again.
     pub(crate) fn retry_locked(&mut self, address: &Ghid) {
-        if self.locked.remove(address) {
+        if self.locked.remove(address).is_some() {
             self.send(Request::Get(*address), Pending::CurrentFrame(*address));
         }
+    }
+}
+
+/// The turn after `turn` with the parity of `shared` (odd: shared, even:
+/// unshared), always greater: of two devices' conflicting requests made on
+/// the same turn, the merge keeps the later-numbered one, and a request
+/// repeated on another device is never lost to a merge.
+fn next_turn(turn: u32, shared: bool) -> u32 {
+    let next = turn.saturating_add(1);
+    if (next % 2 == 1) == shared {
+        next
+    } else {
+        next.saturating_add(1)
     }
 }

@@ -181,12 +181,20 @@ impl Engine {
         origin: Ghid,
         request: Option<Ghid>,
     ) -> Result<Progress> {
-        let known = self
+        let held = self
             .agent
             .as_ref()
             .and_then(|a| a.objects.get(&address))
-            .is_some_and(|r| !r.entry.deleted);
-        if known {
+            .map(|r| !r.entry.deleted);
+        if held == Some(false) {
+            // Deleted here (a deletion wins on every device): a handshake
+            // for it, such as a rotation's, does not bring it back.
+            if let Some(r) = request {
+                self.finish_request(origin, r);
+            }
+            return Ok(Progress::Done);
+        }
+        if held == Some(true) {
             self.take_master(&address, secret, &origin);
         } else {
             let bytes = need!(self.need(&address));
