@@ -192,8 +192,9 @@ pub(crate) const MAX_OLDER_MASTERS: usize = 255;
 pub(crate) struct Recipient {
     /// The recipient's identity GHID.
     pub ghid: Ghid,
-    /// Odd: shared; even: unshared. Each share or unshare adds one, so the
-    /// devices of an agent merge by taking the greater turn.
+    /// `2 × changes + (1 if unshared)`: even while shared, odd once
+    /// unshared. Devices merge by taking the greater turn, so a later
+    /// request wins, and of a concurrent share and unshare the unshare.
     pub turn: u32,
     /// The rotation whose master the recipient was last sent.
     pub sent: u32,
@@ -202,7 +203,7 @@ pub(crate) struct Recipient {
 impl Recipient {
     /// Whether the recipient currently has access.
     pub(crate) fn shared(&self) -> bool {
-        self.turn % 2 == 1
+        self.turn % 2 == 0
     }
 
     /// Shared, and it was not sent the current master (of `rotation`).
@@ -684,12 +685,12 @@ mod tests {
                         recipients: vec![
                             Recipient {
                                 ghid: ghid(16),
-                                turn: 1,
+                                turn: 2,
                                 sent: 3,
                             },
                             Recipient {
                                 ghid: ghid(17),
-                                turn: 4,
+                                turn: 5,
                                 sent: 2,
                             },
                         ],

@@ -97,14 +97,16 @@ impl Engine {
             None => {
                 sh.recipients.push(Recipient {
                     ghid: *recipient,
-                    turn: 1,
+                    turn: FIRST_SHARE,
                     sent: rotation,
                 });
                 sh.recipients.sort_by_key(|y| y.ghid);
                 true
             }
             Some(x) => {
-                x.turn = next_turn(x.turn, true);
+                if !x.shared() {
+                    x.turn = next_turn(x.turn, true);
+                }
                 let now = !owner || !sh.withheld.contains(recipient);
                 if now {
                     x.sent = x.sent.max(rotation);
@@ -258,15 +260,16 @@ impl Engine {
     }
 }
 
-/// The turn after `turn` with the parity of `shared` (odd: shared, even:
-/// unshared), always greater: of two devices' conflicting requests made on
-/// the same turn, the merge keeps the later-numbered one, and a request
-/// repeated on another device is never lost to a merge.
+/// The turn of a first share.
+const FIRST_SHARE: u32 = 2;
+
+/// The turn after `turn` in which the recipient is shared (`shared`) or not.
+/// A turn is `2 × changes + (1 if unshared)`: each share (of an unshared
+/// recipient) or unshare is one change more than the turn it was made on, and
+/// the greater turn wins a merge. So a request made after another was seen
+/// wins, and of a share and an unshare made on the same turn by two devices
+/// that had not seen each other's, the unshare wins.
 fn next_turn(turn: u32, shared: bool) -> u32 {
-    let next = turn.saturating_add(1);
-    if (next % 2 == 1) == shared {
-        next
-    } else {
-        next.saturating_add(1)
-    }
+    let changes = (turn / 2).saturating_add(1);
+    changes.saturating_mul(2).saturating_add(u32::from(!shared))
 }
