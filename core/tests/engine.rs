@@ -1,54 +1,15 @@
 //! The engine's capabilities, one test each, over the in-process world
 //! (engines + core's persistence node, perfect network unless a test says).
 
+#[path = "support/calls.rs"]
+mod calls;
 mod sim;
 
-use hypergolix_core::engine::{
-    ApiId, AppPush, AppReply, AppRequest, AppToken, Engine, Input, NewObject, ObjDef,
-};
+use calls::{api, ghid, new_obj, object, updates};
+use hypergolix_core::engine::{AppPush, AppReply, AppRequest, AppToken, Engine, Input, NewObject};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::Error;
 use sim::{World, APP};
-
-fn api() -> ApiId {
-    ApiId::default_bytes()
-}
-
-fn new_obj(dynamic: bool, state: &[u8]) -> AppRequest {
-    AppRequest::New(NewObject {
-        api_id: api(),
-        private: false,
-        dynamic,
-        legroom: 0,
-        is_link: false,
-        state: state.to_vec(),
-    })
-}
-
-fn ghid(r: Result<AppReply, Error>) -> Ghid {
-    match r {
-        Ok(AppReply::Ghid(g)) => g,
-        other => panic!("expected a GHID, got {other:?}"),
-    }
-}
-
-fn object(r: Result<AppReply, Error>) -> ObjDef {
-    match r {
-        Ok(AppReply::Object(o)) => o,
-        other => panic!("expected an object, got {other:?}"),
-    }
-}
-
-fn updates(w: &World, d: usize, g: &Ghid) -> Vec<Vec<u8>> {
-    w.devices[d]
-        .pushes
-        .iter()
-        .filter_map(|(_, p)| match p {
-            AppPush::Update(o) if o.address == *g => Some(o.state.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn account_objects_and_a_second_device() {

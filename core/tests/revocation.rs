@@ -4,52 +4,15 @@
 //! of static objects reach every holder. Over the in-process world
 //! (engines + core's persistence node).
 
+#[path = "support/calls.rs"]
+mod calls;
 mod sim;
 
-use hypergolix_core::engine::{ApiId, AppPush, AppReply, AppRequest, AppToken, NewObject, ObjDef};
+use calls::{api, ghid, new_obj, object, updates};
+use hypergolix_core::engine::{AppPush, AppReply, AppRequest, AppToken, NewObject};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::Error;
 use sim::World;
-
-fn api() -> ApiId {
-    ApiId::default_bytes()
-}
-
-fn new_obj(dynamic: bool, state: &[u8]) -> AppRequest {
-    AppRequest::New(NewObject {
-        api_id: api(),
-        private: false,
-        dynamic,
-        legroom: 0,
-        is_link: false,
-        state: state.to_vec(),
-    })
-}
-
-fn ghid(r: Result<AppReply, Error>) -> Ghid {
-    match r {
-        Ok(AppReply::Ghid(g)) => g,
-        other => panic!("expected a GHID, got {other:?}"),
-    }
-}
-
-fn object(r: Result<AppReply, Error>) -> ObjDef {
-    match r {
-        Ok(AppReply::Object(o)) => o,
-        other => panic!("expected an object, got {other:?}"),
-    }
-}
-
-fn updates(w: &World, d: usize, g: &Ghid) -> Vec<Vec<u8>> {
-    w.devices[d]
-        .pushes
-        .iter()
-        .filter_map(|(_, p)| match p {
-            AppPush::Update(o) if o.address == *g => Some(o.state.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn update(w: &mut World, d: usize, g: Ghid, state: &[u8]) {
     w.call(
@@ -96,6 +59,15 @@ fn shared_with(w: &mut World, d: usize, g: Ghid) -> Vec<Ghid> {
 fn sorted(mut v: Vec<Ghid>) -> Vec<Ghid> {
     v.sort();
     v
+}
+
+/// A new dynamic object (state `v1`) of `a`'s, shared with both, settled.
+fn shared_with_both(w: &mut World, a: usize, bob: Ghid, carol: Ghid) -> Ghid {
+    let g = ghid(w.call(a, new_obj(true, b"v1")));
+    share(w, a, g, bob);
+    share(w, a, g, carol);
+    w.settle(100_000);
+    g
 }
 
 /// Alice on two devices, Bob and Carol (apps registered for [`api`]), all
@@ -152,10 +124,7 @@ fn unshare_rotates_the_key_and_only_the_remaining_recipients_read_on() {
         bob,
         carol,
     } = cast(21);
-    let g = ghid(w.call(a, new_obj(true, b"v1")));
-    share(&mut w, a, g, bob);
-    share(&mut w, a, g, carol);
-    w.settle(100_000);
+    let g = shared_with_both(&mut w, a, bob, carol);
     assert_eq!(shared_with(&mut w, a, g), sorted(vec![bob, carol]));
     assert_eq!(object(w.call(b, AppRequest::Get(g))).state, b"v1");
     assert_eq!(object(w.call(c, AppRequest::Get(g))).state, b"v1");
@@ -226,10 +195,7 @@ fn an_offline_recipient_catches_up_after_missed_rotations() {
         carol,
         ..
     } = cast(22);
-    let g = ghid(w.call(a, new_obj(true, b"v1")));
-    share(&mut w, a, g, bob);
-    share(&mut w, a, g, carol);
-    w.settle(100_000);
+    let g = shared_with_both(&mut w, a, bob, carol);
     object(w.call(c, AppRequest::Get(g)));
     w.devices[c].offline = true;
     w.disconnect(c);
@@ -266,10 +232,7 @@ fn an_offline_owner_device_publishes_its_queued_edits_under_the_new_master() {
         bob,
         carol,
     } = cast(23);
-    let g = ghid(w.call(a, new_obj(true, b"v1")));
-    share(&mut w, a, g, bob);
-    share(&mut w, a, g, carol);
-    w.settle(100_000);
+    let g = shared_with_both(&mut w, a, bob, carol);
     object(w.call(a2, AppRequest::Get(g)));
     w.devices[a2].offline = true;
     w.disconnect(a2);

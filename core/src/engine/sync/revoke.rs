@@ -4,14 +4,14 @@
 //! device cannot read yet (`docs/protocol/revocation.md`).
 
 use super::super::record::{Recipient, KEEP_OLDER_MASTERS, MAX_OLDER_MASTERS};
-use super::super::state::{self, Kind};
+use super::super::state::Kind;
 use super::super::types::{AppReply, SessionId};
 use super::super::Engine;
 use super::jobs::{Job, Need, Progress};
 use super::Pending;
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
-use crate::golix::{RequestPayload, Secret};
+use crate::golix::Secret;
 use crate::wire::remote::Request;
 
 impl Engine {
@@ -196,27 +196,11 @@ impl Engine {
             return Ok(Progress::Done);
         }
         x.sent = rotation;
-        let payload = RequestPayload::Handshake {
-            target: address,
-            secret: rec.entry.secret.clone(),
-        };
-        let garq = a.me.make_request(&sp, payload, &mut self.rng)?;
-        let g = garq.ghid();
-        // Kept so the recipient's answer is consumed (and debound), and told
-        // to the app that shared again, if this is its share.
+        // The answer is told to the app that shared again, if this is its share.
         let token = self.reshares.remove(&(address, recipient)).flatten();
-        a.shares_out.insert(
-            g,
-            state::ShareOut {
-                address,
-                recipient,
-                token,
-            },
-        );
-        self.mark(state::key(state::P_SHARE, &g.to_bytes()));
+        self.send_handshake(address, &sp, token)?;
         self.mark_object(&address);
         self.account_changed();
-        self.enqueue(state::OutItem::Object(garq.to_bytes()));
         Ok(Progress::Done)
     }
 

@@ -49,6 +49,24 @@ impl Engine {
             });
             return Ok(Progress::Done);
         }
+        self.send_handshake(address, &sp, token)?;
+        self.out.push(Action::Reply {
+            session,
+            req,
+            result: Ok(super::super::types::AppReply::Done),
+        });
+        Ok(Progress::Done)
+    }
+
+    /// Sends `recipient` the object's current master in a handshake, and
+    /// keeps the request so its answer is consumed (and debound) and told to
+    /// the app of `token`, if any.
+    pub(crate) fn send_handshake(
+        &mut self,
+        address: Ghid,
+        recipient: &crate::golix::SecondParty,
+        token: Option<super::super::types::AppToken>,
+    ) -> Result<()> {
         let a = self
             .agent
             .as_mut()
@@ -58,24 +76,19 @@ impl Engine {
             target: address,
             secret: rec.entry.secret.clone(),
         };
-        let garq = a.me.make_request(&sp, payload, &mut self.rng)?;
+        let garq = a.me.make_request(recipient, payload, &mut self.rng)?;
         let g = garq.ghid();
         a.shares_out.insert(
             g,
             state::ShareOut {
                 address,
-                recipient,
+                recipient: recipient.ghid(),
                 token,
             },
         );
         self.mark(state::key(state::P_SHARE, &g.to_bytes()));
         self.enqueue(OutItem::Object(garq.to_bytes()));
-        self.out.push(Action::Reply {
-            session,
-            req,
-            result: Ok(super::super::types::AppReply::Done),
-        });
-        Ok(Progress::Done)
+        Ok(())
     }
 
     pub(crate) fn step_incoming(&mut self, garq: &Garq) -> Result<Progress> {
