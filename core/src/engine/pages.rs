@@ -65,13 +65,12 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
         let remote_wins = r.rotation > l.rotation
             || (r.rotation == l.rotation && *remote.secret.to_bytes() > *local.secret.to_bytes());
         if remote_wins {
-            let old = std::mem::replace(&mut local.secret, remote.secret.clone());
-            l.retire(old, KEEP_OLDER_MASTERS);
-            l.rotation = r.rotation;
-            l.withheld.clone_from(&r.withheld);
+            local.replace_master(remote.secret.clone(), r.rotation, KEEP_OLDER_MASTERS);
+            local.sharing.withheld.clone_from(&r.withheld);
             changed = true;
         }
     }
+    let (l, r) = (&mut local.sharing, &remote.sharing);
     for x in &r.recipients {
         match l.recipients.iter_mut().find(|y| y.ghid == x.ghid) {
             None => {

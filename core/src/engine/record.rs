@@ -258,6 +258,16 @@ impl Sharing {
             && self.withheld == o.withheld
     }
 
+    /// Whether `g` is shared, lacks the current master, and may be sent it:
+    /// a handshake is owed to it.
+    pub(crate) fn owes(&self, g: &Ghid) -> bool {
+        self.may_send(g)
+            && self
+                .recipients
+                .iter()
+                .any(|x| x.ghid == *g && x.lacks(self.rotation))
+    }
+
     /// Whether the current master may be sent to `g`.
     pub(crate) fn may_send(&self, g: &Ghid) -> bool {
         !self.withheld.contains(g)
@@ -321,6 +331,14 @@ impl Entry {
             secret,
             sharing: Sharing::default(),
         }
+    }
+
+    /// Makes `master` current as of `rotation`; the one it replaces becomes
+    /// the newest older master (at most `keep` are kept).
+    pub(crate) fn replace_master(&mut self, master: Secret, rotation: u32, keep: usize) {
+        let old = std::mem::replace(&mut self.secret, master);
+        self.sharing.retire(old, keep);
+        self.sharing.rotation = rotation;
     }
 
     /// Equal apart from the secret (an object's secret never changes, so

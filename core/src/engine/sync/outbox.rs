@@ -191,13 +191,12 @@ impl Engine {
                         // The rotation won its counter: its master is the
                         // object's from now on, never to be sent to those
                         // unshared now (every frame under it comes later).
-                        let old = std::mem::replace(&mut rec.entry.secret, m);
+                        let rotation = rec.entry.sharing.rotation.saturating_add(1);
+                        rec.entry.replace_master(m, rotation, KEEP_OLDER_MASTERS);
                         // Withheld from those unshared when it was made
                         // and those unshared now.
                         let mut withheld = std::mem::take(&mut rec.rotating_withheld);
                         let sh = &mut rec.entry.sharing;
-                        sh.retire(old, KEEP_OLDER_MASTERS);
-                        sh.rotation = sh.rotation.saturating_add(1);
                         withheld.extend(unshared(sh));
                         withheld.sort();
                         withheld.dedup();

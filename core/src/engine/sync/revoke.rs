@@ -49,7 +49,7 @@ impl Engine {
             .iter_mut()
             .find(|x| x.ghid == recipient)
         {
-            // The next even turn, also when this device already sees it
+            // A new unshared turn, also when this device already sees it
             // unshared: another device may have shared it again meanwhile,
             // and an acknowledged unshare must not be a no-op there.
             Some(x) => x.turn = next_turn(x.turn, false),
@@ -93,6 +93,7 @@ impl Engine {
         let sh = &mut rec.entry.sharing;
         sh.settle_withheld();
         let rotation = sh.rotation;
+        let may_send = sh.may_send(recipient);
         let now = match sh.recipients.iter_mut().find(|x| x.ghid == *recipient) {
             None => {
                 sh.recipients.push(Recipient {
@@ -107,7 +108,7 @@ impl Engine {
                 if !x.shared() {
                     x.turn = next_turn(x.turn, true);
                 }
-                let now = !owner || !sh.withheld.contains(recipient);
+                let now = !owner || may_send;
                 if now {
                     x.sent = x.sent.max(rotation);
                 }
@@ -143,8 +144,8 @@ impl Engine {
         let lacking: Vec<Ghid> = sh
             .recipients
             .iter()
-            .filter(|x| x.lacks(sh.rotation) && sh.may_send(&x.ghid))
             .map(|x| x.ghid)
+            .filter(|g| sh.owes(g))
             .collect();
         for recipient in lacking {
             let queued = self.has_job(|j| {
@@ -179,23 +180,14 @@ impl Engine {
             // A later reconcile sends the master that is current then.
             return Ok(Progress::Done);
         }
-        let rotation = rec.entry.sharing.rotation;
-        if !rec.entry.sharing.may_send(&recipient) {
+        let sh = &mut rec.entry.sharing;
+        if !sh.owes(&recipient) {
             return Ok(Progress::Done);
         }
-        let Some(x) = rec
-            .entry
-            .sharing
-            .recipients
-            .iter_mut()
-            .find(|x| x.ghid == recipient)
-        else {
-            return Ok(Progress::Done);
-        };
-        if !x.lacks(rotation) {
-            return Ok(Progress::Done);
+        let rotation = sh.rotation;
+        if let Some(x) = sh.recipients.iter_mut().find(|x| x.ghid == recipient) {
+            x.sent = rotation;
         }
-        x.sent = rotation;
         // The answer is told to the app that shared again, if this is its share.
         let token = self.reshares.remove(&(address, recipient)).flatten();
         self.send_handshake(address, &sp, token)?;
@@ -226,9 +218,8 @@ impl Engine {
         } else {
             KEEP_OLDER_MASTERS
         };
-        let old = std::mem::replace(&mut rec.entry.secret, secret.clone());
-        rec.entry.sharing.retire(old, keep);
-        rec.entry.sharing.rotation = rec.entry.sharing.rotation.saturating_add(1);
+        let rotation = rec.entry.sharing.rotation.saturating_add(1);
+        rec.entry.replace_master(secret.clone(), rotation, keep);
         self.mark_object(address);
         self.account_changed();
         self.retry_locked(address);
