@@ -51,6 +51,25 @@ export interface Share {
   apiId: ApiId;
 }
 
+/** One object of `HypergolixLink.listObjects()`. */
+export interface Listed {
+  address: Ghid;
+  author: Ghid;
+  apiId: ApiId;
+  dynamic: boolean;
+  /** This agent made it. */
+  owned: boolean;
+  /** Private to this app token. */
+  private: boolean;
+  isLink: boolean;
+  /** False while the object is still being fetched (size 0, changed null). */
+  loaded: boolean;
+  /** The state's length in bytes. */
+  size: number;
+  /** When this device took the current state (null: unknown). */
+  changed: Date | null;
+}
+
 /** Whether a share reached its recipient. */
 export interface ShareResult {
   address: Ghid;
@@ -167,6 +186,9 @@ export class HypergolixLink {
   registerApi(apiId: ApiId, handler: (share: Share) => void): Promise<void>;
   deregisterApi(apiId: ApiId): Promise<void>;
   onShareResult(handler: (result: ShareResult) => void): void;
+  /** The objects this app may see (not private, or private to its token), without reading them. */
+  listObjects(): Promise<Listed[]>;
+  list_objects(): Promise<Listed[]>;
   get(address: Ghid): Promise<AppObj>;
   newObj(state: Uint8Array | string, options?: NewObjOptions): Promise<AppObj>;
   newLink(target: Ghid, options?: NewObjOptions): Promise<AppObj>;

@@ -243,6 +243,40 @@ pub enum AppRequest {
     /// `?S` (native links only): the identities this agent has shared the
     /// object with and not taken back.
     SharedWith(Ghid),
+    /// `?L` (native links only): the objects this session may see: every
+    /// object of the agent (its own and those shared with it) that is not
+    /// private, and the private objects of this session's app token.
+    List,
+}
+
+/// One object of a [`AppReply::Listing`]: what a list of objects shows
+/// without reading each one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The object's address.
+    pub address: Ghid,
+    /// Its author's identity.
+    pub author: Ghid,
+    /// Its api_id.
+    pub api_id: ApiId,
+    /// Dynamic (has frames) or static.
+    pub dynamic: bool,
+    /// This agent made it.
+    pub owned: bool,
+    /// Private to this session's app token.
+    pub private: bool,
+    /// A link to another object.
+    pub is_link: bool,
+    /// Whether its state has been read (false while it is still fetched:
+    /// `size` and `changed_ms` are then 0).
+    pub loaded: bool,
+    /// The length of its current state, in bytes.
+    pub size: u64,
+    /// When this device last took a new state for it (a local update or a
+    /// frame from elsewhere), in milliseconds since the Unix epoch by the
+    /// host's clock; 0 when unknown. Golix frames carry no time, so this is
+    /// when the change reached this device, not when it was made.
+    pub changed_ms: u64,
 }
 
 /// A successful answer to an [`AppRequest`].
@@ -260,6 +294,8 @@ pub enum AppReply {
     Object(ObjDef),
     /// A list of GHIDs (shared with).
     Ghids(Vec<Ghid>),
+    /// The objects a session may see (`?L`), in address order.
+    Listing(Vec<Listed>),
 }
 
 /// Something the engine tells an app session on its own.

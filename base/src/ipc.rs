@@ -8,7 +8,9 @@
 //! know who sent the message: [`Side`].
 
 use crate::address::AddressAlgorithm;
-use crate::app::{ApiId, AppPush, AppReply, AppRequest, AppToken, NewObject, ObjDef};
+use crate::app::{
+    ApiId, AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, API_ID_LEN,
+};
 use crate::frame::{Frame, WireError};
 use crate::ghid::{Ghid, GHID_LEN};
 
@@ -275,6 +277,9 @@ pub enum IpcRequest {
     },
     /// `?S` from a link (native dialect only): whom the object is shared with.
     SharedWith(Ghid),
+    /// `?L` from a link (native dialect only): the objects this session may
+    /// see; answered with [`LISTED_LEN`]-byte records (see [`listing_body`]).
+    ListObjects,
     // ------------------------------------------------ service → link
     /// `?I` from the service: the agent's identity.
     NotifyWhoami(Ghid),
@@ -380,7 +385,7 @@ impl IpcRequest {
     pub fn native_only(&self) -> bool {
         matches!(
             self,
-            IpcRequest::UnshareObject { .. } | IpcRequest::SharedWith(_)
+            IpcRequest::UnshareObject { .. } | IpcRequest::SharedWith(_) | IpcRequest::ListObjects
         )
     }
 
@@ -405,6 +410,7 @@ impl IpcRequest {
             IpcRequest::DeleteObject(_) | IpcRequest::PushDelete(_) => *b"XO",
             IpcRequest::UnshareObject { .. } => *b"%O",
             IpcRequest::SharedWith(_) => *b"?S",
+            IpcRequest::ListObjects => *b"?L",
             IpcRequest::ShareSuccess { .. } => *b"^S",
             IpcRequest::ShareFailure { .. } => *b"^F",
         }
@@ -412,9 +418,10 @@ impl IpcRequest {
 
     fn body(&self) -> Vec<u8> {
         match self {
-            IpcRequest::Whoami | IpcRequest::GetStartup | IpcRequest::DeregisterStartup => {
-                Vec::new()
-            }
+            IpcRequest::Whoami
+            | IpcRequest::GetStartup
+            | IpcRequest::DeregisterStartup
+            | IpcRequest::ListObjects => Vec::new(),
             IpcRequest::SetToken(t) => t.0.to_vec(),
             IpcRequest::RegisterApi(a) | IpcRequest::DeregisterApi(a) => a.0.to_vec(),
             IpcRequest::NewObject(o) | IpcRequest::UpdateObject(o) | IpcRequest::PushUpdate(o) => {
@@ -506,6 +513,10 @@ impl IpcRequest {
                 R::UnshareObject { address, recipient }
             }
             (b"?S", true) => R::SharedWith(one_ghid(code, b)?),
+            (b"?L", true) => {
+                empty(code, b)?;
+                R::ListObjects
+            }
             (b"^S", false) => {
                 let (address, recipient) = two_ghids(code, b)?;
                 R::ShareSuccess { address, recipient }
@@ -637,6 +648,7 @@ pub fn to_app_request(r: IpcRequest) -> Option<AppRequest> {
             AppRequest::Unshare { address, recipient }
         }
         IpcRequest::SharedWith(g) => AppRequest::SharedWith(g),
+        IpcRequest::ListObjects => AppRequest::List,
         _ => return None,
     })
 }
@@ -650,7 +662,63 @@ pub fn reply_body(r: &AppReply) -> Vec<u8> {
         AppReply::Startup(g) => g.map(|g| g.to_bytes().to_vec()).unwrap_or_default(),
         AppReply::Object(o) => WireObjDef::from_objdef(o, o.private).to_bytes(),
         AppReply::Ghids(gs) => gs.iter().flat_map(|g| g.to_bytes()).collect(),
+        AppReply::Listing(l) => listing_body(l),
     }
+}
+
+/// The length of one record of a `?L` answer: address, author (65 bytes
+/// each), api_id (65), flags (1: dynamic 0x01, owned 0x02, private 0x04,
+/// link 0x08, loaded 0x10), size and changed_ms (8 bytes each, big-endian).
+pub const LISTED_LEN: usize = 2 * GHID_LEN + API_ID_LEN + 1 + 8 + 8;
+
+/// The `AK` body of a `?L` answer: one [`LISTED_LEN`]-byte record per object.
+pub fn listing_body(l: &[Listed]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(l.len() * LISTED_LEN);
+    for o in l {
+        b.extend_from_slice(&o.address.to_bytes());
+        b.extend_from_slice(&o.author.to_bytes());
+        b.extend_from_slice(&o.api_id.0);
+        let flags = u8::from(o.dynamic)
+            | u8::from(o.owned) << 1
+            | u8::from(o.private) << 2
+            | u8::from(o.is_link) << 3
+            | u8::from(o.loaded) << 4;
+        b.push(flags);
+        b.extend_from_slice(&o.size.to_be_bytes());
+        b.extend_from_slice(&o.changed_ms.to_be_bytes());
+    }
+    b
+}
+
+/// Parses the `AK` body of a `?L` answer.
+pub fn parse_listing(b: &[u8]) -> Result<Vec<Listed>, WireError> {
+    let code = *b"?L";
+    if b.len() % LISTED_LEN != 0 {
+        return Err(bad(code, "a listing is a whole number of records"));
+    }
+    b.chunks_exact(LISTED_LEN)
+        .map(|r| {
+            let (address, r) = r.split_at(GHID_LEN);
+            let (author, r) = r.split_at(GHID_LEN);
+            let (api_id, r) = r.split_at(API_ID_LEN);
+            let (flags, r) = r.split_at(1);
+            let (size, changed) = r.split_at(8);
+            let f = flags[0];
+            let n = |x: &[u8]| u64::from_be_bytes(x.try_into().unwrap_or_default());
+            Ok(Listed {
+                address: ghid(code, address)?,
+                author: ghid(code, author)?,
+                api_id: api(code, api_id)?,
+                dynamic: f & 0x01 != 0,
+                owned: f & 0x02 != 0,
+                private: f & 0x04 != 0,
+                is_link: f & 0x08 != 0,
+                loaded: f & 0x10 != 0,
+                size: n(size),
+                changed_ms: n(changed),
+            })
+        })
+        .collect()
 }
 
 /// The service's request for an engine push.
@@ -752,6 +820,7 @@ impl GhidDialect {
             | R::SetToken(_)
             | R::GetStartup
             | R::DeregisterStartup
+            | R::ListObjects
             | R::RegisterApi(_)
             | R::DeregisterApi(_) => {}
             R::NewObject(o) | R::UpdateObject(o) | R::PushUpdate(o) => self.map_def(o, f),
@@ -808,6 +877,15 @@ impl GhidDialect {
             AppReply::Ghids(gs) => reply_body(&AppReply::Ghids(
                 gs.iter().map(|g| self.outward(*g)).collect(),
             )),
+            AppReply::Listing(l) => listing_body(
+                &l.iter()
+                    .map(|o| Listed {
+                        address: self.outward(o.address),
+                        author: self.outward(o.author),
+                        ..o.clone()
+                    })
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 }

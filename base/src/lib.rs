@@ -16,7 +16,9 @@ pub mod ghid;
 pub mod ipc;
 
 pub use address::AddressAlgorithm;
-pub use app::{ApiId, AppPush, AppReply, AppRequest, AppToken, NewObject, ObjDef, SessionId};
+pub use app::{
+    ApiId, AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, SessionId,
+};
 pub use error::{Error, Result};
 pub use frame::{Frame, WireError};
 pub use ghid::Ghid;

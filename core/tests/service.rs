@@ -428,3 +428,88 @@ fn unshare_and_shared_with_are_for_native_links_only() {
         );
     }
 }
+
+/// `?L` lists what the session may read: the agent's objects and those
+/// shared with it, a private object only to its own app token; it carries
+/// the wall clock of the last change; a 0.1.0 connection never sees it.
+#[test]
+fn list_objects_shows_each_app_token_its_own_private_objects_only() {
+    use hypergolix_core::wire::ipc::parse_listing;
+    let mut net = net(2);
+    let (a, b) = (0, 1);
+    let alice = net.call_ghid(a, IpcRequest::Whoami);
+    let bob = net.call_ghid(b, IpcRequest::Whoami);
+    let list = |net: &mut Net<Service>, i| match net.call(i, IpcRequest::ListObjects) {
+        IpcMessage::Ack { body, .. } => parse_listing(&body).expect("a listing"),
+        other => panic!("{other:?}"),
+    };
+    let token_of = |m: IpcMessage| match m {
+        IpcMessage::Ack { body, .. } => AppToken(body.try_into().expect("a token")),
+        other => panic!("{other:?}"),
+    };
+    let first = token_of(net.call(a, IpcRequest::SetToken(AppToken::NULL)));
+    net.svcs[a].set_wall_clock(1_700_000_000_000);
+    let public = net.call_ghid(a, new_dynamic(ApiId([3; 65]), b"public"));
+    let IpcRequest::NewObject(mut private) = new_dynamic(ApiId([4; 65]), b"mine alone") else {
+        unreachable!()
+    };
+    private.private = true;
+    let private = net.call_ghid(a, IpcRequest::NewObject(private));
+    net.call(b, IpcRequest::SetToken(AppToken::NULL));
+    let from_bob = net.call_ghid(b, new_dynamic(ApiId([5; 65]), b"from bob"));
+    net.call(
+        b,
+        IpcRequest::ShareObject {
+            address: from_bob,
+            recipient: alice,
+        },
+    );
+    net.run();
+
+    let mut seen = list(&mut net, a);
+    seen.sort_by_key(|o| o.address);
+    let mut want = vec![public, private, from_bob];
+    want.sort();
+    assert_eq!(seen.iter().map(|o| o.address).collect::<Vec<_>>(), want);
+    let o = seen.iter().find(|o| o.address == private).expect("listed");
+    assert!(o.private && o.owned && o.dynamic && o.loaded && !o.is_link);
+    assert_eq!(
+        (o.author, o.size, o.changed_ms),
+        (alice, 10, 1_700_000_000_000)
+    );
+    let o = seen.iter().find(|o| o.address == from_bob).expect("listed");
+    assert!(!o.private && !o.owned && o.loaded);
+    assert_eq!((o.author, o.api_id, o.size), (bob, ApiId([5; 65]), 8));
+
+    // Another app token of the same agent: everything but the private one.
+    net.input(a, ServiceInput::AppClosed(1));
+    net.input(a, ServiceInput::AppOpened(1, GhidDialect::Native));
+    net.call(a, IpcRequest::SetToken(AppToken::NULL));
+    let seen: Vec<_> = list(&mut net, a).into_iter().map(|o| o.address).collect();
+    assert!(seen.contains(&public) && seen.contains(&from_bob));
+    assert!(!seen.contains(&private), "another token's private object");
+    // No token at all: the same.
+    net.input(a, ServiceInput::AppClosed(1));
+    net.input(a, ServiceInput::AppOpened(1, GhidDialect::Native));
+    assert_eq!(list(&mut net, a).len(), 2);
+    // The first token again sees it, with the time of its last change.
+    net.call(a, IpcRequest::SetToken(first));
+    net.svcs[a].set_wall_clock(1_700_000_000_500);
+    net.call(a, update(private, b"changed"));
+    let o = list(&mut net, a)
+        .into_iter()
+        .find(|o| o.address == private)
+        .expect("its own token lists it");
+    assert_eq!((o.size, o.changed_ms), (7, 1_700_000_000_500));
+
+    // A 0.1.0 link gets 0.1.0's answer to an unknown code.
+    net.input(a, ServiceInput::AppClosed(1));
+    net.input(a, ServiceInput::AppOpened(1, GhidDialect::Legacy));
+    assert!(matches!(
+        net.call(a, IpcRequest::ListObjects),
+        IpcMessage::Nak {
+            code: Some(IpcErrorCode::Exception),
+            ..
+        }
+    ));
+}

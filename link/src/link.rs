@@ -3,8 +3,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use hypergolix_base::app::Listed;
 use hypergolix_base::app::{ApiId, AppToken};
-use hypergolix_base::ipc::{IpcRequest, WireObjDef};
+use hypergolix_base::ipc::{parse_listing, IpcRequest, WireObjDef};
 use hypergolix_base::Ghid;
 use tokio::sync::oneshot;
 
@@ -406,6 +407,28 @@ impl HypergolixLink {
     /// Blocking [`HypergolixLink::get`].
     pub fn get_threadsafe(&self, address: Ghid) -> Result<AppObj> {
         self.inner.block(self.get(address))
+    }
+
+    /// The objects this app may see, without reading them: every object of
+    /// the agent (its own and those shared with it) that is not private,
+    /// and this app token's private ones, in address order. A local
+    /// service of this project only (`?L`; 0.1.0 had no such request).
+    ///
+    /// ```no_run
+    /// # async fn f(link: hypergolix_link::HypergolixLink) -> hypergolix_link::Result<()> {
+    /// for o in link.list_objects().await? {
+    ///     println!("{} by {}: {} bytes", o.address, o.author, o.size);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn list_objects(&self) -> Result<Vec<Listed>> {
+        let body = self.inner.call(IpcRequest::ListObjects).await?;
+        parse_listing(&body).map_err(|e| LinkError::Protocol(e.to_string()))
+    }
+
+    /// Blocking [`HypergolixLink::list_objects`].
+    pub fn list_objects_threadsafe(&self) -> Result<Vec<Listed>> {
+        self.inner.block(self.list_objects())
     }
 
     async fn create(&self, state: Vec<u8>, opts: NewObj, is_link: bool) -> Result<AppObj> {

@@ -430,6 +430,43 @@ export class HypergolixLink {
     this.#shareResult = handler;
   }
 
+  /**
+   * The objects this app may see, without reading them: every object of the
+   * agent (its own and those shared with it) that is not private, and this
+   * app token's private ones. Each is `{ address, author, apiId, dynamic,
+   * owned, private, isLink, loaded, size, changed }` (`changed`: a Date, when
+   * this device took the current state; null when unknown). The engine in
+   * the page and the local service of this project answer it; 0.1.0 did not.
+   */
+  async listObjects() {
+    const b = await this._request('?L', new Uint8Array(0));
+    const n = 65 + 65 + 65 + 1 + 8 + 8;
+    if (b.length % n !== 0) throw new HypergolixError(`a listing of ${b.length} bytes`, { kind: 'protocol' });
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const out = [];
+    for (let at = 0; at < b.length; at += n) {
+      const [address, author] = ghids(b.subarray(at, at + 130), 2);
+      const flags = b[at + 195];
+      const changed = Number(view.getBigUint64(at + 204));
+      out.push({
+        address,
+        author,
+        apiId: new ApiId(b.slice(at + 130, at + 195)),
+        dynamic: (flags & 0x01) !== 0,
+        owned: (flags & 0x02) !== 0,
+        private: (flags & 0x04) !== 0,
+        isLink: (flags & 0x08) !== 0,
+        loaded: (flags & 0x10) !== 0,
+        size: Number(view.getBigUint64(at + 196)),
+        changed: changed === 0 ? null : new Date(changed),
+      });
+    }
+    return out;
+  }
+
+  /** `listObjects` by a Python-style name. */
+  async list_objects() { return this.listObjects(); }
+
   /** Fetches an object by address. */
   async get(address) {
     const { def, seq } = await this.#fetch(address);

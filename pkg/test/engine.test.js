@@ -47,6 +47,22 @@ test('engines in Node: share, live updates, a second device, refusals', async ()
   const la2 = await a2.link();
   const there = await la2.get(note.address);
   assert.equal(text(there.state), 'v5');
+  // The second device lists what the first made and B shared, a private
+  // object only to the app token that made it.
+  const secret = await la.newObj('only this app', { apiId: api, private: true });
+  const fromB = await lb.newObj('from b', { apiId: api });
+  await shareWhenKnown(fromB, a.identity);
+  await a.synced();
+  const listed = async (link) => (await link.listObjects()).map((o) => o.address.toString()).sort();
+  await until('A lists what B shared', async () => (await listed(la)).includes(fromB.address.toString()));
+  assert.deepEqual(await listed(la), [note, secret, fromB].map((o) => o.address.toString()).sort());
+  await until('the second device lists note and share', async () => (await listed(la2)).length === 2);
+  assert.deepEqual(await listed(la2), [note, fromB].map((o) => o.address.toString()).sort());
+  const row = (await la.listObjects()).find((o) => o.address.equals(secret.address));
+  assert.ok(row.private && row.owned && row.dynamic && row.loaded && !row.isLink);
+  assert.ok(row.author.equals(a.identity) && row.apiId.equals(api));
+  assert.equal(row.size, 'only this app'.length);
+  assert.ok(row.changed instanceof Date && Math.abs(row.changed - Date.now()) < 60_000);
   const onA = [];
   note.appendCallback((o) => onA.push(text(o.state)));
   await there.setState('from the second device');

@@ -100,7 +100,7 @@ export async function service(who, server, ipc = '127.0.0.1:0', extra = []) {
 /** Waits until `f()` holds (polling every 10 ms), or throws after `ms`. */
 export async function until(what, f, ms = 20000) {
   const t0 = Date.now();
-  while (!f()) {
+  while (!(await f())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -288,6 +288,8 @@ impl Host {
                 return Ok(());
             }
         };
+        // Date.now(): the wall clock (`?L` shows when objects changed).
+        self.service.set_wall_clock(js_sys::Date::now() as u64);
         let out = self.service.handle(input);
         self.apply(out).await?;
         Ok(())

@@ -5,7 +5,7 @@
 use super::record::{Entry, Payload};
 use super::state::{self, Kind, ObjRecord, OutItem, Session};
 use super::sync::{Job, Pending};
-use super::types::{AppPush, AppReply, AppRequest, AppToken, NewObject, ObjDef, SessionId};
+use super::types::{AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, SessionId};
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
@@ -83,6 +83,32 @@ impl Engine {
             return Err(Error::NotReady("the object is still being fetched"));
         }
         Ok(r)
+    }
+
+    /// `?L`: every object the session may see (see [`visible`]): the same
+    /// rule as for reading one, so a private object of another app token is
+    /// never listed.
+    fn list(&self, session: SessionId) -> Result<AppReply> {
+        let s = self.session(session)?;
+        Ok(AppReply::Listing(
+            self.agent()?
+                .objects
+                .values()
+                .filter(|r| visible(r, s))
+                .map(|r| Listed {
+                    address: r.entry.address,
+                    author: r.entry.author,
+                    api_id: r.entry.api_id,
+                    dynamic: r.entry.dynamic,
+                    owned: r.entry.owned,
+                    private: r.entry.private.is_some(),
+                    is_link: r.entry.is_link,
+                    loaded: r.loaded,
+                    size: r.state.len() as u64,
+                    changed_ms: r.changed_ms,
+                })
+                .collect(),
+        ))
     }
 
     fn check_share(&self, session: SessionId, address: &Ghid) -> Result<()> {
@@ -214,6 +240,7 @@ impl Engine {
             AppRequest::Delete(g) => self.delete(session, g),
             AppRequest::Unshare { address, recipient } => self.unshare(session, address, recipient),
             AppRequest::SharedWith(g) => self.shared_with(session, &g),
+            AppRequest::List => self.list(session),
         }
     }
 
@@ -248,6 +275,7 @@ impl Engine {
     }
 
     fn new_object(&mut self, session: SessionId, n: NewObject) -> Result<AppReply> {
+        let now = self.now_ms;
         let private = if n.private {
             Some(self.token_of(session)?)
         } else {
@@ -294,6 +322,7 @@ impl Engine {
             rekey_only: false,
             held,
             loaded: true,
+            changed_ms: now,
         };
         let address = if n.dynamic {
             let master = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?.into_secret();
@@ -344,6 +373,7 @@ impl Engine {
     }
 
     fn update(&mut self, session: SessionId, address: Ghid, state: Vec<u8>) -> Result<AppReply> {
+        let now = self.now_ms;
         let r = self.visible_record(session, &address)?;
         if !r.entry.dynamic {
             return Err(Error::NotAllowed("static objects cannot be updated"));
@@ -363,6 +393,7 @@ impl Engine {
                 .ok_or(Error::UnknownObject)?;
             rec.state = state;
             rec.dirty = true;
+            rec.changed_ms = now;
             objdef(rec)
         };
         self.mark_object(&address);

@@ -136,6 +136,9 @@ pub struct Engine {
     /// Shares again after an unshare, waiting for their new master: the
     /// token of the app that made each, told `^S`/`^F` when it is answered.
     reshares: BTreeMap<(Ghid, Ghid), Option<AppToken>>,
+    /// The host's clock (ms since the Unix epoch; 0: none given). Only
+    /// recorded (when an object's state changes), never acted on.
+    now_ms: u64,
     stats: Stats,
 }
 
@@ -173,8 +176,16 @@ impl Engine {
             page_views: None,
             unpaged: None,
             announce_on_load: BTreeMap::new(),
+            now_ms: 0,
             stats: Stats::default(),
         }
+    }
+
+    /// The host's clock, in milliseconds since the Unix epoch: hosts set it
+    /// before each input. The engine reads no clock of its own; it only
+    /// records this as the time an object's state changed (`?L`).
+    pub fn set_now(&mut self, unix_ms: u64) {
+        self.now_ms = unix_ms;
     }
 
     /// The identity GHID, once logged in.
@@ -374,6 +385,7 @@ impl Engine {
                     kind,
                     entry: Entry::internal(address, agent.me.ghid(), master),
                     state: Vec::new(),
+                    changed_ms: 0,
                     dirty: false,
                     current: None,
                     container: None,

@@ -62,6 +62,10 @@ pub(crate) struct ObjRecord {
     pub held: Option<Ghid>,
     /// The state has been read (false while a newly learned object is fetched).
     pub loaded: bool,
+    /// When this device took its current state (host clock, ms since the
+    /// Unix epoch; 0: unknown). Written after the fields above, so records
+    /// from before it read as 0.
+    pub changed_ms: u64,
 }
 
 impl ObjRecord {
@@ -80,6 +84,7 @@ impl ObjRecord {
             rekey_only: false,
             held: None,
             loaded: false,
+            changed_ms: 0,
         }
     }
 
@@ -136,6 +141,7 @@ impl ObjRecord {
         }
         w.opt_ghid(self.held.as_ref());
         w.u8(u8::from(self.loaded));
+        w.u64(self.changed_ms);
         Ok(w.0)
     }
 
@@ -168,6 +174,7 @@ impl ObjRecord {
         };
         let held = read_opt_ghid(&mut r)?;
         let loaded = read_bool(&mut r)?;
+        let changed_ms = if r.position() < b.len() { r.u64()? } else { 0 };
         r.finish()?;
         Ok(Self {
             kind,
@@ -182,6 +189,7 @@ impl ObjRecord {
             rekey_only,
             held,
             loaded,
+            changed_ms,
         })
     }
 }

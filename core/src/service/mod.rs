@@ -155,6 +155,14 @@ impl Service {
         self.policy.max_app_message = bytes;
     }
 
+    /// The wall clock, in milliseconds since the Unix epoch: hosts set it
+    /// before each input. The engine records it when an object's state
+    /// changes (`?L` shows it) and acts on nothing by it; deadlines run on
+    /// [`ServiceInput::Tick`]'s clock.
+    pub fn set_wall_clock(&mut self, unix_ms: u64) {
+        self.engine.set_now(unix_ms);
+    }
+
     /// When the host must send [`ServiceInput::Tick`] next, on the clock it
     /// ticks with (none: no deadline pending; a time already past, such as
     /// 0, means as soon as it can).

@@ -143,7 +143,11 @@ impl wit::Guest for Component {
             wit::Input::ServerBytes(b) => ServiceInput::ServerBytes(b),
             wit::Input::Tick(now) => ServiceInput::Tick(now),
         };
-        with(|s| Ok(convert(s.handle(input)))).unwrap_or_else(|e| wit::Step {
+        with(|s| {
+            s.set_wall_clock(wall_clock_ms());
+            Ok(convert(s.handle(input)))
+        })
+        .unwrap_or_else(|e| wit::Step {
             early: vec![wit::Output::Log(e)],
             store: Vec::new(),
             then: Vec::new(),
@@ -168,4 +172,12 @@ impl wit::Guest for Component {
         ));
         (report.ok(), report.render())
     }
+}
+
+/// The wall clock (WASI `wall-clock`), in ms since the Unix epoch; 0 if it
+/// reads before the epoch.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -168,6 +168,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// 32 bytes from the OS (through std's hasher seeds would be weak; read the
 /// kernel's source directly).
+/// The wall clock in ms since the Unix epoch (0 if it reads before it).
+pub(crate) fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn getrandom(buf: &mut [u8]) -> Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
@@ -184,7 +191,10 @@ enum Core {
 impl Core {
     fn handle(&mut self, input: ServiceInput) -> Result<Step<Output>> {
         match self {
-            Core::Native(s) => Ok(s.handle(input)),
+            Core::Native(s) => {
+                s.set_wall_clock(crate::local::wall_clock_ms());
+                Ok(s.handle(input))
+            }
             Core::Wasm(s) => s.handle(input),
         }
     }

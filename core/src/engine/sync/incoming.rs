@@ -316,6 +316,7 @@ impl Engine {
         match kind {
             Kind::App => {
                 let p = Payload::parse(plain)?;
+                let now = self.now_ms;
                 let (remote, local, conflict, first_load, learned_api) = {
                     let rec = self
                         .agent
@@ -348,6 +349,9 @@ impl Engine {
                         rec.dirty = true;
                         rec.drop_unsent();
                     } else {
+                        if rec.state != p.state || first_load {
+                            rec.changed_ms = now;
+                        }
                         rec.state = p.state;
                         if unsent_lost {
                             rec.drop_unsent();
@@ -446,6 +450,7 @@ impl Engine {
         }
         geoc.verify(&author_id)?;
         let p = Payload::parse(&geoc.decrypt(&secret)?)?;
+        let now = self.now_ms;
         if let Some(rec) = self
             .agent
             .as_mut()
@@ -454,6 +459,7 @@ impl Engine {
             rec.state = p.state;
             rec.container = Some(address);
             rec.loaded = true;
+            rec.changed_ms = now;
         }
         self.mark_object(&address);
         self.watch_owner_binding(&address);

@@ -57,6 +57,7 @@ impl Engine {
                 kind: Kind::Root,
                 entry: entry(user_id, pk.root_master),
                 state: plain.to_vec(),
+                changed_ms: 0,
                 dirty: false,
                 container: Some(frame.target()),
                 current: Some(frame),

@@ -277,6 +277,7 @@ impl Engine {
                     sharing: Default::default(),
                 },
                 state: p.state,
+                changed_ms: self.now_ms,
                 dirty: false,
                 current,
                 container: Some(container),
