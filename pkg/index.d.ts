@@ -164,6 +164,48 @@ export class Engine {
   close(): Promise<void>;
 }
 
+/**
+ * Serves one engine per database to every tab of this origin: call it at the
+ * top level of a SharedWorker script (or a dedicated Worker where there is
+ * no SharedWorker).
+ */
+export function serveEngines(scope?: unknown): void;
+
+/** A tab's connection to the worker running `serveEngines`. */
+export class EngineHost {
+  private constructor();
+  /** Connects to a SharedWorker (or Worker) running `serveEngines()`. */
+  static connect(worker: SharedWorker | Worker): Promise<EngineHost>;
+  /** The engine another tab unlocked on this database, or null. */
+  attach(options?: { database?: string }): Promise<SharedEngine | null>;
+  open(options: Omit<EngineOptions, 'onLog'>): Promise<SharedEngine>;
+  create(options: Omit<EngineOptions, 'create' | 'userId' | 'onLog'>): Promise<SharedEngine>;
+  login(options: Omit<EngineOptions, 'create' | 'userId' | 'onLog'> & { userId: Ghid | string }): Promise<SharedEngine>;
+  /** Locks the engine for every tab, then deletes this browser's copy. */
+  deleteDatabase(database?: string): Promise<void>;
+}
+
+/** An engine in the shared worker, as one tab sees it (the members of Engine). */
+export class SharedEngine {
+  private constructor();
+  readonly userId: Ghid;
+  readonly identity: Ghid;
+  /** As of the last `status()`. */
+  readonly online: boolean;
+  readonly closed: boolean;
+  readonly failure: string | null;
+  readonly database: string;
+  readonly server: string;
+  /** Told when any tab locks the engine or deletes its copy. */
+  onClosed(fn: (reason: string) => void): void;
+  link(): Promise<HypergolixLink>;
+  status(): Promise<EngineStatus>;
+  synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
+  changePassword(password: string): Promise<void>;
+  /** Locks it for every tab. */
+  close(): Promise<void>;
+}
+
 /** An app's link to the local service or to an in-page Engine; reconnects on its own. */
 export class HypergolixLink {
   /** Made by `connect` or `Engine.link`. */

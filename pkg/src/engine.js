@@ -186,6 +186,32 @@ export class Engine {
     return new HypergolixLink('the engine in this page (closed?)', () => new EngineSocket(wasm))._start();
   }
 
+  /**
+   * One raw IPC session (for `serveEngines`): `onMessage(bytes)` gets what
+   * the engine sends, `onClose(reason)` its end; returns `{ send, close }`.
+   */
+  _openSession(onMessage, onClose) {
+    const wasm = this.#wasm;
+    if (wasm.closed) throw new HypergolixError('the engine is closed', { kind: 'closed' });
+    let open = true;
+    const id = wasm.openSession(onMessage, (reason) => { open = false; onClose(reason); });
+    return {
+      send(bytes) {
+        if (!open) return;
+        try {
+          wasm.send(id, bytes);
+        } catch (e) {
+          open = false;
+          onClose(fromWasm(e).message);
+        }
+      },
+      close() {
+        if (open && !wasm.closed) wasm.closeSession(id);
+        open = false;
+      },
+    };
+  }
+
   /** `{ online, synced, loading, pending }`: is everything acknowledged at the server, and everything known read? */
   status() {
     return call(() => this.#wasm.status());

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// Command-line flags (each also read from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch, tls_cert, tls_key, metrics).
+    /// TOML configuration file (keys: listen, store, postgres, max_message_bytes, queue_len, batch, tls_cert, tls_key, metrics, www).
     #[arg(long, env = "HYPERGOLIX_SERVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:7770].
@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// address (e.g. 127.0.0.1:9770) [default: off].
     #[arg(long, env = "HYPERGOLIX_METRICS")]
     pub metrics: Option<SocketAddr>,
+    /// Also serve the web app (the built `www/dist`, or any static site) from
+    /// this directory, over plain HTTP(S) GET on the listen address; websocket
+    /// upgrades still reach the persistence server [default: off].
+    #[arg(long, env = "HYPERGOLIX_WWW")]
+    pub www: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +64,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     metrics: Option<SocketAddr>,
+    www: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -80,6 +86,8 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Where `/healthz` and `/metrics` are served (loopback), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The static site served next to the websocket, if any (canonical path).
+    pub www: Option<PathBuf>,
 }
 
 fn default_store() -> PathBuf {
@@ -127,6 +135,20 @@ impl ServeConfig {
                 }
             },
             metrics: args.metrics.or(file.metrics),
+            www: match args.www.clone().or(file.www) {
+                Some(dir) => Some(
+                    dir.canonicalize()
+                        .ok()
+                        .filter(|d| d.join("index.html").is_file())
+                        .ok_or_else(|| {
+                            Error::Config(format!(
+                                "www: {} is not a directory with an index.html (build the app: cd www && npm run build)",
+                                dir.display()
+                            ))
+                        })?,
+                ),
+                None => None,
+            },
         };
         if let Some(m) = cfg.metrics {
             if !m.ip().is_loopback() {

@@ -8,6 +8,7 @@ pub mod hub;
 pub mod metrics;
 pub mod pg_store;
 pub mod redb_store;
+pub mod www;
 
 use std::sync::Arc;
 
@@ -145,6 +146,10 @@ pub async fn serve_with<B: PersistBackend + 'static>(
         }
         None => None,
     };
+    let www = cfg.www.clone().map(Arc::new);
+    if let Some(w) = &www {
+        tracing::info!(dir = %w.display(), "serving the web app");
+    }
     (life.ready)(addr, metrics_at);
     tracing::info!(%addr, tls = tls.is_some(), max_message_bytes = cfg.max_message_bytes, queue_len = cfg.queue_len, "hypergolix serve ready");
     let mut shutdown = life.stop;
@@ -156,9 +161,13 @@ pub async fn serve_with<B: PersistBackend + 'static>(
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let (hub, max, queue) = (hub.clone(), cfg.max_message_bytes, cfg.queue_len);
+                    let www = www.clone();
                     match &tls {
                         None => {
-                            tasks.spawn(conn::serve_connection(stream, Some(peer), hub, max, queue));
+                            match www {
+                                Some(w) => tasks.spawn(www::route(stream, Some(peer), w, hub, max, queue)),
+                                None => tasks.spawn(conn::serve_connection(stream, Some(peer), hub, max, queue)),
+                            };
                         }
                         Some(acceptor) => {
                             let acceptor = acceptor.clone();
@@ -166,7 +175,10 @@ pub async fn serve_with<B: PersistBackend + 'static>(
                                 // A peer that never finishes its handshake
                                 // does not hold a task for ever.
                                 match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-                                    Ok(Ok(s)) => conn::serve_connection(s, Some(peer), hub, max, queue).await,
+                                    Ok(Ok(s)) => match www {
+                                        Some(w) => www::route(s, Some(peer), w, hub, max, queue).await,
+                                        None => conn::serve_connection(s, Some(peer), hub, max, queue).await,
+                                    },
                                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                                 }

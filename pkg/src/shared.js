@@ -1,0 +1,409 @@
+// One engine for every tab and worker of an origin: the engine runs in a
+// SharedWorker (`serveEngines()` there), and each tab talks to it through
+// `EngineHost` / `SharedEngine`, with the same API as `Engine`. Closing any
+// tab leaves the engine running for the others; the worker lives as long as
+// one tab holds it. Argon2id then runs in the worker, never in the page.
+//
+// Wire (structured clone over MessagePorts):
+//   tab → worker   { id, op, args }            on the control port
+//   worker → tab   { id, ok } | { id, error: { message, kind } }
+//                  { event: 'closed', database, reason }   (to every tab)
+//   an app session is a MessageChannel of its own: the tab sends one port
+//   with { op: 'session' }; IPC messages flow as Uint8Arrays both ways, and
+//   { end: reason } closes it.
+
+import { Ghid } from './ghid.js';
+import { Engine } from './engine.js';
+import { HypergolixError, HypergolixLink } from './link.js';
+
+const LOCK = 'hypergolix-shared-engine-client:';
+
+function errorOut(e) {
+  return { message: String(e?.message ?? e), kind: e?.kind ?? 'js' };
+}
+
+// ------------------------------------------------------------- the worker
+
+/**
+ * Serves engines to the tabs of this origin. Call it once at the top level
+ * of a SharedWorker script (or of a dedicated Worker where SharedWorker is
+ * missing: then that one tab is served):
+ *
+ * ```js
+ * // engine-worker.js
+ * import { serveEngines } from 'hypergolix';
+ * serveEngines();
+ * ```
+ *
+ * One engine per IndexedDB database, opened by the first tab that unlocks
+ * it and shared by every tab until one locks it (`close()`).
+ */
+export function serveEngines(scope = globalThis) {
+  /** database → { engine } | { opening: Promise<Engine> } */
+  const engines = new Map();
+  /** control ports, for events */
+  const ports = new Set();
+  /** client id → sessions it opened (closed when the tab goes away) */
+  const clients = new Map();
+
+  const info = (e) => ({
+    database: e.database,
+    server: e.server,
+    userId: e.userId?.toString() ?? null,
+    identity: e.identity?.toString() ?? null,
+    online: e.online,
+  });
+
+  const broadcast = (msg) => {
+    for (const p of ports) p.postMessage(msg);
+  };
+
+  function current(database) {
+    const e = engines.get(database)?.engine;
+    if (!e || e.closed) {
+      if (e) engines.delete(database);
+      throw new HypergolixError(
+        `no engine is open on ${database}${e?.failure ? `: ${e.failure}` : ''}`,
+        { kind: 'closed' },
+      );
+    }
+    return e;
+  }
+
+  const ops = {
+    async attach({ database }) {
+      const slot = engines.get(database);
+      if (slot?.opening) await slot.opening.catch(() => {});
+      const e = engines.get(database)?.engine;
+      return e && !e.closed ? info(e) : null;
+    },
+    async open(options) {
+      const database = options.database ?? 'hypergolix';
+      const slot = engines.get(database);
+      if (slot?.opening) await slot.opening.catch(() => {});
+      const had = engines.get(database)?.engine;
+      if (had && !had.closed) {
+        throw new HypergolixError(
+          'this account is already unlocked in another tab: attach to it',
+          { kind: 'in_use' },
+        );
+      }
+      const opening = Engine.open({ ...options, database });
+      engines.set(database, { opening });
+      try {
+        const engine = await opening;
+        engines.set(database, { engine });
+        return info(engine);
+      } catch (e) {
+        engines.delete(database);
+        throw e;
+      }
+    },
+    async info({ database }) { return info(current(database)); },
+    async status({ database }) {
+      const e = current(database);
+      return { ...(await e.status()), online: e.online };
+    },
+    async changePassword({ database, password }) {
+      await current(database).changePassword(password);
+      return null;
+    },
+    async close({ database, reason }) {
+      const e = engines.get(database)?.engine;
+      engines.delete(database);
+      if (e && !e.closed) await e.close();
+      broadcast({ event: 'closed', database, reason: reason ?? 'locked' });
+      return null;
+    },
+    async deleteDatabase({ database }) {
+      const e = engines.get(database)?.engine;
+      engines.delete(database);
+      if (e && !e.closed) await e.close();
+      broadcast({ event: 'closed', database, reason: 'deleted' });
+      await Engine.deleteDatabase(database);
+      return null;
+    },
+  };
+
+  function openSession(database, client, port) {
+    let session;
+    try {
+      session = current(database)._openSession(
+        (bytes) => port.postMessage(bytes),
+        (reason) => { port.postMessage({ end: String(reason ?? '') }); port.close(); },
+      );
+    } catch (e) {
+      port.postMessage({ end: errorOut(e).message });
+      port.close();
+      return;
+    }
+    clients.get(client)?.add(session);
+    port.onmessage = ({ data }) => {
+      if (data instanceof Uint8Array) session.send(data);
+      else if (data?.end !== undefined) {
+        session.close();
+        clients.get(client)?.delete(session);
+      }
+    };
+  }
+
+  function serve(port) {
+    ports.add(port);
+    let client = null;
+    port.onmessage = async ({ data, ports: transferred }) => {
+      const { id, op, args } = data ?? {};
+      if (op === 'hello') {
+        // The tab holds a Web Lock named for it while it lives: when the
+        // lock is granted here, the tab is gone; its sessions (and the app
+        // tokens they hold) are closed.
+        client = String(args.client);
+        clients.set(client, new Set());
+        navigator.locks?.request(LOCK + client, async () => {
+          for (const s of clients.get(client) ?? []) s.close();
+          clients.delete(client);
+          ports.delete(port);
+        });
+        port.postMessage({ id, ok: null });
+        return;
+      }
+      if (op === 'session') {
+        openSession(args.database, client, transferred[0]);
+        return;
+      }
+      try {
+        const f = ops[op];
+        if (!f) throw new HypergolixError(`unknown operation ${op}`, { kind: 'bad_option' });
+        port.postMessage({ id, ok: await f(args ?? {}) });
+      } catch (e) {
+        port.postMessage({ id, error: errorOut(e) });
+      }
+    };
+    port.start?.();
+  }
+
+  if ('onconnect' in scope) {
+    scope.onconnect = (e) => serve(e.ports[0]);
+  } else {
+    serve(scope);
+  }
+}
+
+// ---------------------------------------------------------------- the tab
+
+/**
+ * The tab's side of `serveEngines`: `EngineHost.connect(worker)` with the
+ * SharedWorker (or Worker) running it, then `attach()` to the engine another
+ * tab unlocked, or `create`, `login`, `open` as with `Engine`.
+ */
+export class EngineHost {
+  #port;
+  #next = 1;
+  #calls = new Map();
+  #engines = new Set();
+
+  constructor(port) {
+    this.#port = port;
+    port.onmessage = ({ data }) => {
+      if (data?.event === 'closed') {
+        for (const e of this.#engines) if (e.database === data.database) e._closed(data.reason);
+        return;
+      }
+      const call = this.#calls.get(data?.id);
+      if (!call) return;
+      this.#calls.delete(data.id);
+      if (data.error) call.reject(new HypergolixError(data.error.message, { kind: data.error.kind }));
+      else call.resolve(data.ok);
+    };
+    port.start?.();
+  }
+
+  /**
+   * Connects to a SharedWorker (or dedicated Worker) that runs
+   * `serveEngines()`. Resolves once the worker knows this tab.
+   */
+  static async connect(worker) {
+    const port = worker.port ?? worker;
+    const host = new EngineHost(port);
+    const client = globalThis.crypto.randomUUID();
+    if (globalThis.navigator?.locks) {
+      // Held until this tab goes away; the worker waits on it (see serveEngines).
+      await new Promise((held) => {
+        navigator.locks.request(LOCK + client, () => {
+          held();
+          return new Promise(() => {});
+        });
+      });
+    }
+    await host._call('hello', { client });
+    return host;
+  }
+
+  _call(op, args, transfer = []) {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject });
+      this.#port.postMessage({ id, op, args }, transfer);
+    });
+  }
+
+  _session(database, port) {
+    this.#port.postMessage({ op: 'session', args: { database } }, [port]);
+  }
+
+  #wrap(info) {
+    const e = new SharedEngine(this, info);
+    this.#engines.add(e);
+    return e;
+  }
+
+  /** The engine another tab unlocked on `database`, or null. */
+  async attach({ database = 'hypergolix' } = {}) {
+    const info = await this._call('attach', { database });
+    return info ? this.#wrap(info) : null;
+  }
+
+  /** As `Engine.open` (options must be cloneable: no `onLog`). */
+  async open(options) {
+    const o = { ...options };
+    if (o.userId instanceof Ghid) o.userId = o.userId.toString();
+    return this.#wrap(await this._call('open', o));
+  }
+
+  /** As `Engine.create`. */
+  create(options) { return this.open({ ...options, create: true }); }
+
+  /** As `Engine.login`. */
+  login(options) {
+    if (options?.userId === undefined) {
+      return Promise.reject(new HypergolixError('login needs a userId', { kind: 'bad_option' }));
+    }
+    return this.open(options);
+  }
+
+  /** Locks (closes) the engine on `database` for every tab, then deletes this browser's copy. */
+  async deleteDatabase(database = 'hypergolix') {
+    await this._call('deleteDatabase', { database });
+  }
+}
+
+/** One app session over a MessagePort, shaped like the WebSocket the link uses. */
+class PortSocket {
+  #port;
+  #listeners = { open: [], message: [], close: [], error: [] };
+  #closed = false;
+  binaryType = 'arraybuffer';
+
+  constructor(host, database) {
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    port1.onmessage = ({ data }) => {
+      if (data instanceof Uint8Array) this.#emit('message', { data });
+      else if (data?.end !== undefined) this.#end(data.end);
+    };
+    host._session(database, port2);
+    queueMicrotask(() => this.#emit('open', {}));
+  }
+
+  addEventListener(type, fn) { this.#listeners[type]?.push(fn); }
+
+  #emit(type, ev) { for (const fn of this.#listeners[type]) fn(ev); }
+
+  #end(reason) {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#port.close();
+    this.#emit('close', { code: 1000, reason: String(reason ?? '') });
+  }
+
+  send(bytes) {
+    if (!this.#closed) this.#port.postMessage(bytes);
+  }
+
+  close() {
+    if (!this.#closed) this.#port.postMessage({ end: 'closed by the app' });
+    this.#end('closed by the app');
+  }
+}
+
+/**
+ * An engine running in the shared worker, as this tab sees it: the same
+ * members as `Engine` (`link()`, `status()`, `synced()`, `changePassword()`,
+ * `close()`, `userId`, `identity`, `online`, `server`, `database`), plus
+ * `onClosed(fn)`: told when any tab locks it (or deletes its copy).
+ */
+export class SharedEngine {
+  #host;
+  #info;
+  #closed = null;
+  #onClosed = [];
+
+  constructor(host, info) {
+    this.#host = host;
+    this.#info = info;
+  }
+
+  get database() { return this.#info.database; }
+  get server() { return this.#info.server; }
+  get userId() { return this.#info.userId ? Ghid.fromString(this.#info.userId) : null; }
+  get identity() { return this.#info.identity ? Ghid.fromString(this.#info.identity) : null; }
+  /** As of the last `status()`. */
+  get online() { return this.#info.online; }
+  get closed() { return this.#closed !== null; }
+  /** Why it closed (`locked`, `deleted`, or the engine's failure), if it did. */
+  get failure() { return this.#closed; }
+
+  /** Calls `fn(reason)` once the engine is closed (in any tab). */
+  onClosed(fn) { this.#onClosed.push(fn); }
+
+  _closed(reason) {
+    if (this.#closed !== null) return;
+    this.#closed = reason;
+    for (const fn of this.#onClosed) {
+      try { fn(reason); } catch (e) { console.error(e); }
+    }
+  }
+
+  async #call(op, args = {}) {
+    try {
+      return await this.#host._call(op, { database: this.database, ...args });
+    } catch (e) {
+      if (e.kind === 'closed') this._closed(e.message);
+      throw e;
+    }
+  }
+
+  /** A new app link to the shared engine (one app session). */
+  async link() {
+    if (this.closed) throw new HypergolixError(`the engine is closed: ${this.#closed}`, { kind: 'closed' });
+    return new HypergolixLink('the shared engine (closed?)', () => new PortSocket(this.#host, this.database))._start();
+  }
+
+  /** `{ online, synced, loading, pending }`, as `Engine.status()`. */
+  async status() {
+    const s = await this.#call('status');
+    this.#info = { ...this.#info, online: s.online };
+    return s;
+  }
+
+  /** Resolves once everything acknowledged has reached the server. */
+  async synced({ timeoutMs = 30000 } = {}) {
+    const t0 = Date.now();
+    for (;;) {
+      const s = await this.status();
+      if (s.synced && s.loading === 0) return s;
+      if (Date.now() - t0 > timeoutMs) {
+        throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Changes the account's password (and this browser's lock). */
+  async changePassword(password) { await this.#call('changePassword', { password }); }
+
+  /** Locks the engine for every tab (resolves once its last write is stored). */
+  async close() {
+    await this.#host._call('close', { database: this.database, reason: 'locked' });
+    this._closed('locked');
+  }
+}

@@ -1,0 +1,125 @@
+// The screen before an account is open: unlock this browser's copy, create
+// an account, or log in on this (new) device with user id + password.
+import type { EngineHost, SharedEngine } from 'hypergolix';
+import { field, h, put } from './dom';
+import { explain } from './errors';
+import { app, DATABASE, defaultServer, remembered } from './main';
+import { strength } from './strength';
+
+/** A password input with a strength meter under it. */
+export function passwordWithStrength(label: string, autocomplete: string) {
+  const input = h('input', { type: 'password', name: 'password', autocomplete, required: true, minlength: 8 });
+  const meter = h('meter', { min: 0, max: 4, value: 0, 'aria-label': 'password strength' });
+  const words = h('span', {}, 'Choose a password (8 characters or more).');
+  input.addEventListener('input', () => {
+    const s = strength(input.value);
+    meter.value = s.score;
+    words.textContent = `Strength: ${s.label}. ${s.advice}`;
+  });
+  return { input, row: field(label, input, h('span', { class: 'strength' }, meter, ' ', words)) };
+}
+
+function serverField() {
+  const input = h('input', { type: 'url', name: 'server', value: defaultServer(), required: true, autocomplete: 'url' });
+  const row = h('details', { class: 'server' },
+    h('summary', {}, 'Server'),
+    field('Persistence server address', input, 'A ws:// or wss:// address. It stores only encrypted data.'));
+  return { input, row };
+}
+
+type Submit = (form: HTMLFormElement) => Promise<SharedEngine>;
+
+/**
+ * A form whose submit opens an engine: the button is busy meanwhile (key
+ * derivation takes a moment, in the worker), errors appear under it.
+ */
+function engineForm(title: string, id: string, button: string, busy: string, fields: Node[], submit: Submit) {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const go = h('button', { type: 'submit' }, button);
+  const form = h('form', { 'aria-labelledby': `${id}-h`, novalidate: true },
+    h('h2', { id: `${id}-h` }, title), ...fields, go, error);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    if (!form.checkValidity()) {
+      const bad = form.querySelector(':invalid') as HTMLInputElement | null;
+      error.textContent = bad?.validationMessage
+        ? `${bad.labels?.[0]?.textContent ?? 'A field'}: ${bad.validationMessage}`
+        : 'Please fill in every field.';
+      bad?.focus();
+      return;
+    }
+    go.disabled = true;
+    go.textContent = busy;
+    form.setAttribute('aria-busy', 'true');
+    try {
+      await app.enter(await submit(form));
+    } catch (e) {
+      const server = (form.elements.namedItem('server') as HTMLInputElement | null)?.value;
+      error.textContent = explain(e, server);
+      go.disabled = false;
+      go.textContent = button;
+      form.removeAttribute('aria-busy');
+    }
+  });
+  return form;
+}
+
+export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string): void {
+  const saved = remembered.account;
+  const forms: HTMLElement[] = [];
+
+  if (saved) {
+    const pw = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+    forms.push(engineForm('Unlock', 'unlock', 'Unlock', 'Unlocking…', [
+      h('p', {}, 'This browser holds the account ', h('code', { class: 'ghid' }, saved.userId), '.'),
+      field('Password', pw),
+    ], () => host.open({ server: saved.server, password: pw.value, database: DATABASE })));
+  } else {
+    const { input: pw, row } = passwordWithStrength('Password', 'new-password');
+    const again = h('input', { type: 'password', name: 'again', autocomplete: 'new-password', required: true });
+    const srv = serverField();
+    forms.push(engineForm('Create an account', 'create', 'Create account', 'Creating your account…', [
+      h('p', {}, 'Everything is encrypted in this browser before it is stored or shared.'),
+      row, field('Password again', again), srv.row,
+    ], async () => {
+      if (pw.value !== again.value) throw new Error('The two passwords differ.');
+      if (pw.value.length < 8) throw new Error('The password needs 8 characters or more.');
+      return host.create({ server: srv.input.value, password: pw.value, database: DATABASE });
+    }));
+
+    const user = h('input', { type: 'text', name: 'userId', autocomplete: 'username', required: true, spellcheck: false, pattern: '[A-Za-z0-9_\\-]{88}' });
+    const lpw = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+    const lsrv = serverField();
+    forms.push(engineForm('Log in on this device', 'login', 'Log in', 'Logging in…', [
+      h('p', {}, 'Your user id and password from another device.'),
+      field('User id', user, '88 characters, shown on your other device.'), field('Password', lpw), lsrv.row,
+    ], () => host.login({ server: lsrv.input.value, userId: user.value.trim(), password: lpw.value, database: DATABASE })));
+  }
+
+  const forget = saved
+    ? h('p', { class: 'aside' }, 'Another account? ',
+      h('button', {
+        type: 'button', class: 'link', onclick: async (ev: Event) => {
+          const b = ev.currentTarget as HTMLButtonElement;
+          if (b.dataset.armed !== 'yes') {
+            b.dataset.armed = 'yes';
+            b.textContent = 'Delete this browser’s copy: sure? (changes not yet on the server are lost)';
+            return;
+          }
+          await host.deleteDatabase(DATABASE);
+          remembered.account = null;
+          showWelcome(root, host, 'This browser’s copy was deleted.');
+        },
+      }, 'Delete this browser’s copy'))
+    : null;
+
+  put(root,
+    h('main', { class: 'welcome', 'aria-labelledby': 'welcome-h' },
+      h('h1', { id: 'welcome-h' }, 'Hypergolix'),
+      h('p', { class: 'tagline' }, 'Your objects, end-to-end encrypted, synced between your devices and the people you share with.'),
+      notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
+      h('div', { class: 'forms' }, ...forms),
+      forget));
+  (root.querySelector('input') as HTMLInputElement | null)?.focus();
+}

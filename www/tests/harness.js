@@ -1,0 +1,190 @@
+// What the web app's tests share: the built app (`www/dist`) served by a
+// real `hypergolix serve --www`, Debian's Chromium driven by playwright-core,
+// screenshots checked against the DOM, and an accessibility pass (axe-core).
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const www = fileURLToPath(new URL('..', import.meta.url));
+export const dist = join(www, 'dist');
+export const bin = process.env.HYPERGOLIX_BIN ?? join(root, 'target/release/hypergolix');
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+/** Screenshots of the main screens (kept after the run: CI artifacts). */
+export const shots = process.env.HGX_SCREENSHOTS ?? join(root, 'target/www-screenshots');
+export const work = mkdtempSync(join(tmpdir(), 'hgx-www-'));
+
+const cleanUps = [];
+export function onCleanUp(f) { cleanUps.push(f); }
+after(async () => {
+  await Promise.all(cleanUps.splice(0).reverse().map(async (f) => { try { await f(); } catch { /* best effort */ } }));
+  rmSync(work, { recursive: true, force: true });
+});
+
+if (!existsSync(join(dist, 'index.html'))) {
+  throw new Error(`${dist} has no index.html: build the app first (cd www && npm run build)`);
+}
+if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build --release -p hypergolix-wasi-host`);
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * `hypergolix serve --www dist` on `port` with the store `name`; resolves to
+ * `{ url, ws, kill }` (`kill()`: SIGKILL, resolves once it is gone).
+ */
+export async function serve(name, port) {
+  const p = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--store', join(work, `${name}.redb`), '--www', dist],
+    { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const kill = () => new Promise((resolve) => {
+    if (p.exitCode !== null || p.signalCode !== null) return resolve();
+    p.once('exit', () => resolve());
+    p.kill('SIGKILL');
+  });
+  onCleanUp(kill);
+  const addr = await new Promise((resolve, reject) => {
+    createInterface({ input: p.stdout }).on('line', (l) => {
+      if (l.startsWith('listening on ')) resolve(l.slice('listening on '.length).trim());
+    });
+    p.on('exit', (code, signal) => reject(new Error(`serve exited with ${code ?? signal}`)));
+  });
+  return { url: `http://${addr}/`, ws: `ws://${addr}/`, kill };
+}
+
+/** Debian's Chromium, headless. */
+export async function browser() {
+  const b = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  onCleanUp(() => b.close());
+  return b;
+}
+
+/** A fresh profile (a browser context: its own storage) with clipboard access. */
+export async function profile(b, origin) {
+  const context = await b.newContext({ viewport: { width: 1200, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
+  return context;
+}
+
+/** A new tab of `context` on the app; page errors fail loudly in the log. */
+export async function tab(context, url) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  page.on('console', (m) => { if (m.type() === 'error') console.error('page console:', m.text()); });
+  await page.goto(url);
+  await page.waitForSelector('#app :is(h1, [role=alert])');
+  return page;
+}
+
+/** Fills and submits the create-account form; resolves to the user id shown. */
+export async function createAccount(page, password) {
+  const form = page.getByRole('form', { name: 'Create an account' });
+  await form.getByLabel('Password', { exact: true }).fill(password);
+  await form.getByLabel('Password again').fill(password);
+  await form.getByRole('button', { name: 'Create account' }).click();
+  return ids(page);
+}
+
+/** The user id and identity the main screen shows. */
+export async function ids(page) {
+  await page.getByRole('heading', { name: 'Your account' }).waitFor({ timeout: 30_000 });
+  return {
+    userId: (await page.getByTestId('user-id').textContent()).trim(),
+    identity: (await page.getByTestId('identity').textContent()).trim(),
+  };
+}
+
+/** Creates an object with `content` through the form; resolves to its address. */
+export async function newObject(page, content, { dynamic = true, format = 'Text' } = {}) {
+  const form = page.getByRole('form', { name: 'New object' });
+  await form.getByLabel('Content').fill(content);
+  await form.getByLabel('Format').selectOption({ label: format });
+  const box = form.getByLabel('Can be changed later (dynamic)');
+  if ((await box.isChecked()) !== dynamic) await box.click();
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { name: /^Object / }).waitFor();
+  return (await page.locator('.detail .props code.ghid').first().textContent()).trim();
+}
+
+/** Opens the object `address` from the list (waiting for it to be listed). */
+export async function openObject(page, address, timeout = 20_000) {
+  const row = page.locator(`tr[data-address="${address}"]`);
+  await row.waitFor({ timeout });
+  await row.getByRole('button').click();
+  await page.locator('.detail .props code.ghid', { hasText: address }).waitFor();
+}
+
+/** The opened object's content as text. */
+export async function shownText(page) {
+  return (await page.locator('pre[aria-label="content as text"]').textContent());
+}
+
+/** Waits until the opened object shows `text`. */
+export async function waitForText(page, text, timeout = 20_000) {
+  await page.locator('pre[aria-label="content as text"]', { hasText: text }).waitFor({ timeout });
+}
+
+/** Saves `text` as the opened object's content. */
+export async function edit(page, text) {
+  const form = page.getByRole('form', { name: 'Edit' });
+  await form.getByLabel('Content').fill(text);
+  await form.getByRole('button', { name: 'Save' }).click();
+  await waitForText(page, text);
+}
+
+/** Waits for the status line to say everything reached the server. */
+export async function synced(page, timeout = 30_000) {
+  await page.locator('.status', { hasText: 'everything synced' }).waitFor({ timeout });
+}
+
+/**
+ * A screenshot of the screen (`name`.png), checked against the DOM: a
+ * heading is rendered, no error screen, the app is not blank.
+ */
+export async function screenshot(page, name) {
+  mkdirSync(shots, { recursive: true });
+  const file = join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const check = await page.evaluate(() => ({
+    text: document.querySelector('#app')?.innerText.trim().length ?? 0,
+    headings: [...document.querySelectorAll('h1, h2')].filter((e) => e.getBoundingClientRect().height > 0).length,
+    fatal: !!document.querySelector('#fatal-h'),
+  }));
+  assert.ok(check.text > 20 && check.headings > 0, `${name}: the screen is blank: ${JSON.stringify(check)}`);
+  assert.ok(!check.fatal, `${name}: the app shows its error screen`);
+  assert.ok(readFileSync(file).length > 5_000, `${name}: the screenshot is empty`);
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core on the current screen: no serious or critical violation. */
+export async function accessible(page, name) {
+  // Evaluated over the DevTools protocol: the app's CSP allows no inline script.
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
+  });
+  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], `${name}: accessibility violations: ${JSON.stringify(bad, null, 1)}`);
+  return found;
+}
