@@ -5,6 +5,11 @@ interface Kinded {
   message?: string;
 }
 
+/** An error in what the user typed: shown as it is. */
+export function said(message: string): Error {
+  return Object.assign(new Error(message), { kind: 'input' });
+}
+
 /** A sentence for an error of the engine, the link or the browser. */
 export function explain(e: unknown, server?: string): string {
   const err = (e ?? {}) as Kinded;
@@ -41,6 +46,8 @@ export function explain(e: unknown, server?: string): string {
       return 'This object was deleted.';
     case 'refused':
       return err.message ? `Refused: ${err.message}` : 'Refused.';
+    case 'input':
+      return err.message ?? 'Please check what you typed.';
     case 'bad_option':
       return err.message ?? 'That is not a valid setting.';
     default:

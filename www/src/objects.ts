@@ -146,22 +146,50 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
   }
 
   // ---- the list
+  // Rows are kept per address and updated in place, and keep their places:
+  // objects new to this page go on top (latest change first), and nothing
+  // moves under the pointer while the list updates.
+  const rows = new Map<string, { tr: HTMLTableRowElement; key: string }>();
+  let order: string[] = [];
   function renderList() {
-    const rows = [...listing].sort((a, b) => (b.changed?.getTime() ?? 0) - (a.changed?.getTime() ?? 0));
-    listEmpty.hidden = rows.length > 0;
-    put(listBody, rows.map((o) => {
+    const byAddr = new Map(listing.map((o) => [o.address.toString(), o]));
+    const fresh = listing.filter((o) => !rows.has(o.address.toString()))
+      .sort((a, b) => (b.changed?.getTime() ?? Infinity) - (a.changed?.getTime() ?? Infinity)
+        || a.address.toString().localeCompare(b.address.toString()))
+      .map((o) => o.address.toString());
+    order = [...fresh, ...order.filter((a) => byAddr.has(a) && !fresh.includes(a))];
+    const sorted = order.map((a) => byAddr.get(a) as Listed);
+    listEmpty.hidden = sorted.length > 0;
+    const live = new Set<string>();
+    const trs = sorted.map((o) => {
       const addr = o.address.toString();
-      return h('tr', { class: addr === selected ? 'selected' : '', 'data-address': addr },
-        h('td', {}, h('button', {
-          type: 'button', class: 'link', 'aria-label': `Open object ${short(addr)}`,
-          onclick: () => open(addr),
-        }, short(addr))),
-        h('td', {}, o.author.equals(me) ? 'you' : h('code', { title: o.author.toString() }, short(o.author))),
-        h('td', {}, o.apiId.equals(TEXT_API) ? 'document' : h('code', { title: o.apiId.toString() }, short(o.apiId.toString()))),
-        h('td', {}, o.isLink ? 'link' : o.dynamic ? 'dynamic' : 'static'),
-        h('td', {}, o.loaded ? when(o.changed) : 'fetching…'),
-        h('td', { class: 'num' }, o.loaded ? bytes(o.size) : '—'));
-    }));
+      live.add(addr);
+      const key = JSON.stringify([o, addr === selected, when(o.changed)]);
+      let row = rows.get(addr);
+      if (!row) {
+        row = { tr: h('tr', { 'data-address': addr }), key: '' };
+        rows.set(addr, row);
+      }
+      if (row.key !== key) {
+        row.key = key;
+        row.tr.className = addr === selected ? 'selected' : '';
+        put(row.tr,
+          h('td', {}, h('button', {
+            type: 'button', class: 'link', 'aria-label': `Open object ${short(addr)}`,
+            onclick: () => open(addr),
+          }, short(addr))),
+          h('td', {}, o.author.equals(me) ? 'you' : h('code', { title: o.author.toString() }, short(o.author))),
+          h('td', {}, o.apiId.equals(TEXT_API) ? 'document' : h('code', { title: o.apiId.toString() }, short(o.apiId.toString()))),
+          h('td', {}, o.isLink ? 'link' : o.dynamic ? 'dynamic' : 'static'),
+          h('td', {}, o.loaded ? when(o.changed) : 'fetching…'),
+          h('td', { class: 'num' }, o.loaded ? bytes(o.size) : '—'));
+      }
+      return row.tr;
+    });
+    for (const addr of rows.keys()) if (!live.has(addr)) rows.delete(addr);
+    if (trs.some((tr, i) => listBody.children[i] !== tr) || listBody.children.length !== trs.length) {
+      listBody.replaceChildren(...trs);
+    }
   }
 
   // ---- one object
@@ -206,7 +234,10 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
       : null);
   }
 
+  let renders = 0;
   async function renderDetail() {
+    renders += 1;
+    const mine = renders;
     const obj = selected ? opened.get(selected) : undefined;
     if (!obj) {
       detail.hidden = true;
@@ -307,6 +338,8 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
     }, obj.owned ? 'Really delete? It goes for everyone it is shared with' : 'Really delete your copy?'));
 
     const sharing = await renderSharing(obj);
+    // Another object was opened (or this one re-rendered) meanwhile.
+    if (renders !== mine) return;
     put(detail,
       h('h2', { id: 'detail-h', tabindex: -1 }, `Object ${short(obj.address)}`),
       h('dl', { class: 'props' },
@@ -331,7 +364,7 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
       err.textContent = '';
       let g: Ghid;
       try { g = Ghid.fromString(to.value.trim()); } catch {
-        err.textContent = 'That is not an identity: it is 88 letters, digits, - and _.';
+        err.textContent = 'That is not an identity: it is the 88 characters shown as “Identity” in their account.';
         return;
       }
       if (g.equals(me)) {

@@ -1,8 +1,8 @@
 // The screen before an account is open: unlock this browser's copy, create
 // an account, or log in on this (new) device with user id + password.
-import type { EngineHost, SharedEngine } from 'hypergolix';
+import { Ghid, type EngineHost, type SharedEngine } from 'hypergolix';
 import { field, h, put } from './dom';
-import { explain } from './errors';
+import { explain, said } from './errors';
 import { app, DATABASE, defaultServer, remembered } from './main';
 import { strength } from './strength';
 
@@ -83,18 +83,25 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
       h('p', {}, 'Everything is encrypted in this browser before it is stored or shared.'),
       row, field('Password again', again), srv.row,
     ], async () => {
-      if (pw.value !== again.value) throw new Error('The two passwords differ.');
-      if (pw.value.length < 8) throw new Error('The password needs 8 characters or more.');
+      if (pw.value !== again.value) throw said('The two passwords differ.');
+      if (pw.value.length < 8) throw said('The password needs 8 characters or more.');
       return host.create({ server: srv.input.value, password: pw.value, database: DATABASE });
     }));
 
-    const user = h('input', { type: 'text', name: 'userId', autocomplete: 'username', required: true, spellcheck: false, pattern: '[A-Za-z0-9_\\-]{88}' });
+    const user = h('input', { type: 'text', name: 'userId', autocomplete: 'username', required: true, spellcheck: false });
     const lpw = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
     const lsrv = serverField();
     forms.push(engineForm('Log in on this device', 'login', 'Log in', 'Logging in…', [
       h('p', {}, 'Your user id and password from another device.'),
       field('User id', user, '88 characters, shown on your other device.'), field('Password', lpw), lsrv.row,
-    ], () => host.login({ server: lsrv.input.value, userId: user.value.trim(), password: lpw.value, database: DATABASE })));
+    ], async () => {
+      try {
+        Ghid.fromString(user.value.trim());
+      } catch {
+        throw said('That is not a user id: it is the 88 characters shown as “User id” on your other device.');
+      }
+      return host.login({ server: lsrv.input.value, userId: user.value.trim(), password: lpw.value, database: DATABASE });
+    }));
   }
 
   const forget = saved

@@ -42,3 +42,83 @@ test('a new user creates an account, makes a note, reloads, still sees it', { ti
   await openObject(page, note);
   assert.equal(await shownText(page), 'buy oat milk');
 });
+
+/** Shares the opened object with `identity` through the form. */
+async function share(page, identity) {
+  const form = page.getByRole('form', { name: 'Share' });
+  await form.getByLabel('Share with (their identity)').fill(identity);
+  await form.getByRole('button', { name: 'Share' }).click();
+  await page.locator('.recipients li code', { hasText: identity.slice(0, 8) }).waitFor({ timeout: 20_000 });
+}
+
+test('two agents: share, live edits each way, unshare, delete; a second device sees everything',
+  { timeout: 240_000 }, async () => {
+    const server = await serve('two', await freePort());
+    const b = await browser();
+    const alice = await tab(await profile(b, server.url), server.url);
+    const bob = await tab(await profile(b, server.url), server.url);
+    const a = await createAccount(alice, 'alice password 1');
+    const bo = await createAccount(bob, 'bob password 22');
+    await synced(alice);
+    await synced(bob);
+
+    // Alice → Bob: share, then live edits.
+    const note = await newObject(alice, 'from alice');
+    await share(alice, bo.identity);
+    await openObject(bob, note);
+    assert.equal(await shownText(bob), 'from alice');
+    assert.equal(await bob.locator(`tr[data-address="${note}"] td`).nth(1).textContent(), a.identity.slice(0, 8) + '…' + a.identity.slice(-4));
+    await edit(alice, 'alice edited');
+    await waitForText(bob, 'alice edited');
+    // Bob cannot edit Alice's object: no editor.
+    assert.equal(await bob.getByRole('form', { name: 'Edit' }).count(), 0);
+    await screenshot(bob, 'shared-with-me');
+    await accessible(bob, 'shared-with-me');
+
+    // Bob → Alice: a JSON object, edited live.
+    const doc = await newObject(bob, '{"n":1}', { format: 'JSON' });
+    await share(bob, a.identity);
+    await openObject(alice, doc);
+    await alice.getByLabel('JSON').check();
+    await alice.locator('pre[aria-label="content as JSON"]', { hasText: '"n": 1' }).waitFor();
+    await bob.getByRole('form', { name: 'Edit' }).getByLabel('Content').fill('{"n":2}');
+    await bob.getByRole('form', { name: 'Edit' }).getByRole('button', { name: 'Save' }).click();
+    await alice.locator('pre[aria-label="content as JSON"]', { hasText: '"n": 2' }).waitFor({ timeout: 20_000 });
+    await alice.getByLabel('Hex').check();
+    assert.match(await alice.locator('pre[aria-label="content as hex"]').textContent(), /7b 22 6e 22 3a 32 7d/);
+
+    // A second device of Alice's: user id + password, and everything is there.
+    await synced(alice);
+    const laptop = await tab(await profile(b, server.url), server.url);
+    const login = laptop.getByRole('form', { name: 'Log in on this device' });
+    await login.getByLabel('User id').fill(a.userId);
+    await login.getByLabel('Password').fill('alice password 1');
+    await login.getByRole('button', { name: 'Log in' }).click();
+    assert.deepEqual(await ids(laptop), a);
+    await openObject(laptop, note);
+    assert.equal(await shownText(laptop), 'alice edited');
+    await openObject(laptop, doc);
+    await laptop.locator('pre', { hasText: '{"n":2}' }).waitFor({ timeout: 20_000 });
+    await screenshot(laptop, 'second-device');
+
+    // Unshare: Bob keeps what he read and reads nothing after.
+    await alice.getByRole('button', { name: 'Open object ' + note.slice(0, 8) + '…' + note.slice(-4) }).click();
+    await alice.getByRole('button', { name: `Unshare from ${bo.identity.slice(0, 8)}…${bo.identity.slice(-4)}` }).click();
+    await alice.getByText('Nobody yet.').waitFor();
+    await edit(alice, 'after the unshare');
+    await synced(alice);
+    await openObject(laptop, note);
+    await waitForText(laptop, 'after the unshare');
+    await openObject(bob, note);
+    assert.equal(await shownText(bob), 'alice edited');
+    await bob.waitForTimeout(1500);
+    assert.equal(await shownText(bob), 'alice edited', 'Bob read a frame published after the unshare');
+
+    // Delete reaches the other agent.
+    await openObject(bob, doc);
+    const del = bob.getByRole('button', { name: 'Delete' });
+    await del.click();
+    await bob.getByRole('button', { name: /^Really delete\?/ }).click();
+    await alice.locator(`tr[data-address="${doc}"]`).waitFor({ state: 'detached', timeout: 20_000 });
+    await laptop.locator(`tr[data-address="${doc}"]`).waitFor({ state: 'detached', timeout: 20_000 });
+  });

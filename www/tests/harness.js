@@ -120,17 +120,22 @@ export async function newObject(page, content, { dynamic = true, format = 'Text'
   await form.getByLabel('Format').selectOption({ label: format });
   const box = form.getByLabel('Can be changed later (dynamic)');
   if ((await box.isChecked()) !== dynamic) await box.click();
+  const before = await page.evaluate(() => document.querySelector('.detail:not([hidden]) h2')?.textContent ?? null);
   await form.getByRole('button', { name: 'Create' }).click();
-  await page.getByRole('heading', { name: /^Object / }).waitFor();
+  // The new object opens (another may have been open before).
+  await page.waitForFunction((prev) => {
+    const h = document.querySelector('.detail:not([hidden]) h2');
+    return h && h.textContent !== prev;
+  }, before);
   return (await page.locator('.detail .props code.ghid').first().textContent()).trim();
 }
 
 /** Opens the object `address` from the list (waiting for it to be listed). */
 export async function openObject(page, address, timeout = 20_000) {
   const row = page.locator(`tr[data-address="${address}"]`);
-  await row.waitFor({ timeout });
+  await row.filter({ hasNotText: 'fetching…' }).waitFor({ timeout });
   await row.getByRole('button').click();
-  await page.locator('.detail .props code.ghid', { hasText: address }).waitFor();
+  await page.locator('.detail h2', { hasText: `Object ${address.slice(0, 8)}…${address.slice(-4)}` }).waitFor();
 }
 
 /** The opened object's content as text. */
