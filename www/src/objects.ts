@@ -129,7 +129,8 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
       const s = await engine.status();
       const pending = s.pending.length;
       status.className = `status ${s.online ? 'online' : 'offline'}`;
-      status.textContent = `${s.online ? 'Online' : 'Offline'} · ${s.synced ? 'everything synced' : `${pending} pending`}`
+      const sync = s.synced ? (s.online ? 'everything synced' : 'nothing waiting to be sent') : `${pending} pending`;
+      status.textContent = `${s.online ? 'Online' : 'Offline'} · ${sync}`
         + `${s.loading ? ` · fetching ${s.loading}` : ''}`
         + `${!s.online && !s.synced ? ' (kept here, sent when the server is back)' : ''}`;
       const next = await link.listObjects();
@@ -197,21 +198,25 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
   let editing = false;
   let changedMeanwhile = false;
 
+  /** Keeps `obj` (its updates re-render it while it is open). */
+  function track(obj: AppObj): AppObj {
+    const addr = obj.address.toString();
+    opened.set(addr, obj);
+    obj.appendCallback((o) => {
+      if (selected !== addr) return;
+      if (editing && o.alive) {
+        changedMeanwhile = true;
+        renderNotice();
+      } else void renderDetail();
+    });
+    return obj;
+  }
+
   async function open(addr: string) {
     errors.textContent = '';
     try {
       let obj = opened.get(addr);
-      if (!obj || !obj.alive) {
-        obj = await link.get(Ghid.fromString(addr));
-        opened.set(addr, obj);
-        obj.appendCallback((o) => {
-          if (selected !== addr) return;
-          if (editing && o.alive) {
-            changedMeanwhile = true;
-            renderNotice();
-          } else renderDetail();
-        });
-      }
+      if (!obj || !obj.alive) obj = track(await link.get(Ghid.fromString(addr)));
       selected = addr;
       editing = false;
       view = asText(obj.state) === null ? 'hex' : 'text';
@@ -325,8 +330,7 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
     }, label);
     if (obj.dynamic && !obj.isLink) {
       actions.append(act('Freeze a copy', async () => {
-        const copyObj = await obj.freeze();
-        opened.set(copyObj.address.toString(), copyObj);
+        const copyObj = track(await obj.freeze());
         await open(copyObj.address.toString());
       }));
     }
@@ -422,8 +426,7 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
         }
       }
       try {
-        const obj = await link.newObj(content.value, { apiId: TEXT_API, dynamic: dyn.checked });
-        opened.set(obj.address.toString(), obj);
+        const obj = track(await link.newObj(content.value, { apiId: TEXT_API, dynamic: dyn.checked }));
         content.value = '';
         listing = await link.listObjects();
         await open(obj.address.toString());

@@ -100,7 +100,11 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
       } catch {
         throw said('That is not a user id: it is the 88 characters shown as “User id” on your other device.');
       }
-      return host.login({ server: lsrv.input.value, userId: user.value.trim(), password: lpw.value, database: DATABASE });
+      // 20 s to reach the server and get the account (not the engine's 30 s:
+      // someone is waiting in front of the button).
+      return host.login({
+        server: lsrv.input.value, userId: user.value.trim(), password: lpw.value, database: DATABASE, timeoutMs: 20_000,
+      });
     }));
   }
 

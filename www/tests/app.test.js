@@ -8,6 +8,14 @@ import {
   shownText, synced, tab, waitForText,
 } from './harness.js';
 
+/** Shares the opened object with `identity` through the form. */
+async function share(page, identity) {
+  const form = page.getByRole('form', { name: 'Share' });
+  await form.getByLabel('Share with (their identity)').fill(identity);
+  await form.getByRole('button', { name: 'Share' }).click();
+  await page.locator('.recipients li code', { hasText: identity.slice(0, 8) }).waitFor({ timeout: 20_000 });
+}
+
 test('a new user creates an account, makes a note, reloads, still sees it', { timeout: 180_000 }, async () => {
   const server = await serve('first', await freePort());
   const b = await browser();
@@ -42,14 +50,6 @@ test('a new user creates an account, makes a note, reloads, still sees it', { ti
   await openObject(page, note);
   assert.equal(await shownText(page), 'buy oat milk');
 });
-
-/** Shares the opened object with `identity` through the form. */
-async function share(page, identity) {
-  const form = page.getByRole('form', { name: 'Share' });
-  await form.getByLabel('Share with (their identity)').fill(identity);
-  await form.getByRole('button', { name: 'Share' }).click();
-  await page.locator('.recipients li code', { hasText: identity.slice(0, 8) }).waitFor({ timeout: 20_000 });
-}
 
 test('two agents: share, live edits each way, unshare, delete; a second device sees everything',
   { timeout: 240_000 }, async () => {
@@ -122,3 +122,116 @@ test('two agents: share, live edits each way, unshare, delete; a second device s
     await alice.locator(`tr[data-address="${doc}"]`).waitFor({ state: 'detached', timeout: 20_000 });
     await laptop.locator(`tr[data-address="${doc}"]`).waitFor({ state: 'detached', timeout: 20_000 });
   });
+
+test('offline: edits wait while the server is down and reach the other agent after', { timeout: 180_000 }, async () => {
+  const port = await freePort();
+  let server = await serve('offline', port);
+  const b = await browser();
+  const alice = await tab(await profile(b, server.url), server.url);
+  const bob = await tab(await profile(b, server.url), server.url);
+  await createAccount(alice, 'alice offline pw');
+  const bo = await createAccount(bob, 'bob offline pw');
+  await synced(alice);
+  const note = await newObject(alice, 'before');
+  await share(alice, bo.identity);
+  await openObject(bob, note);
+  await synced(alice);
+
+  await server.kill();
+  await alice.locator('.status', { hasText: 'Offline' }).waitFor({ timeout: 20_000 });
+  await edit(alice, 'written offline');
+  await alice.locator('.status', { hasText: /Offline · \d+ pending/ }).waitFor();
+  await screenshot(alice, 'offline-pending');
+  assert.equal(await shownText(bob), 'before');
+
+  server = await serve('offline', port);
+  await waitForText(bob, 'written offline', 60_000);
+  await synced(alice, 60_000);
+});
+
+test('two tabs of one account edit together; closing the first hands over', { timeout: 180_000 }, async () => {
+  const server = await serve('tabs', await freePort());
+  const b = await browser();
+  const ctx = await profile(b, server.url);
+  const first = await tab(ctx, server.url);
+  const me = await createAccount(first, 'two tabs password');
+  const bob = await tab(await profile(b, server.url), server.url);
+  const bo = await createAccount(bob, 'bob tabs password');
+  await synced(first);
+  const note = await newObject(first, 'tab one');
+  await share(first, bo.identity);
+  await openObject(bob, note);
+
+  // The second tab joins the engine the first unlocked: no password.
+  const second = await tab(ctx, server.url);
+  assert.deepEqual(await ids(second), me);
+  await openObject(second, note);
+  assert.equal(await shownText(second), 'tab one');
+  await edit(second, 'from tab two');
+  await waitForText(first, 'from tab two');
+  await edit(first, 'from tab one again');
+  await waitForText(second, 'from tab one again');
+
+  // An edit the first tab saw acknowledged, then the tab closes at once.
+  await edit(first, 'last words of tab one');
+  await first.close();
+  await waitForText(second, 'last words of tab one');
+  await waitForText(bob, 'last words of tab one', 30_000);
+  await edit(second, 'tab two carries on');
+  await waitForText(bob, 'tab two carries on', 30_000);
+  await synced(second);
+});
+
+test('wrong password, unreachable server, and a reload while offline', { timeout: 180_000 }, async () => {
+  const port = await freePort();
+  const server = await serve('errors', port);
+  const b = await browser();
+  const ctx = await profile(b, server.url);
+  let page = await tab(ctx, server.url);
+  const me = await createAccount(page, 'the right password');
+  await synced(page);
+  const note = await newObject(page, 'kept here');
+  await synced(page);
+
+  // A new device: an unreachable server, then a wrong password.
+  const other = await tab(await profile(b, server.url), server.url);
+  const login = other.getByRole('form', { name: 'Log in on this device' });
+  await login.getByLabel('User id').fill(me.userId);
+  await login.getByLabel('Password').fill('the right password');
+  await login.locator('summary', { hasText: 'Server' }).click();
+  await login.getByLabel('Persistence server address').fill(`ws://127.0.0.1:${await freePort()}/`);
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await login.getByRole('alert').filter({ hasText: 'Cannot reach the server' }).waitFor({ timeout: 60_000 });
+  await screenshot(other, 'unreachable');
+  await accessible(other, 'unreachable');
+  await login.getByLabel('Persistence server address').fill(server.ws);
+  await login.getByLabel('Password').fill('not the password');
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await login.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor({ timeout: 30_000 });
+  await screenshot(other, 'wrong-password');
+
+  // Lock, then a wrong password at unlock.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await screenshot(page, 'settings');
+  await accessible(page, 'settings');
+  await page.getByRole('button', { name: 'Lock (log out)' }).click();
+  const unlock = page.getByRole('form', { name: 'Unlock' });
+  await unlock.waitFor();
+  await unlock.getByLabel('Password').fill('wrong');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  await unlock.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor({ timeout: 30_000 });
+
+  // The server (which also serves the app) goes away; a reload still
+  // opens the app and the account, from this browser alone.
+  await server.kill();
+  await page.close();
+  page = await tab(ctx, `http://127.0.0.1:${port}/`);
+  const again = page.getByRole('form', { name: 'Unlock' });
+  await again.getByLabel('Password').fill('the right password');
+  await again.getByRole('button', { name: 'Unlock' }).click();
+  assert.deepEqual(await ids(page), me);
+  await page.locator('.status', { hasText: 'Offline' }).waitFor({ timeout: 20_000 });
+  await openObject(page, note);
+  assert.equal(await shownText(page), 'kept here');
+  await screenshot(page, 'offline-reload');
+});
