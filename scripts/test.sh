@@ -57,8 +57,12 @@ step "npm package hypergolix (pkg/): the wasm engine (size budget), codec vs cap
 ./scripts/build-pkg.sh
 (cd pkg && npm ci --no-audit --no-fund && guard 20 npm test && guard 10 ./test/pack.sh)
 
-step "browser benchmark, short run (latency browser <-> local service, in-page Golix rates)"
+step "the web app (www/): typecheck, build (first load within 400 KB gzipped), then in Chromium against serve --www: accounts, two agents sharing live, a second device, offline, two tabs, errors, screenshots, axe"
+(cd www && npm ci --no-audit --no-fund && npm run build && guard 15 npm test)
+
+step "browser benchmarks, short runs (latency browser <-> local service, in-page Golix rates; the web app: first load, list, live edit)"
 guard 20 ./scripts/bench-browser.sh 30
+guard 5 ./scripts/bench-www.sh 10
 
 step "independent Python implementation of suite 0x3 reproduces the vectors"
 ./tests/independent/run.sh
