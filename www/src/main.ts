@@ -3,7 +3,7 @@
 // engine of the npm package `hypergolix` running in a SharedWorker that every
 // tab of the app shares.
 import './style.css';
-import { EngineHost, type SharedEngine } from 'hypergolix';
+import { EngineHost, HypergolixLink, type SharedEngine } from 'hypergolix';
 import { h, put } from './dom';
 import { explain } from './errors';
 import { showWelcome } from './welcome';
@@ -60,6 +60,11 @@ export const app = {
   async enter(engine: SharedEngine) {
     remembered.account = { userId: engine.userId.toString(), server: engine.server };
     await showMain(root, engine);
+  },
+  /** Uses the Hypergolix service of this computer (`hypergolix start`) instead. */
+  async enterService(url: string) {
+    const link = await HypergolixLink.connect(url);
+    await showMain(root, null, link);
   },
   /** A screen for what stopped the app: never a blank page. */
   fatal(e: unknown) {

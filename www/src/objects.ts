@@ -6,6 +6,7 @@ import { renderSVG } from 'uqr';
 import { copy, field, h, put } from './dom';
 import { explain } from './errors';
 import { app } from './main';
+import { scanButton } from './scan';
 import { showSettings } from './settings';
 
 /** The api_id of the objects this app makes (64 bytes: the name, zero-padded). */
@@ -95,9 +96,14 @@ function idRow(label: string, value: string, hint: string): HTMLElement {
       qrSlot));
 }
 
-export async function showMain(root: HTMLElement, engine: SharedEngine): Promise<void> {
-  const link: HypergolixLink = await engine.link();
-  const me = engine.identity;
+/**
+ * The account's screen, on the engine in this browser (`engine`), or on the
+ * Hypergolix service of this computer (`engine` null, `link` to it: its
+ * account, its server; the service syncs on its own).
+ */
+export async function showMain(root: HTMLElement, engine: SharedEngine | null, serviceLink?: HypergolixLink): Promise<void> {
+  const link: HypergolixLink = engine ? await engine.link() : (serviceLink as HypergolixLink);
+  const me = link.whoami;
   const opened = new Map<string, AppObj>();
   let selected: string | null = null;
   let listing: Listed[] = [];
@@ -117,16 +123,21 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
     clearTimeout(timer);
     link.close();
   };
-  engine.onClosed((reason) => {
+  engine?.onClosed((reason) => {
     stop();
     app.welcome(reason === 'deleted' ? 'This browser’s copy was deleted.' : 'Locked. Unlock to go on.');
   });
+  const disconnect = () => {
+    stop();
+    app.welcome('Disconnected from the service on this computer.');
+  };
 
   // ---- status, every second: online, synced or N pending
   async function refresh() {
     if (stopped) return;
     try {
-      const s = await engine.status();
+      // The local service reports no sync state over IPC: it syncs on its own.
+      const s = engine ? await engine.status() : { online: true, synced: true, loading: 0, pending: [] };
       const pending = s.pending.length;
       status.className = `status ${s.online ? 'online' : 'offline'}`;
       const sync = s.synced ? (s.online ? 'everything synced' : 'nothing waiting to be sent') : `${pending} pending`;
@@ -362,6 +373,7 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
     const err = h('p', { class: 'error', role: 'alert' });
     const form = h('form', { class: 'share', 'aria-label': 'Share' },
       field('Share with (their identity)', to, 'Paste the identity they copied from their account.'),
+      scanButton(to, 'their identity'),
       h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Share')), err);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -451,13 +463,20 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
   put(root,
     h('header', { class: 'top' },
       h('h1', {}, 'Hypergolix'), status,
-      h('p', { class: 'server' }, 'Server: ', h('code', {}, engine.server)),
+      engine
+        ? h('p', { class: 'server' }, 'Server: ', h('code', {}, engine.server))
+        : h('p', { class: 'server' }, 'Through the Hypergolix service on this computer'),
       h('button', {
         type: 'button', 'aria-expanded': 'false', onclick: (ev: Event) => {
           const b = ev.currentTarget as HTMLButtonElement;
           const openNow = b.getAttribute('aria-expanded') !== 'true';
           b.setAttribute('aria-expanded', String(openNow));
-          put(settingsSlot, openNow ? showSettings(engine, () => { b.click(); }) : null);
+          put(settingsSlot, !openNow ? null : engine ? showSettings(engine, () => { b.click(); })
+            : h('section', { class: 'settings card', 'aria-labelledby': 'settings-h' },
+              h('h2', { id: 'settings-h' }, 'Settings'),
+              h('p', {}, 'The service on this computer holds the account: its password and server are set with ',
+                h('code', {}, 'hypergolix config'), '.'),
+              h('div', { class: 'row' }, h('button', { type: 'button', onclick: disconnect }, 'Disconnect'))));
         },
       }, 'Settings')),
     banner,
@@ -466,7 +485,7 @@ export async function showMain(root: HTMLElement, engine: SharedEngine): Promise
       h('section', { class: 'account', 'aria-labelledby': 'account-h' },
         h('h2', { id: 'account-h' }, 'Your account'),
         h('dl', {},
-          idRow('User id', engine.userId.toString(), 'Logs in on another device, with your password.'),
+          engine ? idRow('User id', engine.userId.toString(), 'Logs in on another device, with your password.') : null,
           idRow('Identity', me.toString(), 'Give it to people who want to share with you.'))),
       newForm(),
       h('section', { class: 'objects', 'aria-labelledby': 'objects-h' },

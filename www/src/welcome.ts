@@ -4,6 +4,7 @@ import { Ghid, type EngineHost, type SharedEngine } from 'hypergolix';
 import { field, h, put } from './dom';
 import { explain, said } from './errors';
 import { app, DATABASE, defaultServer, remembered } from './main';
+import { scanButton } from './scan';
 import { strength } from './strength';
 
 /** A password input with a strength meter under it. */
@@ -33,7 +34,7 @@ type Submit = (form: HTMLFormElement) => Promise<SharedEngine>;
  * A form whose submit opens an engine: the button is busy meanwhile (key
  * derivation takes a moment, in the worker), errors appear under it.
  */
-function engineForm(title: string, id: string, button: string, busy: string, fields: Node[], submit: Submit) {
+function engineForm(title: string, id: string, button: string, busy: string, fields: (Node | null)[], submit: Submit) {
   const error = h('p', { class: 'error', role: 'alert' });
   const go = h('button', { type: 'submit' }, button);
   const form = h('form', { 'aria-labelledby': `${id}-h`, novalidate: true },
@@ -93,7 +94,8 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
     const lsrv = serverField();
     forms.push(engineForm('Log in on this device', 'login', 'Log in', 'Logging in…', [
       h('p', {}, 'Your user id and password from another device.'),
-      field('User id', user, '88 characters, shown on your other device.'), field('Password', lpw), lsrv.row,
+      field('User id', user, '88 characters, shown on your other device.'), scanButton(user, 'your user id'),
+      field('Password', lpw), lsrv.row,
     ], async () => {
       try {
         Ghid.fromString(user.value.trim());
@@ -107,6 +109,31 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
       });
     }));
   }
+
+  // The service of this computer, where the user runs one and allows this page.
+  const svcUrl = h('input', { type: 'url', name: 'service', value: 'ws://127.0.0.1:7772/', required: true });
+  const svcErr = h('p', { class: 'error', role: 'alert' });
+  const svcGo = h('button', { type: 'submit' }, 'Connect');
+  const svcForm = h('form', { 'aria-labelledby': 'svc-h', class: 'service' },
+    h('h2', { id: 'svc-h' }, 'Use this computer’s service'),
+    h('p', {}, 'If Hypergolix runs on this computer (', h('code', {}, 'hypergolix start'),
+      '), use its account instead of one kept in this browser. It must allow this page: ',
+      h('code', {}, `hypergolix config set allow_origins ${location.origin}`), '.'),
+    h('details', {}, h('summary', {}, 'Service address'), field('Local service address', svcUrl)),
+    svcGo, svcErr);
+  svcForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    svcErr.textContent = '';
+    svcGo.disabled = true;
+    try {
+      await app.enterService(svcUrl.value);
+    } catch (e) {
+      svcErr.textContent = `No Hypergolix service answered at ${svcUrl.value}, or it does not allow this page `
+        + `(${location.origin}): run hypergolix config set allow_origins ${location.origin} and restart it. `
+        + `(${explain(e)})`;
+      svcGo.disabled = false;
+    }
+  });
 
   const forget = saved
     ? h('p', { class: 'aside' }, 'Another account? ',
@@ -131,6 +158,7 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
       h('p', { class: 'tagline' }, 'Your objects, end-to-end encrypted, synced between your devices and the people you share with.'),
       notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
       h('div', { class: 'forms' }, ...forms),
+      svcForm,
       forget));
   (root.querySelector('input') as HTMLInputElement | null)?.focus();
 }

@@ -3,8 +3,9 @@
 // offline, errors; screenshots of each main screen and an axe pass.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { HypergolixLink } from 'hypergolix';
 import {
-  accessible, browser, createAccount, edit, freePort, ids, newObject, openObject, profile, screenshot, serve,
+  accessible, browser, createAccount, edit, freePort, ids, newObject, openObject, profile, screenshot, serve, service,
   shownText, synced, tab, waitForText,
 } from './harness.js';
 
@@ -37,10 +38,11 @@ test('a new user creates an account, makes a note, reloads, still sees it', { ti
   await accessible(page, 'objects');
 
   await page.reload();
-  // The shared engine outlives a reload of its only tab only if the worker
-  // was kept; either way the account opens again.
+  // The shared engine outlives a reload of its only tab only if the browser
+  // kept the worker; either way the account opens again.
+  await page.locator('form[aria-labelledby="unlock-h"], #account-h').first().waitFor();
   const unlock = page.getByRole('form', { name: 'Unlock' });
-  if (await unlock.isVisible().catch(() => false)) {
+  if (await unlock.isVisible()) {
     await screenshot(page, 'unlock');
     await accessible(page, 'unlock');
     await unlock.getByLabel('Password').fill('correct horse battery staple');
@@ -234,4 +236,29 @@ test('wrong password, unreachable server, and a reload while offline', { timeout
   await openObject(page, note);
   assert.equal(await shownText(page), 'kept here');
   await screenshot(page, 'offline-reload');
+});
+
+test("the local service's account, where it allows the page", { timeout: 120_000 }, async () => {
+  const server = await serve('service', await freePort());
+  const origin = server.url.replace(/\/$/, '');
+  const ipc = await service('svc', server.ws, origin);
+  const native = await HypergolixLink.connect(ipc);
+  const fromApp = await native.newObj('made by a native app');
+  const b = await browser();
+  const page = await tab(await profile(b, server.url), server.url);
+  const form = page.getByRole('form', { name: 'Use this computer’s service' });
+  await form.locator('summary').click();
+  await form.getByLabel('Local service address').fill(ipc);
+  await form.getByRole('button', { name: 'Connect' }).click();
+  await page.getByRole('heading', { name: 'Your account' }).waitFor();
+  assert.equal((await page.getByTestId('identity').textContent()).trim(), native.whoami.toString());
+  assert.equal(await page.getByTestId('user-id').count(), 0);
+  await openObject(page, fromApp.address.toString());
+  assert.equal(await shownText(page), 'made by a native app');
+  await fromApp.setState('changed by the native app');
+  await waitForText(page, 'changed by the native app');
+  const made = await newObject(page, 'made in the page');
+  assert.ok((await native.listObjects()).some((o) => o.address.toString() === made));
+  await screenshot(page, 'local-service');
+  native.close();
 });

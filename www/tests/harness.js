@@ -66,6 +66,25 @@ export async function serve(name, port) {
   return { url: `http://${addr}/`, ws: `ws://${addr}/`, kill };
 }
 
+/**
+ * A local service (`hypergolix start`) of a new agent syncing with `ws`,
+ * allowing web pages of `origin`; resolves to its IPC URL.
+ */
+export async function service(who, ws, origin) {
+  const p = spawn(bin, ['start', '--ipc', '127.0.0.1:0', '--insecure-test-kdf', '--data-dir', join(work, who),
+    '--remote', ws, '--allow-origin', origin],
+  { env: { ...process.env, RUST_LOG: 'warn', HYPERGOLIX_PASSWORD: `pw ${who}`, HYPERGOLIX_CACHE_DIR: join(work, 'cache') },
+    stdio: ['ignore', 'pipe', 'inherit'] });
+  onCleanUp(() => p.kill('SIGKILL'));
+  const addr = await new Promise((resolve, reject) => {
+    createInterface({ input: p.stdout }).on('line', (l) => {
+      if (l.startsWith('listening on ')) resolve(l.slice('listening on '.length).trim());
+    });
+    p.on('exit', (code, signal) => reject(new Error(`start exited with ${code ?? signal}`)));
+  });
+  return `ws://${addr}/`;
+}
+
 /** Debian's Chromium, headless. */
 export async function browser() {
   const b = await chromium.launch({

@@ -171,7 +171,9 @@ pub async fn route<B, S>(
         }
         None => {
             let _ = stream
-                .write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                )
                 .await;
         }
     }
@@ -294,16 +296,33 @@ mod tests {
         std::fs::write(dir.join("assets/a b.js"), "x").expect("write");
         let root = dir.canonicalize().expect("canonical");
         assert_eq!(resolve(&root, "/"), Some(root.join("index.html")));
-        assert_eq!(resolve(&root, "/?server=ws://x/"), Some(root.join("index.html")));
-        assert_eq!(resolve(&root, "/assets/a%20b.js"), Some(root.join("assets/a b.js")));
+        assert_eq!(
+            resolve(&root, "/?server=ws://x/"),
+            Some(root.join("index.html"))
+        );
+        assert_eq!(
+            resolve(&root, "/assets/a%20b.js"),
+            Some(root.join("assets/a b.js"))
+        );
         assert_eq!(resolve(&root, "/assets/"), None);
-        for bad in ["/../etc/passwd", "/assets/../../x", "/%2e%2e/x", "/a%00", "/%zz", "/missing.js"] {
+        for bad in [
+            "/../etc/passwd",
+            "/assets/../../x",
+            "/%2e%2e/x",
+            "/a%00",
+            "/%zz",
+            "/missing.js",
+        ] {
             assert_eq!(resolve(&root, bad), None, "{bad}");
         }
-        assert!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n")
-            .is_some_and(|h| h.upgrade));
-        assert!(parse_head(b"GET / HTTP/1.1\r\nAccept-Encoding: br, gzip\r\n\r\n")
-            .is_some_and(|h| !h.upgrade && h.gzip));
+        assert!(parse_head(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n"
+        )
+        .is_some_and(|h| h.upgrade));
+        assert!(
+            parse_head(b"GET / HTTP/1.1\r\nAccept-Encoding: br, gzip\r\n\r\n")
+                .is_some_and(|h| !h.upgrade && h.gzip)
+        );
         assert!(parse_head(b"\x00\x01garbage\r\n\r\n").is_none());
     }
 }
