@@ -109,6 +109,23 @@ function withStorage(options) {
 }
 
 /**
+ * Polls `status()` every `everyMs` until everything acknowledged has reached
+ * the server and every known object is read; a `timeout` error after
+ * `timeoutMs` names what is still pending.
+ */
+export async function untilSynced(status, timeoutMs, everyMs) {
+  const t0 = Date.now();
+  for (;;) {
+    const s = await status();
+    if (s.synced && s.loading === 0) return s;
+    if (Date.now() - t0 > timeoutMs) {
+      throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
  * The Hypergolix engine in this page (or worker, or Node process): it keeps
  * the account's encrypted records in IndexedDB and syncs with a persistence
  * server. Open it with `Engine.create`, `Engine.login` or `Engine.open`, then
@@ -218,16 +235,8 @@ export class Engine {
   }
 
   /** Resolves once everything acknowledged has reached the server and every known object is read. */
-  async synced({ timeoutMs = 30000 } = {}) {
-    const t0 = Date.now();
-    for (;;) {
-      const s = await this.status();
-      if (s.synced && s.loading === 0) return s;
-      if (Date.now() - t0 > timeoutMs) {
-        throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  synced({ timeoutMs = 30000 } = {}) {
+    return untilSynced(() => this.status(), timeoutMs, 20);
   }
 
   /** Changes the account's password (and this browser's lock). */

@@ -13,7 +13,7 @@
 //   { end: reason } closes it.
 
 import { Ghid } from './ghid.js';
-import { Engine } from './engine.js';
+import { Engine, untilSynced } from './engine.js';
 import { HypergolixError, HypergolixLink } from './link.js';
 
 const LOCK = 'hypergolix-shared-engine-client:';
@@ -385,17 +385,9 @@ export class SharedEngine {
     return s;
   }
 
-  /** Resolves once everything acknowledged has reached the server. */
-  async synced({ timeoutMs = 30000 } = {}) {
-    const t0 = Date.now();
-    for (;;) {
-      const s = await this.status();
-      if (s.synced && s.loading === 0) return s;
-      if (Date.now() - t0 > timeoutMs) {
-        throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /** Resolves once everything acknowledged has reached the server and every known object is read. */
+  synced({ timeoutMs = 30000 } = {}) {
+    return untilSynced(() => this.status(), timeoutMs, 50);
   }
 
   /** Changes the account's password (and this browser's lock). */

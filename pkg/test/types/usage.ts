@@ -1,6 +1,8 @@
 // Compiled (not run) by `npm test`: the README's uses of the package must
 // type-check against index.d.ts under `strict`.
-import { ApiId, AppObj, Engine, EngineStatus, Ghid, HypergolixError, HypergolixLink } from 'hypergolix';
+import {
+  ApiId, AppObj, Engine, EngineHost, EngineStatus, Ghid, HypergolixError, HypergolixLink, Listed, SharedEngine, serveEngines,
+} from 'hypergolix';
 
 export async function inPage(server: string, password: string, friend: Ghid): Promise<void> {
   const engine: Engine = await Engine.create({ server, password });
@@ -46,4 +48,20 @@ export async function viaService(): Promise<void> {
     if (e instanceof HypergolixError) console.log(e.kind, e.code);
   }
   link.close();
+}
+
+export async function sharedAcrossTabs(server: string, password: string): Promise<void> {
+  // The worker script: `serveEngines()`; the tab:
+  serveEngines;
+  const host: EngineHost = await EngineHost.connect(
+    new SharedWorker(new URL('./engine-worker.js', import.meta.url), { type: 'module' }),
+  );
+  const engine: SharedEngine = (await host.attach()) ?? await host.open({ server, password });
+  engine.onClosed((reason: string) => console.log('closed:', reason));
+  const link = await engine.link();
+  const listed: Listed[] = await link.listObjects();
+  for (const o of listed) console.log(o.address.toString(), o.author, o.apiId, o.size, o.changed?.toISOString(), o.loaded);
+  await engine.synced({ timeoutMs: 1000 });
+  await engine.close();
+  await host.deleteDatabase();
 }
