@@ -39,7 +39,9 @@ function serviceWorker(): Plugin {
 const CACHE = 'hypergolix-www-${version}';
 const FILES = ${JSON.stringify(files)};
 self.addEventListener('install', (e) => {
-  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));
+  // No skipWaiting: tabs of the previous version keep its files (and its
+  // cache) until they close; the new version takes over after.
+  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(FILES)));
 });
 self.addEventListener('activate', (e) => {
   e.waitUntil(caches.keys()
@@ -52,7 +54,11 @@ self.addEventListener('fetch', (e) => {
   const req = e.request;
   if (req.method !== 'GET' || new URL(req.url).origin !== location.origin) return;
   if (req.mode === 'navigate') {
-    e.respondWith(fetch(req).catch(() => caches.match('./', { ignoreSearch: true })));
+    // A proxy's 502 while the server is down counts as offline too.
+    const cached = () => caches.match('./', { ignoreSearch: true });
+    e.respondWith(fetch(req)
+      .then((r) => (r.ok ? r : cached().then((c) => c || r)))
+      .catch(() => cached().then((c) => c || Response.error())));
     return;
   }
   e.respondWith(caches.match(req, { ignoreSearch: true }).then((hit) => hit || fetch(req)));

@@ -39,112 +39,130 @@ function errorOut(e) {
  * it and shared by every tab until one locks it (`close()`).
  */
 export function serveEngines(scope = globalThis) {
-  /** database → { engine } | { opening: Promise<Engine> } */
+  /** database → { engine, generation } */
   const engines = new Map();
+  /** database → the tail of its operations (open, attach, close, delete run one at a time) */
+  const queues = new Map();
+  let generations = 0;
   /** control ports, for events */
   const ports = new Set();
   /** client id → sessions it opened (closed when the tab goes away) */
   const clients = new Map();
 
-  const info = (e) => ({
+  const serial = (database, f) => {
+    const run = (queues.get(database) ?? Promise.resolve()).then(f);
+    queues.set(database, run.catch(() => {}));
+    return run;
+  };
+
+  const info = ({ engine: e, generation }) => ({
     database: e.database,
     server: e.server,
     userId: e.userId?.toString() ?? null,
     identity: e.identity?.toString() ?? null,
     online: e.online,
+    generation,
   });
 
   const broadcast = (msg) => {
     for (const p of ports) p.postMessage(msg);
   };
 
+  /** The open engine on `database` (and its generation), or a `closed` error. */
   function current(database) {
-    const e = engines.get(database)?.engine;
-    if (!e || e.closed) {
-      if (e) engines.delete(database);
+    const slot = engines.get(database);
+    if (!slot || slot.engine.closed) {
+      if (slot) {
+        engines.delete(database);
+        broadcast({ event: 'closed', database, reason: slot.engine.failure ?? 'stopped' });
+      }
       throw new HypergolixError(
-        `no engine is open on ${database}${e?.failure ? `: ${e.failure}` : ''}`,
+        `no engine is open on ${database}${slot?.engine.failure ? `: ${slot.engine.failure}` : ''}`,
         { kind: 'closed' },
       );
     }
-    return e;
+    return slot;
+  }
+
+  async function shut(database, reason) {
+    const slot = engines.get(database);
+    engines.delete(database);
+    if (slot && !slot.engine.closed) await slot.engine.close();
+    broadcast({ event: 'closed', database, reason });
   }
 
   const ops = {
-    async attach({ database }) {
+    attach: ({ database }) => serial(database, () => {
       const slot = engines.get(database);
-      if (slot?.opening) await slot.opening.catch(() => {});
-      const e = engines.get(database)?.engine;
-      return e && !e.closed ? info(e) : null;
-    },
-    async open(options) {
+      return slot && !slot.engine.closed ? info(slot) : null;
+    }),
+    open: (options) => {
       const database = options.database ?? 'hypergolix';
-      const slot = engines.get(database);
-      if (slot?.opening) await slot.opening.catch(() => {});
-      const had = engines.get(database)?.engine;
-      if (had && !had.closed) {
-        throw new HypergolixError(
-          'this account is already unlocked in another tab: attach to it',
-          { kind: 'in_use' },
-        );
-      }
-      const opening = Engine.open({ ...options, database });
-      engines.set(database, { opening });
-      try {
-        const engine = await opening;
-        engines.set(database, { engine });
-        return info(engine);
-      } catch (e) {
-        engines.delete(database);
-        throw e;
-      }
+      return serial(database, async () => {
+        const had = engines.get(database);
+        if (had && !had.engine.closed) {
+          throw new HypergolixError(
+            'this account is already unlocked in another tab: attach to it',
+            { kind: 'in_use' },
+          );
+        }
+        const engine = await Engine.open({ ...options, database });
+        generations += 1;
+        const slot = { engine, generation: generations };
+        engines.set(database, slot);
+        return info(slot);
+      });
     },
     async info({ database }) { return info(current(database)); },
     async status({ database }) {
-      const e = current(database);
-      return { ...(await e.status()), online: e.online };
+      const { engine } = current(database);
+      return { ...(await engine.status()), online: engine.online };
     },
     async changePassword({ database, password }) {
-      await current(database).changePassword(password);
+      await current(database).engine.changePassword(password);
       return null;
     },
-    async close({ database, reason }) {
-      const e = engines.get(database)?.engine;
-      engines.delete(database);
-      if (e && !e.closed) await e.close();
-      broadcast({ event: 'closed', database, reason: reason ?? 'locked' });
+    close: ({ database, reason }) => serial(database, async () => {
+      await shut(database, reason ?? 'locked');
       return null;
-    },
-    async deleteDatabase({ database }) {
-      const e = engines.get(database)?.engine;
-      engines.delete(database);
-      if (e && !e.closed) await e.close();
-      broadcast({ event: 'closed', database, reason: 'deleted' });
+    }),
+    deleteDatabase: ({ database }) => serial(database, async () => {
+      await shut(database, 'deleted');
       await Engine.deleteDatabase(database);
       return null;
-    },
+    }),
   };
 
-  function openSession(database, client, port) {
-    let session;
+  function openSession({ database, generation }, client, port) {
+    const sessions = clients.get(client);
+    let session = null;
+    const end = (reason) => {
+      port.postMessage({ end: String(reason ?? '') });
+      port.close();
+    };
     try {
-      session = current(database)._openSession(
+      const slot = current(database);
+      if (slot.generation !== generation) {
+        throw new HypergolixError('the engine this link was opened on was locked', { kind: 'closed' });
+      }
+      session = slot.engine._openSession(
         (bytes) => port.postMessage(bytes),
-        (reason) => { port.postMessage({ end: String(reason ?? '') }); port.close(); },
+        (reason) => { sessions?.delete(session); end(reason); },
       );
     } catch (e) {
-      port.postMessage({ end: errorOut(e).message });
-      port.close();
+      end(errorOut(e).message);
       return;
     }
-    clients.get(client)?.add(session);
+    sessions?.add(session);
     port.onmessage = ({ data }) => {
       if (data instanceof Uint8Array) session.send(data);
       else if (data?.end !== undefined) {
         session.close();
-        clients.get(client)?.delete(session);
+        sessions?.delete(session);
+        port.close();
       }
     };
+    port.postMessage({ open: true });
   }
 
   function serve(port) {
@@ -167,7 +185,7 @@ export function serveEngines(scope = globalThis) {
         return;
       }
       if (op === 'session') {
-        openSession(args.database, client, transferred[0]);
+        openSession(args, client, transferred[0]);
         return;
       }
       try {
@@ -203,9 +221,14 @@ export class EngineHost {
 
   constructor(port) {
     this.#port = port;
+    port.onmessageerror = () => this._fail('a message from the engine worker could not be read');
     port.onmessage = ({ data }) => {
       if (data?.event === 'closed') {
-        for (const e of this.#engines) if (e.database === data.database) e._closed(data.reason);
+        for (const e of [...this.#engines]) {
+          if (e.database !== data.database) continue;
+          e._closed(data.reason);
+          this.#engines.delete(e);
+        }
         return;
       }
       const call = this.#calls.get(data?.id);
@@ -217,13 +240,24 @@ export class EngineHost {
     port.start?.();
   }
 
+  /** Fails every pending call (the worker is gone or never started). */
+  _fail(why) {
+    for (const { reject } of this.#calls.values()) reject(new HypergolixError(why, { kind: 'closed' }));
+    this.#calls.clear();
+    for (const e of this.#engines) e._closed(why);
+  }
+
   /**
    * Connects to a SharedWorker (or dedicated Worker) that runs
-   * `serveEngines()`. Resolves once the worker knows this tab.
+   * `serveEngines()`. Resolves once the worker knows this tab; fails if
+   * its script does not load or it does not answer within `timeoutMs`.
    */
-  static async connect(worker) {
+  static async connect(worker, { timeoutMs = 20000 } = {}) {
     const port = worker.port ?? worker;
     const host = new EngineHost(port);
+    worker.addEventListener?.('error', (e) => {
+      host._fail(`the engine worker failed: ${e?.message || 'its script did not load'}`);
+    });
     const client = globalThis.crypto.randomUUID();
     if (globalThis.navigator?.locks) {
       // Held until this tab goes away; the worker waits on it (see serveEngines).
@@ -234,7 +268,17 @@ export class EngineHost {
         });
       });
     }
-    await host._call('hello', { client });
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new HypergolixError(
+        `the engine worker did not answer within ${timeoutMs} ms`, { kind: 'timeout' },
+      )), timeoutMs);
+    });
+    try {
+      await Promise.race([host._call('hello', { client }), late]);
+    } finally {
+      clearTimeout(timer);
+    }
     return host;
   }
 
@@ -246,8 +290,8 @@ export class EngineHost {
     });
   }
 
-  _session(database, port) {
-    this.#port.postMessage({ op: 'session', args: { database } }, [port]);
+  _session(database, generation, port) {
+    this.#port.postMessage({ op: 'session', args: { database, generation } }, [port]);
   }
 
   #wrap(info) {
@@ -293,15 +337,15 @@ class PortSocket {
   #closed = false;
   binaryType = 'arraybuffer';
 
-  constructor(host, database) {
+  constructor(host, database, generation) {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     port1.onmessage = ({ data }) => {
       if (data instanceof Uint8Array) this.#emit('message', { data });
+      else if (data?.open) this.#emit('open', {});
       else if (data?.end !== undefined) this.#end(data.end);
     };
-    host._session(database, port2);
-    queueMicrotask(() => this.#emit('open', {}));
+    host._session(database, generation, port2);
   }
 
   addEventListener(type, fn) { this.#listeners[type]?.push(fn); }
@@ -352,8 +396,11 @@ export class SharedEngine {
   /** Why it closed (`locked`, `deleted`, or the engine's failure), if it did. */
   get failure() { return this.#closed; }
 
-  /** Calls `fn(reason)` once the engine is closed (in any tab). */
-  onClosed(fn) { this.#onClosed.push(fn); }
+  /** Calls `fn(reason)` once the engine is closed (in any tab); at once if it is. */
+  onClosed(fn) {
+    if (this.#closed !== null) queueMicrotask(() => fn(this.#closed));
+    else this.#onClosed.push(fn);
+  }
 
   _closed(reason) {
     if (this.#closed !== null) return;
@@ -375,7 +422,11 @@ export class SharedEngine {
   /** A new app link to the shared engine (one app session). */
   async link() {
     if (this.closed) throw new HypergolixError(`the engine is closed: ${this.#closed}`, { kind: 'closed' });
-    return new HypergolixLink('the shared engine (closed?)', () => new PortSocket(this.#host, this.database))._start();
+    return new HypergolixLink('the shared engine (closed?)', () => {
+      // A link outlives nothing: once this engine is locked, it stops.
+      if (this.closed) throw new HypergolixError(`the engine is closed: ${this.#closed}`, { kind: 'closed' });
+      return new PortSocket(this.#host, this.database, this.#info.generation);
+    })._start();
   }
 
   /** `{ online, synced, loading, pending }`, as `Engine.status()`. */

@@ -27,7 +27,7 @@ export function explain(e: unknown, server?: string): string {
     case 'timeout':
       return 'The server did not answer in time. Try again in a moment.';
     case 'in_use':
-      return 'This account is open in another tab: reload this one to join it.';
+      return 'This account is open in another tab (perhaps of an older version of this app): close the other Hypergolix tabs, then reload this one.';
     case 'storage':
       return 'The browser refused to store data here (private browsing, or the disk is full?).';
     case 'closed':

@@ -5,7 +5,7 @@ import { ApiId, Ghid, type AppObj, type HypergolixLink, type Listed, type Shared
 import { renderSVG } from 'uqr';
 import { copy, field, h, put } from './dom';
 import { explain } from './errors';
-import { app } from './main';
+import { app, remembered } from './main';
 import { scanButton } from './scan';
 import { showSettings } from './settings';
 
@@ -125,6 +125,7 @@ export async function showMain(root: HTMLElement, engine: SharedEngine | null, s
   };
   engine?.onClosed((reason) => {
     stop();
+    if (reason === 'deleted') remembered.account = null;
     app.welcome(reason === 'deleted' ? 'This browser’s copy was deleted.' : 'Locked. Unlock to go on.');
   });
   const disconnect = () => {
@@ -145,10 +146,9 @@ export async function showMain(root: HTMLElement, engine: SharedEngine | null, s
         + `${s.loading ? ` · fetching ${s.loading}` : ''}`
         + `${!s.online && !s.synced ? ' (kept here, sent when the server is back)' : ''}`;
       const next = await link.listObjects();
-      if (JSON.stringify(next) !== JSON.stringify(listing)) {
-        listing = next;
-        renderList();
-      }
+      // Rows whose content (or relative time) did not change are kept as they are.
+      listing = next;
+      renderList();
     } catch (e) {
       if ((e as { kind?: string }).kind === 'closed') return;
       status.className = 'status offline';

@@ -14,6 +14,7 @@ export function scanButton(input: HTMLInputElement, what: string): HTMLElement |
   const status = h('span', { role: 'status' });
   const video = h('video', { playsinline: true, muted: true, hidden: true, 'aria-label': `camera, to scan ${what}` });
   let stream: MediaStream | null = null;
+  let starting = false;
   const stop = () => {
     stream?.getTracks().forEach((t) => t.stop());
     stream = null;
@@ -22,30 +23,36 @@ export function scanButton(input: HTMLInputElement, what: string): HTMLElement |
   const button = h('button', {
     type: 'button',
     onclick: async () => {
+      if (starting) return;
       if (stream) { stop(); status.textContent = ''; return; }
+      starting = true;
       try {
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+        video.srcObject = stream;
+        video.hidden = false;
+        await video.play();
       } catch {
+        stop();
         status.textContent = 'No camera available (or not allowed): paste it instead.';
         return;
+      } finally {
+        starting = false;
       }
-      video.srcObject = stream;
-      video.hidden = false;
-      await video.play();
       status.textContent = `Point the camera at the QR code of ${what}.`;
       const detector = new Barcode({ formats: ['qr_code'] });
-      while (stream) {
+      // Until found, stopped, or the form leaves the screen (camera off then too).
+      while (stream && button.isConnected) {
         const found = await detector.detect(video).catch(() => []);
         const text = found[0]?.rawValue?.trim();
         if (text && text.length === 88) {
           input.value = text;
           input.dispatchEvent(new Event('input'));
           status.textContent = 'Scanned.';
-          stop();
           break;
         }
         await new Promise((r) => setTimeout(r, 200));
       }
+      stop();
     },
   }, 'Scan a QR code');
   return h('div', { class: 'scan' }, button, status, video);

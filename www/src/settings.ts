@@ -53,8 +53,8 @@ export function showSettings(engine: SharedEngine, close: () => void): HTMLEleme
         return;
       }
       try {
-        await app.host?.deleteDatabase(DATABASE);
         remembered.account = null;
+        await app.host?.deleteDatabase(DATABASE);
       } catch (e) { msg.textContent = explain(e); }
     },
   }, 'Delete this browser’s copy');

@@ -22,8 +22,11 @@ export function passwordWithStrength(label: string, autocomplete: string) {
 
 function serverField() {
   const input = h('input', { type: 'url', name: 'server', value: defaultServer(), required: true, autocomplete: 'url' });
-  const row = h('details', { class: 'server' },
+  // A server named by the link that opened the app is shown, never silently used.
+  const fromLink = new URLSearchParams(location.search).has('server');
+  const row = h('details', { class: 'server', open: fromLink },
     h('summary', {}, 'Server'),
+    fromLink ? h('p', { class: 'notice warn' }, 'The link that opened this page chose this server. Use it only if you trust whoever sent the link.') : null,
     field('Persistence server address', input, 'A ws:// or wss:// address. It stores only encrypted data.'));
   return { input, row };
 }
@@ -54,7 +57,9 @@ function engineForm(title: string, id: string, button: string, busy: string, fie
     go.textContent = busy;
     form.setAttribute('aria-busy', 'true');
     try {
-      await app.enter(await submit(form));
+      // An engine already unlocked (another tab, or an earlier try whose
+      // screen failed) is joined, not opened again.
+      await app.enter((await app.host?.attach({ database: DATABASE })) ?? await submit(form));
     } catch (e) {
       const server = (form.elements.namedItem('server') as HTMLInputElement | null)?.value;
       error.textContent = explain(e, server);
@@ -145,9 +150,15 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
             b.textContent = 'Delete this browser’s copy: sure? (changes not yet on the server are lost)';
             return;
           }
-          await host.deleteDatabase(DATABASE);
-          remembered.account = null;
-          showWelcome(root, host, 'This browser’s copy was deleted.');
+          try {
+            remembered.account = null;
+            await host.deleteDatabase(DATABASE);
+            showWelcome(root, host, 'This browser’s copy was deleted.');
+          } catch (e) {
+            b.dataset.armed = '';
+            b.textContent = 'Delete this browser’s copy';
+            b.after(h('span', { class: 'error', role: 'alert' }, ` ${explain(e)}`));
+          }
         },
       }, 'Delete this browser’s copy'))
     : null;

@@ -166,8 +166,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::Service(format!("{}: {e}", path.display())))
 }
 
-/// 32 bytes from the OS (through std's hasher seeds would be weak; read the
-/// kernel's source directly).
 /// The wall clock in ms since the Unix epoch (0 if it reads before it).
 pub(crate) fn wall_clock_ms() -> u64 {
     std::time::SystemTime::now()
@@ -175,6 +173,8 @@ pub(crate) fn wall_clock_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// 32 bytes from the OS (through std's hasher seeds would be weak; read the
+/// kernel's source directly).
 fn getrandom(buf: &mut [u8]) -> Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")

@@ -20,6 +20,9 @@ use super::hub::Hub;
 const MAX_HEAD: usize = 16 * 1024;
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to read an answer (a client that stops
+/// reading does not hold its task and file for ever).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The content security policy of every page: scripts, workers and wasm
 /// from this origin only; websockets to any server (the app may be pointed
@@ -47,6 +50,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
             let at = self.at;
             buf.put_slice(&self.prefix[at..at + n]);
             self.at += n;
+            if self.at == self.prefix.len() {
+                // Replayed: the connection lives on without it.
+                self.prefix = Vec::new();
+                self.at = 0;
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
@@ -151,23 +159,33 @@ pub async fn route<B, S>(
         }
         Some(head) => {
             let (status, headers, body) = answer(&www, &head).await;
+            let length = match &body {
+                Body::Bytes(b) => b.len() as u64,
+                Body::File(_, n) => *n,
+            };
             let mut out = format!(
-                "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: {}\r\n\
+                "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: {length}\r\n\
                  x-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\n\
-                 cross-origin-opener-policy: same-origin\r\ncontent-security-policy: {CSP}\r\n",
-                body.len()
+                 cross-origin-opener-policy: same-origin\r\ncontent-security-policy: {CSP}\r\n"
             );
             for (k, v) in headers {
                 out.push_str(&format!("{k}: {v}\r\n"));
             }
             out.push_str("\r\n");
-            let mut all = out.into_bytes();
-            if head.method != "HEAD" {
-                all.extend_from_slice(&body);
-            }
-            let _ = stream.write_all(&all).await;
-            let _ = stream.shutdown().await;
-            tracing::debug!(?peer, path = %head.path, status, "www");
+            let send = async {
+                stream.write_all(out.as_bytes()).await?;
+                if head.method != "HEAD" {
+                    match body {
+                        Body::Bytes(b) => stream.write_all(&b).await?,
+                        Body::File(mut f, _) => {
+                            tokio::io::copy(&mut f, &mut stream).await?;
+                        }
+                    }
+                }
+                stream.shutdown().await
+            };
+            let sent = tokio::time::timeout(WRITE_TIMEOUT, send).await;
+            tracing::debug!(?peer, path = %head.path, status, complete = matches!(sent, Ok(Ok(()))), "www");
         }
         None => {
             let _ = stream
@@ -194,15 +212,22 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// `file` if it is a file inside `root` once every symbolic link is followed.
+fn inside(root: &Path, file: &Path) -> Option<PathBuf> {
+    let file = file.canonicalize().ok()?;
+    (file.starts_with(root) && file.is_file()).then_some(file)
+}
+
 /// The file under `root` a request path names, if it is one: no `..`, no
-/// escape through a symbolic link; `/` (and any directory) is its
-/// `index.html`.
+/// hidden names (`.git`, `.env`), no escape through a symbolic link; `/`
+/// (and any directory) is its `index.html`.
 fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
     let path = request_path.split(['?', '#']).next().unwrap_or("/");
     let decoded = percent_decode(path)?;
     let mut file = root.to_path_buf();
     for c in Path::new(&decoded).components() {
         match c {
+            Component::Normal(part) if part.to_string_lossy().starts_with('.') => return None,
             Component::Normal(part) => file.push(part),
             Component::RootDir | Component::CurDir => {}
             Component::ParentDir | Component::Prefix(_) => return None,
@@ -211,8 +236,7 @@ fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
     if file.is_dir() {
         file.push("index.html");
     }
-    let file = file.canonicalize().ok()?;
-    (file.starts_with(root) && file.is_file()).then_some(file)
+    inside(root, &file)
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -233,14 +257,26 @@ fn percent_decode(s: &str) -> Option<String> {
     (!s.contains('\0')).then_some(s)
 }
 
-type Answer = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
+/// An answer's body: a short text, or a file and its length (streamed).
+enum Body {
+    Bytes(Vec<u8>),
+    File(tokio::fs::File, u64),
+}
+
+type Answer = (&'static str, Vec<(&'static str, String)>, Body);
+
+async fn open(path: &Path) -> Option<Body> {
+    let f = tokio::fs::File::open(path).await.ok()?;
+    let n = f.metadata().await.ok()?.len();
+    Some(Body::File(f, n))
+}
 
 async fn answer(root: &Path, head: &Head) -> Answer {
     let text = |status, body: &str| {
         (
             status,
             vec![("content-type", "text/plain; charset=utf-8".to_owned())],
-            body.as_bytes().to_vec(),
+            Body::Bytes(body.as_bytes().to_vec()),
         )
     };
     if head.method != "GET" && head.method != "HEAD" {
@@ -248,7 +284,9 @@ async fn answer(root: &Path, head: &Head) -> Answer {
         h.push(("allow", "GET, HEAD".to_owned()));
         return (s, h, b);
     }
-    let Some(file) = resolve(root, &head.path) else {
+    // Path checks touch the file system: off the async threads.
+    let (dir, path) = (root.to_path_buf(), head.path.clone());
+    let Ok(Some(file)) = tokio::task::spawn_blocking(move || resolve(&dir, &path)).await else {
         return text("404 Not Found", "not found\n");
     };
     // Files whose names carry a content hash (Vite's assets/) never change;
@@ -270,15 +308,23 @@ async fn answer(root: &Path, head: &Head) -> Answer {
     if head.gzip {
         let mut gz = file.clone().into_os_string();
         gz.push(".gz");
-        if let Ok(body) = tokio::fs::read(&gz).await {
+        let dir = root.to_path_buf();
+        let gz = tokio::task::spawn_blocking(move || inside(&dir, Path::new(&gz)))
+            .await
+            .ok()
+            .flatten();
+        if let Some(body) = match gz {
+            Some(gz) => open(&gz).await,
+            None => None,
+        } {
             headers.push(("content-encoding", "gzip".to_owned()));
             return ("200 OK", headers, body);
         }
     }
-    match tokio::fs::read(&file).await {
-        Ok(body) => ("200 OK", headers, body),
-        Err(e) => {
-            tracing::warn!(file = %file.display(), error = %e, "www: cannot read");
+    match open(&file).await {
+        Some(body) => ("200 OK", headers, body),
+        None => {
+            tracing::warn!(file = %file.display(), "www: cannot read");
             text("500 Internal Server Error", "cannot read the file\n")
         }
     }
@@ -294,6 +340,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("assets")).expect("dir");
         std::fs::write(dir.join("index.html"), "<!doctype html>").expect("write");
         std::fs::write(dir.join("assets/a b.js"), "x").expect("write");
+        std::fs::write(dir.join(".env"), "secret").expect("write");
         let root = dir.canonicalize().expect("canonical");
         assert_eq!(resolve(&root, "/"), Some(root.join("index.html")));
         assert_eq!(
@@ -312,9 +359,16 @@ mod tests {
             "/a%00",
             "/%zz",
             "/missing.js",
+            "/.env",
+            "/%2eenv",
         ] {
             assert_eq!(resolve(&root, bad), None, "{bad}");
         }
+        // A symbolic link out of the site, as a page or as its .gz, is refused.
+        let _ = std::fs::remove_file(dir.join("assets/out.js.gz"));
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("assets/out.js.gz")).expect("symlink");
+        assert_eq!(inside(&root, &root.join("assets/out.js.gz")), None);
+        assert_eq!(resolve(&root, "/assets/out.js.gz"), None);
         assert!(parse_head(
             b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n"
         )
