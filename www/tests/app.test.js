@@ -262,3 +262,53 @@ test("the local service's account, where it allows the page", { timeout: 120_000
   await screenshot(page, 'local-service');
   native.close();
 });
+
+test('freeze, change the password, delete this browser’s copy', { timeout: 180_000 }, async () => {
+  const server = await serve('settings', await freePort());
+  const b = await browser();
+  const page = await tab(await profile(b, server.url), server.url);
+  const me = await createAccount(page, 'first password 1');
+  await synced(page);
+  const note = await newObject(page, 'v1');
+  await page.getByRole('button', { name: 'Freeze a copy' }).click();
+  await page.waitForFunction((n) => {
+    const h = document.querySelector('.detail h2')?.textContent ?? '';
+    return h.startsWith('Object ') && !h.includes(n.slice(0, 8));
+  }, note);
+  assert.match(await page.locator('.detail .props').textContent(), /static/);
+  assert.equal(await shownText(page), 'v1');
+  assert.equal(await page.getByRole('form', { name: 'Edit' }).count(), 0);
+
+  // A new password, for every device of the account.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  const pw = page.getByRole('form', { name: 'Password' });
+  await pw.getByLabel('New password', { exact: true }).fill('second password 2');
+  await pw.getByLabel('New password again').fill('second password 2');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.getByText('Password changed').waitFor({ timeout: 30_000 });
+  await synced(page);
+  await page.getByRole('button', { name: 'Lock (log out)' }).click();
+  const unlock = page.getByRole('form', { name: 'Unlock' });
+  await unlock.getByLabel('Password').fill('first password 1');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  await unlock.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor({ timeout: 30_000 });
+  await unlock.getByLabel('Password').fill('second password 2');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  assert.deepEqual(await ids(page), me);
+  const other = await tab(await profile(b, server.url), server.url);
+  const login = other.getByRole('form', { name: 'Log in on this device' });
+  await login.getByLabel('User id').fill(me.userId);
+  await login.getByLabel('Password').fill('second password 2');
+  await login.getByRole('button', { name: 'Log in' }).click();
+  assert.deepEqual(await ids(other), me);
+  await openObject(other, note);
+
+  // Deleting this browser's copy: back to create or log in.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Delete this browser’s copy' }).click();
+  await page.getByRole('button', { name: /^Really delete/ }).click();
+  await page.getByRole('form', { name: 'Create an account' }).waitFor();
+  await page.getByRole('form', { name: 'Log in on this device' }).waitFor();
+  assert.equal(await page.getByRole('form', { name: 'Unlock' }).count(), 0);
+  await page.getByText('This browser’s copy was deleted.').waitFor();
+});
