@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HypergolixLink } from 'hypergolix';
 import {
-  accessible, browser, createAccount, edit, freePort, ids, newObject, openObject, profile, screenshot, serve, service,
+  accessible, browser, createAccount, edit, freePort, ids, logIn, newObject, openObject, profile, screenshot, serve, service,
   shownText, synced, tab, waitForText,
 } from './harness.js';
 
@@ -92,10 +92,7 @@ test('two agents: share, live edits each way, unshare, delete; a second device s
     // A second device of Alice's: user id + password, and everything is there.
     await synced(alice);
     const laptop = await tab(await profile(b, server.url), server.url);
-    const login = laptop.getByRole('form', { name: 'Log in on this device' });
-    await login.getByLabel('User id').fill(a.userId);
-    await login.getByLabel('Password').fill('alice password 1');
-    await login.getByRole('button', { name: 'Log in' }).click();
+    await logIn(laptop, a.userId, 'alice password 1');
     assert.deepEqual(await ids(laptop), a);
     await openObject(laptop, note);
     assert.equal(await shownText(laptop), 'alice edited');
@@ -197,12 +194,7 @@ test('wrong password, unreachable server, and a reload while offline', { timeout
 
   // A new device: an unreachable server, then a wrong password.
   const other = await tab(await profile(b, server.url), server.url);
-  const login = other.getByRole('form', { name: 'Log in on this device' });
-  await login.getByLabel('User id').fill(me.userId);
-  await login.getByLabel('Password').fill('the right password');
-  await login.locator('summary', { hasText: 'Server' }).click();
-  await login.getByLabel('Persistence server address').fill(`ws://127.0.0.1:${await freePort()}/`);
-  await login.getByRole('button', { name: 'Log in' }).click();
+  const login = await logIn(other, me.userId, 'the right password', `ws://127.0.0.1:${await freePort()}/`);
   await login.getByRole('alert').filter({ hasText: 'Cannot reach the server' }).waitFor({ timeout: 60_000 });
   await screenshot(other, 'unreachable');
   await accessible(other, 'unreachable');
@@ -296,10 +288,7 @@ test('freeze, change the password, delete this browser’s copy', { timeout: 180
   await unlock.getByRole('button', { name: 'Unlock' }).click();
   assert.deepEqual(await ids(page), me);
   const other = await tab(await profile(b, server.url), server.url);
-  const login = other.getByRole('form', { name: 'Log in on this device' });
-  await login.getByLabel('User id').fill(me.userId);
-  await login.getByLabel('Password').fill('second password 2');
-  await login.getByRole('button', { name: 'Log in' }).click();
+  await logIn(other, me.userId, 'second password 2');
   assert.deepEqual(await ids(other), me);
   await openObject(other, note);
 

@@ -123,6 +123,19 @@ export async function createAccount(page, password) {
   return ids(page);
 }
 
+/** Fills and submits the log-in form of a new device (`server`: another server than the page's). */
+export async function logIn(page, userId, password, server) {
+  const form = page.getByRole('form', { name: 'Log in on this device' });
+  await form.getByLabel('User id').fill(userId);
+  await form.getByLabel('Password').fill(password);
+  if (server) {
+    await form.locator('summary', { hasText: 'Server' }).click();
+    await form.getByLabel('Persistence server address').fill(server);
+  }
+  await form.getByRole('button', { name: 'Log in' }).click();
+  return form;
+}
+
 /** The user id and identity the main screen shows. */
 export async function ids(page) {
   await page.getByRole('heading', { name: 'Your account' }).waitFor({ timeout: 30_000 });
