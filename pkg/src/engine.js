@@ -108,21 +108,25 @@ function withStorage(options) {
   return o;
 }
 
+const LATE = Symbol('late');
+
 /**
- * Polls `status()` every `everyMs` until everything acknowledged has reached
- * the server and every known object is read; a `timeout` error after
- * `timeoutMs` names what is still pending.
+ * Resolves to `waiting` (the engine's status once synced) or, if that takes
+ * over `timeoutMs`, to a fresh `status()` if it is synced by then; else a
+ * `timeout` error that names what is still pending.
  */
-export async function untilSynced(status, timeoutMs, everyMs) {
-  const t0 = Date.now();
-  for (;;) {
-    const s = await status();
-    if (s.synced && s.loading === 0) return s;
-    if (Date.now() - t0 > timeoutMs) {
-      throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
+async function syncedWithin(waiting, status, timeoutMs) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, LATE); });
+  try {
+    const r = await Promise.race([call(() => waiting), late]);
+    if (r !== LATE) return r;
+  } finally {
+    clearTimeout(timer);
   }
+  const s = await status();
+  if (s.synced && s.loading === 0) return s;
+  throw new HypergolixError(`not synced after ${timeoutMs} ms: ${s.pending.join('; ')}`, { kind: 'timeout' });
 }
 
 /**
@@ -234,9 +238,13 @@ export class Engine {
     return call(() => this.#wasm.status());
   }
 
-  /** Resolves once everything acknowledged has reached the server and every known object is read. */
+  /**
+   * Resolves (to the status) once everything acknowledged has reached the
+   * server and every known object is read: right after the engine step that
+   * gets there, not on a timer.
+   */
   synced({ timeoutMs = 30000 } = {}) {
-    return untilSynced(() => this.status(), timeoutMs, 20);
+    return syncedWithin(this.#wasm.whenSynced(), () => this.status(), timeoutMs);
   }
 
   /** Changes the account's password (and this browser's lock). */

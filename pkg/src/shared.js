@@ -13,7 +13,7 @@
 //   { end: reason } closes it.
 
 import { Ghid } from './ghid.js';
-import { Engine, untilSynced } from './engine.js';
+import { Engine } from './engine.js';
 import { HypergolixError, HypergolixLink } from './link.js';
 
 const LOCK = 'hypergolix-shared-engine-client:';
@@ -117,6 +117,10 @@ export function serveEngines(scope = globalThis) {
     async status({ database }) {
       const { engine } = current(database);
       return { ...(await engine.status()), online: engine.online };
+    },
+    async synced({ database, timeoutMs }) {
+      const { engine } = current(database);
+      return { ...(await engine.synced({ timeoutMs })), online: engine.online };
     },
     async changePassword({ database, password }) {
       await current(database).engine.changePassword(password);
@@ -437,8 +441,10 @@ export class SharedEngine {
   }
 
   /** Resolves once everything acknowledged has reached the server and every known object is read. */
-  synced({ timeoutMs = 30000 } = {}) {
-    return untilSynced(() => this.status(), timeoutMs, 50);
+  async synced({ timeoutMs = 30000 } = {}) {
+    const s = await this.#call('synced', { timeoutMs });
+    this.#info = { ...this.#info, online: s.online };
+    return s;
   }
 
   /** Changes the account's password (and this browser's lock). */

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiId, Engine, Ghid, HypergolixError } from '../src/index.js';
-import { serve, shareWhenKnown, text, until } from './support.js';
+import { freePort, killServe, serve, shareWhenKnown, text, until } from './support.js';
 
 const quiet = () => {};
 
@@ -91,6 +91,46 @@ test('engines in Node: share, live updates, a second device, refusals', async ()
   await Promise.all([a.close(), b.close(), a2.close()]);
   assert.ok(a.closed);
   await assert.rejects(a.link(), (e) => e instanceof HypergolixError && e.kind === 'closed');
+});
+
+test('synced() waits for the server, names what is pending, and ends with the engine', async () => {
+  const port = await freePort();
+  let server = await serve('synced', port);
+  const a = await Engine.create({ server, password: 'pw a', storage: 'memory', onLog: quiet });
+  const la = await a.link();
+  await la.newToken();
+  const first = await la.newObj('one');
+  const s = await a.synced();
+  assert.ok(s.synced && s.loading === 0 && s.online);
+
+  // The server is gone: a change waits, and synced() says what for.
+  await killServe(server);
+  await until('A sees the server gone', () => !a.online);
+  await first.setState('two');
+  const t0 = Date.now();
+  await assert.rejects(
+    a.synced({ timeoutMs: 300 }),
+    (e) => e instanceof HypergolixError && e.kind === 'timeout' && /not synced after 300 ms: .+/.test(e.message),
+  );
+  assert.ok(Date.now() - t0 < 5000);
+  // It resolves once the server is back and has the change, not before.
+  const waiting = a.synced();
+  let done = false;
+  waiting.then(() => { done = true; }, () => {});
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(done, false);
+  server = await serve('synced', port);
+  const back = await waiting;
+  assert.ok(back.synced && back.online);
+
+  // Closing the engine ends a wait with `closed`.
+  await killServe(server);
+  await until('A sees the server gone again', () => !a.online);
+  await first.setState('three');
+  const orphan = a.synced();
+  la.close();
+  await a.close();
+  await assert.rejects(orphan, (e) => e instanceof HypergolixError && e.kind === 'closed');
 });
 
 test('engines in Node: unshare rotates the key; only the remaining recipient reads on', async () => {

@@ -45,6 +45,8 @@ pub enum Event {
     ChangePassword(Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>),
     /// Report progress.
     Status(oneshot::Sender<Progress>),
+    /// Report progress once everything is synced (at once if it is now).
+    WhenSynced(oneshot::Sender<Progress>),
     /// A deadline of the service's may have passed.
     Tick,
     /// Stop after what is queued before this; told when stopped.
@@ -104,6 +106,8 @@ pub struct Host {
     pub(crate) kdf: KdfParams,
     pub(crate) log: crate::Logger,
     apps: HashMap<SessionId, AppSink>,
+    /// Told, after the step that gets there, once everything is synced.
+    synced_waiters: Vec<oneshot::Sender<Progress>>,
 }
 
 impl Host {
@@ -134,6 +138,7 @@ impl Host {
             kdf,
             log,
             apps: HashMap::new(),
+            synced_waiters: Vec::new(),
         }
     }
 
@@ -151,7 +156,35 @@ impl Host {
         }
         self.outputs(step.then);
         self.arm();
+        self.tell_synced();
         Ok(())
+    }
+
+    /// What `status()` reports.
+    fn progress(&self) -> Progress {
+        let e = self.service.engine();
+        Progress {
+            online: self.server.is_some(),
+            synced: e.is_synced(),
+            loading: e.loading(),
+            pending: e.pending_work(),
+        }
+    }
+
+    /// Answers those waiting for `whenSynced` if everything is synced now
+    /// (checked only while someone waits: it walks the object table).
+    fn tell_synced(&mut self) {
+        if self.synced_waiters.is_empty() {
+            return;
+        }
+        let e = self.service.engine();
+        if !(e.is_synced() && e.loading() == 0) {
+            return;
+        }
+        let p = self.progress();
+        for w in self.synced_waiters.drain(..) {
+            let _ = w.send(p.clone());
+        }
     }
 
     /// Sets a timer for the service's next deadline (one at a time; a tick
@@ -273,13 +306,12 @@ impl Host {
                 };
             }
             Event::Status(tx) => {
-                let e = self.service.engine();
-                let _ = tx.send(Progress {
-                    online: self.server.is_some(),
-                    synced: e.is_synced(),
-                    loading: e.loading(),
-                    pending: e.pending_work(),
-                });
+                let _ = tx.send(self.progress());
+                return Ok(());
+            }
+            Event::WhenSynced(tx) => {
+                self.synced_waiters.push(tx);
+                self.tell_synced();
                 return Ok(());
             }
             // `run` takes `Stop` before it reaches a step.
@@ -326,6 +358,8 @@ impl Host {
                 .call1(&JsValue::UNDEFINED, &"the engine was closed".into());
         }
         self.status.borrow_mut().online = false;
+        // Those still waiting for `whenSynced` are told the engine is gone.
+        self.synced_waiters.clear();
     }
 }
 

@@ -222,6 +222,27 @@ impl Inner {
     }
 }
 
+/// Asks the loop for its progress (now, or once synced) as a Promise of
+/// `{ online, synced, loading, pending }`.
+fn progress(inner: &Rc<Inner>, ask: fn(oneshot::Sender<host::Progress>) -> Event) -> Promise {
+    let inner = inner.clone();
+    future_to_promise(async move {
+        let (tx, rx) = oneshot::channel();
+        inner.send(ask(tx))?;
+        let p = rx.await.map_err(|_| JsValue::from(WebError::Closed))?;
+        let o = Object::new();
+        let pending = js_sys::Array::new();
+        for l in &p.pending {
+            pending.push(&l.into());
+        }
+        Reflect::set(&o, &"online".into(), &p.online.into())?;
+        Reflect::set(&o, &"synced".into(), &p.synced.into())?;
+        Reflect::set(&o, &"loading".into(), &(p.loading as f64).into())?;
+        Reflect::set(&o, &"pending".into(), &pending)?;
+        Ok(o.into())
+    })
+}
+
 /// The engine in this page or worker. See the crate documentation.
 #[wasm_bindgen]
 pub struct WebEngine {
@@ -569,22 +590,16 @@ impl WebEngine {
     /// how many known objects are not read yet, and a line per kind of work
     /// still pending.
     pub fn status(&self) -> Promise {
-        let inner = self.inner.clone();
-        future_to_promise(async move {
-            let (tx, rx) = oneshot::channel();
-            inner.send(Event::Status(tx))?;
-            let p = rx.await.map_err(|_| JsValue::from(WebError::Closed))?;
-            let o = Object::new();
-            let pending = js_sys::Array::new();
-            for l in &p.pending {
-                pending.push(&l.into());
-            }
-            Reflect::set(&o, &"online".into(), &p.online.into())?;
-            Reflect::set(&o, &"synced".into(), &p.synced.into())?;
-            Reflect::set(&o, &"loading".into(), &(p.loading as f64).into())?;
-            Reflect::set(&o, &"pending".into(), &pending)?;
-            Ok(o.into())
-        })
+        progress(&self.inner, Event::Status)
+    }
+
+    /// Resolves to the same as `status()` once everything acknowledged has
+    /// reached the server and every known object is read: at once if that
+    /// is so now, else right after the step that gets there (no polling).
+    /// Rejects with `closed` if the engine stops first.
+    #[wasm_bindgen(js_name = whenSynced)]
+    pub fn when_synced(&self) -> Promise {
+        progress(&self.inner, Event::WhenSynced)
     }
 
     /// Stops the engine after what was already sent to it; resolves when
