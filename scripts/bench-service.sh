@@ -57,3 +57,15 @@ elif [ -n "${PY_LINK_PYTHON:-}" ]; then
 else
   echo "skipped the Python link: no venv at $PYL (python/tests/run.sh makes it)"
 fi
+# And through the unmodified 0.1.0 link from PyPI (the venv
+# tests/python/venv.sh makes, or one named by HGX_LINK_PYTHON).
+HGL=${HGX_LINK_PYTHON:-./target/hgx-link-venv/bin/python}
+if [ -x "$HGL" ]; then
+  PYTHONPATH=tests/python/py311-compat "$HGL" tests/python/hgxlink_latency.py \
+    "${A##*:}" "${B##*:}" "${LINK_UPDATES:-1000}" 20
+elif [ -n "${HGX_LINK_PYTHON:-}" ]; then
+  echo "HGX_LINK_PYTHON=$HGX_LINK_PYTHON is not an executable python" >&2
+  exit 1
+else
+  echo "skipped the 0.1.0 link: no venv at $HGL (tests/python/venv.sh makes it)"
+fi

@@ -51,11 +51,12 @@ step "the Python link (python/): pip install, mypy --strict, wheel, pytest again
 guard 15 ./python/tests/run.sh
 
 step "the seed scenario over real sockets (serve + two local services), short run"
-LINK_UPDATES=100 PY_LINK_PYTHON="$ROOT/target/py-link-venv/bin/python" guard 15 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
+LINK_UPDATES=100 PY_LINK_PYTHON="$ROOT/target/py-link-venv/bin/python" HGX_LINK_PYTHON="$ROOT/target/hgx-link-venv/bin/python" guard 15 ./scripts/bench-service.sh --updates 200 --creates 50 --shares 5
 
-step "npm package hypergolix (pkg/): the wasm engine (size budget), codec vs captured 0.1.0 messages, link vs real services, engines in Node vs a real server, a Chromium page (packed into a fresh Vite app) sharing live with a local service, packed install in Node"
+step "npm package hypergolix (pkg/): the wasm engine (size budget), codec vs captured 0.1.0 messages, link vs real services, engines in Node vs a real server, a Chromium page (packed into a fresh Vite app) sharing live with a local service, packed install in Node, the two-engine benchmark (short run)"
 ./scripts/build-pkg.sh
-(cd pkg && npm ci --no-audit --no-fund && guard 20 npm test && guard 10 ./test/pack.sh)
+(cd pkg && npm ci --no-audit --no-fund && guard 20 npm test && guard 10 ./test/pack.sh \
+  && guard 5 node test/bench-engines.js 100 20 100)
 
 step "the web app (www/): typecheck, build (first load within 400 KB gzipped), then in Chromium against serve --www: accounts, two agents sharing live, a second device, offline, two tabs, errors, screenshots, axe"
 (cd www && npm ci --no-audit --no-fund && npm run build && guard 15 npm test)
