@@ -545,6 +545,7 @@ fn replayed_frames_are_ignored() {
             request: hypergolix_core::wire::remote::Request::Push {
                 subscription: g,
                 object: frame,
+                container: None,
             },
         }),
     );
@@ -775,4 +776,82 @@ fn an_update_between_the_recipients_read_and_subscribe_arrives() {
     );
     w.settle(1_000_000);
     assert_eq!(object(w.call(b, AppRequest::Get(g))).state, b"second");
+}
+
+#[test]
+fn a_container_pushed_with_its_frame_is_read_at_once_and_a_wrong_one_is_fetched() {
+    use hypergolix_core::golix::{Gobd, GolixObject};
+    use hypergolix_core::wire::remote::{Message, Request};
+    let mut w = World::new(12);
+    let (a, _, _) = w.new_agent("alice", b"a");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    let g = ghid(w.call(a, new_obj(true, b"one")));
+    w.call(
+        a,
+        AppRequest::Share {
+            address: g,
+            recipient: bob,
+        },
+    )
+    .expect("share");
+    w.settle(100_000);
+    assert_eq!(w.engine(b).peek(&g).expect("shared").state, b"one");
+    let get = |w: &mut World, x: Ghid| match &w.node.handle(
+        999,
+        Message::Request {
+            token: 1,
+            request: Request::Get(x),
+        },
+    )[0]
+    .1
+    {
+        Message::Ack { body, .. } => body.clone(),
+        m => panic!("{m:?}"),
+    };
+    // B is away while A writes; the push of each new frame is made here.
+    let push_to_b = |w: &mut World, state: &[u8], container_of: Option<Ghid>| {
+        w.devices[b].offline = true;
+        w.disconnect(b);
+        w.call(
+            a,
+            AppRequest::Update {
+                address: g,
+                state: state.to_vec(),
+            },
+        )
+        .expect("update");
+        let frame = get(w, g);
+        let Ok(GolixObject::Gobd(f)) = GolixObject::parse(&frame) else {
+            panic!("not a frame");
+        };
+        let container = get(w, container_of.unwrap_or(f.target()));
+        // Back online: its catch-up requests are queued, not answered yet.
+        w.devices[b].offline = false;
+        w.connect(b);
+        w.input(
+            b,
+            Input::Server(Message::Request {
+                token: 7,
+                request: Request::Push {
+                    subscription: g,
+                    object: frame,
+                    container: Some(container),
+                },
+            }),
+        );
+        f
+    };
+    // The frame's own container: read in the same step, no `GT` waited for.
+    let two: Gobd = push_to_b(&mut w, b"two", None);
+    assert_eq!(w.engine(b).peek(&g).expect("object").state, b"two");
+    assert_eq!(w.engine(b).stats().pushed_containers, 1);
+    // Another container (a static object's): ignored, and fetched.
+    let other = ghid(w.call(a, new_obj(false, b"other")));
+    assert_ne!(other, two.target());
+    push_to_b(&mut w, b"three", Some(other));
+    assert_eq!(w.engine(b).peek(&g).expect("object").state, b"two");
+    assert_eq!(w.engine(b).stats().bad_pushed_containers, 1);
+    w.settle(100_000);
+    assert_eq!(w.engine(b).peek(&g).expect("object").state, b"three");
 }

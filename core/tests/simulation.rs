@@ -75,6 +75,8 @@ struct Run {
     /// Unshares the revocation invariant checked, and frames in their windows.
     unshares_checked: u64,
     frames_checked: u64,
+    /// Containers engines took from `!C` pushes (since their last restart).
+    pushed_containers: u64,
     /// The world's trace, if it kept one.
     trace: Option<String>,
 }
@@ -358,6 +360,12 @@ fn run_world(mut w: World) -> Run {
         mid_step_crashes: w.mid_step_crashes,
         unshares_checked: unshares,
         frames_checked: FRAMES_CHECKED.with(|c| c.replace(0)),
+        pushed_containers: w
+            .devices
+            .iter()
+            .filter_map(|d| d.engine.as_ref())
+            .map(|e| e.stats().pushed_containers)
+            .sum(),
         trace: w.trace.take(),
     }
 }
@@ -466,7 +474,7 @@ fn simulation_seeds() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let (mut steps, mut objects, mut restarts, mut mid) = (0, 0, 0, 0);
-    let (mut unshares, mut frames) = (0, 0);
+    let (mut unshares, mut frames, mut containers) = (0, 0, 0);
     for seed in first..first + n {
         let r = run_seed(seed);
         steps += r.steps;
@@ -475,9 +483,14 @@ fn simulation_seeds() {
         mid += r.mid_step_crashes;
         unshares += r.unshares_checked;
         frames += r.frames_checked;
+        containers += r.pushed_containers;
     }
     println!(
-        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts, {mid} devices killed mid-step, {unshares} unshares checked over {frames} frames"
+        "{n} seeds, {steps} message deliveries, {objects} objects, {restarts} server restarts, {mid} devices killed mid-step, {unshares} unshares checked over {frames} frames, {containers} containers taken from pushes"
+    );
+    assert!(
+        n < 24 || containers > 0,
+        "the connections that ask for containers get frames with them"
     );
     assert!(
         n < 24 || (unshares > 0 && frames > 0),

@@ -104,6 +104,7 @@ fuzz_target!(|data: &[u8]| {
                     request: Request::Push {
                         subscription: e.identity().expect("identity"),
                         object: rest.to_vec(),
+                        container: None,
                     },
                 },
             };

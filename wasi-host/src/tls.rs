@@ -69,20 +69,41 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
 }
 
 /// A websocket to a persistence server, `ws://` or `wss://`, with Nagle
-/// off (small request/response messages). `tls` is used for `wss://`.
+/// off (small request/response messages), offering the subprotocol that
+/// asks for frames' containers with the frames. `tls` is used for `wss://`.
 pub async fn connect(
     url: &str,
     tls: Option<Arc<ClientConfig>>,
 ) -> crate::error::Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
     use crate::error::Error;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
     let req = url
         .into_client_request()
         .map_err(|e| Error::Connect(e.to_string()))?;
-    let connector = tls.map(Connector::Rustls);
-    tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| Error::Connect(describe(&e)))
+    // Ask for frames' containers with the frames. A server that does not
+    // know the subprotocol answers without one, which the handshake treats
+    // as a failure: then once more without the offer.
+    let mut offer = req.clone();
+    offer.headers_mut().insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(hypergolix_core::wire::remote::PUSH_CONTAINERS_SUBPROTOCOL),
+    );
+    let connector = tls.clone().map(Connector::Rustls);
+    match tokio_tungstenite::connect_async_tls_with_config(offer, None, true, connector).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Protocol(
+            ProtocolError::SecWebSocketSubProtocolError(_),
+        )) => {
+            let connector = tls.map(Connector::Rustls);
+            tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector)
+                .await
+                .map(|(ws, _)| ws)
+                .map_err(|e| Error::Connect(describe(&e)))
+        }
+        Err(e) => Err(Error::Connect(describe(&e))),
+    }
 }
 
 /// A connection error in words, naming the reason when TLS refused the

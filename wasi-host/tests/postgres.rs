@@ -305,6 +305,7 @@ mod nodes {
                         Request::Push {
                             subscription,
                             object,
+                            ..
                         },
                     ..
                 } = Message::decode(&b).expect("decode")

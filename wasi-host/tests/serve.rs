@@ -6,7 +6,9 @@ use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::golix::suite::cs3::SUITE_ID;
 use hypergolix_core::golix::{FirstParty, FreshSecret, Ghid};
 use hypergolix_core::persist::conformance::run_all;
-use hypergolix_core::wire::remote::{decode_ghid_list, ErrorCode, Message, Request};
+use hypergolix_core::wire::remote::{
+    decode_ghid_list, ErrorCode, Message, Request, PUSH_CONTAINERS_SUBPROTOCOL,
+};
 use hypergolix_wasi_host::serve::redb_store::RedbStore;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Ws;
@@ -20,17 +22,47 @@ struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     token: u16,
     pushes: Vec<(Ghid, Vec<u8>)>,
+    /// The container each push carried (`!C`), in the order of `pushes`.
+    containers: Vec<Option<Vec<u8>>>,
 }
 
 impl Client {
+    /// A client as 0.1.0's: no subprotocol offered.
     async fn connect(addr: &str) -> Self {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
             .await
             .expect("connect");
+        Self::over(ws)
+    }
+
+    /// A client as our engines are: asks for frames' containers with the
+    /// frames; returns the subprotocol the server chose too.
+    async fn connect_for_containers(addr: &str) -> (Self, Option<String>) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{addr}/")
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            PUSH_CONTAINERS_SUBPROTOCOL.parse().expect("header"),
+        );
+        let (ws, resp) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("connect");
+        let chosen = resp
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (Self::over(ws), chosen)
+    }
+
+    fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self {
             ws,
             token: 0,
             pushes: Vec::new(),
+            containers: Vec::new(),
         }
     }
 
@@ -52,9 +84,11 @@ impl Client {
                             Request::Push {
                                 subscription,
                                 object,
+                                container,
                             },
                     } => {
                         self.pushes.push((subscription, object));
+                        self.containers.push(container);
                         self.raw(
                             Message::Ack {
                                 token,
@@ -89,21 +123,34 @@ impl Client {
     }
 
     async fn wait_push(&mut self) -> (Ghid, Vec<u8>) {
+        let (g, o, _) = self.wait_push_with_container().await;
+        (g, o)
+    }
+
+    /// The next push with the container it carried.
+    async fn wait_push_with_container(&mut self) -> (Ghid, Vec<u8>, Option<Vec<u8>>) {
         while self.pushes.is_empty() {
-            self.raw(
-                Message::Request {
-                    token: 0xffff,
-                    request: Request::Ping,
-                }
-                .encode(),
-            )
-            .await;
-            let _ = self.next_reply().await;
-            if self.pushes.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            self.poll_pushes().await;
         }
-        self.pushes.remove(0)
+        let c = self.containers.remove(0);
+        let (g, o) = self.pushes.remove(0);
+        (g, o, c)
+    }
+
+    /// Reads what arrived until a ping's answer (pushes are kept).
+    async fn poll_pushes(&mut self) {
+        self.raw(
+            Message::Request {
+                token: 0xffff,
+                request: Request::Ping,
+            }
+            .encode(),
+        )
+        .await;
+        let _ = self.next_reply().await;
+        if self.pushes.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -230,6 +277,12 @@ async fn publish_get_subscribe_over_websockets() {
     assert_eq!(ack_body(&b.call(Request::Get(d)).await), f0.to_bytes());
     assert_eq!(ack_body(&b.call(Request::Exists(c0.ghid())).await), vec![1]);
 
+    // C asks for containers with frames (as our engines do); B does not
+    // (as 0.1.0 clients), and is never sent `!C`.
+    let (mut c, chosen) = Client::connect_for_containers(&server.addr).await;
+    assert_eq!(chosen.as_deref(), Some(PUSH_CONTAINERS_SUBPROTOCOL));
+    ack_body(&c.call(Request::Subscribe(d)).await);
+
     // B subscribes to the dynamic GHID and to its own identity.
     assert_eq!(ack_body(&b.call(Request::Subscribe(d)).await), vec![1]);
     ack_body(&b.call(Request::Subscribe(bob.ghid())).await);
@@ -239,7 +292,16 @@ async fn publish_get_subscribe_over_websockets() {
 
     ack_body(&a.publish(f1.to_bytes()).await);
     ack_body(&a.publish(c1.to_bytes()).await);
-    assert_eq!(b.wait_push().await, (d, f1.to_bytes()));
+    assert_eq!(
+        b.wait_push_with_container().await,
+        (d, f1.to_bytes(), None),
+        "a client that did not ask is sent the frame alone (`!!`)"
+    );
+    assert_eq!(
+        c.wait_push_with_container().await,
+        (d, f1.to_bytes(), Some(c1.to_bytes())),
+        "a client that asked is sent the frame with its container (`!C`)"
+    );
     assert!(
         a.pushes.is_empty(),
         "the publisher is not pushed its own frame"
@@ -512,6 +574,15 @@ async fn the_shipped_server_answers_as_the_simulated_node() {
             Request::Push {
                 subscription: d,
                 object: vec![1],
+                container: None,
+            },
+        ),
+        (
+            1,
+            Request::Push {
+                subscription: d,
+                object: vec![1],
+                container: Some(vec![2]),
             },
         ),
     ];

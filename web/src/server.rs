@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State};
 use gloo_timers::future::sleep;
+use hypergolix_core::wire::remote::PUSH_CONTAINERS_SUBPROTOCOL;
 
 use crate::host::Event;
 
@@ -28,8 +29,20 @@ pub async fn run(
     log: impl Fn(&str),
 ) {
     let mut wait = Duration::from_millis(100);
+    // Offering the subprotocol asks for frames' containers with the frames
+    // (`!C`): one fetch fewer per update. A browser fails the handshake of
+    // a server that does not answer the offer (an older server): a failed
+    // attempt with the offer is tried again at once without it, and a
+    // server reached without it is not offered it again while it stays
+    // reachable.
+    let mut offer = true;
     loop {
-        let mut ws = match WebSocket::open(&url) {
+        let opened = if offer {
+            WebSocket::open_with_protocol(&url, PUSH_CONTAINERS_SUBPROTOCOL)
+        } else {
+            WebSocket::open(&url)
+        };
+        let mut ws = match opened {
             Ok(ws) => ws,
             Err(e) => {
                 // A malformed URL: retrying will not help.
@@ -79,7 +92,11 @@ pub async fn run(
             if events.unbounded_send(Event::ServerDown).is_err() {
                 return;
             }
+        } else if offer {
+            offer = false;
+            continue;
         } else {
+            offer = true;
             log(&format!(
                 "cannot reach the persistence server at {url}; retrying in {wait:?}"
             ));

@@ -91,6 +91,11 @@ pub struct Stats {
     /// Verified frames no master this engine holds decrypts (a rotation not
     /// yet learned, or access taken back).
     pub locked_frames: u64,
+    /// Containers pushed with a frame (`!C`) that were not the frame's
+    /// (ignored; the container is fetched instead).
+    pub bad_pushed_containers: u64,
+    /// Containers pushed with a frame and kept, sparing a `GT`.
+    pub pushed_containers: u64,
 }
 
 /// The engine. See the module documentation.

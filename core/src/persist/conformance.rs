@@ -364,7 +364,8 @@ fn subscribers_get_frames_and_debindings<B: PersistBackend>(s: &B) -> Check {
         out.notifications
             == vec![Notification {
                 subscription: d,
-                object: f0.to_bytes()
+                object: f0.to_bytes(),
+                container: Some(c0.to_bytes()),
             }],
         "held frame not released with its container: {:?}",
         out.notifications.len()
@@ -379,9 +380,13 @@ fn subscribers_get_frames_and_debindings<B: PersistBackend>(s: &B) -> Check {
     ok(w.publish(&keep.to_bytes()))?;
     ok(w.publish(&c1.to_bytes()))?;
     let f1 = ok(a.make_next_frame(&f0, &c1.ghid(), 7))?;
+    let out = ok(w.publish(&f1.to_bytes()))?;
+    ensure!(pushed(&out, &d), "new frame not pushed");
     ensure!(
-        pushed(&ok(w.publish(&f1.to_bytes()))?, &d),
-        "new frame not pushed"
+        out.notifications
+            .iter()
+            .any(|n| n.subscription == d && n.container.as_deref() == Some(&c1.to_bytes()[..])),
+        "a frame whose container is here not pushed with it"
     );
     let x = a.make_debinding(&d);
     let out = ok(w.publish(&x.to_bytes()))?;
@@ -404,7 +409,8 @@ fn subscribers_get_frames_and_debindings<B: PersistBackend>(s: &B) -> Check {
         out.notifications
             == vec![Notification {
                 subscription: keep.ghid(),
-                object: x.to_bytes()
+                object: x.to_bytes(),
+                container: None,
             }],
         "static debinding not pushed to the binding's subscribers"
     );

@@ -135,14 +135,21 @@ pub fn refusal(token: u16, e: &Error) -> Message {
     }
 }
 
-/// A `!!` push of `object` to a subscriber of `subscription`, under the
-/// subscriber connection's next push token.
-pub fn push(token: u16, subscription: Ghid, object: Vec<u8>) -> Message {
+/// A push of `object` to a subscriber of `subscription`, under the
+/// subscriber connection's next push token: `!!`, or `!C` with a
+/// frame's `container` (only for a connection that asked for containers).
+pub fn push(
+    token: u16,
+    subscription: Ghid,
+    object: Vec<u8>,
+    container: Option<Vec<u8>>,
+) -> Message {
     Message::Request {
         token,
         request: Request::Push {
             subscription,
             object,
+            container,
         },
     }
 }

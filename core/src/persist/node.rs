@@ -12,6 +12,7 @@ use super::store::PersistBackend;
 use super::subs::{subscribe_answer, Applied, Subscriptions};
 use crate::golix::ghid::Ghid;
 use crate::wire::remote::Message;
+use std::collections::BTreeSet;
 
 /// A connection number.
 pub type ConnId = u64;
@@ -22,6 +23,9 @@ pub struct Node<B: PersistBackend> {
     dispatcher: Dispatcher<B>,
     subs: Subscriptions,
     next_push_token: u16,
+    /// Connections that asked for frames' containers with the frames
+    /// (the websocket subprotocol `PUSH_CONTAINERS_SUBPROTOCOL`).
+    containers: BTreeSet<ConnId>,
 }
 
 impl<B: PersistBackend> Node<B> {
@@ -31,6 +35,7 @@ impl<B: PersistBackend> Node<B> {
             dispatcher: Dispatcher::new(backend, Persister::default()),
             subs: Subscriptions::new(),
             next_push_token: 0,
+            containers: BTreeSet::new(),
         }
     }
 
@@ -48,12 +53,26 @@ impl<B: PersistBackend> Node<B> {
     /// A connection closed: its subscriptions go.
     pub fn disconnect(&mut self, conn: ConnId) {
         self.subs.disconnect(conn);
+        self.containers.remove(&conn);
     }
 
-    fn push(&mut self, to: ConnId, subscription: Ghid, object: Vec<u8>) -> (ConnId, Message) {
+    /// `conn` asked (in its websocket handshake) for frames pushed with
+    /// their containers (`!C`) until it disconnects.
+    pub fn push_containers(&mut self, conn: ConnId) {
+        self.containers.insert(conn);
+    }
+
+    fn push(
+        &mut self,
+        to: ConnId,
+        subscription: Ghid,
+        object: Vec<u8>,
+        container: Option<Vec<u8>>,
+    ) -> (ConnId, Message) {
         let token = self.next_push_token;
         self.next_push_token = self.next_push_token.wrapping_add(1);
-        (to, dispatch::push(token, subscription, object))
+        let container = container.filter(|_| self.containers.contains(&to));
+        (to, dispatch::push(token, subscription, object, container))
     }
 
     /// Handles one decoded message from `conn`; returns what to send, and to
@@ -73,7 +92,7 @@ impl<B: PersistBackend> Node<B> {
         match route {
             Route::Nothing => Vec::new(),
             Route::Close(_) => {
-                self.subs.disconnect(conn);
+                self.disconnect(conn);
                 Vec::new()
             }
             Route::Answer(m) => vec![(conn, m)],
@@ -85,7 +104,7 @@ impl<B: PersistBackend> Node<B> {
                         subscribe_answer(token, self.dispatcher.pending(&recipient));
                     let mut out = vec![(conn, answer)];
                     for object in pending {
-                        out.push(self.push(conn, recipient, object));
+                        out.push(self.push(conn, recipient, object, None));
                     }
                     out
                 }
@@ -104,7 +123,12 @@ impl<B: PersistBackend> Node<B> {
                 let mut out = vec![(conn, publish_answer(token, &answer))];
                 for (n, to) in self.subs.fanout(&notes, Some(conn)) {
                     for c in to {
-                        out.push(self.push(c, n.subscription, n.object.clone()));
+                        out.push(self.push(
+                            c,
+                            n.subscription,
+                            n.object.clone(),
+                            n.container.clone(),
+                        ));
                     }
                 }
                 out

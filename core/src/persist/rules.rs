@@ -53,7 +53,15 @@ pub struct Notification {
     pub subscription: Ghid,
     /// The packed object to push.
     pub object: Vec<u8>,
+    /// For a frame, the container it binds when it is here and at most
+    /// [`PUSH_CONTAINER_MAX`] bytes: pushed with the frame (`!C`) to the
+    /// clients that asked for containers.
+    pub container: Option<Vec<u8>>,
 }
+
+/// The largest container pushed with its frame (`!C`); larger ones are
+/// fetched by the client (`GT`), so a push to many subscribers stays small.
+pub const PUSH_CONTAINER_MAX: usize = 64 * 1024;
 
 /// An object parsed and signature-checked ahead of the writer
 /// ([`Persister::check_cached`]).
@@ -277,15 +285,17 @@ impl Persister {
             ));
         }
         store(txn, &g, kind::GEOC, bytes)?;
-        self.release_waiting(txn, &g, notes)?;
+        self.release_waiting(txn, &g, bytes, notes)?;
         Ok(true)
     }
 
-    /// Frames held back until `target` arrived can now be pushed.
+    /// Frames held back until `target` arrived can now be pushed (with
+    /// `container`, the target's bytes, if small enough).
     fn release_waiting(
         &self,
         txn: &mut dyn PersistTxn,
         target: &Ghid,
+        container: &[u8],
         notes: &mut Vec<Notification>,
     ) -> Result<()> {
         for (k, _) in txn.scan_prefix(&keys::one(WAITING, target), MAX_LIST)? {
@@ -296,6 +306,8 @@ impl Persister {
                     notes.push(Notification {
                         subscription: d,
                         object: rec.bytes,
+                        container: (container.len() <= PUSH_CONTAINER_MAX)
+                            .then(|| container.to_vec()),
                     });
                 }
             }
@@ -434,9 +446,14 @@ impl Persister {
             }
         }
         if present {
+            // The container, if that is what the frame binds (and small).
+            let container = load(txn, &target)?
+                .filter(|r| r.kind == kind::GEOC && r.bytes.len() <= PUSH_CONTAINER_MAX)
+                .map(|r| r.bytes);
             notes.push(Notification {
                 subscription: d,
                 object: bytes.to_vec(),
+                container,
             });
         } else {
             txn.put(&keys::two(WAITING, &target, &d), &[])?;
@@ -534,12 +551,14 @@ impl Persister {
                 notes.push(Notification {
                     subscription: t,
                     object: bytes.to_vec(),
+                    container: None,
                 });
             }
             kind::GOBD => {
                 notes.push(Notification {
                     subscription: t,
                     object: bytes.to_vec(),
+                    container: None,
                 });
                 self.collect(txn, &t, 0)?;
             }
@@ -556,6 +575,7 @@ impl Persister {
                 notes.push(Notification {
                     subscription: r.recipient(),
                     object: bytes.to_vec(),
+                    container: None,
                 });
             }
         }
@@ -609,6 +629,7 @@ impl Persister {
         notes.push(Notification {
             subscription: o.recipient(),
             object: bytes.to_vec(),
+            container: None,
         });
         Ok(true)
     }

@@ -181,10 +181,12 @@ mod tests {
             Notification {
                 subscription: g(1),
                 object: vec![1],
+                container: None,
             },
             Notification {
                 subscription: g(3),
                 object: vec![3],
+                container: None,
             },
         ];
         let out = s.fanout(&notes, Some(1));

@@ -9,6 +9,12 @@ pub const ACK: [u8; 2] = *b"AK";
 /// Response code for failure.
 pub const NAK: [u8; 2] = *b"NK";
 
+/// The websocket subprotocol (`Sec-WebSocket-Protocol`) with which a client
+/// asks the server to push a frame's container with the frame (`!C`, see
+/// [`Request::Push`]). Our engines offer it; 0.1.0 clients do not, and are
+/// never sent `!C`. A server that does not know it ignores the offer.
+pub const PUSH_CONTAINERS_SUBPROTOCOL: &str = "hypergolix-remote.push-containers";
+
 /// A request, from either side (the server pushes `!!`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -32,12 +38,18 @@ pub enum Request {
     Exists(Ghid),
     /// `XX`: drop every subscription of this connection.
     Disconnect,
-    /// `!!` (server → client): a subscription update.
+    /// `!!` (server → client): a subscription update; `!C` when it
+    /// carries the frame's container too (only to a client that asked with
+    /// [`PUSH_CONTAINERS_SUBPROTOCOL`]).
     Push {
         /// The subscribed GHID.
         subscription: Ghid,
         /// The packed object (a GOBD frame, a GARQ, or the GDXX that removed one).
         object: Vec<u8>,
+        /// The packed GEOC the frame binds, sparing the client a `GT`
+        /// (`!C`; `None` for `!!`). Content-addressed: a client checks it
+        /// against the frame's target before using it.
+        container: Option<Vec<u8>>,
     },
 }
 
@@ -55,7 +67,12 @@ impl Request {
             Request::ListDebindings(_) => *b"?D",
             Request::Exists(_) => *b"?E",
             Request::Disconnect => *b"XX",
-            Request::Push { .. } => *b"!!",
+            Request::Push {
+                container: None, ..
+            } => *b"!!",
+            Request::Push {
+                container: Some(_), ..
+            } => *b"!C",
         }
     }
 
@@ -72,9 +89,22 @@ impl Request {
             Request::Push {
                 subscription,
                 object,
+                container: None,
             } => {
                 let mut b = subscription.to_bytes().to_vec();
                 b.extend_from_slice(object);
+                b
+            }
+            Request::Push {
+                subscription,
+                object,
+                container: Some(c),
+            } => {
+                // GHID, the frame's length (u32, big-endian), frame, container.
+                let mut b = subscription.to_bytes().to_vec();
+                b.extend_from_slice(&(object.len() as u32).to_be_bytes());
+                b.extend_from_slice(object);
+                b.extend_from_slice(c);
                 b
             }
         }
@@ -206,6 +236,32 @@ fn one_ghid(code: [u8; 2], body: &[u8]) -> Result<Ghid, WireError> {
     })
 }
 
+/// The body of `!C`: GHID, frame length (u32 BE), frame, container.
+fn push_with_container(body: &[u8]) -> Result<Request, WireError> {
+    let bad = |why| WireError::BadBody {
+        code: "!C".into(),
+        why,
+    };
+    let subscription = body
+        .get(..GHID_LEN)
+        .ok_or(bad("expected a GHID, a frame and a container"))?;
+    let subscription = Ghid::from_bytes(subscription).map_err(|_| bad("invalid GHID"))?;
+    let len = body
+        .get(GHID_LEN..GHID_LEN + 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .ok_or(bad("expected the frame's length"))?;
+    let len = u32::from_be_bytes(len) as usize;
+    let rest = &body[GHID_LEN + 4..];
+    if len == 0 || len >= rest.len() {
+        return Err(bad("the frame's length leaves no frame or no container"));
+    }
+    Ok(Request::Push {
+        subscription,
+        object: rest[..len].to_vec(),
+        container: Some(rest[len..].to_vec()),
+    })
+}
+
 fn empty(code: [u8; 2], body: &[u8]) -> Result<(), WireError> {
     if body.is_empty() {
         Ok(())
@@ -272,8 +328,10 @@ impl Message {
                 Request::Push {
                     subscription,
                     object: body[GHID_LEN..].to_vec(),
+                    container: None,
                 }
             }
+            b"!C" => push_with_container(&body)?,
             _ => return Err(WireError::UnknownCode(code)),
         };
         Ok(Message::Request { token, request })
@@ -321,4 +379,68 @@ pub fn decode_ghid_list(bytes: &[u8]) -> Result<Vec<Ghid>, WireError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ghid(n: u8) -> Ghid {
+        let mut b = [0u8; GHID_LEN];
+        b[0] = 1;
+        b[1] = n;
+        Ghid::from_bytes(&b).expect("ghid")
+    }
+
+    #[test]
+    fn a_push_with_its_container_round_trips_as_bang_c() {
+        let m = Message::Request {
+            token: 7,
+            request: Request::Push {
+                subscription: ghid(1),
+                object: b"frame bytes".to_vec(),
+                container: Some(b"container".to_vec()),
+            },
+        };
+        let bytes = m.encode();
+        assert_eq!(&bytes[2..4], b"!C");
+        assert_eq!(Message::decode(&bytes).expect("decodes"), m);
+        let plain = Message::Request {
+            token: 7,
+            request: Request::Push {
+                subscription: ghid(1),
+                object: b"frame bytes".to_vec(),
+                container: None,
+            },
+        };
+        let bytes = plain.encode();
+        assert_eq!(&bytes[2..4], b"!!");
+        assert_eq!(Message::decode(&bytes).expect("decodes"), plain);
+    }
+
+    #[test]
+    fn a_bang_c_whose_length_does_not_fit_is_refused() {
+        let frame = |body: Vec<u8>| Frame::new(*b"!C", 1, body).to_bytes();
+        let mut head = ghid(2).to_bytes().to_vec();
+        assert!(Message::decode(&frame(head.clone())).is_err(), "no length");
+        for len in [0u32, 5, 6, u32::MAX] {
+            let mut b = head.clone();
+            b.extend_from_slice(&len.to_be_bytes());
+            b.extend_from_slice(b"abcde");
+            let e = Message::decode(&frame(b)).expect_err("refused");
+            assert!(matches!(e, WireError::BadBody { .. }), "{len}: {e:?}");
+        }
+        head.extend_from_slice(&4u32.to_be_bytes());
+        head.extend_from_slice(b"abcde");
+        let Message::Request {
+            request: Request::Push {
+                object, container, ..
+            },
+            ..
+        } = Message::decode(&frame(head)).expect("fits")
+        else {
+            panic!("not a push");
+        };
+        assert_eq!((object, container), (b"abcd".to_vec(), Some(b"e".to_vec())));
+    }
 }

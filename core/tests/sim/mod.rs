@@ -259,6 +259,13 @@ impl World {
         let c = self.next_conn;
         self.next_conn += 1;
         self.live.insert(c);
+        // Every other connection asks for frames' containers with the
+        // frames (`!C`), as our engines do over websockets; the rest get
+        // `!!` only, as 0.1.0 clients do. (No draw from the seed's stream.)
+        // `SIM_NO_CONTAINERS=1` runs every connection as 0.1.0's.
+        if c % 2 == 0 && std::env::var("SIM_NO_CONTAINERS").is_err() {
+            self.node.push_containers(c);
+        }
         self.devices[d].conn = Some(c);
         self.input(d, Input::ServerUp);
     }

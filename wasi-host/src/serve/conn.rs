@@ -7,8 +7,12 @@ use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::persist::dispatch::{publish_answer, push, route_bytes};
 use hypergolix_core::persist::subs::subscribe_answer;
 use hypergolix_core::persist::{Applied, PersistBackend, Route};
+use hypergolix_core::wire::remote::PUSH_CONTAINERS_SUBPROTOCOL;
 use hypergolix_core::Error;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as Ws;
@@ -33,13 +37,36 @@ pub async fn serve_connection<B, S>(
     // subscribed connections must be cheap. Larger messages still arrive whole.
     // The write buffer grows only while messages are queued between flushes.
     config.read_buffer_size = 8192;
-    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            tracing::debug!(?peer, error = %e, "websocket handshake failed");
-            return;
+    // Our clients offer a subprotocol asking for frames' containers with
+    // the frames (`!C`); 0.1.0 clients offer none and get `!!` only.
+    let mut containers = false;
+    // The callback's type is tungstenite's (its error is an HTTP response).
+    #[allow(clippy::result_large_err)]
+    let choose = |req: &Request, mut resp: Response| {
+        let offered = req
+            .headers()
+            .get_all(SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == PUSH_CONTAINERS_SUBPROTOCOL);
+        if offered {
+            containers = true;
+            resp.headers_mut().insert(
+                SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_static(PUSH_CONTAINERS_SUBPROTOCOL),
+            );
         }
+        Ok(resp)
     };
+    let ws =
+        match tokio_tungstenite::accept_hdr_async_with_config(stream, choose, Some(config)).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::debug!(?peer, error = %e, "websocket handshake failed");
+                return;
+            }
+        };
     let _live = hub.metrics.connection();
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue_len);
@@ -48,6 +75,7 @@ pub async fn serve_connection<B, S>(
         tx,
         kill: Arc::new(watch::channel(false).0),
         tokens: Arc::new(AtomicU64::new(1)),
+        containers,
     };
     tracing::debug!(conn = conn.id, ?peer, "connected");
     let (close_tx, mut close_rx) = mpsc::channel::<CloseFrame>(1);
@@ -167,7 +195,7 @@ pub async fn serve_connection<B, S>(
                     let (answer, pending) = subscribe_answer(token, hub.pending(recipient).await);
                     let mut out = vec![answer.encode()];
                     for object in pending {
-                        out.push(push(conn.next_token(), recipient, object).encode());
+                        out.push(push(conn.next_token(), recipient, object, None).encode());
                         hub.metrics.push(true);
                     }
                     out

@@ -36,6 +36,9 @@ pub struct ConnHandle {
     pub kill: Arc<watch::Sender<bool>>,
     /// Token counter for server-initiated pushes.
     pub tokens: Arc<AtomicU64>,
+    /// Whether the client asked for frames' containers with the frames
+    /// (`PUSH_CONTAINERS_SUBPROTOCOL`): it is then sent `!C` for them.
+    pub containers: bool,
 }
 
 impl ConnHandle {
@@ -251,10 +254,20 @@ impl<B: PersistBackend + 'static> Hub<B> {
                 .collect()
         };
         for (note, conns) in targets {
-            // Encode once; each subscriber gets a copy with its own token.
-            let frame = dispatch::push(0, note.subscription, note.object.clone()).encode();
+            // Encode once (and once more with the container, for those that
+            // asked for it); each subscriber gets a copy with its own token.
+            let frame = dispatch::push(0, note.subscription, note.object.clone(), None).encode();
+            let with_container = note.container.as_ref().and_then(|c| {
+                conns.iter().any(|h| h.containers).then(|| {
+                    dispatch::push(0, note.subscription, note.object.clone(), Some(c.clone()))
+                        .encode()
+                })
+            });
             for c in conns {
-                let mut msg = frame.clone();
+                let mut msg = match &with_container {
+                    Some(w) if c.containers => w.clone(),
+                    _ => frame.clone(),
+                };
                 msg[TOKEN_AT..TOKEN_AT + 2].copy_from_slice(&c.next_token().to_be_bytes());
                 match c.push(msg) {
                     Pushed::Queued => self.metrics.push(true),
@@ -282,6 +295,9 @@ impl<B: PersistBackend + 'static> Hub<B> {
                     &[Notification {
                         subscription,
                         object: bytes,
+                        // Read again from the shared store: the client
+                        // fetches the container if it needs it.
+                        container: None,
                     }],
                     None,
                 ),

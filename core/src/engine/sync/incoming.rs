@@ -18,7 +18,16 @@ use crate::golix::{Gdxx, Geoc, Gobd, Gobs, GolixObject};
 use crate::wire::remote::Request;
 
 impl Engine {
-    pub(crate) fn on_push(&mut self, subscription: Ghid, object: &[u8]) {
+    /// A push of a subscribed object; `container` is the frame's container
+    /// when the server sent it along (`!C`), kept as if fetched so that the
+    /// frame's job needs no `GT` (only if it is the one the frame binds:
+    /// containers are content-addressed).
+    pub(crate) fn on_push(
+        &mut self,
+        subscription: Ghid,
+        object: &[u8],
+        container: Option<Vec<u8>>,
+    ) {
         let Ok(obj) = GolixObject::parse(object) else {
             return;
         };
@@ -38,21 +47,44 @@ impl Engine {
         }
         match obj {
             GolixObject::Gobd(f) if f.dynamic_ghid() == subscription => {
-                self.on_frame(subscription, f, None)
+                let target = f.target();
+                // Kept only for a frame that will be read (memory stays
+                // bounded whatever a server pushes).
+                if self.on_frame(subscription, f, None) {
+                    if let Some(c) = container {
+                        self.keep_pushed_container(target, c);
+                    }
+                }
             }
             GolixObject::Gdxx(x) if x.target() == subscription => self.on_debinding(x),
             _ => {}
         }
     }
 
-    /// A frame of an object this agent follows (from a push or a catch-up).
-    pub(crate) fn on_frame(&mut self, address: Ghid, frame: Gobd, announce: Option<Ghid>) {
-        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+    /// Keeps a container pushed with `frame` for the frame's job, if it is
+    /// the container the frame binds.
+    fn keep_pushed_container(&mut self, target: Ghid, container: Vec<u8>) {
+        if self.work.fetched.contains_key(&target) {
             return;
+        }
+        match GolixObject::parse(&container) {
+            Ok(GolixObject::Geoc(g)) if g.ghid() == target => {
+                self.work.fetched.insert(target, container);
+                self.stats.pushed_containers += 1;
+            }
+            _ => self.stats.bad_pushed_containers += 1,
+        }
+    }
+
+    /// A frame of an object this agent follows (from a push or a catch-up);
+    /// true if it is queued to be read.
+    pub(crate) fn on_frame(&mut self, address: Ghid, frame: Gobd, announce: Option<Ghid>) -> bool {
+        let Some(rec) = self.agent.as_ref().and_then(|a| a.objects.get(&address)) else {
+            return false;
         };
         if frame.dynamic_ghid() != address || frame.binder() != rec.entry.author {
             self.stats.stale_frames += 1;
-            return;
+            return false;
         }
         if rec
             .current
@@ -60,13 +92,14 @@ impl Engine {
             .is_some_and(|c| frame.counter() <= c.counter())
         {
             self.stats.stale_frames += 1;
-            return;
+            return false;
         }
         self.work.runnable.push(Job::Frame {
             address,
             frame,
             announce,
         });
+        true
     }
 
     pub(crate) fn on_debinding(&mut self, x: Gdxx) {
@@ -440,7 +473,7 @@ impl Engine {
         let bytes = need!(self.need(&address));
         if dynamic {
             let frame = Gobd::parse(&bytes)?;
-            self.on_frame(address, frame, announce);
+            let _ = self.on_frame(address, frame, announce);
             return Ok(Progress::Done);
         }
         let author_id = need!(self.need_identity(&author));

@@ -131,13 +131,14 @@ impl Engine {
                     Request::Push {
                         subscription,
                         object,
+                        container,
                     },
             } => {
                 self.out.push(Action::Send(Message::Ack {
                     token,
                     body: vec![1],
                 }));
-                self.on_push(subscription, &object);
+                self.on_push(subscription, &object, container);
             }
             Message::Request { token, .. } => {
                 self.out.push(Action::Send(Message::Nak {

@@ -247,7 +247,7 @@ impl Engine {
             }
             Pending::CurrentFrame(g) => {
                 if let Ok(frame) = Gobd::parse(&body) {
-                    self.on_frame(g, frame, None);
+                    let _ = self.on_frame(g, frame, None);
                 }
                 self.requeue_if_dirty(&g);
             }
