@@ -133,6 +133,44 @@ test('synced() waits for the server, names what is pending, and ends with the en
   await assert.rejects(orphan, (e) => e instanceof HypergolixError && e.kind === 'closed');
 });
 
+test('a server that does not answer the push-containers offer is still reached', async () => {
+  // A relay to a real server that accepts no subprotocol (as 0.1.0's
+  // server, or an older one): \`ws\` then fails the handshake that offered
+  // one, and the engine connects again without the offer.
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const upstream = await serve('offer');
+  const offers = [];
+  const relay = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => false });
+  relay.on('connection', (client, req) => {
+    offers.push(req.headers['sec-websocket-protocol'] ?? null);
+    const up = new WebSocket(upstream);
+    const queued = [];
+    up.on('open', () => { for (const m of queued.splice(0)) up.send(m); });
+    client.on('message', (m) => (up.readyState === WebSocket.OPEN ? up.send(m) : queued.push(m)));
+    up.on('message', (m) => client.send(m));
+    client.on('close', () => up.terminate());
+    up.on('close', () => client.close());
+    up.on('error', () => client.terminate());
+    client.on('error', () => up.terminate());
+  });
+  await new Promise((r) => relay.on('listening', r));
+  try {
+    const server = `ws://127.0.0.1:${relay.address().port}/`;
+    const a = await Engine.create({ server, password: 'pw a', storage: 'memory', onLog: quiet });
+    const la = await a.link();
+    await la.newToken();
+    await la.newObj('through a server that knows no subprotocol');
+    const s = await a.synced();
+    assert.ok(s.online && s.synced);
+    assert.equal(offers[0], 'hypergolix-remote.push-containers');
+    assert.ok(offers.includes(null), `offers: ${offers}`);
+    la.close();
+    await a.close();
+  } finally {
+    relay.close();
+  }
+});
+
 test('engines in Node: unshare rotates the key; only the remaining recipient reads on', async () => {
   const server = await serve('unshare');
   const open = (pw) => Engine.create({ server, password: pw, storage: 'memory', onLog: quiet });

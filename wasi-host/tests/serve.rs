@@ -791,3 +791,49 @@ async fn pipelined_publishes_are_answered_in_order() {
     assert_eq!(got.last().and_then(|(_, b)| b.clone()), Some(vec![1]));
     assert_eq!(got.iter().filter(|(_, b)| b.is_none()).count(), 43);
 }
+
+/// A server that does not know the push-containers subprotocol (0.1.0's,
+/// or an older one of ours) answers the offer with none, which tungstenite
+/// takes as a failed handshake: our client connects again without it.
+#[tokio::test]
+async fn a_server_that_ignores_the_offer_is_still_reached() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let mut offered = Vec::new();
+        for _ in 0..2 {
+            let (sock, _) = listener.accept().await.expect("accept");
+            let mut seen = None;
+            let note = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                seen = Some(req.headers().contains_key("Sec-WebSocket-Protocol"));
+                Ok(resp)
+            };
+            // Plain accept: no subprotocol in the answer, whatever was
+            // offered. The client that offered one drops the connection.
+            let ws = tokio_tungstenite::accept_hdr_async(sock, note).await;
+            offered.push(seen);
+            if let Ok(mut ws) = ws {
+                if let Some(Ok(m)) = ws.next().await {
+                    ws.send(m).await.expect("echo");
+                    return offered;
+                }
+            }
+        }
+        offered
+    });
+    let mut ws = hypergolix_wasi_host::tls::connect(&format!("ws://{addr}/"), None)
+        .await
+        .expect("connected without the subprotocol");
+    ws.send(Ws::Binary(vec![1, 2, 3].into()))
+        .await
+        .expect("send");
+    let echo = ws.next().await.expect("echo").expect("ok");
+    assert_eq!(echo, Ws::Binary(vec![1, 2, 3].into()));
+    assert_eq!(
+        server.await.expect("server"),
+        vec![Some(true), Some(false)],
+        "offered first, then not"
+    );
+}

@@ -263,6 +263,11 @@ impl<B: PersistBackend + 'static> Hub<B> {
                         .encode()
                 })
             });
+            tracing::trace!(
+                subscribers = conns.len(),
+                with_container = with_container.is_some(),
+                "push"
+            );
             for c in conns {
                 let mut msg = match &with_container {
                     Some(w) if c.containers => w.clone(),
