@@ -806,6 +806,8 @@ async fn a_server_that_ignores_the_offer_is_still_reached() {
         for _ in 0..2 {
             let (sock, _) = listener.accept().await.expect("accept");
             let mut seen = None;
+            // tungstenite's callback type (its error is an HTTP response).
+            #[allow(clippy::result_large_err)]
             let note = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
                 seen = Some(req.headers().contains_key("Sec-WebSocket-Protocol"));
                 Ok(resp)
