@@ -494,9 +494,9 @@ fn offline_updates_are_queued_and_concurrent_updates_converge() {
     assert!(w.engine(a2).stats().conflicts >= 1);
 }
 
-#[test]
-fn replayed_frames_are_ignored() {
-    let mut w = World::new(9);
+/// Alice's dynamic object with state "one", shared with Bob: (alice's
+/// device, bob's device, the object).
+fn shared_with_bob(w: &mut World) -> (usize, usize, Ghid) {
     let (a, _, _) = w.new_agent("alice", b"a");
     let (b, _, bob) = w.new_agent("bob", b"b");
     w.settle(100_000);
@@ -509,6 +509,13 @@ fn replayed_frames_are_ignored() {
         },
     )
     .expect("share");
+    (a, b, g)
+}
+
+#[test]
+fn replayed_frames_are_ignored() {
+    let mut w = World::new(9);
+    let (a, b, g) = shared_with_bob(&mut w);
     w.call(
         a,
         AppRequest::Update {
@@ -783,18 +790,7 @@ fn a_container_pushed_with_its_frame_is_read_at_once_and_a_wrong_one_is_fetched(
     use hypergolix_core::golix::{Gobd, GolixObject};
     use hypergolix_core::wire::remote::{Message, Request};
     let mut w = World::new(12);
-    let (a, _, _) = w.new_agent("alice", b"a");
-    let (b, _, bob) = w.new_agent("bob", b"b");
-    w.settle(100_000);
-    let g = ghid(w.call(a, new_obj(true, b"one")));
-    w.call(
-        a,
-        AppRequest::Share {
-            address: g,
-            recipient: bob,
-        },
-    )
-    .expect("share");
+    let (a, b, g) = shared_with_bob(&mut w);
     w.settle(100_000);
     assert_eq!(w.engine(b).peek(&g).expect("shared").state, b"one");
     let get = |w: &mut World, x: Ghid| match &w.node.handle(
