@@ -158,7 +158,12 @@ export class Engine {
   /** A new app link (one app session) to this engine. */
   link(): Promise<HypergolixLink>;
   status(): Promise<EngineStatus>;
-  /** Resolves once everything acknowledged has reached the server and every known object is read. */
+  /**
+   * Resolves once everything acknowledged has reached the server and every
+   * known object is read: right after the engine step that gets there (no
+   * polling). Rejects with `timeout` (naming what is pending) after
+   * `timeoutMs` (default 30 s), or `closed` if the engine stops first.
+   */
   synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
   changePassword(password: string): Promise<void>;
   close(): Promise<void>;
