@@ -43,7 +43,7 @@ pub trait PersistBackend: Send + Sync {
     /// Tells other server nodes sharing this backend about committed
     /// notifications (a nudge: they re-read the objects). Single-node backends
     /// do nothing.
-    fn announce(&self, _notes: &[super::rules::Notification]) -> Result<()> {
+    fn announce(&self, _notes: &[&super::rules::Notification]) -> Result<()> {
         Ok(())
     }
 }
@@ -60,7 +60,7 @@ impl<B: PersistBackend> PersistBackend for std::sync::Arc<B> {
     fn reads_are_local(&self) -> bool {
         (**self).reads_are_local()
     }
-    fn announce(&self, notes: &[super::rules::Notification]) -> Result<()> {
+    fn announce(&self, notes: &[&super::rules::Notification]) -> Result<()> {
         (**self).announce(notes)
     }
 }

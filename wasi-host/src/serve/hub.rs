@@ -204,10 +204,12 @@ impl<B: PersistBackend + 'static> Hub<B> {
                     micros = started.elapsed().as_micros() as u64,
                     "batch committed"
                 );
-                let notes: Vec<Notification> = results
+                // Borrowed: a nudge needs GHIDs, not copies of the objects
+                // (and containers) the pushes carry.
+                let notes: Vec<&Notification> = results
                     .iter()
                     .filter_map(|r| r.as_ref().ok())
-                    .flat_map(|o| o.notifications.iter().cloned())
+                    .flat_map(|o| o.notifications.iter())
                     .collect();
                 if let Err(e) = core.backend().announce(&notes) {
                     tracing::warn!(error = %e, "could not announce to other nodes");

@@ -259,7 +259,7 @@ impl PersistBackend for PgStore {
         self.run(f, true)
     }
 
-    fn announce(&self, notes: &[Notification]) -> Result<()> {
+    fn announce(&self, notes: &[&Notification]) -> Result<()> {
         let payloads: Vec<String> = notes.iter().filter_map(|n| nudge(&self.node, n)).collect();
         if payloads.is_empty() {
             return Ok(());
