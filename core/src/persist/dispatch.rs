@@ -218,7 +218,18 @@ impl<B: PersistBackend> Dispatcher<B> {
     /// wrote is durable and the outcomes' notifications may be pushed.
     pub fn commit(&self, inputs: &[Input]) -> Result<Vec<Result<PublishOutcome>>> {
         let rules = &self.rules;
+        // The keys the checked inputs will read, fetched at once by a
+        // backend whose reads are round trips.
+        let hints: Vec<Vec<u8>> = inputs
+            .iter()
+            .filter_map(|i| match i {
+                Input::Checked(c) => Some(Persister::read_set(c)),
+                Input::Raw(_) => None,
+            })
+            .flatten()
+            .collect();
         self.backend.transact(&mut |txn| {
+            txn.prefetch(&hints)?;
             let mut results = Vec::with_capacity(inputs.len());
             for input in inputs {
                 let r = match input {

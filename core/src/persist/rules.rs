@@ -231,6 +231,46 @@ impl Persister {
         self.apply(txn, &checked.obj, &checked.bytes, true)
     }
 
+    /// The point keys [`Persister::publish_checked`] is likely to read for
+    /// this object (its own record, its debinding, its target's record, its
+    /// signer's identity): what a batch hands to [`PersistTxn::prefetch`].
+    /// Only a hint; a key left out is read when the rules ask for it.
+    pub fn read_set(checked: &Checked) -> Vec<Vec<u8>> {
+        match &checked.obj {
+            GolixObject::Gidc(o) => vec![keys::one(OBJECT, &o.ghid())],
+            GolixObject::Geoc(o) => {
+                vec![keys::one(OBJECT, &o.ghid()), keys::one(OBJECT, &o.author())]
+            }
+            GolixObject::Gobs(o) => vec![
+                keys::one(OBJECT, &o.ghid()),
+                keys::one(DEBOUND, &o.ghid()),
+                keys::one(OBJECT, &o.binder()),
+                keys::one(OBJECT, &o.target()),
+            ],
+            GolixObject::Gobd(o) => {
+                let d = o.dynamic_ghid();
+                vec![
+                    keys::one(FRAME, &o.ghid()),
+                    keys::one(DEBOUND, &d),
+                    keys::one(OBJECT, &d),
+                    keys::one(OBJECT, &o.binder()),
+                    keys::one(OBJECT, &o.target()),
+                ]
+            }
+            GolixObject::Gdxx(o) => vec![
+                keys::one(OBJECT, &o.ghid()),
+                keys::one(DEBOUND, &o.ghid()),
+                keys::one(DEBOUND, &o.target()),
+                keys::one(OBJECT, &o.target()),
+            ],
+            GolixObject::Garq(o) => vec![
+                keys::one(OBJECT, &o.ghid()),
+                keys::one(DEBOUND, &o.ghid()),
+                keys::one(OBJECT, &o.recipient()),
+            ],
+        }
+    }
+
     fn apply(
         &self,
         txn: &mut dyn PersistTxn,

@@ -16,6 +16,14 @@ pub trait PersistTxn {
     fn delete(&mut self, key: &[u8]) -> Result<()>;
     /// Every `(key, value)` whose key starts with `prefix`, in key order, at most `limit`.
     fn scan_prefix(&mut self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// A hint: the transaction is about to read these keys. A backend whose
+    /// reads are round trips (PostgreSQL) reads them all at once and answers
+    /// the `get`s that follow from what it read; the default does nothing.
+    /// Reads stay exact either way (a key not hinted is read when asked).
+    fn prefetch(&mut self, _keys: &[Vec<u8>]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A backend: runs closures as atomic, durable transactions. If the closure
@@ -51,6 +59,23 @@ pub trait PersistBackend: Send + Sync {
 /// A shared backend is a backend (`hypergolix serve` shares one among its
 /// tasks).
 impl<B: PersistBackend> PersistBackend for std::sync::Arc<B> {
+    fn transact<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
+        (**self).transact(f)
+    }
+    fn read<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
+        (**self).read(f)
+    }
+    fn reads_are_local(&self) -> bool {
+        (**self).reads_are_local()
+    }
+    fn announce(&self, notes: &[&super::rules::Notification]) -> Result<()> {
+        (**self).announce(notes)
+    }
+}
+
+/// A borrowed backend is a backend (a [`super::Dispatcher`] over a store
+/// someone else owns, as in the conformance suite).
+impl<B: PersistBackend> PersistBackend for &B {
     fn transact<R>(&self, f: &mut dyn FnMut(&mut dyn PersistTxn) -> Result<R>) -> Result<R> {
         (**self).transact(f)
     }
