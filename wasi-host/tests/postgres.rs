@@ -324,4 +324,103 @@ mod nodes {
         };
         assert_eq!(push, (d, f1.to_bytes()));
     }
+
+    /// Node A's LISTEN connection is cut and cannot come back while B
+    /// commits a new frame: the notification is lost for good. Once A listens
+    /// again it must catch up from the store and push the current frame.
+    #[test]
+    fn a_node_that_missed_notifications_catches_up() {
+        let pg = TestPostgres::start("catchup");
+        let url = pg.create_db("shared");
+        let (a, b) = (node(&url), node(&url));
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(missed_notifications(&a, &b, pg.url("postgres")));
+    }
+
+    async fn missed_notifications(a: &Node, b: &Node, admin: String) {
+        // The synchronous client must not live on the runtime's threads.
+        let sql = |q: &'static str| {
+            let admin = admin.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    postgres::Client::connect(&admin, postgres::NoTls)
+                        .expect("admin")
+                        .batch_execute(q)
+                        .expect(q)
+                })
+                .await
+                .expect("admin task")
+            }
+        };
+        let (mut on_a, _) = tokio_tungstenite::connect_async(format!("ws://{}/", a.1))
+            .await
+            .expect("connect a");
+        let (mut on_b, _) = tokio_tungstenite::connect_async(format!("ws://{}/", b.1))
+            .await
+            .expect("connect b");
+        let alice = FirstParty::from_random(SUITE_ID, &[6u8; 96]).expect("id");
+        let ack = |m: Message| assert!(matches!(m, Message::Ack { .. }), "{m:?}");
+        ack(call(
+            &mut on_b,
+            1,
+            Request::Publish(alice.second_party().gidc().to_bytes()),
+        )
+        .await);
+        let (c0, s0) = alice
+            .make_container(
+                FreshSecret::from_parts(SUITE_ID, &[2; 32], &[2; 12]).expect("s"),
+                b"v0",
+            )
+            .expect("c");
+        let f0 = alice.make_first_frame(&c0.ghid()).expect("f");
+        let d = f0.dynamic_ghid();
+        ack(call(&mut on_b, 2, Request::Publish(f0.to_bytes())).await);
+        ack(call(&mut on_b, 3, Request::Publish(c0.to_bytes())).await);
+        ack(call(&mut on_a, 1, Request::Subscribe(d)).await);
+
+        // No new connection to the database gets in; the listeners go.
+        sql("ALTER DATABASE shared ALLOW_CONNECTIONS false").await;
+        sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = 'shared' AND query LIKE 'LISTEN%'")
+        .await;
+        let (c1, _) = alice
+            .make_container(s0.ratchet(&c0.ghid(), &d).expect("r"), b"v1")
+            .expect("c");
+        let f1 = alice.make_next_frame(&f0, &c1.ghid(), 7).expect("f");
+        // B commits on the connection it already holds; nobody listens.
+        ack(call(&mut on_b, 4, Request::Publish(f1.to_bytes())).await);
+        ack(call(&mut on_b, 5, Request::Publish(c1.to_bytes())).await);
+        // A's listener has tried to come back and failed by now.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        sql("ALTER DATABASE shared ALLOW_CONNECTIONS true").await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let m = tokio::time::timeout_at(deadline, on_a.next())
+                .await
+                .expect("the missed frame never reached the subscriber")
+                .expect("open")
+                .expect("ok");
+            let Ws::Binary(bytes) = m else { continue };
+            if let Message::Request {
+                request:
+                    Request::Push {
+                        subscription,
+                        object,
+                        ..
+                    },
+                ..
+            } = Message::decode(&bytes).expect("decode")
+            {
+                assert_eq!(subscription, d);
+                if object == f1.to_bytes() {
+                    break;
+                }
+                // Only the frame it already had may come before (at least
+                // once).
+                assert_eq!(object, f0.to_bytes(), "an unexpected push");
+            }
+        }
+    }
 }

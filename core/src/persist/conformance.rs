@@ -603,6 +603,48 @@ fn a_batch_commits_as_one_at_a_time<B: PersistBackend>(s: &B) -> Check {
     Ok(())
 }
 
+/// What a server pushes again after missing changes: a dynamic GHID's
+/// current frame, a recipient's pending requests, a debinding.
+fn current_is_what_a_subscriber_holds<B: PersistBackend>(s: &B) -> Check {
+    let w = ok(World::new(s))?;
+    let a = &w.alice;
+    let current = |g: &Ghid| ok(w.store.read(&mut |t| w.rules.current(t, g)));
+    let c0 = ok(w.container(a))?;
+    let f0 = ok(a.make_first_frame(&c0.ghid()))?;
+    let d = f0.dynamic_ghid();
+    ensure!(
+        current(&d)?.is_empty(),
+        "nothing is current for an unknown GHID"
+    );
+    ok(w.publish(&f0.to_bytes()))?;
+    ok(w.publish(&c0.to_bytes()))?;
+    let c1 = ok(w.container(a))?;
+    let f1 = ok(a.make_next_frame(&f0, &c1.ghid(), 7))?;
+    ok(w.publish(&f1.to_bytes()))?;
+    ok(w.publish(&c1.to_bytes()))?;
+    ensure!(
+        current(&d)? == vec![f1.to_bytes()],
+        "the current frame is not what is current"
+    );
+    let r = ok(a.make_request_with_random(
+        w.bob.second_party(),
+        RequestPayload::Raw(b"hi".to_vec()),
+        &[6u8; 32],
+    ))?;
+    ok(w.publish(&r.to_bytes()))?;
+    ensure!(
+        current(&w.bob.ghid())? == vec![r.to_bytes()],
+        "a recipient's pending request is not current"
+    );
+    let x = a.make_debinding(&d);
+    ok(w.publish(&x.to_bytes()))?;
+    ensure!(
+        current(&d)?.first() == Some(&x.to_bytes()),
+        "a debound dynamic GHID's debinding is not current"
+    );
+    Ok(())
+}
+
 /// Every case: `(name, outcome)`. `fresh` must return an empty backend.
 pub fn run_all<B: PersistBackend>(fresh: impl Fn() -> B) -> Vec<(&'static str, Check)> {
     type Case<B> = fn(&B) -> Check;
@@ -644,6 +686,10 @@ pub fn run_all<B: PersistBackend>(fresh: impl Fn() -> B) -> Vec<(&'static str, C
         (
             "a_batch_commits_as_one_at_a_time",
             a_batch_commits_as_one_at_a_time::<B>,
+        ),
+        (
+            "current_is_what_a_subscriber_holds",
+            current_is_what_a_subscriber_holds::<B>,
         ),
     ];
     cases

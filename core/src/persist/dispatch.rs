@@ -277,6 +277,14 @@ impl<B: PersistBackend> Dispatcher<B> {
             .read(&mut |txn| rules.pending_requests(txn, recipient))
     }
 
+    /// What a subscriber of `sub` holds once up to date (see
+    /// [`Persister::current`]): what a server pushes when it may have missed
+    /// another node's commits.
+    pub fn current(&self, sub: &Ghid) -> Result<Vec<Vec<u8>>> {
+        let rules = &self.rules;
+        self.backend.read(&mut |txn| rules.current(txn, sub))
+    }
+
     /// Whether the store answers a read (a health check).
     pub fn healthy(&self) -> Result<()> {
         self.backend.read(&mut |_| Ok(()))

@@ -717,6 +717,26 @@ impl Persister {
         })
     }
 
+    /// What a subscriber of `sub` holds once it is up to date: the
+    /// debinding of `sub` if it was debound, a dynamic GHID's current frame,
+    /// a recipient's pending requests. A server pushes these again when it
+    /// may have missed a change (another node's commit it was not told of);
+    /// clients drop what they already have.
+    pub fn current(&self, txn: &mut dyn PersistTxn, sub: &Ghid) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        if let Some(x) = self.list_debindings(txn, sub)?.first() {
+            if let Some(rec) = load(txn, x)? {
+                out.push(rec.bytes);
+            }
+        }
+        match load(txn, sub)? {
+            Some(rec) if rec.kind == kind::GOBD => out.push(rec.bytes),
+            Some(rec) if rec.kind == kind::GIDC => out.extend(self.pending_requests(txn, sub)?),
+            _ => {}
+        }
+        Ok(out)
+    }
+
     /// Requests still pending for `recipient` (re-sent when it subscribes).
     pub fn pending_requests(
         &self,

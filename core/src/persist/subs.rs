@@ -122,6 +122,11 @@ impl Subscriptions {
         self.by_ghid.contains_key(g)
     }
 
+    /// Every GHID some connection is subscribed to, in order.
+    pub fn ghids(&self) -> Vec<Ghid> {
+        self.by_ghid.keys().copied().collect()
+    }
+
     /// Number of distinct GHIDs subscribed to.
     pub fn len(&self) -> usize {
         self.by_ghid.len()

@@ -285,31 +285,67 @@ impl<B: PersistBackend + 'static> Hub<B> {
         }
     }
 
-    /// Delivers what another node committed: re-reads each object from the
-    /// shared store (the nudge carries only GHIDs) and pushes it locally.
-    pub async fn relay(self: Arc<Self>, mut nudges: mpsc::Receiver<(Ghid, Ghid)>) {
-        while let Some((subscription, object)) = nudges.recv().await {
-            let has_local = self.table().subs.has(&subscription);
-            if !has_local {
+    /// Delivers what other nodes committed: re-reads each nudged object
+    /// from the shared store (a nudge carries only GHIDs) and pushes it
+    /// locally; when nudges were lost, pushes every local subscription's
+    /// current state instead ([`Hub::catch_up`]). Ends when the server
+    /// drops the task.
+    pub async fn relay(self: Arc<Self>, nudges: Arc<super::relay::Nudges>) {
+        loop {
+            let work = nudges.next().await;
+            if work.behind {
+                self.catch_up().await;
                 continue;
             }
-            match self
-                .run(move |core| core.get(&object))
-                .await
-                .and_then(|r| r)
-            {
-                Ok(bytes) => self.deliver(
-                    &[Notification {
-                        subscription,
-                        object: bytes,
-                        // Read again from the shared store: the client
-                        // fetches the container if it needs it.
-                        container: None,
-                    }],
-                    None,
-                ),
-                // Superseded (a newer frame's nudge follows) or removed.
-                Err(e) => tracing::debug!(error = %e, "nudged object no longer current"),
+            for (subscription, object) in work.nudges {
+                if !self.table().subs.has(&subscription) {
+                    continue;
+                }
+                match self
+                    .run(move |core| core.get(&object))
+                    .await
+                    .and_then(|r| r)
+                {
+                    Ok(bytes) => self.deliver(
+                        &[Notification {
+                            subscription,
+                            object: bytes,
+                            // Read again from the shared store: the client
+                            // fetches the container if it needs it.
+                            container: None,
+                        }],
+                        None,
+                    ),
+                    // Superseded (a newer frame's nudge follows) or removed.
+                    Err(e) => tracing::debug!(error = %e, "nudged object no longer current"),
+                }
+            }
+        }
+    }
+
+    /// Pushes to every local subscriber the current state of what it
+    /// subscribes to, read from the store: after this, no change committed
+    /// before it started is missing here, whatever nudges were lost.
+    pub async fn catch_up(&self) {
+        let subs = self.table().subs.ghids();
+        tracing::info!(subscriptions = subs.len(), "catching up from the store");
+        self.metrics.catch_up();
+        for subscription in subs {
+            match self.run(move |core| core.current(&subscription)).await {
+                Ok(Ok(objects)) => {
+                    let notes: Vec<Notification> = objects
+                        .into_iter()
+                        .map(|object| Notification {
+                            subscription,
+                            object,
+                            container: None,
+                        })
+                        .collect();
+                    self.deliver(&notes, None);
+                }
+                Ok(Err(e)) | Err(e) => {
+                    tracing::warn!(error = %e, %subscription, "cannot catch up a subscription")
+                }
             }
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! The metrics: open connections and subscriptions, publishes by outcome,
 //! new objects by Golix type, pushes sent and pushes dropped (a slow
-//! consumer's full queue), and the store's commit latency.
+//! consumer's full queue), catch-ups from the store after lost notifications
+//! of other nodes' commits, and the store's commit latency.
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct Metrics {
     objects: Family<Labels, Counter>,
     pushes: Counter,
     push_drops: Counter,
+    catch_ups: Counter,
     commit: Histogram,
 }
 
@@ -47,6 +49,7 @@ impl Metrics {
         let objects = Family::<Labels, Counter>::default();
         let pushes = Counter::default();
         let push_drops = Counter::default();
+        let catch_ups = Counter::default();
         // 50 µs to ~1.6 s.
         let commit = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         registry.register(
@@ -76,6 +79,11 @@ impl Metrics {
             push_drops.clone(),
         );
         registry.register(
+            "relay_catch_ups",
+            "Times this node pushed every subscription's current state because other nodes' notifications may have been lost",
+            catch_ups.clone(),
+        );
+        registry.register(
             "store_commit_seconds",
             "Time to commit one batch of publishes to the store",
             commit.clone(),
@@ -88,6 +96,7 @@ impl Metrics {
             objects,
             pushes,
             push_drops,
+            catch_ups,
             commit,
         }
     }
@@ -129,6 +138,11 @@ impl Metrics {
         } else {
             self.push_drops.inc();
         }
+    }
+
+    /// The node caught up from the store (nudges may have been lost).
+    pub fn catch_up(&self) {
+        self.catch_ups.inc();
     }
 
     /// One batch commit took `took`.

@@ -8,6 +8,7 @@ pub mod hub;
 pub mod metrics;
 pub mod pg_store;
 pub mod redb_store;
+pub mod relay;
 pub mod www;
 
 use std::sync::Arc;
@@ -66,22 +67,30 @@ pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<()> {
             .map_err(|_| Error::Serve("PostgreSQL connection thread panicked".into()))?
             .map_err(|e| Error::Serve(e.to_string()))?;
         tracing::info!("connected to PostgreSQL");
-        let (tx, rx) = tokio::sync::mpsc::channel(65_536);
-        let watch = tx.clone();
+        // The relay task holds the only strong reference: once the server
+        // drops it, the listener sees it gone and ends.
+        let nudges = Arc::new(relay::Nudges::new(RELAY_BOUND));
+        let (on_nudge, on_lost, alive) = (
+            Arc::downgrade(&nudges),
+            Arc::downgrade(&nudges),
+            Arc::downgrade(&nudges),
+        );
         store
             .listen(
                 move |sub, obj| {
-                    if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) =
-                        tx.try_send((sub, obj))
-                    {
-                        tracing::warn!("relay queue full; dropping a nudge");
+                    if let Some(n) = on_nudge.upgrade() {
+                        n.nudge(sub, obj);
                     }
                 },
-                // The relay (and with it the receiver) ends with the server.
-                move || !watch.is_closed(),
+                move || {
+                    if let Some(n) = on_lost.upgrade() {
+                        n.lost();
+                    }
+                },
+                move || alive.strong_count() > 0,
             )
             .map_err(|e| Error::Serve(e.to_string()))?;
-        return serve_with(cfg, Arc::new(store), Some(rx), life).await;
+        return serve_with(cfg, Arc::new(store), Some(nudges), life).await;
     }
     let store = redb_store::RedbStore::open(&cfg.store).map_err(|e| Error::Serve(e.to_string()))?;
     tracing::info!(store = %cfg.store.display(), "opened embedded store");
@@ -91,15 +100,15 @@ pub async fn run_with(cfg: ServeConfig, life: Lifecycle) -> Result<()> {
 /// How long a client has to finish its TLS handshake.
 const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A relay of other nodes' commits: `(subscription, object GHID)`.
-pub type Nudges =
-    tokio::sync::mpsc::Receiver<(hypergolix_core::golix::Ghid, hypergolix_core::golix::Ghid)>;
+/// Most distinct nudges waiting for the relay; past that the node catches
+/// up from the store instead (see [`relay`]).
+const RELAY_BOUND: usize = 65_536;
 
 /// Runs the server over any backend; `nudges` carries other nodes' commits.
 pub async fn serve_with<B: PersistBackend + 'static>(
     cfg: ServeConfig,
     backend: Arc<B>,
-    nudges: Option<Nudges>,
+    nudges: Option<Arc<relay::Nudges>>,
     life: Lifecycle,
 ) -> Result<()> {
     let tls = match &cfg.tls {

@@ -116,10 +116,13 @@ impl PgStore {
     }
 
     /// Starts a thread that LISTENs for other nodes' notifications and calls
-    /// `deliver(subscription, object ghid)` for each.
+    /// `deliver(subscription, object ghid)` for each, and `lost()` each time
+    /// it starts listening (again): what was notified while it was not
+    /// listening is gone, so the node must catch up from the store.
     pub fn listen(
         &self,
         deliver: impl Fn(Ghid, Ghid) + Send + 'static,
+        lost: impl Fn() + Send + 'static,
         alive: impl Fn() -> bool + Send + 'static,
     ) -> Result<()> {
         let url = self.url.clone();
@@ -134,6 +137,7 @@ impl PgStore {
                         if let Err(e) = c.batch_execute(&format!("LISTEN {CHANNEL}")) {
                             tracing::warn!(error = %e, "LISTEN failed");
                         } else {
+                            lost();
                             loop {
                                 let next = c
                                     .notifications()
