@@ -16,6 +16,12 @@ use crate::wire::remote::{encode_ghid_list, Message};
 pub struct Subscriptions {
     by_ghid: BTreeMap<Ghid, BTreeSet<ConnId>>,
     by_conn: BTreeMap<ConnId, BTreeSet<Ghid>>,
+    /// The highest frame counter fanned out for each subscribed dynamic
+    /// GHID: a frame at or below it is not pushed again, so the pushes a
+    /// subscriber gets for one dynamic GHID only go forward, even when a
+    /// server learns of frames from several places (its own commits, other
+    /// nodes' nudges, a catch-up) in no particular order.
+    frames: BTreeMap<Ghid, u64>,
 }
 
 /// What a subscription request comes to.
@@ -92,6 +98,7 @@ impl Subscriptions {
             conns.remove(&conn);
             if conns.is_empty() {
                 self.by_ghid.remove(g);
+                self.frames.remove(g);
             }
         }
         had
@@ -104,6 +111,7 @@ impl Subscriptions {
                 conns.remove(&conn);
                 if conns.is_empty() {
                     self.by_ghid.remove(&g);
+                    self.frames.remove(&g);
                 }
             }
         }
@@ -140,26 +148,44 @@ impl Subscriptions {
     /// Who gets each notification: every subscriber of its GHID except the
     /// connection whose publish caused it (`origin`; `None` for a commit
     /// another node made). Notifications nobody here subscribes to are left
-    /// out.
+    /// out, and so is a frame not above the last one fanned out for its
+    /// dynamic GHID (it is stale or already sent). A host must hand what
+    /// this returns to the connections in this order, before it fans out
+    /// anything else, for each subscriber's pushes to stay in order.
     pub fn fanout<'a>(
-        &self,
+        &mut self,
         notes: &'a [Notification],
         origin: Option<ConnId>,
     ) -> Vec<(&'a Notification, Vec<ConnId>)> {
-        notes
-            .iter()
-            .filter_map(|n| {
-                let to: Vec<ConnId> = self
-                    .by_ghid
-                    .get(&n.subscription)?
-                    .iter()
-                    .copied()
-                    .filter(|c| Some(*c) != origin)
-                    .collect();
-                (!to.is_empty()).then_some((n, to))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for n in notes {
+            let Some(subscribers) = self.by_ghid.get(&n.subscription) else {
+                continue;
+            };
+            if let Some(counter) = frame_counter(&n.object) {
+                match self.frames.get(&n.subscription) {
+                    Some(&last) if counter <= last => continue,
+                    _ => {
+                        self.frames.insert(n.subscription, counter);
+                    }
+                }
+            }
+            let to: Vec<ConnId> = subscribers
+                .iter()
+                .copied()
+                .filter(|c| Some(*c) != origin)
+                .collect();
+            if !to.is_empty() {
+                out.push((n, to));
+            }
+        }
+        out
     }
+}
+
+/// A dynamic frame's counter (`None` for any other object).
+fn frame_counter(object: &[u8]) -> Option<u64> {
+    crate::golix::Gobd::parse(object).ok().map(|f| f.counter())
 }
 
 #[cfg(test)]
@@ -206,6 +232,47 @@ mod tests {
         assert_eq!(s.len(), 1);
         s.disconnect(2);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn frames_only_go_forward_for_each_dynamic_ghid() {
+        use crate::golix::suite::cs3::SUITE_ID;
+        use crate::golix::FirstParty;
+        let me = FirstParty::from_random(SUITE_ID, &[3u8; 96]).expect("id");
+        let f0 = me.make_first_frame(&me.ghid()).expect("f0");
+        let f1 = me.make_next_frame(&f0, &me.ghid(), 1).expect("f1");
+        let f2 = me.make_next_frame(&f1, &me.ghid(), 1).expect("f2");
+        let d = f0.dynamic_ghid();
+        let note = |f: &crate::golix::Gobd| Notification {
+            subscription: d,
+            object: f.to_bytes(),
+            container: None,
+        };
+        let mut s = Subscriptions::new();
+        s.subscribe(1, d);
+        let pushed = |s: &mut Subscriptions, notes: &[Notification]| -> Vec<Vec<u8>> {
+            s.fanout(notes, None)
+                .into_iter()
+                .map(|(n, _)| n.object.clone())
+                .collect()
+        };
+        // f2 learned before f1 (say, from another node): f1 is stale.
+        assert_eq!(
+            pushed(&mut s, &[note(&f0), note(&f2), note(&f1)]),
+            vec![f0.to_bytes(), f2.to_bytes()]
+        );
+        // A repeat (a catch-up) is not sent again.
+        assert!(pushed(&mut s, &[note(&f2)]).is_empty());
+        // The publisher's own frame still counts, though it is not sent back.
+        s.subscribe(2, d);
+        let f3 = me.make_next_frame(&f2, &me.ghid(), 1).expect("f3");
+        assert_eq!(s.fanout(&[note(&f3)], Some(2))[0].1, vec![1]);
+        assert!(s.fanout(&[note(&f3)], None).is_empty());
+        // Once nobody subscribes, the next subscriber starts afresh.
+        s.disconnect(1);
+        s.disconnect(2);
+        s.subscribe(3, d);
+        assert_eq!(pushed(&mut s, &[note(&f1)]), vec![f1.to_bytes()]);
     }
 
     #[test]

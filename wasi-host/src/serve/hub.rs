@@ -21,6 +21,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::metrics::Metrics;
 
+/// Reads of a remote store (PostgreSQL) running at once: the connections its
+/// pool keeps.
+const CONCURRENT_READS: usize = 16;
+
 /// Offset of the token in a framed message.
 const TOKEN_AT: usize = 4;
 
@@ -95,6 +99,10 @@ pub struct Hub<B: PersistBackend + 'static> {
     table: Mutex<Table>,
     jobs: mpsc::Sender<Job>,
     next_conn: AtomicU64,
+    /// Reads running at once on blocking threads (a remote store's reads):
+    /// as many as the store keeps connections, so a burst of reads neither
+    /// grows the blocking thread pool nor opens connections to the store.
+    reads: tokio::sync::Semaphore,
     /// What `--metrics` reports.
     pub metrics: Arc<Metrics>,
 }
@@ -114,6 +122,7 @@ impl<B: PersistBackend + 'static> Hub<B> {
             table: Mutex::new(Table::default()),
             jobs,
             next_conn: AtomicU64::new(1),
+            reads: tokio::sync::Semaphore::new(CONCURRENT_READS),
             metrics,
         });
         let writer = tokio::spawn(Self::writer(Arc::downgrade(&hub), rx, batch));
@@ -244,33 +253,25 @@ impl<B: PersistBackend + 'static> Hub<B> {
         if notes.is_empty() {
             return;
         }
-        let targets: Vec<(&Notification, Vec<ConnHandle>)> = {
-            let t = self.table();
-            t.subs
-                .fanout(notes, origin)
-                .into_iter()
-                .map(|(n, to)| {
-                    let handles = to.iter().filter_map(|c| t.conns.get(c).cloned()).collect();
-                    (n, handles)
-                })
-                .collect()
-        };
-        for (note, conns) in targets {
-            // Encode once (and once more with the container, for those that
+        // Chosen and queued under the table's lock: the fan-out drops a
+        // frame older than one already fanned out, and what it lets through
+        // reaches each queue before anything fanned out after it, so every
+        // subscriber's pushes for a dynamic GHID only go forward.
+        let mut t = self.table();
+        let Table { subs, conns } = &mut *t;
+        for (note, to) in subs.fanout(notes, origin) {
+            let to: Vec<&ConnHandle> = to.iter().filter_map(|c| conns.get(c)).collect();
+            // Encoded once (and once more with the container, for those that
             // asked for it); each subscriber gets a copy with its own token.
             let frame = dispatch::push(0, note.subscription, note.object.clone(), None).encode();
             let with_container = note.container.as_ref().and_then(|c| {
-                conns.iter().any(|h| h.containers).then(|| {
+                to.iter().any(|h| h.containers).then(|| {
                     dispatch::push(0, note.subscription, note.object.clone(), Some(c.clone()))
                         .encode()
                 })
             });
-            tracing::trace!(
-                subscribers = conns.len(),
-                with_container = with_container.is_some(),
-                "push"
-            );
-            for c in conns {
+            tracing::trace!(subscribers = to.len(), "push");
+            for c in to {
                 let mut msg = match &with_container {
                     Some(w) if c.containers => w.clone(),
                     _ => frame.clone(),
@@ -377,6 +378,11 @@ impl<B: PersistBackend + 'static> Hub<B> {
         if self.core.backend().reads_are_local() {
             return Ok(f(&self.core));
         }
+        let _permit = self
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| Error::Storage("server is shutting down".into()))?;
         let core = self.core.clone();
         tokio::task::spawn_blocking(move || f(&core))
             .await
