@@ -1,6 +1,7 @@
-//! The PostgreSQL backend: the conformance suite against a real server, and two
+//! The PostgreSQL backend: the conformance suite against a real server, two
 //! `hypergolix serve` nodes sharing one database (a subscriber on node A is
-//! pushed what is published through node B). The test starts its own private
+//! pushed what is published through node B, even when A missed the
+//! notification), and three nodes under load with one killed mid-run. The test starts its own private
 //! PostgreSQL cluster from Debian's binaries (`scripts/setup.sh` installs them).
 
 use std::net::TcpListener;
@@ -422,5 +423,511 @@ mod nodes {
                 assert_eq!(object, f0.to_bytes(), "an unexpected push");
             }
         }
+    }
+}
+
+/// The scale test of several `hypergolix serve` nodes on one PostgreSQL:
+/// subscribers spread over three nodes, a publisher for every object on
+/// each node, one node killed with SIGKILL mid-run and started again on its
+/// port. Checked: no acknowledged publish lost, every subscriber ends with
+/// the last frame of every object, and no subscriber is pushed a frame older
+/// than one it was pushed before on the same connection. Printed: publishes/s,
+/// push latency across nodes and within one, memory per subscribed socket.
+///
+/// Sizes come from `HGX_CLUSTER_OBJECTS` (per node, default 3),
+/// `HGX_CLUSTER_SUBSCRIBERS` (connections per node, default 20),
+/// `HGX_CLUSTER_SECONDS` (default 6) and `HGX_CLUSTER_PACE_MS` (a
+/// publisher's pause between frames; default none, a closed loop);
+/// `scripts/bench-cluster.sh` runs it larger.
+mod cluster {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use hypergolix_core::golix::suite::cs3::SUITE_ID;
+    use hypergolix_core::golix::{FirstParty, Ghid, Gobd};
+    use hypergolix_core::wire::remote::{Message, Request};
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Stdio};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    type WsStream = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    const NODES: usize = 3;
+    /// The node killed mid-run.
+    const VICTIM: usize = 2;
+
+    fn env(name: &str, default: usize) -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// A node process; killed when dropped (a failing test leaves none).
+    struct Proc(Child, String);
+    impl Drop for Proc {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn_node(url: &str, listen: &str) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hypergolix"))
+            .args(["serve", "--listen", listen, "--postgres", url])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("node did not start: {line:?}"))
+            .to_string();
+        Proc(child, addr)
+    }
+
+    fn rss_kib(pid: u32) -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    }
+
+    fn percentile(sorted: &[f64], p: f64) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    /// Connects, retrying while the node is down (up to `patience`).
+    async fn connect(addr: &str, patience: Duration) -> Option<WsStream> {
+        let until = Instant::now() + patience;
+        loop {
+            if let Ok(Ok((ws, _))) = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio_tungstenite::connect_async(format!("ws://{addr}/")),
+            )
+            .await
+            {
+                return Some(ws);
+            }
+            if Instant::now() > until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn send(ws: &mut WsStream, token: u16, request: Request) -> bool {
+        ws.send(Ws::Binary(
+            Message::Request { token, request }.encode().into(),
+        ))
+        .await
+        .is_ok()
+    }
+
+    /// The answer to `token`, skipping anything else; `None` if the
+    /// connection is lost.
+    async fn answer(ws: &mut WsStream, token: u16) -> Option<Message> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let Ws::Binary(b) = m {
+                let msg = Message::decode(&b).expect("decode");
+                if matches!(&msg, Message::Ack { token: t, .. } | Message::Nak { token: t, .. } if *t == token)
+                {
+                    return Some(msg);
+                }
+            }
+        }
+    }
+
+    struct Shared {
+        addrs: Vec<String>,
+        /// Per object: its dynamic GHID and the node its publisher uses.
+        objects: Vec<(Ghid, usize)>,
+        index: HashMap<Ghid, usize>,
+        /// Per object: the counter of the last acknowledged frame.
+        acked: Vec<AtomicU64>,
+        /// When each (object, counter) frame was sent.
+        sent: Mutex<HashMap<(usize, u64), Instant>>,
+        cross: Mutex<Vec<f64>>,
+        local: Mutex<Vec<f64>>,
+        published: AtomicU64,
+        backwards: AtomicU64,
+        repeats: AtomicU64,
+        reconnects: AtomicUsize,
+        /// Subscribers that read every object once.
+        ready: AtomicUsize,
+        /// Per subscriber, per object: the highest counter it knows.
+        seen: Vec<Vec<AtomicU64>>,
+        publishing: AtomicBool,
+        stop: AtomicBool,
+        /// A publisher's pause after each acknowledged frame (none: closed
+        /// loop).
+        pace: Duration,
+    }
+
+    async fn publisher(sh: Arc<Shared>, o: usize, me: FirstParty, first: Gobd) {
+        let node = sh.objects[o].1;
+        let mut prev = first;
+        let mut ws: Option<WsStream> = None;
+        let mut token = 0u16;
+        // At least one frame after a reconnect, so the last frame committed
+        // is always acknowledged (a frame committed by the killed node but
+        // never acknowledged is superseded).
+        let mut owe_one = false;
+        while sh.publishing.load(Ordering::Relaxed) || owe_one {
+            let conn = match ws.as_mut() {
+                Some(c) => c,
+                None => {
+                    let mut c = connect(&sh.addrs[node], Duration::from_secs(30))
+                        .await
+                        .expect("the publisher's node never came back");
+                    // Where the object stands: at or past the last
+                    // acknowledged frame.
+                    token = token.wrapping_add(1);
+                    send(&mut c, token, Request::Get(sh.objects[o].0)).await;
+                    match answer(&mut c, token).await {
+                        Some(Message::Ack { body, .. }) => {
+                            let cur = Gobd::parse(&body).expect("frame");
+                            let acked = sh.acked[o].load(Ordering::SeqCst);
+                            assert!(
+                                cur.counter() >= acked,
+                                "object {o}: acknowledged frame {acked} lost (store has {})",
+                                cur.counter()
+                            );
+                            prev = cur;
+                        }
+                        _ => continue,
+                    }
+                    ws.insert(c)
+                }
+            };
+            let next = me.make_next_frame(&prev, &me.ghid(), 1).expect("frame");
+            token = token.wrapping_add(1);
+            sh.sent
+                .lock()
+                .expect("sent")
+                .insert((o, next.counter()), Instant::now());
+            let got = if send(conn, token, Request::Publish(next.to_bytes())).await {
+                answer(conn, token).await
+            } else {
+                None
+            };
+            match got {
+                Some(Message::Ack { .. }) => {
+                    sh.acked[o].store(next.counter(), Ordering::SeqCst);
+                    sh.published.fetch_add(1, Ordering::Relaxed);
+                    prev = next;
+                    owe_one = false;
+                    if !sh.pace.is_zero() {
+                        tokio::time::sleep(sh.pace).await;
+                    }
+                }
+                Some(other) => panic!("object {o}: frame refused: {other:?}"),
+                None => {
+                    ws = None;
+                    owe_one = true;
+                    sh.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    async fn subscriber(sh: Arc<Shared>, s: usize, node: usize) {
+        let mut first = true;
+        while !sh.stop.load(Ordering::Relaxed) {
+            let Some(mut ws) = connect(&sh.addrs[node], Duration::from_secs(30)).await else {
+                panic!("subscriber {s}: node {node} never came back");
+            };
+            // Subscribe to everything, then read where everything stands;
+            // pushes are handled as they come.
+            let n = sh.objects.len();
+            for (o, (d, _)) in sh.objects.iter().enumerate() {
+                send(&mut ws, o as u16 + 1, Request::Subscribe(*d)).await;
+                send(&mut ws, (n + o) as u16 + 1, Request::Get(*d)).await;
+            }
+            // The last counter pushed on this connection, per object.
+            let mut pushed: Vec<Option<u64>> = vec![None; n];
+            let mut read = 0;
+            loop {
+                let m = tokio::select! {
+                    m = ws.next() => m,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if sh.stop.load(Ordering::Relaxed) { return; }
+                        continue;
+                    }
+                };
+                let Some(Ok(Ws::Binary(b))) = m else {
+                    if matches!(m, Some(Ok(_))) {
+                        continue;
+                    }
+                    sh.reconnects.fetch_add(1, Ordering::Relaxed);
+                    break;
+                };
+                let now = Instant::now();
+                match Message::decode(&b).expect("decode") {
+                    Message::Ack { token, body } if (token as usize) > n => {
+                        let o = token as usize - n - 1;
+                        let c = Gobd::parse(&body).expect("frame").counter();
+                        sh.seen[s][o].fetch_max(c, Ordering::SeqCst);
+                        read += 1;
+                        if read == n && std::mem::take(&mut first) {
+                            sh.ready.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Message::Request {
+                        token,
+                        request: Request::Push { object, .. },
+                    } => {
+                        let f = Gobd::parse(&object).expect("pushed frame");
+                        let o = sh.index[&f.dynamic_ghid()];
+                        let c = f.counter();
+                        match pushed[o] {
+                            Some(p) if c < p => {
+                                sh.backwards.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(p) if c == p => {
+                                sh.repeats.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {}
+                        }
+                        pushed[o] = Some(pushed[o].map_or(c, |p| p.max(c)));
+                        sh.seen[s][o].fetch_max(c, Ordering::SeqCst);
+                        if let Some(at) = sh.sent.lock().expect("sent").get(&(o, c)) {
+                            let ms = now.duration_since(*at).as_secs_f64() * 1e3;
+                            let bucket = if sh.objects[o].1 == node {
+                                &sh.local
+                            } else {
+                                &sh.cross
+                            };
+                            bucket.lock().expect("lat").push(ms);
+                        }
+                        let _ = ws
+                            .send(Ws::Binary(
+                                Message::Ack {
+                                    token,
+                                    body: vec![1],
+                                }
+                                .encode()
+                                .into(),
+                            ))
+                            .await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn three_nodes_one_killed_lose_nothing() {
+        let per_node = env("HGX_CLUSTER_OBJECTS", 3);
+        let subs_per_node = env("HGX_CLUSTER_SUBSCRIBERS", 20);
+        let seconds = env("HGX_CLUSTER_SECONDS", 6) as u64;
+        let pg = TestPostgres::start("cluster");
+        let url = pg.create_db("shared");
+        let mut nodes: Vec<Proc> = (0..NODES)
+            .map(|_| spawn_node(&url, "127.0.0.1:0"))
+            .collect();
+        let addrs: Vec<String> = nodes.iter().map(|n| n.1.clone()).collect();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+
+        // Every object: its own identity and first frame, published through
+        // its publisher's node.
+        let ids: Vec<(FirstParty, usize)> = (0..NODES * per_node)
+            .map(|o| {
+                let mut seed = [0x5au8; 96];
+                seed[..8].copy_from_slice(&(o as u64).to_be_bytes());
+                (
+                    FirstParty::from_random(SUITE_ID, &seed).expect("id"),
+                    o % NODES,
+                )
+            })
+            .collect();
+        let firsts: Vec<Gobd> = ids
+            .iter()
+            .map(|(me, _)| me.make_first_frame(&me.ghid()).expect("frame"))
+            .collect();
+        rt.block_on(async {
+            for ((me, node), f) in ids.iter().zip(&firsts) {
+                let mut ws = connect(&addrs[*node], Duration::from_secs(5))
+                    .await
+                    .expect("connect");
+                send(
+                    &mut ws,
+                    1,
+                    Request::Publish(me.second_party().gidc().to_bytes()),
+                )
+                .await;
+                assert!(matches!(
+                    answer(&mut ws, 1).await,
+                    Some(Message::Ack { .. })
+                ));
+                send(&mut ws, 2, Request::Publish(f.to_bytes())).await;
+                assert!(matches!(
+                    answer(&mut ws, 2).await,
+                    Some(Message::Ack { .. })
+                ));
+            }
+        });
+        let objects: Vec<(Ghid, usize)> = firsts
+            .iter()
+            .zip(&ids)
+            .map(|(f, (_, n))| (f.dynamic_ghid(), *n))
+            .collect();
+        let n_subs = NODES * subs_per_node;
+        let sh = Arc::new(Shared {
+            addrs: addrs.clone(),
+            index: objects
+                .iter()
+                .enumerate()
+                .map(|(i, (d, _))| (*d, i))
+                .collect(),
+            objects,
+            acked: (0..firsts.len()).map(|_| AtomicU64::new(0)).collect(),
+            sent: Mutex::new(HashMap::new()),
+            cross: Mutex::new(Vec::new()),
+            local: Mutex::new(Vec::new()),
+            published: AtomicU64::new(0),
+            backwards: AtomicU64::new(0),
+            repeats: AtomicU64::new(0),
+            reconnects: AtomicUsize::new(0),
+            ready: AtomicUsize::new(0),
+            seen: (0..n_subs)
+                .map(|_| (0..firsts.len()).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            publishing: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            pace: Duration::from_millis(env("HGX_CLUSTER_PACE_MS", 0) as u64),
+        });
+
+        let rss_before: u64 = nodes.iter().map(|n| rss_kib(n.0.id())).sum();
+        let subscribers: Vec<_> = (0..n_subs)
+            .map(|s| rt.spawn(subscriber(sh.clone(), s, s % NODES)))
+            .collect();
+        // Everyone subscribed and read where everything stands before the
+        // clock starts.
+        rt.block_on(async {
+            let until = Instant::now() + Duration::from_secs(60);
+            while sh.ready.load(Ordering::SeqCst) < n_subs {
+                assert!(Instant::now() < until, "subscribers did not get ready");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let rss_after: u64 = nodes.iter().map(|n| rss_kib(n.0.id())).sum();
+
+        let started = Instant::now();
+        let publishers: Vec<_> = ids
+            .into_iter()
+            .zip(firsts)
+            .enumerate()
+            .map(|(o, ((me, _), first))| rt.spawn(publisher(sh.clone(), o, me, first)))
+            .collect();
+        // Kill one node half way, start it again on its port.
+        std::thread::sleep(Duration::from_secs(seconds / 2));
+        let victim = &mut nodes[VICTIM].0;
+        victim.kill().expect("kill -9");
+        let _ = victim.wait();
+        std::thread::sleep(Duration::from_millis(300));
+        nodes[VICTIM] = spawn_node(&url, &addrs[VICTIM]);
+        std::thread::sleep(Duration::from_secs(seconds - seconds / 2));
+        sh.publishing.store(false, Ordering::SeqCst);
+        rt.block_on(async {
+            for p in publishers {
+                p.await.expect("publisher");
+            }
+        });
+        let elapsed = started.elapsed().as_secs_f64();
+
+        // Every subscriber ends with every object's last acknowledged frame.
+        let converged = rt.block_on(async {
+            let until = Instant::now() + Duration::from_secs(20);
+            loop {
+                let behind: Vec<(usize, usize, u64, u64)> = sh
+                    .seen
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(s, per)| {
+                        per.iter().enumerate().filter_map({
+                            let sh = &sh;
+                            move |(o, c)| {
+                                let want = sh.acked[o].load(Ordering::SeqCst);
+                                let got = c.load(Ordering::SeqCst);
+                                (got != want).then_some((s, o, got, want))
+                            }
+                        })
+                    })
+                    .collect();
+                if behind.is_empty() || Instant::now() > until {
+                    return behind;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        sh.stop.store(true, Ordering::SeqCst);
+        rt.block_on(async {
+            for s in subscribers {
+                let _ = s.await;
+            }
+        });
+
+        let mut cross = sh.cross.lock().expect("lat").clone();
+        let mut local = sh.local.lock().expect("lat").clone();
+        cross.sort_by(f64::total_cmp);
+        local.sort_by(f64::total_cmp);
+        let published = sh.published.load(Ordering::Relaxed);
+        println!(
+            "cluster: nodes={NODES} objects={} subscribers={n_subs} published={published} in {elapsed:.1}s \
+             ({:.0}/s) pushes across nodes={} p50={:.2}ms p99={:.2}ms, within a node={} p50={:.2}ms p99={:.2}ms, \
+             repeats={} backwards={} reconnects={} memory per subscribed socket={:.1} KiB",
+            sh.objects.len(),
+            published as f64 / elapsed,
+            cross.len(),
+            percentile(&cross, 0.5),
+            percentile(&cross, 0.99),
+            local.len(),
+            percentile(&local, 0.5),
+            percentile(&local, 0.99),
+            sh.repeats.load(Ordering::Relaxed),
+            sh.backwards.load(Ordering::Relaxed),
+            sh.reconnects.load(Ordering::Relaxed),
+            rss_after.saturating_sub(rss_before) as f64 / n_subs as f64,
+        );
+        drop(nodes);
+        assert!(
+            converged.is_empty(),
+            "subscribers behind the last acknowledged frame (subscriber, object, has, last): {:?}",
+            &converged[..converged.len().min(20)]
+        );
+        assert_eq!(
+            sh.backwards.load(Ordering::Relaxed),
+            0,
+            "a push went backwards"
+        );
+        assert!(published > 0 && !cross.is_empty(), "nothing was measured");
+        // The killed node's clients noticed and came back.
+        assert!(sh.reconnects.load(Ordering::Relaxed) >= subs_per_node);
     }
 }

@@ -22,9 +22,17 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hgx_kv (k bytea PRIMARY KEY, v 
 /// The LISTEN/NOTIFY channel.
 pub const CHANNEL: &str = "hgx_push";
 const MAX_RETRIES: usize = 50;
+/// Connections kept open: the server's concurrent reads (16), its writer and
+/// its announcements, with room to spare.
+const POOL_SIZE: usize = 20;
 
-fn storage<E: std::fmt::Display>(e: E) -> Error {
-    Error::Storage(format!("postgres: {e}"))
+/// A driver error as a storage error, with the server's SQLSTATE and message
+/// when there is one (the driver's own text is only "db error").
+fn storage(e: postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => Error::Storage(format!("postgres: {} ({})", db.message(), db.code().code())),
+        None => Error::Storage(format!("postgres: {e}")),
+    }
 }
 
 /// A pooled connection with its prepared statements (each statement is
@@ -109,7 +117,7 @@ impl PgStore {
 
     fn give(&self, c: Conn) {
         if let Ok(mut p) = self.pool.lock() {
-            if p.len() < 16 && !c.client.is_closed() {
+            if p.len() < POOL_SIZE && !c.client.is_closed() {
                 p.push(c);
             }
         }
@@ -224,9 +232,18 @@ struct PgTxn<'a, 'c> {
     read: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Staged writes (`None`: deleted).
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// A statement failed on a serialization conflict: the transaction is
+    /// run again.
+    conflict: bool,
 }
 
 impl PgTxn<'_, '_> {
+    /// A statement's error; a serialization conflict is remembered.
+    fn failed(&mut self, e: postgres::Error) -> Error {
+        self.conflict |= is_retryable(&e);
+        storage(e)
+    }
+
     /// Sends the staged writes: one upsert of every put, one delete of every
     /// deletion.
     fn flush(&mut self) -> Result<()> {
@@ -243,14 +260,14 @@ impl PgTxn<'_, '_> {
             }
         }
         if !del.is_empty() {
-            self.tx
-                .execute(&self.st.delete_many, &[&del])
-                .map_err(storage)?;
+            if let Err(e) = self.tx.execute(&self.st.delete_many, &[&del]) {
+                return Err(self.failed(e));
+            }
         }
         if !put_k.is_empty() {
-            self.tx
-                .execute(&self.st.upsert_many, &[&put_k, &put_v])
-                .map_err(storage)?;
+            if let Err(e) = self.tx.execute(&self.st.upsert_many, &[&put_k, &put_v]) {
+                return Err(self.failed(e));
+            }
         }
         Ok(())
     }
@@ -264,11 +281,10 @@ impl PersistTxn for PgTxn<'_, '_> {
         if let Some(v) = self.read.get(key) {
             return Ok(v.clone());
         }
-        let v: Option<Vec<u8>> = self
-            .tx
-            .query_opt(&self.st.get, &[&key])
-            .map_err(storage)?
-            .map(|r| r.get(0));
+        let v: Option<Vec<u8>> = match self.tx.query_opt(&self.st.get, &[&key]) {
+            Ok(row) => row.map(|r| r.get(0)),
+            Err(e) => return Err(self.failed(e)),
+        };
         self.read.insert(key.to_vec(), v.clone());
         Ok(v)
     }
@@ -293,8 +309,11 @@ impl PersistTxn for PgTxn<'_, '_> {
         let rows = match prefix_end(prefix) {
             Some(end) => self.tx.query(&self.st.scan, &[&prefix, &end, &want]),
             None => self.tx.query(&self.st.scan_open, &[&prefix, &want]),
-        }
-        .map_err(storage)?;
+        };
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.failed(e)),
+        };
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
             rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
         for (k, v) in staged {
@@ -314,10 +333,10 @@ impl PersistTxn for PgTxn<'_, '_> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let rows = self
-            .tx
-            .query(&self.st.get_many, &[&wanted])
-            .map_err(storage)?;
+        let rows = match self.tx.query(&self.st.get_many, &[&wanted]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.failed(e)),
+        };
         for k in &wanted {
             self.read.insert(k.to_vec(), None);
         }
@@ -326,6 +345,23 @@ impl PersistTxn for PgTxn<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Waits before running a conflicting transaction again: a random time up to
+/// 0.2 ms doubled with each attempt (at most ~13 ms), so that nodes that
+/// conflicted do not meet again at once.
+fn back_off(attempt: usize) {
+    let ceiling = 200u64 << attempt.min(6);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    ) % ceiling;
+    tracing::debug!(
+        attempt,
+        "serialization conflict; running the transaction again"
+    );
+    std::thread::sleep(Duration::from_micros(jitter));
 }
 
 fn is_retryable(e: &postgres::Error) -> bool {
@@ -360,16 +396,17 @@ impl PgStore {
                 st,
                 read: HashMap::new(),
                 writes: BTreeMap::new(),
+                conflict: false,
             };
             let out = f(&mut txn).and_then(|v| txn.flush().map(|()| v));
+            let conflict = txn.conflict;
             let committed = match out {
                 Ok(v) => tx.commit().map(|_| v),
                 Err(e) => {
                     let _ = tx.rollback();
-                    // A serialization failure inside a statement surfaces as a storage error.
-                    if attempt < MAX_RETRIES
-                        && matches!(&e, Error::Storage(s) if s.contains("could not serialize"))
-                    {
+                    // A statement met a serialization conflict: run again.
+                    if conflict && attempt < MAX_RETRIES {
+                        back_off(attempt);
                         continue;
                     }
                     break Err(e);
@@ -377,7 +414,10 @@ impl PgStore {
             };
             match committed {
                 Ok(v) => break Ok(v),
-                Err(e) if is_retryable(&e) && attempt < MAX_RETRIES => continue,
+                Err(e) if is_retryable(&e) && attempt < MAX_RETRIES => {
+                    back_off(attempt);
+                    continue;
+                }
                 Err(e) => break Err(storage(e)),
             }
         };
