@@ -718,23 +718,27 @@ impl Persister {
     }
 
     /// What a subscriber of `sub` holds once it is up to date: the
-    /// debinding of `sub` if it was debound, a dynamic GHID's current frame,
-    /// a recipient's pending requests. A server pushes these again when it
-    /// may have missed a change (another node's commit it was not told of);
-    /// clients drop what they already have.
+    /// debinding of `sub` if it was debound (and then nothing else), else a
+    /// dynamic GHID's current frame once its target is here (until then
+    /// the frame waits, and is pushed with its target), or a recipient's
+    /// pending requests. A server pushes these again when it may have
+    /// missed a change (another node's commit it was not told of).
     pub fn current(&self, txn: &mut dyn PersistTxn, sub: &Ghid) -> Result<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
         if let Some(x) = self.list_debindings(txn, sub)?.first() {
-            if let Some(rec) = load(txn, x)? {
-                out.push(rec.bytes);
+            return Ok(load(txn, x)?.map(|rec| vec![rec.bytes]).unwrap_or_default());
+        }
+        Ok(match load(txn, sub)? {
+            Some(rec) if rec.kind == kind::GOBD => {
+                let target = frame_of(&rec, sub)?.target();
+                if load(txn, &target)?.is_some() {
+                    vec![rec.bytes]
+                } else {
+                    Vec::new()
+                }
             }
-        }
-        match load(txn, sub)? {
-            Some(rec) if rec.kind == kind::GOBD => out.push(rec.bytes),
-            Some(rec) if rec.kind == kind::GIDC => out.extend(self.pending_requests(txn, sub)?),
-            _ => {}
-        }
-        Ok(out)
+            Some(rec) if rec.kind == kind::GIDC => self.pending_requests(txn, sub)?,
+            _ => Vec::new(),
+        })
     }
 
     /// Requests still pending for `recipient` (re-sent when it subscribes).

@@ -162,12 +162,18 @@ impl Subscriptions {
             let Some(subscribers) = self.by_ghid.get(&n.subscription) else {
                 continue;
             };
-            if let Some(counter) = frame_counter(&n.object) {
-                match self.frames.get(&n.subscription) {
+            match frame_counter(&n.object) {
+                Some(counter) => match self.frames.get(&n.subscription) {
                     Some(&last) if counter <= last => continue,
                     _ => {
                         self.frames.insert(n.subscription, counter);
                     }
+                },
+                // A debinding (or a request): frames counted before it no
+                // longer bound what comes after (a debinding that is itself
+                // debound lets the binding be published again from 0).
+                None => {
+                    self.frames.remove(&n.subscription);
                 }
             }
             let to: Vec<ConnId> = subscribers
@@ -268,6 +274,13 @@ mod tests {
         let f3 = me.make_next_frame(&f2, &me.ghid(), 1).expect("f3");
         assert_eq!(s.fanout(&[note(&f3)], Some(2))[0].1, vec![1]);
         assert!(s.fanout(&[note(&f3)], None).is_empty());
+        // A debinding resets the count: the binding may come back from 0.
+        let x = Notification {
+            subscription: d,
+            object: vec![0x58],
+            container: None,
+        };
+        assert_eq!(s.fanout(&[x, note(&f0)], None).len(), 2);
         // Once nobody subscribes, the next subscriber starts afresh.
         s.disconnect(1);
         s.disconnect(2);

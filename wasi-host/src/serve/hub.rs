@@ -25,6 +25,9 @@ use super::metrics::Metrics;
 /// pool keeps.
 const CONCURRENT_READS: usize = 16;
 
+/// How long a node waits before catching up again after a read failed.
+const RETRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Offset of the token in a framed message.
 const TOKEN_AT: usize = 4;
 
@@ -294,32 +297,46 @@ impl<B: PersistBackend + 'static> Hub<B> {
     pub async fn relay(self: Arc<Self>, nudges: Arc<super::relay::Nudges>) {
         loop {
             let work = nudges.next().await;
-            if work.behind {
-                self.catch_up().await;
-                continue;
-            }
-            for (subscription, object) in work.nudges {
-                if !self.table().subs.has(&subscription) {
-                    continue;
+            let caught_up = if work.behind {
+                self.catch_up().await
+            } else {
+                let mut all = true;
+                for (subscription, object) in work.nudges {
+                    if !self.table().subs.has(&subscription) {
+                        continue;
+                    }
+                    match self
+                        .run(move |core| core.get(&object))
+                        .await
+                        .and_then(|r| r)
+                    {
+                        Ok(bytes) => self.deliver(
+                            &[Notification {
+                                subscription,
+                                object: bytes,
+                                // Read again from the shared store: the
+                                // client fetches the container if it needs it.
+                                container: None,
+                            }],
+                            None,
+                        ),
+                        // Superseded (a newer frame's nudge follows) or removed.
+                        Err(Error::Refused { .. }) => {
+                            tracing::debug!("nudged object no longer current")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read a nudged object");
+                            all = false;
+                        }
+                    }
                 }
-                match self
-                    .run(move |core| core.get(&object))
-                    .await
-                    .and_then(|r| r)
-                {
-                    Ok(bytes) => self.deliver(
-                        &[Notification {
-                            subscription,
-                            object: bytes,
-                            // Read again from the shared store: the client
-                            // fetches the container if it needs it.
-                            container: None,
-                        }],
-                        None,
-                    ),
-                    // Superseded (a newer frame's nudge follows) or removed.
-                    Err(e) => tracing::debug!(error = %e, "nudged object no longer current"),
-                }
+                all
+            };
+            // A read failed (the store is unreachable, say): what it was
+            // for is not lost, the node catches up once the store answers.
+            if !caught_up {
+                tokio::time::sleep(RETRY_CATCH_UP).await;
+                nudges.lost();
             }
         }
     }
@@ -327,10 +344,14 @@ impl<B: PersistBackend + 'static> Hub<B> {
     /// Pushes to every local subscriber the current state of what it
     /// subscribes to, read from the store: after this, no change committed
     /// before it started is missing here, whatever nudges were lost.
-    pub async fn catch_up(&self) {
+    /// Whether every subscription was read.
+    pub async fn catch_up(&self) -> bool {
         let subs = self.table().subs.ghids();
-        tracing::info!(subscriptions = subs.len(), "catching up from the store");
+        if !subs.is_empty() {
+            tracing::info!(subscriptions = subs.len(), "catching up from the store");
+        }
         self.metrics.catch_up();
+        let mut all = true;
         for subscription in subs {
             match self.run(move |core| core.current(&subscription)).await {
                 Ok(Ok(objects)) => {
@@ -345,10 +366,12 @@ impl<B: PersistBackend + 'static> Hub<B> {
                     self.deliver(&notes, None);
                 }
                 Ok(Err(e)) | Err(e) => {
-                    tracing::warn!(error = %e, %subscription, "cannot catch up a subscription")
+                    tracing::warn!(error = %e, %subscription, "cannot catch up a subscription");
+                    all = false;
                 }
             }
         }
+        all
     }
 
     /// Answers a read.

@@ -147,6 +147,11 @@ impl PgStore {
                         } else {
                             lost();
                             loop {
+                                // Checked on every turn: a busy channel
+                                // must not keep a stopped server's thread.
+                                if !alive() {
+                                    return;
+                                }
                                 let next = c
                                     .notifications()
                                     .timeout_iter(Duration::from_secs(1))
@@ -159,7 +164,6 @@ impl PgStore {
                                     }
                                     // A second without a nudge, or the
                                     // connection is gone.
-                                    Ok(None) if !alive() => return,
                                     Ok(None) if c.is_closed() => break,
                                     Ok(None) => {}
                                     Err(e) => {
@@ -378,10 +382,14 @@ impl PgStore {
         read_only: bool,
     ) -> Result<R> {
         let mut conn = self.take()?;
-        let Conn { client, st } = &mut conn;
         let mut attempt = 0;
+        let mut reopen = false;
         let result = loop {
             attempt += 1;
+            if std::mem::take(&mut reopen) {
+                conn = Conn::open(&self.url)?;
+            }
+            let Conn { client, st } = &mut conn;
             let mut tx = match client
                 .build_transaction()
                 .isolation_level(IsolationLevel::Serializable)
@@ -389,6 +397,14 @@ impl PgStore {
                 .start()
             {
                 Ok(tx) => tx,
+                // A pooled connection the server closed while it sat idle
+                // (a restart of PostgreSQL, say) fails its first statement:
+                // once, try a fresh one.
+                Err(e) if attempt == 1 => {
+                    tracing::debug!(error = %e, "pooled connection failed; opening another");
+                    reopen = true;
+                    continue;
+                }
                 Err(e) => break Err(storage(e)),
             };
             let mut txn = PgTxn {
@@ -401,7 +417,20 @@ impl PgStore {
             let out = f(&mut txn).and_then(|v| txn.flush().map(|()| v));
             let conflict = txn.conflict;
             let committed = match out {
-                Ok(v) => tx.commit().map(|_| v),
+                // A statement that failed aborts the transaction, and a
+                // COMMIT of an aborted transaction reports no error: never
+                // commit after a conflict, even if the closure hid it.
+                Ok(v) if !conflict => tx.commit().map(|_| v),
+                Ok(_) => {
+                    let _ = tx.rollback();
+                    if attempt < MAX_RETRIES {
+                        back_off(attempt);
+                        continue;
+                    }
+                    break Err(Error::Storage(
+                        "postgres: serialization conflicts persisted".into(),
+                    ));
+                }
                 Err(e) => {
                     let _ = tx.rollback();
                     // A statement met a serialization conflict: run again.
@@ -440,15 +469,25 @@ impl PersistBackend for PgStore {
         if payloads.is_empty() {
             return Ok(());
         }
+        // A second try on a fresh connection: the pooled one may have been
+        // closed by the server while idle.
         let mut conn = self.take()?;
-        let r = conn
-            .client
-            .execute(
-                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
-                &[&CHANNEL, &payloads],
-            )
-            .map(drop)
-            .map_err(storage);
+        let mut tries = 0;
+        let r = loop {
+            tries += 1;
+            let r = conn
+                .client
+                .execute(
+                    "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                    &[&CHANNEL, &payloads],
+                )
+                .map(drop)
+                .map_err(storage);
+            match r {
+                Err(_) if tries == 1 => conn = Conn::open(&self.url)?,
+                r => break r,
+            }
+        };
         self.give(conn);
         r
     }
