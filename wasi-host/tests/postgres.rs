@@ -237,6 +237,37 @@ mod nodes {
         }
     }
 
+    /// The next push on `ws` as (subscription, object), skipping anything
+    /// else; fails with `why` at `deadline`.
+    async fn next_push(
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        deadline: tokio::time::Instant,
+        why: &str,
+    ) -> (hypergolix_core::golix::Ghid, Vec<u8>) {
+        loop {
+            let m = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .expect(why)
+                .expect("open")
+                .expect("ok");
+            let Ws::Binary(bytes) = m else { continue };
+            if let Message::Request {
+                request:
+                    Request::Push {
+                        subscription,
+                        object,
+                        ..
+                    },
+                ..
+            } = Message::decode(&bytes).expect("decode")
+            {
+                return (subscription, object);
+            }
+        }
+    }
+
     #[test]
     fn subscriber_on_one_node_sees_publish_through_another() {
         let pg = TestPostgres::start("nodes");
@@ -305,33 +336,16 @@ mod nodes {
             Message::Ack { .. }
         ));
         // The push arrives on A's connection.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let push = loop {
-            let m = tokio::time::timeout(Duration::from_secs(10), on_a.next())
-                .await
-                .expect("no push within 10 s")
-                .expect("open")
-                .expect("ok");
-            if let Ws::Binary(b) = m {
-                if let Message::Request {
-                    request:
-                        Request::Push {
-                            subscription,
-                            object,
-                            ..
-                        },
-                    ..
-                } = Message::decode(&b).expect("decode")
-                {
-                    // Node A's nudge for f0 (committed through B before A's
-                    // subscription) can arrive after the subscription; A then
-                    // pushes f0, current at that moment: at-least-once
-                    // delivery of a frame the subscriber already has, which
-                    // clients drop. Only that exact re-push may come first.
-                    if (subscription, object.as_slice()) == (d, f0.to_bytes().as_slice()) {
-                        continue;
-                    }
-                    break (subscription, object);
-                }
+            let push = next_push(&mut on_a, deadline, "no push within 10 s").await;
+            // Node A's nudge for f0 (committed through B before A's
+            // subscription) can arrive after the subscription; A then
+            // pushes f0, current at that moment: at-least-once delivery of
+            // a frame the subscriber already has, which clients drop. Only
+            // that exact re-push may come first.
+            if push != (d, f0.to_bytes()) {
+                break push;
             }
         };
         assert_eq!(push, (d, f1.to_bytes()));
@@ -409,30 +423,18 @@ mod nodes {
 
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let m = tokio::time::timeout_at(deadline, on_a.next())
-                .await
-                .expect("the missed frame never reached the subscriber")
-                .expect("open")
-                .expect("ok");
-            let Ws::Binary(bytes) = m else { continue };
-            if let Message::Request {
-                request:
-                    Request::Push {
-                        subscription,
-                        object,
-                        ..
-                    },
-                ..
-            } = Message::decode(&bytes).expect("decode")
-            {
-                assert_eq!(subscription, d);
-                if object == f1.to_bytes() {
-                    break;
-                }
-                // Only the frame it already had may come before (at least
-                // once).
-                assert_eq!(object, f0.to_bytes(), "an unexpected push");
+            let (subscription, object) = next_push(
+                &mut on_a,
+                deadline,
+                "the missed frame never reached the subscriber",
+            )
+            .await;
+            assert_eq!(subscription, d);
+            if object == f1.to_bytes() {
+                break;
             }
+            // Only the frame it already had may come before (at least once).
+            assert_eq!(object, f0.to_bytes(), "an unexpected push");
         }
     }
 }
