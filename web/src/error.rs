@@ -102,18 +102,6 @@ impl DynRefError for JsValue {
     }
 }
 
-impl From<indexed_db_futures::error::Error> for WebError {
-    fn from(e: indexed_db_futures::error::Error) -> Self {
-        WebError::Storage(e.to_string())
-    }
-}
-
-impl From<indexed_db_futures::error::OpenDbError> for WebError {
-    fn from(e: indexed_db_futures::error::OpenDbError) -> Self {
-        WebError::Storage(e.to_string())
-    }
-}
-
 impl From<WebError> for JsValue {
     fn from(e: WebError) -> JsValue {
         let err = js_sys::Error::new(&e.to_string());

@@ -2,9 +2,8 @@
 //!
 //! The Hypergolix engine in a browser page or Web Worker: the same sans-IO
 //! engine and IPC service as the local service (`hypergolix_core::service`),
-//! with the browser doing the IO — records in IndexedDB
-//! (`indexed_db_futures`), the persistence server over a WebSocket
-//! (`gloo-net`), randomness from the platform's CSPRNG. Every cryptographic
+//! with the browser doing the IO — records in IndexedDB, the persistence
+//! server over a WebSocket (both through `web-sys`), randomness from the platform's CSPRNG. Every cryptographic
 //! operation is the engine's own pure Rust; nothing uses WebCrypto.
 //!
 //! JavaScript sees one class, [`WebEngine`]: open it (create an account,
@@ -27,6 +26,7 @@ pub mod error;
 mod host;
 mod lock;
 mod server;
+mod socket;
 pub mod store;
 
 use std::cell::{Cell, RefCell};

@@ -1,4 +1,4 @@
-//! The connection to the persistence server: a gloo-net WebSocket carrying
+//! The connection to the persistence server: a WebSocket ([`crate::socket`]) carrying
 //! the remote protocol's binary messages, reconnected with exponential
 //! backoff (0.1 s doubling to 10 s) for as long as the engine runs. The
 //! engine resends what is pending when the link comes back. The link ends
@@ -10,13 +10,12 @@ use std::time::Duration;
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
-use futures_util::{SinkExt, StreamExt};
-use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, State};
+use futures_util::StreamExt;
 use gloo_timers::future::sleep;
 use hypergolix_core::wire::remote::PUSH_CONTAINERS_SUBPROTOCOL;
 
 use crate::host::Event;
+use crate::socket::{Socket, SocketEvent};
 
 /// Held by the host: sending on it, or dropping it, ends the link.
 pub type Stop = oneshot::Sender<()>;
@@ -37,12 +36,8 @@ pub async fn run(
     // reachable.
     let mut offer = true;
     loop {
-        let opened = if offer {
-            WebSocket::open_with_protocol(&url, PUSH_CONTAINERS_SUBPROTOCOL)
-        } else {
-            WebSocket::open(&url)
-        };
-        let mut ws = match opened {
+        let protocol = offer.then_some(PUSH_CONTAINERS_SUBPROTOCOL);
+        let mut ws = match Socket::open(&url, protocol) {
             Ok(ws) => ws,
             Err(e) => {
                 // A malformed URL: retrying will not help.
@@ -50,40 +45,43 @@ pub async fn run(
                 return;
             }
         };
-        // Sending waits for the handshake; after it the socket is either
-        // open or closed (refused, unreachable).
-        let handshake = futures_util::future::poll_fn(|cx| {
-            futures_util::Sink::<Message>::poll_ready(std::pin::Pin::new(&mut ws), cx)
-        });
-        if let Either::Right(_) = select(Box::pin(handshake), &mut stop).await {
-            return;
-        }
-        if matches!(ws.state(), State::Open) {
+        // The first event says whether the handshake completed: the socket
+        // is then either open or closed (refused, unreachable).
+        let opened = match select(Box::pin(ws.next()), &mut stop).await {
+            Either::Right(_) => return,
+            Either::Left((ev, _)) => matches!(ev, Some(SocketEvent::Open)),
+        };
+        if opened {
             wait = Duration::from_millis(100);
             let (tx, mut rx) = unbounded::<Vec<u8>>();
             if events.unbounded_send(Event::ServerUp(tx)).is_err() {
                 return;
             }
-            let (mut sink, mut stream) = ws.split();
             loop {
-                let next = select(rx.next(), stream.next());
-                match select(next, &mut stop).await {
-                    Either::Right(_) => return,
-                    Either::Left((Either::Left((Some(bytes), _)), _)) => {
-                        if sink.send(Message::Bytes(bytes)).await.is_err() {
+                let next = {
+                    let both = select(rx.next(), Box::pin(ws.next()));
+                    match select(both, &mut stop).await {
+                        Either::Right(_) => return,
+                        Either::Left((Either::Left((out, _)), _)) => Either::Left(out),
+                        Either::Left((Either::Right((ev, _)), _)) => Either::Right(ev),
+                    }
+                };
+                match next {
+                    Either::Left(Some(bytes)) => {
+                        if ws.send(&bytes).is_err() {
                             break;
                         }
                     }
                     // The engine let go of the link: it stopped.
-                    Either::Left((Either::Left((None, _)), _)) => return,
-                    Either::Left((Either::Right((Some(Ok(Message::Bytes(b))), _)), _)) => {
+                    Either::Left(None) => return,
+                    Either::Right(Some(SocketEvent::Bytes(b))) => {
                         if events.unbounded_send(Event::ServerBytes(b)).is_err() {
                             return;
                         }
                     }
                     // The remote protocol has no text messages.
-                    Either::Left((Either::Right((Some(Ok(Message::Text(_))), _)), _)) => {}
-                    Either::Left((Either::Right((Some(Err(_)) | None, _)), _)) => break,
+                    Either::Right(Some(SocketEvent::Text | SocketEvent::Open)) => {}
+                    Either::Right(Some(SocketEvent::Closed) | None) => break,
                 }
             }
             log(&format!(

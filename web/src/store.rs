@@ -19,13 +19,14 @@ use std::collections::BTreeMap;
 
 use hypergolix_core::engine::StoreWrite;
 use hypergolix_core::golix::ghid::{Ghid, GHID_LEN};
-use indexed_db_futures::database::Database;
-use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
-use js_sys::Uint8Array;
-use wasm_bindgen::JsValue;
+use js_sys::{Array, Object, Promise, Uint8Array};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction};
 
-use crate::error::{Result, WebError};
+use crate::error::{describe, Result, WebError};
 
 /// Every record of a store, as `(key, value)`.
 pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
@@ -88,8 +89,8 @@ pub struct MemoryStore {
 
 /// An open store.
 pub enum LocalStore {
-    /// An IndexedDB database.
-    IndexedDb(Database),
+    /// An IndexedDB database (an open connection).
+    IndexedDb(IdbDatabase),
     /// A map in memory.
     Memory(RefCell<MemoryStore>),
 }
@@ -109,29 +110,115 @@ fn bytes(v: &JsValue) -> Vec<u8> {
     Uint8Array::new(v).to_vec()
 }
 
+// `IDBDatabase.transaction(stores, mode, { durability })`: web-sys has the
+// options only behind `web_sys_unstable_apis`, so the binding is ours; so is
+// `IDBTransaction.commit()`, standard everywhere but marked deprecated in
+// web-sys.
+#[wasm_bindgen]
+extern "C" {
+    /// An `IDBDatabase`, seen only for that one method.
+    type DbWithOptions;
+    #[wasm_bindgen(method, catch, js_name = transaction)]
+    fn transaction_with_options(
+        this: &DbWithOptions,
+        stores: &Array,
+        mode: &str,
+        options: &Object,
+    ) -> core::result::Result<IdbTransaction, JsValue>;
+
+    /// An `IDBTransaction`, seen only for `commit`.
+    type Committable;
+    #[wasm_bindgen(method, catch)]
+    fn commit(this: &Committable) -> core::result::Result<(), JsValue>;
+}
+
+/// The platform's `indexedDB` (a page's or a worker's global).
+fn factory() -> Result<IdbFactory> {
+    js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<IdbFactory>().ok())
+        .ok_or_else(|| WebError::Storage("IndexedDB is not available here".into()))
+}
+
+/// A failed IndexedDB call, with what the platform said.
+fn failed(what: &str, e: &JsValue) -> WebError {
+    WebError::Storage(format!("{what}: {}", describe(e)))
+}
+
+/// Awaits a request: its result, or its error.
+async fn request(req: &IdbRequest, what: &str) -> Result<JsValue> {
+    let settled = Promise::new(&mut |resolve, reject| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    let outcome = JsFuture::from(settled).await;
+    req.set_onsuccess(None);
+    req.set_onerror(None);
+    if outcome.is_err() {
+        let why = req
+            .error()
+            .ok()
+            .flatten()
+            .map(JsValue::from)
+            .unwrap_or_else(|| "the request failed".into());
+        return Err(failed(what, &why));
+    }
+    req.result().map_err(|e| failed(what, &e))
+}
+
+/// Awaits a transaction's `complete` (durable, for a `strict` one); an
+/// error in any of its requests aborts it and fails this.
+async fn completed(tx: &IdbTransaction, what: &str) -> Result<()> {
+    let settled = Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    let outcome = JsFuture::from(settled).await;
+    tx.set_oncomplete(None);
+    tx.set_onerror(None);
+    tx.set_onabort(None);
+    if outcome.is_err() {
+        let why = tx
+            .error()
+            .map(JsValue::from)
+            .unwrap_or_else(|| "the transaction was aborted".into());
+        return Err(failed(what, &why));
+    }
+    Ok(())
+}
+
 impl LocalStore {
     /// Opens (creating it if needed) the store named `name`.
     pub async fn open(kind: StoreKind, name: &str) -> Result<Self> {
         match kind {
             StoreKind::Memory => Ok(LocalStore::Memory(RefCell::default())),
             StoreKind::IndexedDb => {
-                let db = Database::open(name)
-                    .with_version(DB_VERSION)
-                    .with_on_upgrade_needed(|_event, db| {
-                        let names: Vec<String> = db.object_store_names().collect();
-                        for store in [RECORDS, META] {
-                            if !names.iter().any(|n| n == store) {
-                                db.create_object_store(store).build()?;
+                let what = format!("cannot open the database {name:?}");
+                let req: IdbOpenDbRequest = factory()?
+                    .open_with_u32(name, DB_VERSION)
+                    .map_err(|e| failed(&what, &e))?;
+                // A new database (or an older version) gets its stores
+                // here; an error thrown aborts the open, which then fails.
+                let upgrading = req.clone();
+                let upgrade =
+                    Closure::<dyn FnMut(JsValue) -> core::result::Result<(), JsValue>>::new(
+                        move |_event: JsValue| {
+                            let db: IdbDatabase = upgrading.result()?.dyn_into()?;
+                            let names = db.object_store_names();
+                            for store in [RECORDS, META] {
+                                if !names.contains(store) {
+                                    db.create_object_store(store)?;
+                                }
                             }
-                        }
-                        Ok(())
-                    })
-                    .await
-                    .map_err(|e| {
-                        WebError::Storage(format!(
-                            "cannot open the database {name:?}: {e} (is IndexedDB available here?)"
-                        ))
-                    })?;
+                            Ok(())
+                        },
+                    );
+                req.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+                let opened = request(&req, &what).await;
+                req.set_onupgradeneeded(None);
+                drop(upgrade);
+                let db: IdbDatabase = opened?.dyn_into().map_err(|e| failed(&what, &e))?;
                 Ok(LocalStore::IndexedDb(db))
             }
         }
@@ -139,7 +226,10 @@ impl LocalStore {
 
     /// Deletes the database `name` and everything in it.
     pub async fn destroy(name: &str) -> Result<()> {
-        Database::delete_by_name(name)?.await?;
+        let req = factory()?
+            .delete_database(name)
+            .map_err(|e| failed("delete the database", &e))?;
+        request(&req, "delete the database").await?;
         Ok(())
     }
 
@@ -148,13 +238,17 @@ impl LocalStore {
         match self {
             LocalStore::Memory(m) => Ok(m.borrow().meta.clone()),
             LocalStore::IndexedDb(db) => {
-                let tx = db.transaction(META).build()?;
-                let store = tx.object_store(META)?;
-                let v: Option<JsValue> = store.get(META_KEY).primitive()?.await?;
-                match v {
-                    Some(v) if !v.is_undefined() => Ok(Some(Meta::from_bytes(&bytes(&v))?)),
-                    _ => Ok(None),
+                let what = "read the account record";
+                let tx = db
+                    .transaction_with_str(META)
+                    .map_err(|e| failed(what, &e))?;
+                let store = tx.object_store(META).map_err(|e| failed(what, &e))?;
+                let req = store.get(&META_KEY.into()).map_err(|e| failed(what, &e))?;
+                let v = request(&req, what).await?;
+                if v.is_undefined() {
+                    return Ok(None);
                 }
+                Ok(Some(Meta::from_bytes(&bytes(&v))?))
             }
         }
     }
@@ -164,26 +258,27 @@ impl LocalStore {
         match self {
             LocalStore::Memory(m) => Ok(m.borrow().records.clone().into_iter().collect()),
             LocalStore::IndexedDb(db) => {
-                let tx = db.transaction(RECORDS).build()?;
-                let store = tx.object_store(RECORDS)?;
+                let what = "read the records";
+                let tx = db
+                    .transaction_with_str(RECORDS)
+                    .map_err(|e| failed(what, &e))?;
+                let store = tx.object_store(RECORDS).map_err(|e| failed(what, &e))?;
                 // Both requests go out at once, in one transaction: the keys
                 // and the values come in the same (key) order.
-                let keys = store.get_all_keys::<JsValue>().primitive()?;
-                let values = store.get_all::<JsValue>().primitive()?;
-                let keys: Vec<Vec<u8>> = keys
-                    .await?
-                    .map(|k| k.map(|k| bytes(&k)))
-                    .collect::<core::result::Result<_, _>>()?;
-                let values: Vec<Vec<u8>> = values
-                    .await?
-                    .map(|v| v.map(|v| bytes(&v)))
-                    .collect::<core::result::Result<_, _>>()?;
-                if keys.len() != values.len() {
+                let keys = store.get_all_keys().map_err(|e| failed(what, &e))?;
+                let values = store.get_all().map_err(|e| failed(what, &e))?;
+                let keys: Array = request(&keys, what).await?.unchecked_into();
+                let values: Array = request(&values, what).await?.unchecked_into();
+                if keys.length() != values.length() {
                     return Err(WebError::Storage(
                         "the record keys and values disagree".into(),
                     ));
                 }
-                Ok(keys.into_iter().zip(values).collect())
+                Ok(keys
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(k, v)| (bytes(&k), bytes(&v)))
+                    .collect())
             }
         }
     }
@@ -206,52 +301,54 @@ impl LocalStore {
                 Ok(())
             }
             LocalStore::IndexedDb(db) => {
+                let what = "write a batch";
                 // The account record's store joins the transaction only when
                 // it is written.
-                let scope: &[&str] = if meta.is_some() {
-                    &[RECORDS, META]
-                } else {
-                    &[RECORDS]
-                };
+                let scope = Array::of1(&RECORDS.into());
+                if meta.is_some() {
+                    scope.push(&META.into());
+                }
+                // `strict`: the browser flushes the transaction to disk before
+                // it reports `complete`.
+                let options = Object::new();
+                js_sys::Reflect::set(&options, &"durability".into(), &"strict".into())
+                    .map_err(|e| failed(what, &e))?;
                 let tx = db
-                    .transaction(scope)
-                    .with_mode(TransactionMode::Readwrite)
-                    .with_options(
-                        TransactionOptions::new().with_durability(TransactionDurability::Strict),
-                    )
-                    .build()?;
-                let records = tx.object_store(RECORDS)?;
-                // Requests go out as they are built; an error in any of
-                // them aborts the transaction, which `commit` reports.
-                for (k, v) in writes {
-                    let key: JsValue = Uint8Array::from(k.as_slice()).into();
-                    match v {
-                        Some(v) => {
-                            let value: JsValue = Uint8Array::from(v.as_slice()).into();
-                            drop(
-                                records
-                                    .put(value)
-                                    .with_key(key)
-                                    .without_key_type()
-                                    .primitive()?,
-                            );
-                        }
-                        None => drop(records.delete(key).primitive()?),
+                    .unchecked_ref::<DbWithOptions>()
+                    .transaction_with_options(&scope, "readwrite", &options)
+                    .map_err(|e| failed(what, &e))?;
+                let requests = || -> core::result::Result<(), JsValue> {
+                    let records = tx.object_store(RECORDS)?;
+                    for (k, v) in writes {
+                        let key: JsValue = Uint8Array::from(k.as_slice()).into();
+                        match v {
+                            Some(v) => {
+                                records.put_with_key(&Uint8Array::from(v.as_slice()), &key)?
+                            }
+                            None => records.delete(&key)?,
+                        };
                     }
+                    if let Some(meta) = meta {
+                        let value = Uint8Array::from(meta.to_bytes().as_slice());
+                        tx.object_store(META)?
+                            .put_with_key(&value, &META_KEY.into())?;
+                    }
+                    Ok(())
+                };
+                // Requests go out as they are made, and nothing waits on
+                // them one by one: an error in any of them aborts the
+                // transaction, which `completed` reports. One refused at
+                // once aborts it here, so none of the batch is written.
+                if let Err(e) = requests() {
+                    let _ = tx.abort();
+                    return Err(failed(what, &e));
                 }
-                if let Some(meta) = meta {
-                    let value: JsValue = Uint8Array::from(meta.to_bytes().as_slice()).into();
-                    let store = tx.object_store(META)?;
-                    drop(
-                        store
-                            .put(value)
-                            .with_key(META_KEY)
-                            .without_key_type()
-                            .primitive()?,
-                    );
-                }
-                tx.commit().await?;
-                Ok(())
+                // Nothing more will be asked of it: commit now rather than
+                // when the event loop next comes round.
+                tx.unchecked_ref::<Committable>()
+                    .commit()
+                    .map_err(|e| failed(what, &e))?;
+                completed(&tx, what).await
             }
         }
     }
