@@ -62,6 +62,20 @@ window.hgx = {
     await app.objs.get(address).setState(state);
     return t;
   },
+  // Sets `n` states `${prefix}${i}`, one every `paceMs`; returns when each
+  // was set (the bench's paced run: nothing polls the page meanwhile).
+  async setStates(address, prefix, n, paceMs) {
+    const obj = app.objs.get(address);
+    const sent = [];
+    for (let i = 0; i < n; i++) {
+      const state = `${prefix}${i}`;
+      const t = now();
+      await obj.setState(state);
+      sent.push({ state, t });
+      await new Promise((r) => setTimeout(r, paceMs));
+    }
+    return sent;
+  },
   // Retries while the recipient's identity is not at the server yet.
   async share(address, recipient) {
     await shareWhenKnown(app.objs.get(address), Ghid.fromString(recipient));
