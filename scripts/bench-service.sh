@@ -3,7 +3,7 @@
 # `hypergolix start` (agents A and B, engines inside wasmtime, or natively
 # with ENGINE=native), and the app-side load generator hypergolix-ipc-bench
 # as a separate process. Everything on loopback, bounded in count.
-# Usage: [LINK_UPDATES=N] scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
+# Usage: [LINK_UPDATES=N] [CLIENTS=K] scripts/bench-service.sh [hypergolix-ipc-bench args]   (results: docs/benchmarks.md)
 # SERVICE_BIN=PATH runs another build of `hypergolix` (server and services)
 # under this tree's load generators, for before/after comparisons.
 set -euo pipefail
@@ -44,6 +44,20 @@ A=$(wait_addr "$WORK/a.out")
 B=$(wait_addr "$WORK/b.out")
 echo "server $SERVER, A $A, B $B, engine ${ENGINE:-wasm}"
 ./target/release/hypergolix-ipc-bench --a "$A" --b "$B" "$@"
+# CLIENTS=K: then K load generators at once, each with the same arguments
+# (the service's group commit shows under concurrent apps).
+if [ "${CLIENTS:-1}" -gt 1 ]; then
+  CPIDS=()
+  for i in $(seq "$CLIENTS"); do
+    ./target/release/hypergolix-ipc-bench --a "$A" --b "$B" "$@" > "$WORK/client$i.out" 2>&1 &
+    CPIDS+=($!)
+  done
+  for p in "${CPIDS[@]}"; do wait "$p"; done
+  cat "$WORK"/client*.out | awk -v k="$CLIENTS" '
+    /^closed-loop updates\/s:/ { u += $3 }
+    /^creates\/s:/ { c += $2 }
+    END { printf "%d clients at once: %.0f updates/s, %.0f creates/s in all\n", k, u, c }'
+fi
 # The same seed scenario through the Rust link on both sides.
 ./target/release/examples/link_latency "$A" "$B" "${LINK_UPDATES:-1000}"
 # And through the Python link (python/): the venv python/tests/run.sh

@@ -1,7 +1,8 @@
 //! Update latency through the Rust link: A's app updates a shared object,
 //! B's app callback fires (the seed scenario, as `hypergolix-ipc-bench`
 //! measures it with raw IPC, but with `HypergolixLink`/`AppObj` on both
-//! sides). Run by `scripts/bench-service.sh`:
+//! sides), then objects created one at a time. Run by
+//! `scripts/bench-service.sh`:
 //!
 //! ```sh
 //! cargo run --release -p hypergolix-link --example link_latency -- A_ADDR B_ADDR [UPDATES]
@@ -70,6 +71,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pick(0.5),
         pick(0.99),
         f64::from(n) / total.as_secs_f64()
+    );
+
+    // Creation, one object at a time, each call returning the new object
+    // (as `hypergolix-ipc-bench`'s "creates/s", through the link).
+    let creates = n.min(500);
+    let t = Instant::now();
+    for i in 0..creates {
+        a.new_obj_threadsafe(i.to_be_bytes().to_vec(), NewObj::default())?;
+    }
+    println!(
+        "rust link creates: {:.0}/s closed loop over {creates} objects",
+        f64::from(creates) / t.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -57,19 +57,21 @@ impl Link {
     }
 
     async fn call(&mut self, request: IpcRequest) -> IpcMessage {
+        self.try_call(request).await.expect("an answer in time")
+    }
+
+    /// [`Link::call`], with `None` once the service is gone (or silent for
+    /// 20 s) instead of a panic.
+    async fn try_call(&mut self, request: IpcRequest) -> Option<IpcMessage> {
         self.token += 1;
         let token = self.token;
         let m = IpcMessage::Request { token, request };
-        self.ws
-            .send(Ws::Binary(m.encode().into()))
-            .await
-            .expect("send");
+        self.ws.send(Ws::Binary(m.encode().into())).await.ok()?;
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
                 .await
-                .expect("an answer in time")
-                .expect("open")
-                .expect("frame");
+                .ok()??
+                .ok()?;
             let Ws::Binary(b) = msg else { continue };
             match IpcMessage::decode(Side::Service, &b).expect("valid IPC") {
                 IpcMessage::Request { token: t, request } => {
@@ -77,16 +79,13 @@ impl Link {
                         token: t,
                         body: vec![1],
                     };
-                    self.ws
-                        .send(Ws::Binary(ack.encode().into()))
-                        .await
-                        .expect("ack");
+                    self.ws.send(Ws::Binary(ack.encode().into())).await.ok()?;
                     self.pushes.push(request);
                 }
                 m @ (IpcMessage::Ack { token: t, .. } | IpcMessage::Nak { token: t, .. })
                     if t == token =>
                 {
-                    return m
+                    return Some(m)
                 }
                 _ => {}
             }
@@ -203,6 +202,100 @@ async fn local_service_with_the_engine_in_wasmtime() {
 #[tokio::test]
 async fn local_service_with_the_native_engine() {
     scenario(true).await;
+}
+
+/// Apps at once, creating and updating objects, while the service is killed
+/// with -9: every object whose creation was acknowledged is there after the
+/// restart, in the state last acknowledged (or the one in flight at the
+/// kill). The service joins the steps of events queued together into one
+/// store write (group commit); this is the test of it under concurrency.
+#[tokio::test]
+async fn concurrent_apps_lose_nothing_acknowledged_to_a_kill_9() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const APPS: usize = 4;
+    const KILL_AFTER: usize = 240;
+    let dir = tempdir("group-commit");
+    let svc = Svc::start(&dir, false);
+    // (address, last acknowledged state, state in flight)
+    type Seen = Vec<(Ghid, Vec<u8>, Option<Vec<u8>>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let acked = Arc::new(AtomicUsize::new(0));
+    // Told the moment the KILL_AFTER-th answer is recorded: the kill then
+    // lands while the service is still busy with what came after it.
+    let kill_now = Arc::new(tokio::sync::Notify::new());
+    let mut apps = Vec::new();
+    for app in 0..APPS {
+        let mut link = Link::connect(&svc.addr).await;
+        assert!(matches!(
+            link.call(IpcRequest::SetToken(AppToken::NULL)).await,
+            IpcMessage::Ack { .. }
+        ));
+        let (seen, acked, kill_now) = (seen.clone(), acked.clone(), kill_now.clone());
+        let answered = move || {
+            if acked.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
+                kill_now.notify_one();
+            }
+        };
+        apps.push(tokio::spawn(async move {
+            for i in 0u32.. {
+                let state = format!("app {app} object {i}").into_bytes();
+                let Some(IpcMessage::Ack { body, .. }) = link
+                    .try_call(IpcRequest::NewObject(objdef(None, &state)))
+                    .await
+                else {
+                    return;
+                };
+                let g = Ghid::from_bytes(&body).expect("ghid");
+                let at = {
+                    let mut s = seen.lock().expect("lock");
+                    s.push((g, state, None));
+                    s.len() - 1
+                };
+                answered();
+                let next = format!("app {app} object {i} updated").into_bytes();
+                seen.lock().expect("lock")[at].2 = Some(next.clone());
+                let Some(IpcMessage::Ack { .. }) = link
+                    .try_call(IpcRequest::UpdateObject(objdef(Some(g), &next)))
+                    .await
+                else {
+                    return;
+                };
+                let mut s = seen.lock().expect("lock");
+                s[at].1 = next;
+                s[at].2 = None;
+                drop(s);
+                answered();
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(60), kill_now.notified())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the apps got {} answers in a minute",
+                acked.load(Ordering::SeqCst)
+            )
+        });
+    svc.kill9();
+    for a in apps {
+        a.await.expect("an app task");
+    }
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert!(seen.len() >= KILL_AFTER / 2, "{} objects", seen.len());
+
+    let svc = Svc::start(&dir, false);
+    let mut c = Link::connect(&svc.addr).await;
+    for (g, last, in_flight) in &seen {
+        let now = state_of(&mut c, *g).await;
+        assert!(
+            &now == last || Some(&now) == in_flight.as_ref(),
+            "{g}: {:?}, acknowledged {:?}",
+            String::from_utf8_lossy(&now),
+            String::from_utf8_lossy(last)
+        );
+    }
 }
 
 /// Waits (bounded) until `link` has a push matching `f`, making round trips

@@ -290,6 +290,19 @@ const TICK: Duration = Duration::from_millis(250);
 /// Events queued for the engine before IO tasks wait (backpressure: a
 /// flooding app is read no faster than the engine handles it).
 const EVENT_QUEUE: usize = 1024;
+
+/// The most events one store write covers (see `EngineLoop::run`).
+const GROUP_MAX: usize = 64;
+
+/// What an event asks of the engine loop.
+enum Next {
+    /// A step of the engine.
+    Input(ServiceInput),
+    /// Nothing (answered by the host, or a tick before any deadline).
+    Skip,
+    /// Stop.
+    Shutdown,
+}
 /// Messages queued for one app before it counts as not reading (and is
 /// closed with 1008).
 const APP_QUEUE: usize = 4096;
@@ -320,6 +333,17 @@ enum Event {
     RemoteDown,
     /// What the metrics port reports, asked for by a scrape.
     Stats(tokio::sync::oneshot::Sender<Stats>),
+}
+
+impl Event {
+    /// Whether the event changes where the engine's outputs go: it never
+    /// joins a group commit after other steps (`EngineLoop::run`).
+    fn is_barrier(&self) -> bool {
+        matches!(
+            self,
+            Event::Opened(..) | Event::Closed(_) | Event::RemoteUp(_) | Event::RemoteDown
+        )
+    }
 }
 
 /// The service's state as the metrics port reports it.
@@ -456,68 +480,133 @@ impl EngineLoop {
         u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// What one event asks of the engine, if anything (the host-side
+    /// bookkeeping of the event done).
+    fn take(&mut self, ev: Event) -> Result<Next> {
+        let input = match ev {
+            Event::Stats(tx) => {
+                // A scrape that cannot be answered gets a 503 (the
+                // sender is dropped); it never stops the engine.
+                if let (Ok(pending), Ok(loading), Ok(locked_frames)) = (
+                    self.core.pending_work(),
+                    self.core.loading(),
+                    self.core.locked_frames(),
+                ) {
+                    let _ = tx.send(Stats {
+                        apps: self.apps.len(),
+                        server_up: !matches!(self.upstream, Upstream::Remote(None)),
+                        pending: pending.len(),
+                        loading,
+                        locked_frames,
+                    });
+                }
+                return Ok(Next::Skip);
+            }
+            Event::Opened(s, dialect, tx) => {
+                self.apps.insert(s, tx);
+                ServiceInput::AppOpened(s, dialect)
+            }
+            Event::Bytes(s, b) => ServiceInput::AppBytes(s, b),
+            Event::OverLimit(s, b) => ServiceInput::AppOverLimit(s, b),
+            // Everything acknowledged is already durable: just stop.
+            Event::Shutdown => return Ok(Next::Shutdown),
+            Event::Tick => {
+                match self.core.next_deadline() {
+                    Ok(Some(d)) if d <= self.now() => {}
+                    Ok(_) => return Ok(Next::Skip),
+                    Err(e) => return Err(e),
+                }
+                ServiceInput::Tick(self.now())
+            }
+            Event::Closed(s) => {
+                self.apps.remove(&s);
+                ServiceInput::AppClosed(s)
+            }
+            Event::RemoteUp(tx) => {
+                self.upstream = Upstream::Remote(Some(tx));
+                ServiceInput::ServerUp
+            }
+            Event::RemoteBytes(b) => ServiceInput::ServerBytes(b),
+            Event::RemoteDown => {
+                self.upstream = Upstream::Remote(None);
+                ServiceInput::ServerDown
+            }
+        };
+        Ok(Next::Input(input))
+    }
+
     /// Handles events until shut down, on its own thread: a step's store
     /// write (an fsync) then never holds up the IO tasks, so what a step
     /// sends before its write (see `docs/engine.md`) leaves at once. `Err`
     /// when it had to stop: a failed login, or a store that failed (nothing
     /// more is acknowledged than is durable).
+    ///
+    /// Group commit: the events already queued when one is taken (up to
+    /// [`GROUP_MAX`]) are handled with it and their steps joined
+    /// ([`Step::followed_by`]), so one store write, one fsync, covers them
+    /// all. While a write is in flight, acknowledgements from the server
+    /// and apps' next requests queue up; before, each paid its own fsync.
+    /// A joined step's early actions wait for the joint write: later than
+    /// needed, never earlier.
     fn run(mut self, mut events: mpsc::Receiver<Event>) -> Result<()> {
-        while let Some(ev) = events.blocking_recv() {
-            let input = match ev {
-                Event::Stats(tx) => {
-                    // A scrape that cannot be answered gets a 503 (the
-                    // sender is dropped); it never stops the engine.
-                    if let (Ok(pending), Ok(loading), Ok(locked_frames)) = (
-                        self.core.pending_work(),
-                        self.core.loading(),
-                        self.core.locked_frames(),
-                    ) {
-                        let _ = tx.send(Stats {
-                            apps: self.apps.len(),
-                            server_up: !matches!(self.upstream, Upstream::Remote(None)),
-                            pending: pending.len(),
-                            loading,
-                            locked_frames,
+        // An event that ends a group, kept for the next one.
+        let mut carried: Option<Event> = None;
+        loop {
+            let Some(first) = carried.take().or_else(|| events.blocking_recv()) else {
+                return Ok(());
+            };
+            let mut step: Option<Step<Output>> = None;
+            let mut shutdown = false;
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(ev) = next.take() {
+                // Events that change where outputs go (a connection up or
+                // down, an app opened or closed) start a group of their own:
+                // the outputs of the steps before them go where they would
+                // have gone one step at a time.
+                if step.is_some() && ev.is_barrier() {
+                    carried = Some(ev);
+                    break;
+                }
+                taken += 1;
+                match self.take(ev).and_then(|n| match n {
+                    Next::Input(input) => self.core.handle(input).map(Some),
+                    Next::Skip => Ok(None),
+                    Next::Shutdown => {
+                        shutdown = true;
+                        Ok(None)
+                    }
+                }) {
+                    Ok(Some(out)) => {
+                        step = Some(match step {
+                            Some(s) => s.followed_by(out),
+                            None => out,
                         });
                     }
-                    continue;
-                }
-                Event::Opened(s, dialect, tx) => {
-                    self.apps.insert(s, tx);
-                    ServiceInput::AppOpened(s, dialect)
-                }
-                Event::Bytes(s, b) => ServiceInput::AppBytes(s, b),
-                Event::OverLimit(s, b) => ServiceInput::AppOverLimit(s, b),
-                // Everything acknowledged is already durable: just stop.
-                Event::Shutdown => return Ok(()),
-                Event::Tick => {
-                    match self.core.next_deadline() {
-                        Ok(Some(d)) if d <= self.now() => {}
-                        Ok(_) => continue,
-                        Err(e) => return Err(e),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!("{e}; stopping");
+                        return Err(e);
                     }
-                    ServiceInput::Tick(self.now())
                 }
-                Event::Closed(s) => {
-                    self.apps.remove(&s);
-                    ServiceInput::AppClosed(s)
+                if shutdown {
+                    break;
                 }
-                Event::RemoteUp(tx) => {
-                    self.upstream = Upstream::Remote(Some(tx));
-                    ServiceInput::ServerUp
+                if taken < GROUP_MAX {
+                    next = events.try_recv().ok();
                 }
-                Event::RemoteBytes(b) => ServiceInput::ServerBytes(b),
-                Event::RemoteDown => {
-                    self.upstream = Upstream::Remote(None);
-                    ServiceInput::ServerDown
+            }
+            if let Some(step) = step {
+                if let Err(e) = self.apply(step) {
+                    tracing::error!("{e}; stopping");
+                    return Err(e);
                 }
-            };
-            if let Err(e) = self.core.handle(input).and_then(|out| self.apply(out)) {
-                tracing::error!("{e}; stopping");
-                return Err(e);
+            }
+            // Everything acknowledged is already durable: just stop.
+            if shutdown {
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
 
