@@ -241,11 +241,14 @@ async fn concurrent_apps_lose_nothing_acknowledged_to_a_kill_9() {
         apps.push(tokio::spawn(async move {
             for i in 0u32.. {
                 let state = format!("app {app} object {i}").into_bytes();
-                let Some(IpcMessage::Ack { body, .. }) = link
+                let body = match link
                     .try_call(IpcRequest::NewObject(objdef(None, &state)))
                     .await
-                else {
-                    return;
+                {
+                    Some(IpcMessage::Ack { body, .. }) => body,
+                    Some(other) => panic!("a create refused: {other:?}"),
+                    // The service was killed.
+                    None => return,
                 };
                 let g = Ghid::from_bytes(&body).expect("ghid");
                 let at = {
@@ -256,12 +259,14 @@ async fn concurrent_apps_lose_nothing_acknowledged_to_a_kill_9() {
                 answered();
                 let next = format!("app {app} object {i} updated").into_bytes();
                 seen.lock().expect("lock")[at].2 = Some(next.clone());
-                let Some(IpcMessage::Ack { .. }) = link
+                match link
                     .try_call(IpcRequest::UpdateObject(objdef(Some(g), &next)))
                     .await
-                else {
-                    return;
-                };
+                {
+                    Some(IpcMessage::Ack { .. }) => {}
+                    Some(other) => panic!("an update refused: {other:?}"),
+                    None => return,
+                }
                 let mut s = seen.lock().expect("lock");
                 s[at].1 = next;
                 s[at].2 = None;

@@ -145,13 +145,24 @@ fn failed(what: &str, e: &JsValue) -> WebError {
     WebError::Storage(format!("{what}: {}", describe(e)))
 }
 
-/// Awaits a request: its result, or its error.
-async fn request(req: &IdbRequest, what: &str) -> Result<JsValue> {
+/// A request's result, or its error. The handlers are set when this is
+/// called, not when the future is first polled: of two requests made
+/// together, the second's events may come before the first is awaited.
+fn request(req: &IdbRequest, what: &str) -> impl core::future::Future<Output = Result<JsValue>> {
     let settled = Promise::new(&mut |resolve, reject| {
         req.set_onsuccess(Some(&resolve));
         req.set_onerror(Some(&reject));
     });
-    let outcome = JsFuture::from(settled).await;
+    let (req, what) = (req.clone(), what.to_owned());
+    async move { settle(&req, &what, JsFuture::from(settled).await) }
+}
+
+/// What a settled request gave, its handlers detached.
+fn settle(
+    req: &IdbRequest,
+    what: &str,
+    outcome: core::result::Result<JsValue, JsValue>,
+) -> Result<JsValue> {
     req.set_onsuccess(None);
     req.set_onerror(None);
     if outcome.is_err() {
@@ -267,8 +278,9 @@ impl LocalStore {
                 // and the values come in the same (key) order.
                 let keys = store.get_all_keys().map_err(|e| failed(what, &e))?;
                 let values = store.get_all().map_err(|e| failed(what, &e))?;
-                let keys: Array = request(&keys, what).await?.unchecked_into();
-                let values: Array = request(&values, what).await?.unchecked_into();
+                let (keys, values) = (request(&keys, what), request(&values, what));
+                let keys: Array = keys.await?.unchecked_into();
+                let values: Array = values.await?.unchecked_into();
                 if keys.length() != values.length() {
                     return Err(WebError::Storage(
                         "the record keys and values disagree".into(),
@@ -344,10 +356,13 @@ impl LocalStore {
                     return Err(failed(what, &e));
                 }
                 // Nothing more will be asked of it: commit now rather than
-                // when the event loop next comes round.
-                tx.unchecked_ref::<Committable>()
-                    .commit()
-                    .map_err(|e| failed(what, &e))?;
+                // when the event loop next comes round (where `commit` is
+                // missing, Safari before 15, it commits by itself then).
+                if js_sys::Reflect::has(&tx, &"commit".into()).unwrap_or(false) {
+                    tx.unchecked_ref::<Committable>()
+                        .commit()
+                        .map_err(|e| failed(what, &e))?;
+                }
                 completed(&tx, what).await
             }
         }

@@ -585,6 +585,14 @@ impl EngineLoop {
                     }
                     Ok(None) => {}
                     Err(e) => {
+                        // The events before this one were handled: carry
+                        // their step out, as one at a time would have, then
+                        // stop.
+                        if let Some(step) = step.take() {
+                            if let Err(e2) = self.apply(step) {
+                                tracing::error!("{e2}");
+                            }
+                        }
                         tracing::error!("{e}; stopping");
                         return Err(e);
                     }
