@@ -39,6 +39,10 @@ struct Args {
     /// Shares to time.
     #[arg(long, default_value_t = 50)]
     shares: usize,
+    /// Milliseconds to wait between creating the object to share and
+    /// sharing it (0: share at once, while it is still being published).
+    #[arg(long, default_value_t = 0)]
+    share_after_ms: u64,
 }
 
 struct Link {
@@ -154,6 +158,9 @@ async fn main() {
                 .await,
         )
         .expect("ghid");
+        if args.share_after_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(args.share_after_ms)).await;
+        }
         let t = Instant::now();
         a.call(IpcRequest::ShareObject {
             address: o,
