@@ -3,8 +3,9 @@
 //! The Hypergolix engine in a browser page or Web Worker: the same sans-IO
 //! engine and IPC service as the local service (`hypergolix_core::service`),
 //! with the browser doing the IO — records in IndexedDB, the persistence
-//! server over a WebSocket (both through `web-sys`), randomness from the platform's CSPRNG. Every cryptographic
-//! operation is the engine's own pure Rust; nothing uses WebCrypto.
+//! server over a WebSocket (both through `web-sys`), randomness from the
+//! platform's CSPRNG. Every cryptographic operation is the engine's own
+//! pure Rust; nothing uses WebCrypto.
 //!
 //! JavaScript sees one class, [`WebEngine`]: open it (create an account,
 //! unlock this browser's copy of one, or log in to one from the server with

@@ -294,6 +294,10 @@ const EVENT_QUEUE: usize = 1024;
 /// The most events one store write covers (see `EngineLoop::run`).
 const GROUP_MAX: usize = 64;
 
+/// Messages queued for one app before it counts as not reading (and is
+/// closed with 1008).
+const APP_QUEUE: usize = 4096;
+
 /// What an event asks of the engine loop.
 enum Next {
     /// A step of the engine.
@@ -303,9 +307,6 @@ enum Next {
     /// Stop.
     Shutdown,
 }
-/// Messages queued for one app before it counts as not reading (and is
-/// closed with 1008).
-const APP_QUEUE: usize = 4096;
 
 /// What the engine sends an app connection's writer.
 #[derive(Debug)]
