@@ -2,6 +2,7 @@
 //! object definitions, requests, replies and pushes. Plain data.
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::ghid::{Ghid, GHID_LEN};
@@ -185,6 +186,38 @@ pub struct NewObject {
     pub state: Vec<u8>,
 }
 
+/// A password or recovery phrase carried in an account request or reply:
+/// wiped from memory when dropped, compared in constant time, never shown
+/// by `Debug`.
+#[derive(Clone, Default)]
+pub struct SecretBytes(pub Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Copies `b`.
+    pub fn new(b: &[u8]) -> Self {
+        Self(Zeroizing::new(b.to_vec()))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_slice().ct_eq(other.0.as_slice()).into()
+    }
+}
+
+impl Eq for SecretBytes {}
+
+impl core::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SecretBytes(..)")
+    }
+}
+
 /// A request from an app session. Each is answered by exactly one
 /// [`Action::Reply`] with the same `req`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +280,22 @@ pub enum AppRequest {
     /// object of the agent (its own and those shared with it) that is not
     /// private, and the private objects of this session's app token.
     List,
+    /// `!P` (native links only): change the account password. The current
+    /// password is required, and checked against the account root the
+    /// server holds now (so a change made on another device counts).
+    ChangePassword {
+        /// The password the account has now.
+        current: SecretBytes,
+        /// The new one.
+        new: SecretBytes,
+    },
+    /// `?W` (native links only): make new recovery words for the account,
+    /// answered with [`AppReply::Words`]. Words made before stop opening
+    /// the account. Needs the current password.
+    RecoveryWords {
+        /// The password the account has now.
+        password: SecretBytes,
+    },
 }
 
 /// One object of a [`AppReply::Listing`]: what a list of objects shows
@@ -296,6 +345,9 @@ pub enum AppReply {
     Ghids(Vec<Ghid>),
     /// The objects a session may see (`?L`), in address order.
     Listing(Vec<Listed>),
+    /// New recovery words (`?W`): the BIP39 phrase, words separated by
+    /// single spaces.
+    Words(SecretBytes),
 }
 
 /// Something the engine tells an app session on its own.

@@ -9,7 +9,8 @@
 
 use crate::address::AddressAlgorithm;
 use crate::app::{
-    ApiId, AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, API_ID_LEN,
+    ApiId, AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, SecretBytes,
+    API_ID_LEN,
 };
 use crate::frame::{Frame, WireError};
 use crate::ghid::{Ghid, GHID_LEN};
@@ -280,6 +281,18 @@ pub enum IpcRequest {
     /// `?L` from a link (native dialect only): the objects this session may
     /// see; answered with [`LISTED_LEN`]-byte records (see [`listing_body`]).
     ListObjects,
+    /// `!P` from a link (native dialect only): change the account password
+    /// (body: current password length u16 BE ‖ current ‖ new).
+    ChangePassword {
+        /// The password the account has now.
+        current: SecretBytes,
+        /// The new one.
+        new: SecretBytes,
+    },
+    /// `?W` from a link (native dialect only): new recovery words (body:
+    /// the current password); answered with the words, UTF-8, separated
+    /// by single spaces.
+    RecoveryWords(SecretBytes),
     // ------------------------------------------------ service → link
     /// `?I` from the service: the agent's identity.
     NotifyWhoami(Ghid),
@@ -385,7 +398,11 @@ impl IpcRequest {
     pub fn native_only(&self) -> bool {
         matches!(
             self,
-            IpcRequest::UnshareObject { .. } | IpcRequest::SharedWith(_) | IpcRequest::ListObjects
+            IpcRequest::UnshareObject { .. }
+                | IpcRequest::SharedWith(_)
+                | IpcRequest::ListObjects
+                | IpcRequest::ChangePassword { .. }
+                | IpcRequest::RecoveryWords(_)
         )
     }
 
@@ -411,6 +428,8 @@ impl IpcRequest {
             IpcRequest::UnshareObject { .. } => *b"%O",
             IpcRequest::SharedWith(_) => *b"?S",
             IpcRequest::ListObjects => *b"?L",
+            IpcRequest::ChangePassword { .. } => *b"!P",
+            IpcRequest::RecoveryWords(_) => *b"?W",
             IpcRequest::ShareSuccess { .. } => *b"^S",
             IpcRequest::ShareFailure { .. } => *b"^F",
         }
@@ -423,6 +442,17 @@ impl IpcRequest {
             | IpcRequest::DeregisterStartup
             | IpcRequest::ListObjects => Vec::new(),
             IpcRequest::SetToken(t) => t.0.to_vec(),
+            // Copies of a password: wiped by the caller's frame only if it
+            // zeroizes it; the link encodes straight into the socket.
+            IpcRequest::ChangePassword { current, new } => {
+                let cur = current.as_bytes();
+                let len = u16::try_from(cur.len()).unwrap_or(u16::MAX);
+                let mut b = len.to_be_bytes().to_vec();
+                b.extend_from_slice(&cur[..usize::from(len)]);
+                b.extend_from_slice(new.as_bytes());
+                b
+            }
+            IpcRequest::RecoveryWords(p) => p.as_bytes().to_vec(),
             IpcRequest::RegisterApi(a) | IpcRequest::DeregisterApi(a) => a.0.to_vec(),
             IpcRequest::NewObject(o) | IpcRequest::UpdateObject(o) | IpcRequest::PushUpdate(o) => {
                 o.to_bytes()
@@ -517,6 +547,21 @@ impl IpcRequest {
                 empty(code, b)?;
                 R::ListObjects
             }
+            (b"!P", true) => {
+                let (len, rest) = b
+                    .split_first_chunk::<2>()
+                    .ok_or_else(|| bad(code, "expected a password length"))?;
+                let len = usize::from(u16::from_be_bytes(*len));
+                if rest.len() < len {
+                    return Err(bad(code, "the current password is cut short"));
+                }
+                let (current, new) = rest.split_at(len);
+                R::ChangePassword {
+                    current: SecretBytes::new(current),
+                    new: SecretBytes::new(new),
+                }
+            }
+            (b"?W", true) => R::RecoveryWords(SecretBytes::new(b)),
             (b"^S", false) => {
                 let (address, recipient) = two_ghids(code, b)?;
                 R::ShareSuccess { address, recipient }
@@ -649,6 +694,8 @@ pub fn to_app_request(r: IpcRequest) -> Option<AppRequest> {
         }
         IpcRequest::SharedWith(g) => AppRequest::SharedWith(g),
         IpcRequest::ListObjects => AppRequest::List,
+        IpcRequest::ChangePassword { current, new } => AppRequest::ChangePassword { current, new },
+        IpcRequest::RecoveryWords(password) => AppRequest::RecoveryWords { password },
         _ => return None,
     })
 }
@@ -663,6 +710,7 @@ pub fn reply_body(r: &AppReply) -> Vec<u8> {
         AppReply::Object(o) => WireObjDef::from_objdef(o, o.private).to_bytes(),
         AppReply::Ghids(gs) => gs.iter().flat_map(|g| g.to_bytes()).collect(),
         AppReply::Listing(l) => listing_body(l),
+        AppReply::Words(w) => w.as_bytes().to_vec(),
     }
 }
 
@@ -821,6 +869,8 @@ impl GhidDialect {
             | R::GetStartup
             | R::DeregisterStartup
             | R::ListObjects
+            | R::ChangePassword { .. }
+            | R::RecoveryWords(_)
             | R::RegisterApi(_)
             | R::DeregisterApi(_) => {}
             R::NewObject(o) | R::UpdateObject(o) | R::PushUpdate(o) => self.map_def(o, f),
@@ -866,7 +916,7 @@ impl GhidDialect {
     /// The `AK` body for an engine reply on this connection.
     pub fn reply_body(self, r: &AppReply) -> Vec<u8> {
         match r {
-            AppReply::Done | AppReply::Token(_) => reply_body(r),
+            AppReply::Done | AppReply::Token(_) | AppReply::Words(_) => reply_body(r),
             AppReply::Ghid(g) => reply_body(&AppReply::Ghid(self.outward(*g))),
             AppReply::Startup(g) => reply_body(&AppReply::Startup(g.map(|g| self.outward(g)))),
             AppReply::Object(o) => {
@@ -947,6 +997,34 @@ mod tests {
             panic!("same variant")
         };
         assert_eq!((address.to_bytes()[0], origin.to_bytes()[0]), (1, 1));
+    }
+
+    #[test]
+    fn account_requests_round_trip_and_hide_their_secrets() {
+        let change = IpcRequest::ChangePassword {
+            current: SecretBytes::new(b"old pw"),
+            new: SecretBytes::new(b"new: with \x00 and all"),
+        };
+        let words = IpcRequest::RecoveryWords(SecretBytes::new(b"pw"));
+        for r in [change, words] {
+            assert!(r.native_only());
+            let m = IpcMessage::Request {
+                token: 9,
+                request: r.clone(),
+            };
+            assert_eq!(IpcMessage::decode(Side::Link, &m.encode()), Ok(m));
+            assert!(!format!("{r:?}").contains("pw"), "{r:?}");
+        }
+        // An empty new password is the engine's to refuse; a length past
+        // the body is the codec's.
+        let cut = Frame::new(*b"!P", 1, vec![0, 9, b'a']).to_bytes();
+        assert!(IpcMessage::decode(Side::Link, &cut).is_err());
+        let none = Frame::new(*b"!P", 1, vec![0]).to_bytes();
+        assert!(IpcMessage::decode(Side::Link, &none).is_err());
+        assert_eq!(
+            reply_body(&AppReply::Words(SecretBytes::new(b"abandon ability"))),
+            b"abandon ability"
+        );
     }
 
     #[test]

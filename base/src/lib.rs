@@ -17,7 +17,8 @@ pub mod ipc;
 
 pub use address::AddressAlgorithm;
 pub use app::{
-    ApiId, AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, SessionId,
+    ApiId, AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, SecretBytes,
+    SessionId,
 };
 pub use error::{Error, Result};
 pub use frame::{Frame, WireError};
