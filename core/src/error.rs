@@ -162,6 +162,14 @@ pub enum Error {
     /// The password does not open this account (nothing was changed).
     #[error("wrong password for this account")]
     WrongPassword,
+    /// Recovery words that are not a phrase at all (word count, a word not
+    /// in the list, checksum); nothing was tried or changed.
+    #[error("these are not recovery words: {0}")]
+    BadRecoveryWords(String),
+    /// A valid phrase that does not open this account (another account's,
+    /// or replaced since); nothing was changed.
+    #[error("these recovery words do not open this account (they may belong to another account, or have been replaced)")]
+    WrongRecoveryWords,
     /// No object with that address is known to this agent (or it is private
     /// to another app token, which looks the same from outside).
     #[error("unknown object")]
@@ -263,6 +271,8 @@ impl Error {
             Error::Refused { .. } => "refused",
             Error::Storage(_) => "storage",
             Error::WrongPassword => "wrong_password",
+            Error::BadRecoveryWords(_) => "bad_recovery_words",
+            Error::WrongRecoveryWords => "wrong_recovery_words",
             Error::UnknownObject => "unknown_object",
             Error::NotAllowed(_) => "not_allowed",
             Error::NotReady(_) => "not_ready",

@@ -109,7 +109,7 @@ fn wrong_password_changes_nothing_and_password_change_works() {
         .engine
         .as_mut()
         .expect("engine")
-        .change_password(b"new")
+        .change_password(b"right", b"new")
         .expect("change password");
     w.apply(a1, acts);
     w.settle(100_000);

@@ -513,3 +513,66 @@ fn list_objects_shows_each_app_token_its_own_private_objects_only() {
         }
     ));
 }
+
+/// `?W` and `!P` are native-dialect requests that need the current
+/// password; a new device recovers with the words through the service's
+/// opening policy, as a login does.
+#[test]
+fn account_requests_need_the_password_and_the_words_recover() {
+    use hypergolix_core::engine::SecretBytes;
+    let (mut net, user) = account_with_objects();
+    let words = |net: &mut Net<Service>, pw: &[u8]| {
+        net.call(0, IpcRequest::RecoveryWords(SecretBytes::new(pw)))
+    };
+    assert!(
+        matches!(words(&mut net, b"nope"), IpcMessage::Nak { message, .. }
+            if message.contains("wrong password")),
+        "a wrong password is refused"
+    );
+    let phrase = match words(&mut net, b"pw") {
+        IpcMessage::Ack { body, .. } => String::from_utf8(body).expect("utf-8"),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(phrase.split(' ').count(), 12);
+    let change = |current: &[u8], new: &[u8]| IpcRequest::ChangePassword {
+        current: SecretBytes::new(current),
+        new: SecretBytes::new(new),
+    };
+    assert!(matches!(
+        net.call(0, change(b"nope", b"x")),
+        IpcMessage::Nak { .. }
+    ));
+    assert!(matches!(
+        net.call(0, change(b"pw", b"pw2")),
+        IpcMessage::Ack { body, .. } if body == [1]
+    ));
+    // A 0.1.0 connection does not know these codes.
+    net.input(0, ServiceInput::AppClosed(1));
+    net.input(0, ServiceInput::AppOpened(1, GhidDialect::Legacy));
+    assert!(matches!(
+        net.call(0, change(b"pw2", b"pw3")),
+        IpcMessage::Nak { message, .. } if message == "b'!P'"
+    ));
+
+    // Not words: refused before anything waits for the server.
+    let mut dev = Device::new();
+    assert!(matches!(
+        dev.svc.open_recover(user, "abandon abandon", b"new", 0),
+        Err(hypergolix_core::Error::BadRecoveryWords(_))
+    ));
+    let queued = dev
+        .svc
+        .open_recover(user, &phrase, b"new", 1_000)
+        .expect("recover");
+    assert!(queued.is_empty(), "a recovery waits for the server");
+    let up = dev.svc.handle(ServiceInput::ServerUp);
+    dev.pump(&mut net, up, false);
+    assert!(
+        dev.said
+            .iter()
+            .any(|o| matches!(o, Output::Ready { user_id, .. } if *user_id == user)),
+        "{:?}",
+        dev.said
+    );
+    assert_eq!(dev.loaded(), vec![0], "its objects are read");
+}

@@ -62,7 +62,7 @@ mod seed;
 
 pub use conn::{Share, ShareResult};
 pub use error::{LinkError, Result};
-pub use hypergolix_base::app::{ApiId, AppToken, Listed};
+pub use hypergolix_base::app::{ApiId, AppToken, Listed, SecretBytes};
 pub use hypergolix_base::Ghid;
 pub use link::{HypergolixLink, NewObj, DEFAULT_ADDR};
 pub use obj::{AppObj, AsyncCallback, Callback, CallbackId};

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hypergolix_base::app::Listed;
-use hypergolix_base::app::{ApiId, AppToken};
+use hypergolix_base::app::{ApiId, AppToken, SecretBytes};
 use hypergolix_base::ipc::{parse_listing, IpcRequest, WireObjDef};
 use hypergolix_base::Ghid;
 use tokio::sync::oneshot;
@@ -429,6 +429,46 @@ impl HypergolixLink {
     /// Blocking [`HypergolixLink::list_objects`].
     pub fn list_objects_threadsafe(&self) -> Result<Vec<Listed>> {
         self.inner.block(self.list_objects())
+    }
+
+    /// Changes the account password (`!P`, a service of this project
+    /// only). The service checks `current` against the account as the
+    /// persistence server holds it; a wrong one is refused and changes
+    /// nothing. Other devices keep working; new ones log in with `new`.
+    pub async fn change_password(&self, current: &[u8], new: &[u8]) -> Result<()> {
+        if current.len() > usize::from(u16::MAX) {
+            return Err(LinkError::Protocol(
+                "the current password is too long".into(),
+            ));
+        }
+        self.inner
+            .call(IpcRequest::ChangePassword {
+                current: SecretBytes::new(current),
+                new: SecretBytes::new(new),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Blocking [`HypergolixLink::change_password`].
+    pub fn change_password_threadsafe(&self, current: &[u8], new: &[u8]) -> Result<()> {
+        self.inner.block(self.change_password(current, new))
+    }
+
+    /// New recovery words for the account (`?W`, a service of this project
+    /// only): twelve words to show the user once. Words made before stop
+    /// opening the account. Needs the current password.
+    pub async fn recovery_words(&self, password: &[u8]) -> Result<SecretBytes> {
+        let body = self
+            .inner
+            .call(IpcRequest::RecoveryWords(SecretBytes::new(password)))
+            .await?;
+        Ok(SecretBytes(body.into()))
+    }
+
+    /// Blocking [`HypergolixLink::recovery_words`].
+    pub fn recovery_words_threadsafe(&self, password: &[u8]) -> Result<SecretBytes> {
+        self.inner.block(self.recovery_words(password))
     }
 
     async fn create(&self, state: Vec<u8>, opts: NewObj, is_link: bool) -> Result<AppObj> {

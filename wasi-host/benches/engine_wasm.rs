@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
             policy: hypergolix_core::service::Policy::default(),
         };
         let (mut s, _) = WasmService::start(&rt, &comp, cfg, Vec::new()).expect("start");
-        accounts.push(s.create_account(b"pw").expect("account"));
+        accounts.push(s.create_account(b"pw", false).expect("account").0);
         wasm.push(s);
     }
     let (mut w, g) = setup(wasm, accounts);

@@ -13,6 +13,7 @@ use hypergolix_core::wire::ipc::GhidDialect;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::runtime::{Runtime, State};
@@ -141,12 +142,38 @@ impl WasmService {
         Ok((Self { store, engine }, out))
     }
 
-    /// Creates an account.
-    pub fn create_account(&mut self, password: &[u8]) -> Result<Step<Output>> {
+    /// Creates an account; with `with_words`, its recovery words too.
+    pub fn create_account(
+        &mut self,
+        password: &[u8],
+        with_words: bool,
+    ) -> Result<(Step<Output>, Option<Zeroizing<String>>)> {
+        let (out, words) = self
+            .engine
+            .hypergolix_engine_service()
+            .call_create_account(&mut self.store, password, with_words)?
+            .map_err(guest_err)?;
+        Ok((from_wit(out)?, words.map(Zeroizing::new)))
+    }
+
+    /// Recovers an account with its words (`Service::open_recover`).
+    pub fn open_recover(
+        &mut self,
+        user_id: &Ghid,
+        words: &str,
+        new_password: &[u8],
+        now: u64,
+    ) -> Result<Step<Output>> {
         let out = self
             .engine
             .hypergolix_engine_service()
-            .call_create_account(&mut self.store, password)?
+            .call_recover(
+                &mut self.store,
+                &user_id.to_bytes(),
+                words,
+                new_password,
+                now,
+            )?
             .map_err(guest_err)?;
         from_wit(out)
     }

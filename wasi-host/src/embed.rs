@@ -213,6 +213,7 @@ impl ServiceBuilder {
                     },
                 },
                 login: None,
+                words: Default::default(),
                 background: false,
             },
             password: None,

@@ -83,6 +83,16 @@ enum Command {
     /// Set up a data directory for an existing account (a second device):
     /// logs in through the persistence server, then returns.
     Login(local::LoginArgs),
+    /// Restore an account with its recovery words in a new data directory
+    /// (the password is lost): sets a new password, then returns. Needs
+    /// the server that holds the account (`--remote`).
+    Recover(local::account::RecoverArgs),
+    /// Make new recovery words for the account and print them once (the
+    /// words made before stop working). Asks for the current password.
+    RecoveryWords(local::account::WordsArgs),
+    /// Change the account password: asks for the current one, then the new
+    /// one twice (or `--new-password-file`).
+    Passwd(local::account::PasswdArgs),
     /// Print the account's user id and identity.
     Whoami {
         /// The data directory.
@@ -319,6 +329,23 @@ fn run(cli: Cli) -> Result<bool, Error> {
             local::Mode::SetupOnly,
         ),
         Command::Login(args) => service("login", args.into(), local::Mode::SetupOnly),
+        Command::Recover(args) => match local::StartArgs::recover(args) {
+            Ok(a) => service("recover", a, local::Mode::SetupOnly),
+            Err(e) => Ok(report("recover", Err(e))),
+        },
+        Command::RecoveryWords(args) => {
+            init_logging();
+            let rt = tokio_runtime()?;
+            Ok(report(
+                "recovery-words",
+                rt.block_on(local::account::recovery_words(args)),
+            ))
+        }
+        Command::Passwd(args) => {
+            init_logging();
+            let rt = tokio_runtime()?;
+            Ok(report("passwd", rt.block_on(local::account::passwd(args))))
+        }
         Command::Stop(dir) => Ok(report("stop", local::control::stop(&dir))),
         Command::Status { dir, json } => match local::control::status(&dir, json) {
             Ok(up) => Ok(up),

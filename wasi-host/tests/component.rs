@@ -46,7 +46,14 @@ fn two_agents_with_engines_under_wasmtime() {
         let (mut svc, out) =
             WasmService::start(&rt, &comp, config(i, i + 10), Vec::new()).expect("start");
         assert!(out.is_empty(), "no account yet");
-        accounts.push(svc.create_account(b"pw").expect("account"));
+        // Agent 0 with its recovery words (they cross the WIT interface).
+        let (step, words) = svc.create_account(b"pw", i == 0).expect("account");
+        assert_eq!(
+            words.map(|w| w.split(' ').count()),
+            (i == 0).then_some(12),
+            "twelve words, only when asked"
+        );
+        accounts.push(step);
         svcs.push(svc);
     }
     let mut net = Net::new(svcs, accounts);

@@ -41,8 +41,13 @@ pub enum Event {
     ServerBytes(Vec<u8>),
     /// The server link went down.
     ServerDown,
-    /// Change the password (the account's and the local lock's).
-    ChangePassword(Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>),
+    /// Change the password (the account's and the local lock's): the
+    /// current one, the new one.
+    ChangePassword(
+        Zeroizing<Vec<u8>>,
+        Zeroizing<Vec<u8>>,
+        oneshot::Sender<Result<()>>,
+    ),
     /// Report progress.
     Status(oneshot::Sender<Progress>),
     /// Report progress once everything is synced (at once if it is now).
@@ -84,6 +89,9 @@ struct AppSink {
     on_close: Function,
 }
 
+/// A password change under way: the new password, and who waits.
+type Changing = (Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>);
+
 /// The loop's state. Built by `WebEngine::open`, then moved into [`run`].
 pub struct Host {
     pub(crate) service: Service,
@@ -108,6 +116,11 @@ pub struct Host {
     apps: HashMap<SessionId, AppSink>,
     /// Told, after the step that gets there, once everything is synced.
     synced_waiters: Vec<oneshot::Sender<Progress>>,
+    /// A password change under way: the new password (to re-lock the
+    /// storage key with once the account took it) and who waits for it.
+    changing: Option<Changing>,
+    /// The engine's answer to the host's own request, once it came.
+    host_reply: Option<std::result::Result<(), hypergolix_core::Error>>,
 }
 
 impl Host {
@@ -139,6 +152,8 @@ impl Host {
             log,
             apps: HashMap::new(),
             synced_waiters: Vec::new(),
+            changing: None,
+            host_reply: None,
         }
     }
 
@@ -244,6 +259,7 @@ impl Host {
                     }
                 }
                 Output::Log(l) => self.say(&l),
+                Output::HostReply(r) => self.host_reply = Some(r.map(|_| ())),
             }
         }
     }
@@ -292,18 +308,23 @@ impl Host {
                 self.status.borrow_mut().online = false;
                 ServiceInput::ServerDown
             }
-            Event::ChangePassword(pw, done) => {
-                return match self.change_password(&pw).await {
-                    // The store failed: the loop stops (see `run`).
-                    Err(WebError::Storage(m)) => {
-                        let _ = done.send(Err(WebError::Storage(m.clone())));
-                        Err(WebError::Storage(m))
-                    }
-                    r => {
-                        let _ = done.send(r);
-                        Ok(())
+            Event::ChangePassword(current, new, done) => {
+                if self.changing.is_some() {
+                    let _ = done.send(Err(WebError::BadOption(
+                        "a password change is already under way".into(),
+                    )));
+                    return Ok(());
+                }
+                let out = match self.service.change_password(&current, &new) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let _ = done.send(Err(e.into()));
+                        return Ok(());
                     }
                 };
+                self.changing = Some((new, done));
+                self.apply(out).await?;
+                return self.finish_change().await;
             }
             Event::Status(tx) => {
                 let _ = tx.send(self.progress());
@@ -324,26 +345,48 @@ impl Host {
         self.service.set_wall_clock(js_sys::Date::now() as u64);
         let out = self.service.handle(input);
         self.apply(out).await?;
-        Ok(())
+        self.finish_change().await
     }
 
-    async fn change_password(&mut self, pw: &[u8]) -> Result<()> {
+    /// Once the engine answered a password change: the storage key is
+    /// locked under the new password (so this browser opens with it), and
+    /// the caller is told. A store failure stops the loop.
+    async fn finish_change(&mut self) -> Result<()> {
+        let Some(reply) = self.host_reply.take() else {
+            return Ok(());
+        };
+        let Some((new, done)) = self.changing.take() else {
+            return Ok(());
+        };
+        if let Err(e) = reply {
+            let _ = done.send(Err(e.into()));
+            return Ok(());
+        }
+        let relocked = self.relock(&new).await;
+        match relocked {
+            Err(WebError::Storage(m)) => {
+                let _ = done.send(Err(WebError::Storage(m.clone())));
+                Err(WebError::Storage(m))
+            }
+            r => {
+                let _ = done.send(r);
+                Ok(())
+            }
+        }
+    }
+
+    /// Locks the storage key under `pw` from now on.
+    async fn relock(&mut self, pw: &[u8]) -> Result<()> {
         let user_id = self.service.engine().user_id().ok_or(WebError::Core(
             hypergolix_core::Error::NotReady("no account yet"),
         ))?;
         let mut rng = crate::Rng;
         let locked = lock_storage_key(pw, &self.storage_key, self.kdf, &mut rng)?;
-        let out = self.service.change_password(pw)?;
-        // The new lock goes with the engine's first write of the change.
-        self.pending_meta = Some(Meta {
+        let meta = Meta {
             user_id,
             locked_key: locked,
-        });
-        self.apply(out).await?;
-        if let Some(meta) = self.pending_meta.take() {
-            self.store.apply(&[], Some(&meta)).await?;
-        }
-        Ok(())
+        };
+        self.store.apply(&[], Some(&meta)).await
     }
 
     /// Stops the server link and closes every app session.
@@ -412,7 +455,7 @@ pub async fn run(mut host: Host, first: Step<Output>, mut events: UnboundedRecei
             Event::Stop(done) => {
                 let _ = done.send(());
             }
-            Event::ChangePassword(_, done) => {
+            Event::ChangePassword(_, _, done) => {
                 let _ = done.send(Err(WebError::Closed));
             }
             _ => {}

@@ -567,18 +567,21 @@ impl WebEngine {
         let _ = self.inner.send(Event::AppClosed(session.into()));
     }
 
-    /// Changes the account's password (and this browser's lock). Resolves
-    /// when both are stored.
+    /// Changes the account's password (and this browser's lock), given the
+    /// current one: it is checked against the account the server holds, so
+    /// the server must be reachable. Resolves when both are stored; rejects
+    /// with `wrong_password` (nothing changed) if `current` is not it.
     #[wasm_bindgen(js_name = changePassword)]
-    pub fn change_password(&self, password: String) -> Promise {
+    pub fn change_password(&self, current: String, password: String) -> Promise {
         let inner = self.inner.clone();
+        let current = Zeroizing::new(current.into_bytes());
         let password = Zeroizing::new(password.into_bytes());
         future_to_promise(async move {
             if password.is_empty() {
                 return Err(WebError::BadOption("the password is empty".into()).into());
             }
             let (tx, rx) = oneshot::channel();
-            inner.send(Event::ChangePassword(password, tx))?;
+            inner.send(Event::ChangePassword(current, password, tx))?;
             match rx.await {
                 Ok(r) => r.map(|()| JsValue::UNDEFINED).map_err(Into::into),
                 Err(_) => Err(WebError::Closed.into()),

@@ -4,7 +4,8 @@
 
 use super::record::{Entry, Payload};
 use super::state::{self, Kind, ObjRecord, OutItem, Session};
-use super::sync::{Job, Pending};
+use super::sync::account::RootChange;
+use super::sync::{Job, Pending, ReplyTo};
 use super::types::{AppPush, AppReply, AppRequest, AppToken, Listed, NewObject, ObjDef, SessionId};
 use super::Engine;
 use crate::error::{Error, Result};
@@ -60,6 +61,21 @@ impl Engine {
                 }
                 Err(e) => Some(Err(e)),
             },
+            AppRequest::ChangePassword { current, new } => {
+                let change = RootChange::Password(new.0);
+                let to = ReplyTo::App { session, req };
+                match self.start_reroot(to, current.as_bytes(), change) {
+                    Ok(()) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
+            AppRequest::RecoveryWords { password } => {
+                let to = ReplyTo::App { session, req };
+                match self.start_reroot(to, password.as_bytes(), RootChange::RecoveryWords) {
+                    Ok(()) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
             other => Some(self.app_request_now(session, other)),
         }
     }
@@ -198,8 +214,10 @@ impl Engine {
                 }
                 Ok(AppReply::Done)
             }
-            AppRequest::Share { .. } => {
-                Err(Error::InvalidArgument("share is handled asynchronously"))
+            AppRequest::Share { .. }
+            | AppRequest::ChangePassword { .. }
+            | AppRequest::RecoveryWords { .. } => {
+                Err(Error::InvalidArgument("handled asynchronously"))
             }
             AppRequest::Freeze(g) => {
                 let r = self.visible_record(session, &g)?;

@@ -50,7 +50,12 @@ pub(crate) struct PasswordKeys {
 
 /// Argon2id (version 0x13) of `password` and `salt` into `out` (its length
 /// is the output length).
-fn argon2id(password: &[u8], salt: &[u8], params: KdfParams, out: &mut [u8]) -> Result<()> {
+pub(crate) fn argon2id(
+    password: &[u8],
+    salt: &[u8],
+    params: KdfParams,
+    out: &mut [u8],
+) -> Result<()> {
     let p = Params::new(
         params.memory_kib,
         params.iterations,

@@ -22,6 +22,7 @@ mod apps;
 pub mod keys;
 mod pages;
 mod record;
+pub mod recovery;
 mod state;
 #[cfg(any(test, feature = "conformance"))]
 pub mod store_conformance;
@@ -36,8 +37,8 @@ use zeroize::Zeroizing;
 
 pub use keys::KdfParams;
 pub use types::{
-    Action, ApiId, AppPush, AppReply, AppRequest, AppToken, Input, NewObject, ObjDef, SessionId,
-    Step, StoreWrite, API_ID_LEN, DEFAULT_LEGROOM, TOKEN_LEN,
+    Action, ApiId, AppPush, AppReply, AppRequest, AppToken, Input, NewObject, ObjDef, SecretBytes,
+    SessionId, Step, StoreWrite, API_ID_LEN, DEFAULT_LEGROOM, TOKEN_LEN,
 };
 
 use crate::error::{Error, Result};
@@ -49,6 +50,14 @@ use crate::wire::remote::{Message, Request};
 use record::{AccountState, Entry, RootContent};
 use state::{Agent, Kind, ObjRecord, OutItem, Sessions};
 use sync::{Job, Jobs, Pending};
+
+/// Why an account change is refused offline (hosts may wait and retry).
+pub const NOT_CONNECTED: &str =
+    "not connected to the persistence server (the account is read from it first)";
+
+/// Why an account change is refused while an earlier one of this device
+/// is still on its way to the server (hosts may wait and retry).
+pub const ROOT_BUSY: &str = "an earlier account change is still on its way to the server";
 
 /// How the engine is set up by its host.
 #[derive(Clone)]
@@ -141,6 +150,10 @@ pub struct Engine {
     /// Shares again after an unshare, waiting for their new master: the
     /// token of the app that made each, told `^S`/`^F` when it is answered.
     reshares: BTreeMap<(Ghid, Ghid), Option<AppToken>>,
+    /// A recovery with recovery words under way (`sync/account.rs`).
+    recovering: Option<sync::account::Recovering>,
+    /// Root changes made, answered once the new root is at the server.
+    root_waiters: Vec<(sync::ReplyTo, AppReply)>,
     /// The host's clock (ms since the Unix epoch; 0: none given). Only
     /// recorded (when an object's state changes), never acted on.
     now_ms: u64,
@@ -177,6 +190,8 @@ impl Engine {
             locked: BTreeMap::new(),
             owner_bindings: BTreeMap::new(),
             reshares: BTreeMap::new(),
+            recovering: None,
+            root_waiters: Vec::new(),
             work: Jobs::default(),
             page_views: None,
             unpaged: None,
@@ -347,7 +362,31 @@ impl Engine {
 
     /// Creates a new identity and account protected by `password`. The
     /// returned actions store it locally and (when the server is up) publish it.
+    /// It has no recovery words until [`Engine::recovery_words`] makes them.
     pub fn create_account(&mut self, password: &[u8]) -> Result<Step> {
+        self.new_account(password, false).map(|(step, _)| step)
+    }
+
+    /// [`Engine::create_account`] with recovery words: the phrase to show
+    /// the user once (it is kept nowhere; [`Engine::recovery_words`]
+    /// replaces it).
+    pub fn create_account_with_words(
+        &mut self,
+        password: &[u8],
+    ) -> Result<(Step, Zeroizing<String>)> {
+        let (step, words) = self.new_account(password, true)?;
+        let words = words.ok_or(Error::NotReady("no recovery words were made"))?;
+        Ok((step, words))
+    }
+
+    fn new_account(
+        &mut self,
+        password: &[u8],
+        with_words: bool,
+    ) -> Result<(Step, Option<Zeroizing<String>>)> {
+        if password.is_empty() {
+            return Err(Error::InvalidArgument("the password is empty"));
+        }
         if self.agent.is_some() {
             return Err(Error::NotAllowed("this engine already has an account"));
         }
@@ -360,13 +399,17 @@ impl Engine {
         let (account_frame, account_geoc) = first_frame(&me, &account_master, &empty)?;
         let account = account_frame.dynamic_ghid();
 
-        // The root: opened by the password.
+        // The root: opened by the password. Its dynamic GHID (the user id)
+        // comes from its first frame, which does not depend on its content:
+        // the recovery object, made with the user id, is named in the
+        // second frame, built once the agent exists.
         let pk = keys::password_keys(password, &me.ghid(), self.cfg.kdf)?;
         let export = me.export(&pk.wrap_key, &mut self.rng)?;
         let root = RootContent {
             identity_export: export,
             account,
             account_secret: account_master.clone(),
+            recovery: None,
         }
         .to_bytes()?;
         let (root_frame, root_geoc) = first_frame(&me, &pk.root_master, &root)?;
@@ -412,12 +455,44 @@ impl Engine {
         for a in [user_id, account] {
             self.mark_object(&a);
         }
+        let words = if with_words {
+            let secret = self
+                .agent()?
+                .objects
+                .get(&account)
+                .map(|r| r.entry.secret.clone())
+                .ok_or(Error::Storage("account state record missing".into()))?;
+            let (object, words) = self.make_recovery(user_id, account, &secret)?;
+            let root = RootContent {
+                identity_export: self
+                    .agent
+                    .as_ref()
+                    .ok_or(Error::NotReady("not logged in"))?
+                    .me
+                    .export(&pk.wrap_key, &mut self.rng)?,
+                account,
+                account_secret: secret,
+                recovery: Some(object),
+            }
+            .to_bytes()?;
+            let rec = self
+                .agent_mut()?
+                .objects
+                .get_mut(&user_id)
+                .ok_or(Error::Storage("account root record missing".into()))?;
+            rec.state = root.to_vec();
+            rec.dirty = true;
+            self.enqueue(OutItem::Flush(user_id));
+            Some(words)
+        } else {
+            None
+        };
         let identity = self.my_ghid()?;
         self.out.push(Action::Ready { user_id, identity });
         if self.online {
             self.on_server_up();
         }
-        Ok(self.finish())
+        Ok((self.finish(), words))
     }
 
     /// Starts logging in to an existing account (on a new device, or after
@@ -438,41 +513,96 @@ impl Engine {
         Ok(self.finish())
     }
 
-    /// Changes the password: publishes a new root frame encrypted under the
-    /// new password's key. The old password stops working once it is published.
-    pub fn change_password(&mut self, new_password: &[u8]) -> Result<Step> {
-        let user_id = self.user_id().ok_or(Error::NotReady("not logged in"))?;
-        let me = self.my_ghid()?;
-        let pk = keys::password_keys(new_password, &me, self.cfg.kdf)?;
-        let a = self
-            .agent
-            .as_ref()
-            .ok_or(Error::NotReady("not logged in"))?;
-        let export = a.me.export(&pk.wrap_key, &mut self.rng)?;
-        let account = self.agent()?.account;
-        let account_secret = self
-            .agent()?
-            .objects
-            .get(&account)
-            .map(|r| r.entry.secret.clone())
-            .ok_or(Error::Storage("account state record missing".into()))?;
-        let root = RootContent {
-            identity_export: export,
-            account,
-            account_secret,
-        }
-        .to_bytes()?;
-        let rec = self
-            .agent_mut()?
-            .objects
-            .get_mut(&user_id)
-            .ok_or(Error::Storage("account root record missing".into()))?;
-        rec.entry.secret = pk.root_master;
-        rec.state = root.to_vec();
-        rec.dirty = true;
-        self.mark_object(&user_id);
-        self.enqueue(OutItem::Flush(user_id));
+    /// Changes the password: once the current root, read from the server,
+    /// opens with `current`, publishes its next frame under `new`. The
+    /// old password stops working once it is published. The outcome comes
+    /// as [`Action::HostReply`] (`Done`, or [`Error::WrongPassword`] with
+    /// nothing changed). Apps ask with [`AppRequest::ChangePassword`].
+    pub fn change_password(&mut self, current: &[u8], new: &[u8]) -> Result<Step> {
+        self.start_reroot(
+            sync::ReplyTo::Host,
+            current,
+            sync::account::RootChange::Password(Zeroizing::new(new.to_vec())),
+        )?;
+        self.run_jobs();
         self.pump();
+        Ok(self.finish())
+    }
+
+    /// Makes new recovery words (the account had none, or they leaked):
+    /// once the current root opens with `password`, publishes a recovery
+    /// object for them and debinds the one the old words opened. The words
+    /// come as [`Action::HostReply`] (`Words`), to be shown once. Apps ask
+    /// with [`AppRequest::RecoveryWords`].
+    pub fn recovery_words(&mut self, password: &[u8]) -> Result<Step> {
+        self.start_reroot(
+            sync::ReplyTo::Host,
+            password,
+            sync::account::RootChange::RecoveryWords,
+        )?;
+        self.run_jobs();
+        self.pump();
+        Ok(self.finish())
+    }
+
+    /// Queues a root change (checked here: logged in, a new password not empty).
+    pub(crate) fn start_reroot(
+        &mut self,
+        to: sync::ReplyTo,
+        current: &[u8],
+        change: sync::account::RootChange,
+    ) -> Result<()> {
+        self.user_id().ok_or(Error::NotReady("not logged in"))?;
+        if !self.online {
+            return Err(Error::NotReady(NOT_CONNECTED));
+        }
+        if self.root_busy() {
+            return Err(Error::NotReady(ROOT_BUSY));
+        }
+        if let sync::account::RootChange::Password(p) = &change {
+            if p.is_empty() {
+                return Err(Error::InvalidArgument("the new password is empty"));
+            }
+        }
+        self.work.runnable.push(Job::Reroot {
+            to,
+            current: Zeroizing::new(current.to_vec()),
+            change,
+        });
+        Ok(())
+    }
+
+    /// Recovers an account on a device that has none (the password and
+    /// every device may be lost): `phrase` is its recovery words, `user_id`
+    /// the account's. Needs the server: the result comes later as
+    /// [`Action::Ready`] (the account opens as after a login, and its next
+    /// root frame, under `new_password`, is published) or
+    /// [`Action::LoginFailed`] ([`Error::WrongRecoveryWords`]: nothing was
+    /// changed). A phrase that is not one is refused at once
+    /// ([`Error::BadRecoveryWords`]).
+    pub fn recover(&mut self, user_id: Ghid, phrase: &str, new_password: &[u8]) -> Result<Step> {
+        let entropy = recovery::parse_words(phrase)?;
+        if self.agent.is_some() {
+            return Err(Error::NotAllowed("this engine already has an account"));
+        }
+        if new_password.is_empty() {
+            return Err(Error::InvalidArgument("the new password is empty"));
+        }
+        if self.recovering.is_some() || self.has_job(|j| matches!(j, Job::Login { .. })) {
+            return Err(Error::NotReady("a login is already in progress"));
+        }
+        let keys = recovery::recovery_keys(&entropy, &user_id, self.cfg.kdf)?;
+        self.recovering = Some(sync::account::Recovering {
+            user_id,
+            keys,
+            requests: Vec::new(),
+            listed: false,
+            asked: false,
+        });
+        self.work.runnable.push(Job::Recover {
+            new_password: Zeroizing::new(new_password.to_vec()),
+        });
+        self.run_jobs();
         Ok(self.finish())
     }
 

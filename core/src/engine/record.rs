@@ -604,14 +604,19 @@ pub(crate) fn page_parse(b: &[u8]) -> Result<Vec<Entry>> {
 // ------------------------------------------------------------------ the root
 
 const ROOT_MAGIC: [u8; 4] = *b"HGXR";
-const ROOT_VERSION: u16 = 1;
+/// Version 2 adds the recovery object; version 1 roots (no recovery words)
+/// are still read.
+const ROOT_VERSION: u16 = 2;
 
-/// The account root's plaintext: the identity's private keys (exported under
-/// the password-derived wrap key) and where the account state lives.
+/// The account root's plaintext (`HGXR`): the identity's private keys
+/// under the password's wrap key, the account state, and the recovery
+/// object the current recovery words open (to debind it when they are
+/// replaced).
 pub(crate) struct RootContent {
     pub identity_export: Vec<u8>,
     pub account: Ghid,
     pub account_secret: Secret,
+    pub recovery: Option<Ghid>,
 }
 
 impl RootContent {
@@ -621,20 +626,71 @@ impl RootContent {
         w.blob(&self.identity_export)?;
         w.ghid(&self.account);
         write_secret(&mut w, &self.account_secret)?;
+        w.opt_ghid(self.recovery.as_ref());
         Ok(Zeroizing::new(w.0))
     }
 
     pub(crate) fn parse(b: &[u8]) -> Result<Self> {
         let mut r = reader(b);
         let magic: [u8; 4] = r.array()?;
-        if magic != ROOT_MAGIC || r.u16()? != ROOT_VERSION {
+        let version = r.u16()?;
+        if magic != ROOT_MAGIC || !(1..=ROOT_VERSION).contains(&version) {
             return Err(Error::InvalidArgument("not an account root"));
         }
         let identity_export = read_blob(&mut r)?.to_vec();
         let account = r.ghid()?;
         let account_secret = read_secret(&mut r)?;
+        let recovery = if version >= 2 {
+            read_opt_ghid(&mut r)?
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Self {
+            identity_export,
+            account,
+            account_secret,
+            recovery,
+        })
+    }
+}
+
+const RECOVERY_MAGIC: [u8; 4] = *b"HGXK";
+const RECOVERY_VERSION: u16 = 1;
+
+/// The recovery object's plaintext (`HGXK`): what recovery words open.
+/// The identity's private keys are under the phrase's wrap key.
+pub(crate) struct RecoveryContent {
+    pub user_id: Ghid,
+    pub identity_export: Vec<u8>,
+    pub account: Ghid,
+    pub account_secret: Secret,
+}
+
+impl RecoveryContent {
+    pub(crate) fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut w = Writer::default();
+        w.bytes(&RECOVERY_MAGIC).u16(RECOVERY_VERSION);
+        w.ghid(&self.user_id);
+        w.blob(&self.identity_export)?;
+        w.ghid(&self.account);
+        write_secret(&mut w, &self.account_secret)?;
+        Ok(Zeroizing::new(w.0))
+    }
+
+    pub(crate) fn parse(b: &[u8]) -> Result<Self> {
+        let mut r = reader(b);
+        let magic: [u8; 4] = r.array()?;
+        if magic != RECOVERY_MAGIC || r.u16()? != RECOVERY_VERSION {
+            return Err(Error::InvalidArgument("not a recovery object"));
+        }
+        let user_id = r.ghid()?;
+        let identity_export = read_blob(&mut r)?.to_vec();
+        let account = r.ghid()?;
+        let account_secret = read_secret(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            user_id,
             identity_export,
             account,
             account_secret,
@@ -757,6 +813,7 @@ mod tests {
         fn parsers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = AccountState::parse(&b);
             let _ = RootContent::parse(&b);
+            let _ = RecoveryContent::parse(&b);
             let _ = Payload::parse(&b);
             let _ = page_parse(&b);
         }

@@ -139,6 +139,11 @@ pub enum Action {
     },
     /// Login failed; the engine holds no account. Nothing was changed.
     LoginFailed(Error),
+    /// An account request the host made itself finished
+    /// ([`Engine::change_password`](super::Engine::change_password),
+    /// [`Engine::recovery_words`](super::Engine::recovery_words)): `Done`,
+    /// or `Words` to show the user once.
+    HostReply(Result<AppReply, Error>),
 }
 
 #[cfg(test)]

@@ -16,11 +16,11 @@ mod opening;
 
 use std::collections::BTreeMap;
 
-use opening::{login_timed_out, Opening};
+use opening::{login_timed_out, Credentials, Opening};
 pub use opening::{Policy, DEFAULT_MAX_APP_MESSAGE};
 use zeroize::Zeroizing;
 
-use crate::engine::{Action, Engine, Input, SessionId, Step};
+use crate::engine::{Action, AppReply, Engine, Input, SessionId, Step};
 use crate::error::Error;
 use crate::golix::ghid::Ghid;
 use crate::wire::ipc::{push_request, to_app_request, GhidDialect, IpcErrorCode, IpcMessage, Side};
@@ -65,6 +65,9 @@ pub enum Output {
         /// What went wrong, for people.
         message: String,
     },
+    /// An account request the host made itself finished
+    /// ([`Service::change_password`], [`Service::recovery_words`]).
+    HostReply(Result<AppReply, Error>),
     /// A line for the host's log.
     Log(String),
 }
@@ -181,6 +184,44 @@ impl Service {
         password: &[u8],
         now: u64,
     ) -> Result<Step<Output>, Error> {
+        self.open_with(
+            user_id,
+            Credentials::Password(Zeroizing::new(password.to_vec())),
+            now,
+        )
+    }
+
+    /// Recovers an account with its recovery words on this (new) device
+    /// and sets `new_password` ([`Engine::recover`]), under the same policy
+    /// as [`Service::open_login`]. Words that are not a phrase are refused
+    /// here, before anything waits for the server.
+    pub fn open_recover(
+        &mut self,
+        user_id: Ghid,
+        phrase: &str,
+        new_password: &[u8],
+        now: u64,
+    ) -> Result<Step<Output>, Error> {
+        crate::engine::recovery::parse_words(phrase)?;
+        if new_password.is_empty() {
+            return Err(Error::InvalidArgument("the new password is empty"));
+        }
+        self.open_with(
+            user_id,
+            Credentials::Recovery {
+                phrase: Zeroizing::new(phrase.to_owned()),
+                new_password: Zeroizing::new(new_password.to_vec()),
+            },
+            now,
+        )
+    }
+
+    fn open_with(
+        &mut self,
+        user_id: Ghid,
+        with: Credentials,
+        now: u64,
+    ) -> Result<Step<Output>, Error> {
         if self.engine.user_id().is_some() || !matches!(self.opening, Opening::Idle) {
             return Err(Error::NotAllowed(
                 "this service already has an account or a login",
@@ -190,12 +231,12 @@ impl Service {
         let deadline = self.now.saturating_add(self.policy.login_wait_ms);
         self.server_seen = self.server_up;
         if self.server_up {
-            let out = self.begin_login(user_id, password, deadline)?;
+            let out = self.begin_login(user_id, &with, deadline)?;
             return Ok(self.settle(out));
         }
         self.opening = Opening::Queued {
             user_id,
-            password: Zeroizing::new(password.to_vec()),
+            with,
             deadline,
         };
         Ok(Step::default())
@@ -205,10 +246,16 @@ impl Service {
     fn begin_login(
         &mut self,
         user_id: Ghid,
-        password: &[u8],
+        with: &Credentials,
         deadline: u64,
     ) -> Result<Step<Output>, Error> {
-        let step = self.engine.login(user_id, password)?;
+        let step = match with {
+            Credentials::Password(p) => self.engine.login(user_id, p)?,
+            Credentials::Recovery {
+                phrase,
+                new_password,
+            } => self.engine.recover(user_id, phrase, new_password)?,
+        };
         self.opening = Opening::LoggingIn { deadline };
         Ok(self.convert(step))
     }
@@ -225,9 +272,28 @@ impl Service {
         Ok(self.settle(out))
     }
 
-    /// Changes the password (see [`Engine::change_password`]).
-    pub fn change_password(&mut self, password: &[u8]) -> Result<Step<Output>, Error> {
-        let actions = self.engine.change_password(password)?;
+    /// Creates an account and its recovery words (see
+    /// [`Engine::create_account_with_words`]).
+    pub fn create_account_with_words(
+        &mut self,
+        password: &[u8],
+    ) -> Result<(Step<Output>, Zeroizing<String>), Error> {
+        let (actions, words) = self.engine.create_account_with_words(password)?;
+        let out = self.convert(actions);
+        Ok((self.settle(out), words))
+    }
+
+    /// Changes the password (see [`Engine::change_password`]): the outcome
+    /// comes as [`Output::HostReply`].
+    pub fn change_password(&mut self, current: &[u8], new: &[u8]) -> Result<Step<Output>, Error> {
+        let actions = self.engine.change_password(current, new)?;
+        Ok(self.convert(actions))
+    }
+
+    /// New recovery words (see [`Engine::recovery_words`]): they come as
+    /// [`Output::HostReply`].
+    pub fn recovery_words(&mut self, password: &[u8]) -> Result<Step<Output>, Error> {
+        let actions = self.engine.recovery_words(password)?;
         Ok(self.convert(actions))
     }
 
@@ -273,9 +339,9 @@ impl Service {
                 match std::mem::take(&mut self.opening) {
                     Opening::Queued {
                         user_id,
-                        password,
+                        with,
                         deadline,
-                    } => match self.begin_login(user_id, &password, deadline) {
+                    } => match self.begin_login(user_id, &with, deadline) {
                         Ok(login) => up.followed_by(login),
                         Err(e) => {
                             self.opening = Opening::Done;
@@ -538,6 +604,7 @@ impl Service {
                 code: e.code().into(),
                 message: e.to_string(),
             },
+            Action::HostReply(r) => Output::HostReply(r),
         })
     }
 }

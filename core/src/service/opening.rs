@@ -47,6 +47,28 @@ impl Default for Policy {
     }
 }
 
+/// How a new device opens an existing account.
+pub enum Credentials {
+    /// With its password.
+    Password(Zeroizing<Vec<u8>>),
+    /// With its recovery words, setting a new password.
+    Recovery {
+        /// The words.
+        phrase: Zeroizing<String>,
+        /// The password from now on.
+        new_password: Zeroizing<Vec<u8>>,
+    },
+}
+
+impl core::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Credentials::Password(_) => "Password(..)",
+            Credentials::Recovery { .. } => "Recovery(..)",
+        })
+    }
+}
+
 /// Where opening the account stands.
 #[derive(Debug, Default)]
 pub(super) enum Opening {
@@ -56,7 +78,7 @@ pub(super) enum Opening {
     /// A login waits for the server.
     Queued {
         user_id: Ghid,
-        password: Zeroizing<Vec<u8>>,
+        with: Credentials,
         deadline: u64,
     },
     /// A login was started; the account is not open yet.

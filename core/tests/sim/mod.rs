@@ -33,6 +33,8 @@ pub struct Device {
     pub replies: BTreeMap<u64, Result<AppReply, Error>>,
     pub ready: Option<(Ghid, Ghid)>,
     pub login_failed: Option<Error>,
+    /// Answers to the host's own account requests, in order.
+    pub host_replies: Vec<Result<AppReply, Error>>,
     pub crashed: bool,
     pub offline: bool,
     /// What the engine held when it was killed.
@@ -211,6 +213,7 @@ impl World {
             replies: BTreeMap::new(),
             ready: None,
             login_failed: None,
+            host_replies: Vec::new(),
             crashed: false,
             offline: false,
             at_crash: BTreeMap::new(),
@@ -247,6 +250,28 @@ impl World {
             .expect("engine")
             .login(user_id, password)
             .expect("login");
+        self.apply(d, actions);
+        self.note_durable(d);
+        d
+    }
+
+    /// A device with nothing that recovers an account with its words
+    /// under a new password.
+    pub fn recover_device(
+        &mut self,
+        name: &str,
+        user_id: Ghid,
+        phrase: &str,
+        new_password: &[u8],
+    ) -> usize {
+        let d = self.add_device(name);
+        self.connect(d);
+        let actions = self.devices[d]
+            .engine
+            .as_mut()
+            .expect("engine")
+            .recover(user_id, phrase, new_password)
+            .expect("recover");
         self.apply(d, actions);
         self.note_durable(d);
         d
@@ -441,6 +466,7 @@ impl World {
                     self.devices[d].ready = Some((user_id, identity))
                 }
                 Action::LoginFailed(e) => self.devices[d].login_failed = Some(e),
+                Action::HostReply(r) => self.devices[d].host_replies.push(r),
             }
         }
     }

@@ -102,6 +102,7 @@ impl<S: Svc> Net<S> {
                 | Output::Loading(_)
                 | Output::Loaded { .. }
                 | Output::LoginFailed { .. }
+                | Output::HostReply(_)
                 | Output::Log(_) => {}
             }
         }

@@ -20,6 +20,7 @@ use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Policy, Service, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
+use zeroize::Zeroizing;
 
 #[allow(unsafe_code, missing_docs, clippy::all)]
 mod bindings {
@@ -49,6 +50,9 @@ fn output(o: Output) -> wit::Output {
         Output::Loaded { missing } => wit::Output::Loaded(missing as u64),
         Output::LoginFailed { code, message } => wit::Output::LoginFailed((code, message)),
         Output::Log(l) => wit::Output::Log(l),
+        // The local service asks for account changes over IPC, never as
+        // the host; nothing of such an answer is ever logged.
+        Output::HostReply(_) => wit::Output::Log("an account request of the host ended".into()),
     }
 }
 
@@ -104,9 +108,33 @@ impl wit::Guest for Component {
         Ok(convert(out))
     }
 
-    fn create_account(password: Vec<u8>) -> Result<wit::Step, String> {
+    fn create_account(
+        password: Vec<u8>,
+        with_words: bool,
+    ) -> Result<(wit::Step, Option<String>), String> {
+        let password = Zeroizing::new(password);
         with(|s| {
-            s.create_account(&password)
+            if with_words {
+                s.create_account_with_words(&password)
+                    .map(|(step, words)| (convert(step), Some(words.to_string())))
+            } else {
+                s.create_account(&password)
+                    .map(|step| (convert(step), None))
+            }
+            .map_err(|e| e.to_string())
+        })
+    }
+
+    fn recover(
+        user_id: Vec<u8>,
+        words: String,
+        new_password: Vec<u8>,
+        now: u64,
+    ) -> Result<wit::Step, String> {
+        let (words, new_password) = (Zeroizing::new(words), Zeroizing::new(new_password));
+        let g = Ghid::from_bytes(&user_id).map_err(|e| e.to_string())?;
+        with(|s| {
+            s.open_recover(g, &words, &new_password, now)
                 .map(convert)
                 .map_err(|e| e.to_string())
         })

@@ -29,6 +29,7 @@ use crate::component::{load_engine, WasmConfig, WasmService};
 use crate::runtime::{default_cache_dir, Runtime};
 use crate::serve::redb_store::RedbStore;
 
+pub mod account;
 pub mod control;
 pub mod peer;
 pub mod settings;
@@ -40,6 +41,7 @@ use control::{AccountFile, PidFile};
 use peer::IpcTrust;
 use settings::{DirArgs, FileConfig, IpcAddr, NetArgs, PasswordArgs, Settings};
 use store::LocalStore;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -90,6 +92,10 @@ pub struct StartArgs {
     /// directory, the pid to `service.toml`; `hypergolix stop` ends it.
     #[arg(long, short = 'd')]
     pub background: bool,
+    /// With `login`: recover the account with these recovery words instead
+    /// of its password, which is set anew (`hypergolix recover`).
+    #[arg(skip)]
+    pub words: settings::GivenWords,
 }
 
 /// `hypergolix login` arguments.
@@ -110,7 +116,20 @@ impl StartArgs {
             account,
             login: None,
             background: false,
+            words: Default::default(),
         }
+    }
+
+    /// `recover`: a login with recovery words (checked before anything is
+    /// set up) and a new password.
+    pub fn recover(a: account::RecoverArgs) -> Result<Self> {
+        let words = account::read_words(a.words_file.as_deref())?;
+        Ok(Self {
+            account: a.account,
+            login: Some(a.user_id),
+            background: false,
+            words: settings::GivenWords(Some(words)),
+        })
     }
 }
 
@@ -120,6 +139,7 @@ impl From<LoginArgs> for StartArgs {
             account: a.account,
             login: Some(a.user_id),
             background: false,
+            words: Default::default(),
         }
     }
 }
@@ -214,12 +234,37 @@ impl Core {
         }
     }
 
-    fn create_account(&mut self, pw: &[u8]) -> Result<Step<Output>> {
+    /// Creates the account; with `with_words`, its recovery words too.
+    fn create_account(
+        &mut self,
+        pw: &[u8],
+        with_words: bool,
+    ) -> Result<(Step<Output>, Option<Zeroizing<String>>)> {
         match self {
+            Core::Native(s) if with_words => s
+                .create_account_with_words(pw)
+                .map(|(step, words)| (step, Some(words)))
+                .map_err(|e| Error::Service(e.to_string())),
             Core::Native(s) => s
                 .create_account(pw)
+                .map(|step| (step, None))
                 .map_err(|e| Error::Service(e.to_string())),
-            Core::Wasm(s) => s.create_account(pw),
+            Core::Wasm(s) => s.create_account(pw, with_words),
+        }
+    }
+
+    fn open_recover(
+        &mut self,
+        user: &Ghid,
+        words: &str,
+        new_password: &[u8],
+        now: u64,
+    ) -> Result<Step<Output>> {
+        match self {
+            Core::Native(s) => s
+                .open_recover(*user, words, new_password, now)
+                .map_err(|e| Error::Service(e.to_string())),
+            Core::Wasm(s) => s.open_recover(user, words, new_password, now),
         }
     }
 
@@ -466,6 +511,8 @@ impl EngineLoop {
                 return Err(Error::Login { code, message });
             }
             Output::Log(l) => tracing::info!("{l}"),
+            // This host asks for account changes over IPC only.
+            Output::HostReply(_) => {}
         }
         Ok(())
     }
@@ -787,12 +834,31 @@ fn open_engine(
     let mut first = vec![first];
     let mut login = None;
     if fresh {
-        let pw = args.account.password.get(args.login.is_none())?;
+        let recovering = args.words.0.is_some();
+        let pw = args
+            .account
+            .password
+            .get(args.login.is_none() || recovering)?;
         match args.login {
             Some(user) => login = Some((user, pw)),
             None => {
                 voice.tell("creating a new account (this takes a moment)…");
-                first.push(core.create_account(&pw)?);
+                // Words only for a person at a terminal (or the setup
+                // command's own output), never into a log: a service in
+                // the background or under a service manager says how to
+                // make them instead.
+                use std::io::IsTerminal;
+                let show = voice == Voice::Terminal
+                    && (mode == Mode::SetupOnly || std::io::stderr().is_terminal());
+                let (step, words) = core.create_account(&pw, show)?;
+                first.push(step);
+                match words {
+                    Some(w) => account::show_words(w.as_str()),
+                    None => voice.tell(
+                        "this account has no recovery words yet: run `hypergolix recovery-words` \
+                         to make them (they restore it if the password is lost)",
+                    ),
+                }
             }
         }
     } else if args.login.is_some() {
@@ -830,8 +896,16 @@ fn open_engine(
     }
     if let Some((user, pw)) = login {
         // Starts once the server is up (the remote link is not yet).
-        voice.tell(&format!("logging in as {user}…"));
-        let out = lp.core.open_login(&user, &pw, lp.now())?;
+        let out = match &args.words.0 {
+            Some(words) => {
+                voice.tell(&format!("recovering {user} with its recovery words…"));
+                lp.core.open_recover(&user, words, &pw, lp.now())?
+            }
+            None => {
+                voice.tell(&format!("logging in as {user}…"));
+                lp.core.open_login(&user, &pw, lp.now())?
+            }
+        };
         lp.apply(out)?;
     }
     if embedded {

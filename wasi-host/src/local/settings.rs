@@ -487,6 +487,20 @@ pub struct PasswordArgs {
     pub given_only: bool,
 }
 
+/// Recovery words handed over in memory (`hypergolix recover`); never printed.
+#[derive(Clone, Default)]
+pub struct GivenWords(pub Option<Zeroizing<String>>);
+
+impl std::fmt::Debug for GivenWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "GivenWords(..)"
+        } else {
+            "GivenWords(None)"
+        })
+    }
+}
+
 /// A password handed over in memory ([`crate::embed`]); never printed.
 #[derive(Clone, Default)]
 pub struct GivenPassword(pub Option<Zeroizing<Vec<u8>>>);
@@ -525,17 +539,7 @@ impl PasswordArgs {
             ));
         }
         if let Some(f) = &self.password_file {
-            use std::io::Read;
-            // One open: the checks and the read are of the same file.
-            let mut file = std::fs::File::open(f)
-                .map_err(|e| Error::Config(format!("{}: {e}", f.display())))?;
-            check_private(f, &file)?;
-            let mut p = Zeroizing::new(Vec::new());
-            file.read_to_end(&mut p)
-                .map_err(|e| Error::Config(format!("{}: {e}", f.display())))?;
-            let line = p.strip_suffix(b"\n").unwrap_or(&p);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            return Ok(Zeroizing::new(line.to_vec()));
+            return read_private_line(f);
         }
         if self.password_stdin {
             let mut line = Zeroizing::new(String::new());
@@ -556,29 +560,59 @@ impl PasswordArgs {
                 self.password_env
             )));
         }
-        let prompt = if new {
-            "password for the new account: "
-        } else {
-            "account password: "
-        };
+        if new {
+            return prompt_new("new account password: ");
+        }
         let p = Zeroizing::new(
-            rpassword::prompt_password(prompt)
+            rpassword::prompt_password("account password: ")
                 .map_err(|e| Error::Config(format!("password prompt: {e}")))?,
         );
         if p.is_empty() {
             return Err(Error::Config("the password is empty".into()));
         }
-        if new {
-            let again = Zeroizing::new(
-                rpassword::prompt_password("again: ")
-                    .map_err(|e| Error::Config(format!("password prompt: {e}")))?,
-            );
-            if *again != *p {
-                return Err(Error::Config("the passwords differ".into()));
-            }
-        }
         Ok(Zeroizing::new(p.as_bytes().to_vec()))
     }
+}
+
+/// A file that must be this user's alone (a password or recovery words),
+/// without a final line ending.
+pub fn read_private_line(f: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    // One open: the checks and the read are of the same file.
+    let mut file =
+        std::fs::File::open(f).map_err(|e| Error::Config(format!("{}: {e}", f.display())))?;
+    check_private(f, &file)?;
+    let mut p = Zeroizing::new(Vec::new());
+    file.read_to_end(&mut p)
+        .map_err(|e| Error::Config(format!("{}: {e}", f.display())))?;
+    let line = p.strip_suffix(b"\n").unwrap_or(&p);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Ok(Zeroizing::new(line.to_vec()))
+}
+
+/// A new password, asked twice on the terminal (not echoed).
+pub fn prompt_new(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Config(
+            "no terminal to ask for the new password on: pass --new-password-file".into(),
+        ));
+    }
+    let p = Zeroizing::new(
+        rpassword::prompt_password(prompt)
+            .map_err(|e| Error::Config(format!("password prompt: {e}")))?,
+    );
+    if p.is_empty() {
+        return Err(Error::Config("the password is empty".into()));
+    }
+    let again = Zeroizing::new(
+        rpassword::prompt_password("again: ")
+            .map_err(|e| Error::Config(format!("password prompt: {e}")))?,
+    );
+    if *again != *p {
+        return Err(Error::Config("the passwords differ".into()));
+    }
+    Ok(Zeroizing::new(p.as_bytes().to_vec()))
 }
 
 #[cfg(test)]

@@ -31,6 +31,15 @@ impl Engine {
         let Ok(obj) = GolixObject::parse(object) else {
             return;
         };
+        if let (Some(r), GolixObject::Garq(garq)) = (self.recovering.as_mut(), &obj) {
+            let rid = r.keys.identity.ghid();
+            // Bounded: a recovery identity gets one request per phrase
+            // made for it (a stranger's are dropped when opened).
+            if subscription == rid && garq.recipient() == rid && r.requests.len() < 64 {
+                r.requests.push(garq.clone());
+            }
+            return;
+        }
         let Some(a) = self.agent.as_ref() else {
             return;
         };

@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
 
 use super::super::state;
-use super::super::types::Action;
+use super::super::types::{Action, AppReply, SessionId};
 use super::super::Engine;
+use super::account::RootChange;
 use super::Pending;
 use crate::error::Error;
 use crate::golix::ghid::Ghid;
@@ -30,6 +31,16 @@ pub(crate) enum Job {
         user_id: Ghid,
         password: Zeroizing<Vec<u8>>,
     },
+    /// Change the account root (a password, recovery words): read it from
+    /// the server, open it with the current password, build the next frame.
+    Reroot {
+        to: ReplyTo,
+        current: Zeroizing<Vec<u8>>,
+        change: RootChange,
+    },
+    /// Recover the account with its words (`Engine::recovering` holds
+    /// what they gave), under a new password.
+    Recover { new_password: Zeroizing<Vec<u8>> },
     /// Apply a frame of a known object once its container is here.
     Frame {
         address: Ghid,
@@ -69,6 +80,8 @@ impl Job {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Job::Login { .. } => "login",
+            Job::Reroot { .. } => "change the account root",
+            Job::Recover { .. } => "recover the account",
             Job::Frame { .. } => "apply a frame",
             Job::Load { .. } => "load an object",
             Job::Share { .. } => "share",
@@ -77,6 +90,29 @@ impl Job {
             Job::Incoming { .. } => "open a request",
             Job::Adopt { .. } => "take in a shared object",
             Job::LoadPage { .. } => "read an account page",
+        }
+    }
+}
+
+/// Who is told how a job that changes the account ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReplyTo {
+    /// An app's request.
+    App { session: SessionId, req: u64 },
+    /// The host's own call ([`Action::HostReply`]).
+    Host,
+}
+
+impl ReplyTo {
+    /// The action that tells it `result`.
+    pub(crate) fn action(self, result: Result<AppReply, Error>) -> Action {
+        match self {
+            ReplyTo::App { session, req } => Action::Reply {
+                session,
+                req,
+                result,
+            },
+            ReplyTo::Host => Action::HostReply(result),
         }
     }
 }
@@ -241,6 +277,19 @@ impl Engine {
                 let (u, p) = (*user_id, password.clone());
                 self.step_login(u, &p)
             }
+            Job::Reroot {
+                to,
+                current,
+                change,
+            } => {
+                let (t, c) = (*to, current.clone());
+                let ch = change.clone();
+                self.step_reroot(t, &c, &ch)
+            }
+            Job::Recover { new_password } => {
+                let p = new_password.clone();
+                self.step_recover(&p)
+            }
             Job::Frame {
                 address,
                 frame,
@@ -300,7 +349,11 @@ impl Engine {
 
     pub(crate) fn job_failed(&mut self, job: Job, e: Error) {
         match job {
-            Job::Login { .. } => self.out.push(Action::LoginFailed(e)),
+            Job::Login { .. } | Job::Recover { .. } => {
+                self.recovering = None;
+                self.out.push(Action::LoginFailed(e));
+            }
+            Job::Reroot { to, .. } => self.out.push(to.action(Err(e))),
             Job::Share { session, req, .. } => self.out.push(Action::Reply {
                 session,
                 req,

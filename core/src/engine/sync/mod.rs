@@ -7,9 +7,11 @@
 //!   container is here, loading objects the account state lists;
 //! - [`jobs`]: the retry-until-ready job model (see `docs/engine.md`);
 //! - [`login`]: opening an account from the server;
+//! - [`account`]: password changes, recovery words, recovery;
 //! - [`shares`]: sharing, incoming requests, taking in shared objects;
 //! - [`revoke`]: unshare, key rotation, new masters from an owner.
 
+pub(crate) mod account;
 mod incoming;
 pub(crate) mod jobs;
 mod login;
@@ -23,7 +25,7 @@ use super::Engine;
 use crate::golix::ghid::Ghid;
 use crate::wire::remote::{ErrorCode, Message, Request};
 
-pub(crate) use jobs::{Job, Jobs};
+pub(crate) use jobs::{Job, Jobs, ReplyTo};
 
 /// Most outbox items in flight at once.
 const MAX_IN_FLIGHT: usize = 64;
@@ -45,6 +47,9 @@ pub(crate) enum Pending {
     Debindings(Ghid),
     /// `?D` of the owner's binding of a received static object (its address).
     OwnerDebindings(Ghid),
+    /// The ping after `+S` to a recovery identity: every request held
+    /// for it has been pushed by the time its answer comes.
+    RequestsListed(Ghid),
     /// Nothing to do with the answer (`+S`, `-S`).
     Ignore,
 }
@@ -57,6 +62,7 @@ impl Engine {
         self.pending.clear();
         self.in_flight.clear();
         self.work.fetching.clear();
+        self.recovery_connection_lost();
     }
 
     pub(crate) fn on_server_up(&mut self) {

@@ -239,6 +239,7 @@ impl Engine {
                 self.mark_object(&address);
                 self.drop_item(seq);
                 self.requeue_if_dirty(&address);
+                self.root_published(address);
             }
             Pending::Get(g) => {
                 self.work.fetching.remove(&g);
@@ -261,6 +262,7 @@ impl Engine {
                     self.work.runnable.push(Job::Debound { address, gdxx });
                 }
             }
+            Pending::RequestsListed(g) => self.requests_listed(g),
             Pending::Ignore => {}
         }
     }
@@ -313,6 +315,7 @@ impl Engine {
                     self.send(Request::ListDebindings(g), Pending::Debindings(g));
                 }
             }
+            Pending::RequestsListed(g) => self.requests_listed(g),
             Pending::Debindings(_) | Pending::OwnerDebindings(_) | Pending::Ignore => {}
         }
     }

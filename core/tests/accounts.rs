@@ -1,0 +1,256 @@
+//! Keeping an account: password changes that need the current password,
+//! recovery words that restore an account on a device with nothing, and
+//! replacing words that leaked. Over the in-process world (engines +
+//! core's persistence node).
+
+#[path = "support/calls.rs"]
+mod calls;
+mod sim;
+
+use calls::{api, ghid, new_obj, object, updates};
+use hypergolix_core::engine::{AppReply, AppRequest, AppToken, SecretBytes};
+use hypergolix_core::Error;
+use sim::World;
+
+fn words(w: &mut World, d: usize, password: &[u8]) -> String {
+    match w.call(
+        d,
+        AppRequest::RecoveryWords {
+            password: SecretBytes::new(password),
+        },
+    ) {
+        Ok(AppReply::Words(s)) => String::from_utf8(s.as_bytes().to_vec()).expect("utf-8"),
+        other => panic!("expected words, got {other:?}"),
+    }
+}
+
+fn passwd(w: &mut World, d: usize, current: &[u8], new: &[u8]) -> Result<AppReply, Error> {
+    w.call(
+        d,
+        AppRequest::ChangePassword {
+            current: SecretBytes::new(current),
+            new: SecretBytes::new(new),
+        },
+    )
+}
+
+/// Whether `password` opens the account now, from a fresh device.
+fn opens(w: &mut World, user: hypergolix_core::golix::Ghid, password: &[u8]) -> bool {
+    let d = w.login_device("check", user, password);
+    w.settle(100_000);
+    match (&w.devices[d].ready, &w.devices[d].login_failed) {
+        (Some(_), None) => true,
+        (None, Some(Error::WrongPassword)) => false,
+        other => panic!("neither open nor a wrong password: {other:?}"),
+    }
+}
+
+#[test]
+fn a_password_change_needs_the_current_password() {
+    let mut w = World::new(31);
+    let (a, user, _) = w.new_agent("alice", b"first");
+    w.settle(100_000);
+    assert_eq!(
+        passwd(&mut w, a, b"not it", b"second"),
+        Err(Error::WrongPassword)
+    );
+    assert!(
+        opens(&mut w, user, b"first"),
+        "a refused change changes nothing"
+    );
+    assert_eq!(passwd(&mut w, a, b"first", b"second"), Ok(AppReply::Done));
+    w.settle(100_000);
+    assert!(!opens(&mut w, user, b"first"));
+    assert!(opens(&mut w, user, b"second"));
+
+    // A second device changes it again; the first, which never saw that
+    // change, is asked with the password the account has now.
+    let a2 = w.login_device("alice-phone", user, b"second");
+    w.settle(100_000);
+    assert_eq!(passwd(&mut w, a2, b"second", b"third"), Ok(AppReply::Done));
+    w.settle(100_000);
+    assert_eq!(
+        passwd(&mut w, a, b"second", b"x"),
+        Err(Error::WrongPassword),
+        "checked against the account as it is now"
+    );
+    assert_eq!(passwd(&mut w, a, b"third", b"fourth"), Ok(AppReply::Done));
+    w.settle(100_000);
+    assert!(opens(&mut w, user, b"fourth"));
+    // Both devices keep working.
+    let g = ghid(w.call(a, new_obj(true, b"after")));
+    assert_eq!(object(w.call(a2, AppRequest::Get(g))).state, b"after");
+    assert_eq!(
+        passwd(&mut w, a, b"fourth", b""),
+        Err(Error::InvalidArgument("the new password is empty"))
+    );
+}
+
+#[test]
+fn recovery_words_restore_the_account_and_its_shares_on_a_fresh_device() {
+    let mut w = World::new(32);
+    let (a, user, alice) = w.new_agent("alice", b"forgotten");
+    let (b, _, bob) = w.new_agent("bob", b"b");
+    w.settle(100_000);
+    let phrase = words(&mut w, a, b"forgotten");
+    assert_eq!(phrase.split(' ').count(), 12);
+    w.call(a, AppRequest::SetToken(AppToken::NULL))
+        .expect("token");
+    w.call(b, AppRequest::RegisterApi(api())).expect("register");
+    let mine = ghid(w.call(a, new_obj(true, b"mine")));
+    let shared = ghid(w.call(a, new_obj(true, b"ours")));
+    assert_eq!(
+        w.call(
+            a,
+            AppRequest::Share {
+                address: shared,
+                recipient: bob,
+            },
+        ),
+        Ok(AppReply::Done)
+    );
+    w.settle(100_000);
+    let from_bob = ghid(w.call(b, new_obj(true, b"bob's")));
+    w.call(
+        b,
+        AppRequest::Share {
+            address: from_bob,
+            recipient: alice,
+        },
+    )
+    .expect("bob shares");
+    w.settle(100_000);
+
+    // The device and the password are gone.
+    w.crash(a);
+    let r = w.recover_device("alice-new", user, &phrase.to_uppercase(), b"new pw");
+    w.settle(100_000);
+    assert_eq!(w.devices[r].ready, Some((user, alice)));
+    assert_eq!(w.devices[r].login_failed, None);
+    assert_eq!(w.engine(r).loading(), 0, "the account state is read");
+    assert_eq!(object(w.call(r, AppRequest::Get(mine))).state, b"mine");
+    assert_eq!(object(w.call(r, AppRequest::Get(shared))).state, b"ours");
+    assert_eq!(object(w.call(r, AppRequest::Get(from_bob))).state, b"bob's");
+    // Other agents' updates still arrive, both ways.
+    assert_eq!(object(w.call(b, AppRequest::Get(shared))).state, b"ours");
+    w.call(
+        b,
+        AppRequest::Update {
+            address: shared,
+            state: b"bob was here".to_vec(),
+        },
+    )
+    .expect_err("bob cannot write alice's object");
+    w.call(
+        b,
+        AppRequest::Update {
+            address: from_bob,
+            state: b"bob's v2".to_vec(),
+        },
+    )
+    .expect("bob updates his");
+    w.settle(100_000);
+    assert_eq!(updates(&w, r, &from_bob), vec![b"bob's v2".to_vec()]);
+    w.call(
+        r,
+        AppRequest::Update {
+            address: shared,
+            state: b"ours v2".to_vec(),
+        },
+    )
+    .expect("alice updates hers");
+    w.settle(100_000);
+    assert_eq!(updates(&w, b, &shared), vec![b"ours v2".to_vec()]);
+    // The new password opens it, the old one no longer does, and the
+    // words still do (until replaced).
+    assert!(opens(&mut w, user, b"new pw"));
+    assert!(!opens(&mut w, user, b"forgotten"));
+    let again = w.recover_device("alice-third", user, &phrase, b"newer");
+    w.settle(100_000);
+    assert_eq!(w.devices[again].ready, Some((user, alice)));
+}
+
+#[test]
+fn replaced_or_foreign_words_open_nothing_and_change_nothing() {
+    let mut w = World::new(33);
+    let (a, user, alice) = w.new_agent("alice", b"pw");
+    let (c, carol_user, _) = w.new_agent("carol", b"c");
+    w.settle(100_000);
+    assert_eq!(
+        w.call(
+            a,
+            AppRequest::RecoveryWords {
+                password: SecretBytes::new(b"wrong"),
+            },
+        ),
+        Err(Error::WrongPassword)
+    );
+    let leaked = words(&mut w, a, b"pw");
+    let fresh = words(&mut w, a, b"pw");
+    assert_ne!(leaked, fresh);
+    let carols = words(&mut w, c, b"c");
+    w.settle(100_000);
+
+    for (name, phrase) in [("leaked", &leaked), ("carol's", &carols)] {
+        let d = w.recover_device(name, user, phrase, b"thief");
+        w.settle(100_000);
+        assert_eq!(
+            w.devices[d].login_failed,
+            Some(Error::WrongRecoveryWords),
+            "{name}"
+        );
+        assert!(w.devices[d].ready.is_none());
+        assert!(w.devices[d].store.is_empty(), "{name}: nothing written");
+    }
+    assert!(opens(&mut w, user, b"pw"), "the password still opens it");
+    // Words of the right form that were never made: the same answer.
+    let never = hypergolix_core::engine::recovery::words_of(&[0x5a; 16]).expect("words");
+    let d = w.recover_device("guess", user, &never, b"thief");
+    w.settle(100_000);
+    assert_eq!(w.devices[d].login_failed, Some(Error::WrongRecoveryWords));
+
+    // Not a phrase at all: refused before anything is asked of the server.
+    let bad = (1..12)
+        .map(|i| {
+            let mut v: Vec<&str> = fresh.split(' ').collect();
+            v.swap(0, i);
+            v.join(" ")
+        })
+        .find(|b| hypergolix_core::engine::recovery::parse_words(b).is_err())
+        .expect("a swap the checksum catches");
+    let d = w.add_device("typo");
+    let e = w.devices[d]
+        .engine
+        .as_mut()
+        .expect("engine")
+        .recover(user, &bad, b"x")
+        .expect_err("a checksum failure");
+    assert!(matches!(e, Error::BadRecoveryWords(_)), "{e:?}");
+
+    let ok = w.recover_device("alice-new", user, &fresh, b"new");
+    w.settle(100_000);
+    assert_eq!(w.devices[ok].ready, Some((user, alice)));
+    let _ = carol_user;
+}
+
+#[test]
+fn words_made_with_the_account_open_it() {
+    let mut w = World::new(34);
+    let d = w.add_device("alice");
+    let (step, phrase) = w.devices[d]
+        .engine
+        .as_mut()
+        .expect("engine")
+        .create_account_with_words(b"pw")
+        .expect("create");
+    w.apply(d, step);
+    w.connect(d);
+    let (user, alice) = w.devices[d].ready.expect("ready");
+    let g = ghid(w.call(d, new_obj(true, b"first")));
+    w.settle(100_000);
+    let r = w.recover_device("alice-new", user, &phrase, b"new");
+    w.settle(100_000);
+    assert_eq!(w.devices[r].ready, Some((user, alice)));
+    assert_eq!(object(w.call(r, AppRequest::Get(g))).state, b"first");
+    assert!(opens(&mut w, user, b"new"));
+}
