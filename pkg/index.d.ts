@@ -165,7 +165,8 @@ export class Engine {
    * `timeoutMs` (default 30 s), or `closed` if the engine stops first.
    */
   synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
-  changePassword(password: string): Promise<void>;
+  /** Needs the current password; the server must be connected. */
+  changePassword(current: string, password: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -206,7 +207,8 @@ export class SharedEngine {
   link(): Promise<HypergolixLink>;
   status(): Promise<EngineStatus>;
   synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
-  changePassword(password: string): Promise<void>;
+  /** Needs the current password; the server must be connected. */
+  changePassword(current: string, password: string): Promise<void>;
   /** Locks it for every tab. */
   close(): Promise<void>;
 }

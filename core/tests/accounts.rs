@@ -253,4 +253,10 @@ fn words_made_with_the_account_open_it() {
     assert_eq!(w.devices[r].ready, Some((user, alice)));
     assert_eq!(object(w.call(r, AppRequest::Get(g))).state, b"first");
     assert!(opens(&mut w, user, b"new"));
+    // The root named them from the start: new words replace them.
+    let _ = words(&mut w, d, b"new");
+    w.settle(100_000);
+    let old = w.recover_device("with-the-first", user, &phrase, b"x");
+    w.settle(100_000);
+    assert_eq!(w.devices[old].login_failed, Some(Error::WrongRecoveryWords));
 }

@@ -11,6 +11,7 @@ const DOCS: &[&str] = &[
     "docs/engine.md",
     "docs/protocol/persistence.md",
     "docs/protocol/revocation.md",
+    "docs/protocol/accounts.md",
 ];
 
 const SOURCES: &[&str] = &[

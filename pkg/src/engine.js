@@ -247,9 +247,14 @@ export class Engine {
     return syncedWithin(this.#wasm.whenSynced(), () => this.status(), timeoutMs);
   }
 
-  /** Changes the account's password (and this browser's lock). */
-  changePassword(password) {
-    return call(() => this.#wasm.changePassword(password));
+  /**
+   * Changes the account's password (and this browser's lock), given the
+   * current one: it is checked against the account on the server (so the
+   * server must be connected: `not_ready` if not). Resolves once the new
+   * password opens the account everywhere; `wrong_password` changes nothing.
+   */
+  changePassword(current, password) {
+    return call(() => this.#wasm.changePassword(current, password));
   }
 
   /** Stops the engine; resolves when its last write is stored. */

@@ -122,8 +122,8 @@ export function serveEngines(scope = globalThis) {
       const { engine } = current(database);
       return { ...(await engine.synced({ timeoutMs })), online: engine.online };
     },
-    async changePassword({ database, password }) {
-      await current(database).engine.changePassword(password);
+    async changePassword({ database, current: now, password }) {
+      await current(database).engine.changePassword(now, password);
       return null;
     },
     close: ({ database, reason }) => serial(database, async () => {
@@ -447,8 +447,8 @@ export class SharedEngine {
     return s;
   }
 
-  /** Changes the account's password (and this browser's lock). */
-  async changePassword(password) { await this.#call('changePassword', { password }); }
+  /** Changes the account's password (and this browser's lock), given the current one. */
+  async changePassword(current, password) { await this.#call('changePassword', { current, password }); }
 
   /** Locks the engine for every tab (resolves once its last write is stored). */
   async close() {

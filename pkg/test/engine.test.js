@@ -73,6 +73,18 @@ test('engines in Node: share, live updates, a second device, refusals', async ()
     Engine.login({ server, userId: a.userId, password: 'wrong', storage: 'memory', onLog: quiet }),
     (e) => e instanceof HypergolixError && e.kind === 'wrong_password',
   );
+  // A password change needs the current password, checked against the
+  // account on the server: the second device changes it, the first (which
+  // never saw that) is asked with the new one. Both keep working.
+  await assert.rejects(a2.changePassword('not it', 'pw a2'), (e) => e.kind === 'wrong_password');
+  await a2.changePassword('pw a', 'pw a2');
+  await assert.rejects(a.changePassword('pw a', 'x'), (e) => e.kind === 'wrong_password');
+  await assert.rejects(
+    Engine.login({ server, userId: a.userId, password: 'pw a', storage: 'memory', onLog: quiet }),
+    (e) => e.kind === 'wrong_password',
+  );
+  const a3 = await Engine.login({ server, userId: a.userId, password: 'pw a2', storage: 'memory', onLog: quiet });
+  await a3.close();
   await assert.rejects(
     Engine.login({ server: 'ws://127.0.0.1:9/', userId: a.userId, password: 'pw a', storage: 'memory', timeoutMs: 1000, onLog: quiet }),
     (e) => e.kind === 'unreachable',

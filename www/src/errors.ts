@@ -26,6 +26,8 @@ export function explain(e: unknown, server?: string): string {
       return `Cannot reach the server${server ? ` at ${server}` : ''}. Check the address and your connection, then try again.`;
     case 'timeout':
       return 'The server did not answer in time. Try again in a moment.';
+    case 'not_ready':
+      return 'Not connected to the server right now: this needs it. Try again once online.';
     case 'in_use':
       return 'This account is open in another tab (perhaps of an older version of this app): close the other Hypergolix tabs, then reload this one.';
     case 'storage':

@@ -7,12 +7,14 @@ import { app, DATABASE, remembered } from './main';
 import { passwordWithStrength } from './welcome';
 
 export function showSettings(engine: SharedEngine, close: () => void): HTMLElement {
+  const current = h('input', { type: 'password', name: 'current', autocomplete: 'current-password', required: true });
   const { input: pw, row } = passwordWithStrength('New password', 'new-password');
   const again = h('input', { type: 'password', name: 'again', autocomplete: 'new-password', required: true });
   const pwMsg = h('p', { role: 'status' });
   const change = h('button', { type: 'submit' }, 'Change password');
   const pwForm = h('form', { 'aria-labelledby': 'pw-h' },
-    h('h3', { id: 'pw-h' }, 'Password'), row, field('New password again', again), change, pwMsg);
+    h('h3', { id: 'pw-h' }, 'Password'), field('Current password', current), row,
+    field('New password again', again), change, pwMsg);
   pwForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     pwMsg.className = '';
@@ -21,7 +23,8 @@ export function showSettings(engine: SharedEngine, close: () => void): HTMLEleme
     change.disabled = true;
     pwMsg.textContent = 'Changing…';
     try {
-      await engine.changePassword(pw.value);
+      await engine.changePassword(current.value, pw.value);
+      current.value = '';
       pw.value = '';
       again.value = '';
       pwMsg.textContent = 'Password changed, for every device of this account.';

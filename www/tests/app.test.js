@@ -274,8 +274,13 @@ test('freeze, change the password, delete this browser’s copy', { timeout: 180
   // A new password, for every device of the account.
   await page.getByRole('button', { name: 'Settings' }).click();
   const pw = page.getByRole('form', { name: 'Password' });
+  // The current password first: a wrong one changes nothing.
+  await pw.getByLabel('Current password').fill('not the password');
   await pw.getByLabel('New password', { exact: true }).fill('second password 2');
   await pw.getByLabel('New password again').fill('second password 2');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.getByText('Wrong password').waitFor({ timeout: 30_000 });
+  await pw.getByLabel('Current password').fill('first password 1');
   await pw.getByRole('button', { name: 'Change password' }).click();
   await pw.getByText('Password changed').waitFor({ timeout: 30_000 });
   await synced(page);

@@ -43,7 +43,10 @@ pub fn words_of(entropy: &[u8; ENTROPY_LEN]) -> Result<Zeroizing<String>> {
 /// what is wrong (the number of words, which word is not in the list, or
 /// the checksum: a word mistyped into another word of the list).
 pub fn parse_words(phrase: &str) -> Result<Entropy> {
-    let words: Vec<String> = phrase.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<String> = phrase
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
     let words = Zeroizing::new(words);
     if words.len() != WORD_COUNT {
         return Err(Error::BadRecoveryWords(format!(

@@ -23,7 +23,7 @@ export async function inPage(server: string, password: string, friend: Ghid): Pr
   const s: EngineStatus = await engine.status();
   const n: number = s.loading + s.pending.length;
   await engine.synced({ timeoutMs: 1000 });
-  await engine.changePassword('new');
+  await engine.changePassword('old', 'new');
   await Engine.deleteDatabase('hypergolix');
   await again.close();
   await engine.close();

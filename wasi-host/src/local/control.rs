@@ -336,6 +336,13 @@ pub fn start_background(args: &StartArgs) -> Result<()> {
                 println!("apps connect on: {}", ipc_url(&p.ipc));
                 println!("log: {}", log.display());
                 println!("stop it with: hypergolix stop");
+                if fresh && args.login.is_none() {
+                    // Never in the log: the words are made on request.
+                    println!(
+                        "recovery words (they restore the account if the password is lost): \
+                         make them with `hypergolix recovery-words`"
+                    );
+                }
                 return Ok(());
             }
         }
