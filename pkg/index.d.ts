@@ -114,6 +114,11 @@ export interface EngineOptions {
   userId?: Ghid | string;
   /** A new account (the database must hold none). */
   create?: boolean;
+  /**
+   * With `userId`: recover the account with its 12 recovery words, `password`
+   * becoming its new password (see `Engine.recover`).
+   */
+  recoveryWords?: string;
   /** The IndexedDB database (default "hypergolix"). */
   database?: string;
   /** "indexeddb" (default where there is IndexedDB) or "memory" (nothing kept). */
@@ -145,6 +150,12 @@ export class Engine {
   static create(options: Omit<EngineOptions, 'create' | 'userId'>): Promise<Engine>;
   /** An existing account: this browser's copy, or fetched from the server. */
   static login(options: Omit<EngineOptions, 'create' | 'userId'> & { userId: Ghid | string }): Promise<Engine>;
+  /**
+   * The password is lost: the account back from its recovery words, under a
+   * new `password`. Rejects with `wrong_recovery_words` or
+   * `bad_recovery_words`, changing nothing.
+   */
+  static recover(options: Omit<EngineOptions, 'create' | 'userId' | 'recoveryWords'> & { userId: Ghid | string; recoveryWords: string }): Promise<Engine>;
   /** Deletes this browser's copy of an account (default database "hypergolix"). */
   static deleteDatabase(name?: string): Promise<void>;
   /** Set before `open`, `create` or `login` resolves. */
@@ -167,6 +178,10 @@ export class Engine {
   synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
   /** Needs the current password; the server must be connected. */
   changePassword(current: string, password: string): Promise<void>;
+  /** The words made with a new account (`create`), once; then null. */
+  takeRecoveryWords(): string | null;
+  /** New recovery words (the old ones stop working); needs the current password. */
+  recoveryWords(password: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -187,6 +202,7 @@ export class EngineHost {
   open(options: Omit<EngineOptions, 'onLog'>): Promise<SharedEngine>;
   create(options: Omit<EngineOptions, 'create' | 'userId' | 'onLog'>): Promise<SharedEngine>;
   login(options: Omit<EngineOptions, 'create' | 'userId' | 'onLog'> & { userId: Ghid | string }): Promise<SharedEngine>;
+  recover(options: Omit<EngineOptions, 'create' | 'userId' | 'recoveryWords' | 'onLog'> & { userId: Ghid | string; recoveryWords: string }): Promise<SharedEngine>;
   /** Locks the engine for every tab, then deletes this browser's copy. */
   deleteDatabase(database?: string): Promise<void>;
 }
@@ -209,6 +225,9 @@ export class SharedEngine {
   synced(options?: { timeoutMs?: number }): Promise<EngineStatus>;
   /** Needs the current password; the server must be connected. */
   changePassword(current: string, password: string): Promise<void>;
+  /** The words made with a new account, in the tab that created it, once; then null. */
+  takeRecoveryWords(): string | null;
+  recoveryWords(password: string): Promise<string>;
   /** Locks it for every tab. */
   close(): Promise<void>;
 }

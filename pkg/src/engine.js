@@ -169,6 +169,21 @@ export class Engine {
     return Engine.open(options);
   }
 
+  /**
+   * Recovers an account whose password is lost, with its recovery words:
+   * `{ server, userId, recoveryWords, password, ... }`, `password` being the
+   * new one. A copy of the account this browser holds (locked under the lost
+   * password) is replaced once the words opened it; words that do not open
+   * it (`wrong_recovery_words`) or are mistyped (`bad_recovery_words`)
+   * change nothing.
+   */
+  static async recover(options) {
+    if (options?.userId === undefined || typeof options?.recoveryWords !== 'string') {
+      throw new HypergolixError('recover needs a userId and the recoveryWords', { kind: 'bad_option' });
+    }
+    return Engine.open(options);
+  }
+
   /** Deletes this browser's copy of an account (default database `hypergolix`). */
   static async deleteDatabase(name = 'hypergolix') {
     const Wasm = await loadWasm();
@@ -255,6 +270,23 @@ export class Engine {
    */
   changePassword(current, password) {
     return call(() => this.#wasm.changePassword(current, password));
+  }
+
+  /**
+   * The recovery words made with a new account (`Engine.create`), once; then
+   * null. Show them to the user with a warning, and keep them nowhere.
+   */
+  takeRecoveryWords() {
+    return this.#wasm.takeRecoveryWords() ?? null;
+  }
+
+  /**
+   * New recovery words (words made before stop opening the account), given
+   * the current password: checked against the account on the server, which
+   * must be connected. Resolves to the 12 words, to show once.
+   */
+  recoveryWords(password) {
+    return call(() => this.#wasm.recoveryWords(password));
   }
 
   /** Stops the engine; resolves when its last write is stored. */

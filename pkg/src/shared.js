@@ -110,7 +110,8 @@ export function serveEngines(scope = globalThis) {
         generations += 1;
         const slot = { engine, generation: generations };
         engines.set(database, slot);
-        return info(slot);
+        // A new account's words go to the tab that made it, and no other.
+        return { ...info(slot), recoveryWords: engine.takeRecoveryWords() };
       });
     },
     async info({ database }) { return info(current(database)); },
@@ -126,6 +127,7 @@ export function serveEngines(scope = globalThis) {
       await current(database).engine.changePassword(now, password);
       return null;
     },
+    recoveryWords: ({ database, password }) => current(database).engine.recoveryWords(password),
     close: ({ database, reason }) => serial(database, async () => {
       await shut(database, reason ?? 'locked');
       return null;
@@ -320,6 +322,14 @@ export class EngineHost {
   /** As `Engine.create`. */
   create(options) { return this.open({ ...options, create: true }); }
 
+  /** As `Engine.recover`. */
+  recover(options) {
+    if (options?.userId === undefined || typeof options?.recoveryWords !== 'string') {
+      return Promise.reject(new HypergolixError('recover needs a userId and the recoveryWords', { kind: 'bad_option' }));
+    }
+    return this.open(options);
+  }
+
   /** As `Engine.login`. */
   login(options) {
     if (options?.userId === undefined) {
@@ -376,6 +386,7 @@ class PortSocket {
 /**
  * An engine running in the shared worker, as this tab sees it: the same
  * members as `Engine` (`link()`, `status()`, `synced()`, `changePassword()`,
+ * `recoveryWords()`, `takeRecoveryWords()`,
  * `close()`, `userId`, `identity`, `online`, `server`, `database`), plus
  * `onClosed(fn)`: told when any tab locks it (or deletes its copy).
  */
@@ -384,11 +395,24 @@ export class SharedEngine {
   #info;
   #closed = null;
   #onClosed = [];
+  #words = null;
 
   constructor(host, info) {
     this.#host = host;
-    this.#info = info;
+    const { recoveryWords, ...rest } = info;
+    this.#info = rest;
+    this.#words = recoveryWords ?? null;
   }
+
+  /** As `Engine.takeRecoveryWords` (in the tab that created the account). */
+  takeRecoveryWords() {
+    const w = this.#words;
+    this.#words = null;
+    return w;
+  }
+
+  /** As `Engine.recoveryWords`. */
+  recoveryWords(password) { return this.#call('recoveryWords', { password }); }
 
   get database() { return this.#info.database; }
   get server() { return this.#info.server; }

@@ -105,6 +105,57 @@ test('engines in Node: share, live updates, a second device, refusals', async ()
   await assert.rejects(a.link(), (e) => e instanceof HypergolixError && e.kind === 'closed');
 });
 
+test('recovery words: made with the account, replaced, and recovering it in a new engine', async () => {
+  const server = await serve('recovery');
+  const a = await Engine.create({ server, password: 'lost', storage: 'memory', onLog: quiet });
+  const words = a.takeRecoveryWords();
+  assert.equal(words.split(' ').length, 12);
+  assert.equal(a.takeRecoveryWords(), null, 'handed over once');
+  const la = await a.link();
+  await la.newToken();
+  const note = await la.newObj('kept');
+  await a.synced();
+
+  // Mistyped, or of the right form and never made: refused, nothing opened.
+  const swapped = words.split(' ');
+  [swapped[0], swapped[1]] = [swapped[1], swapped[0]];
+  const attempts = [
+    [swapped.join(' '), ['bad_recovery_words', 'wrong_recovery_words']],
+    ['abandon ability able', ['bad_recovery_words']],
+    ['legal winner thank year wave sausage worth useful legal winner thank yellow', ['wrong_recovery_words']],
+  ];
+  for (const [recoveryWords, kinds] of attempts) {
+    await assert.rejects(
+      Engine.recover({ server, userId: a.userId, recoveryWords, password: 'new', storage: 'memory', onLog: quiet }),
+      (e) => e instanceof HypergolixError && kinds.includes(e.kind),
+    );
+  }
+  // The words, as someone types them: the account, under a new password.
+  const b = await Engine.recover({
+    server, userId: a.userId, recoveryWords: `  ${words.toUpperCase()} `, password: 'new', storage: 'memory', onLog: quiet,
+  });
+  assert.ok(b.identity.equals(a.identity));
+  const lb = await b.link();
+  assert.equal(text((await lb.get(note.address)).state), 'kept');
+  await b.synced();
+  await assert.rejects(
+    Engine.login({ server, userId: a.userId, password: 'lost', storage: 'memory', onLog: quiet }),
+    (e) => e.kind === 'wrong_password',
+  );
+  // New words need the password; the old ones then open nothing.
+  await assert.rejects(b.recoveryWords('lost'), (e) => e.kind === 'wrong_password');
+  const fresh = await b.recoveryWords('new');
+  assert.notEqual(fresh, words);
+  await assert.rejects(
+    Engine.recover({ server, userId: a.userId, recoveryWords: words, password: 'x', storage: 'memory', onLog: quiet }),
+    (e) => e.kind === 'wrong_recovery_words',
+  );
+  const c = await Engine.recover({ server, userId: a.userId, recoveryWords: fresh, password: 'newer', storage: 'memory', onLog: quiet });
+  assert.ok(c.identity.equals(a.identity));
+  for (const l of [la, lb]) l.close();
+  await Promise.all([a.close(), b.close(), c.close()]);
+});
+
 test('synced() waits for the server, names what is pending, and ends with the engine', async () => {
   const port = await freePort();
   let server = await serve('synced', port);

@@ -14,7 +14,7 @@ use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::StreamExt;
 use hypergolix_core::engine::keys::lock_storage_key;
-use hypergolix_core::engine::{KdfParams, SessionId, Step};
+use hypergolix_core::engine::{AppReply, KdfParams, SessionId, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
 use hypergolix_core::wire::ipc::GhidDialect;
@@ -47,6 +47,11 @@ pub enum Event {
         Zeroizing<Vec<u8>>,
         Zeroizing<Vec<u8>>,
         oneshot::Sender<Result<()>>,
+    ),
+    /// New recovery words (the current password; told the words).
+    RecoveryWords(
+        Zeroizing<Vec<u8>>,
+        oneshot::Sender<Result<Zeroizing<String>>>,
     ),
     /// Report progress.
     Status(oneshot::Sender<Progress>),
@@ -89,8 +94,19 @@ struct AppSink {
     on_close: Function,
 }
 
-/// A password change under way: the new password, and who waits.
-type Changing = (Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>);
+/// An account change under way, and who waits for it.
+enum Changing {
+    /// A password change: the new password (the storage key is re-locked
+    /// under it once the account took it).
+    Password(Zeroizing<Vec<u8>>, oneshot::Sender<Result<()>>),
+    /// New recovery words.
+    Words(oneshot::Sender<Result<Zeroizing<String>>>),
+}
+
+/// Refusal of a second account change while one is under way.
+fn busy() -> WebError {
+    WebError::BadOption("an account change is already under way".into())
+}
 
 /// The loop's state. Built by `WebEngine::open`, then moved into [`run`].
 pub struct Host {
@@ -102,6 +118,9 @@ pub struct Host {
     pub(crate) status: Rc<RefCell<Status>>,
     /// Written with the next store batch (a new account's lock record).
     pub(crate) pending_meta: Option<Meta>,
+    /// The next store batch first removes every record held (a recovery
+    /// over a copy whose password is lost).
+    pub(crate) pending_replace: bool,
     /// Told once apps may come in (the service's `Loaded`), or that the
     /// login failed.
     pub(crate) ready: Option<oneshot::Sender<Result<(Ghid, Ghid)>>>,
@@ -120,7 +139,7 @@ pub struct Host {
     /// storage key with once the account took it) and who waits for it.
     changing: Option<Changing>,
     /// The engine's answer to the host's own request, once it came.
-    host_reply: Option<std::result::Result<(), hypergolix_core::Error>>,
+    host_reply: Option<std::result::Result<AppReply, hypergolix_core::Error>>,
 }
 
 impl Host {
@@ -144,6 +163,7 @@ impl Host {
             stop_link: Some(stop_link),
             status,
             pending_meta: None,
+            pending_replace: false,
             ready: None,
             wake: None,
             armed: None,
@@ -167,7 +187,10 @@ impl Host {
         self.outputs(step.early);
         if !step.store.is_empty() {
             let meta = self.pending_meta.take();
-            self.store.apply(&step.store, meta.as_ref()).await?;
+            let replace = std::mem::take(&mut self.pending_replace);
+            self.store
+                .apply_replacing(&step.store, meta.as_ref(), replace)
+                .await?;
         }
         self.outputs(step.then);
         self.arm();
@@ -259,7 +282,7 @@ impl Host {
                     }
                 }
                 Output::Log(l) => self.say(&l),
-                Output::HostReply(r) => self.host_reply = Some(r.map(|_| ())),
+                Output::HostReply(r) => self.host_reply = Some(r),
             }
         }
     }
@@ -310,9 +333,7 @@ impl Host {
             }
             Event::ChangePassword(current, new, done) => {
                 if self.changing.is_some() {
-                    let _ = done.send(Err(WebError::BadOption(
-                        "a password change is already under way".into(),
-                    )));
+                    let _ = done.send(Err(busy()));
                     return Ok(());
                 }
                 let out = match self.service.change_password(&current, &new) {
@@ -322,7 +343,23 @@ impl Host {
                         return Ok(());
                     }
                 };
-                self.changing = Some((new, done));
+                self.changing = Some(Changing::Password(new, done));
+                self.apply(out).await?;
+                return self.finish_change().await;
+            }
+            Event::RecoveryWords(password, done) => {
+                if self.changing.is_some() {
+                    let _ = done.send(Err(busy()));
+                    return Ok(());
+                }
+                let out = match self.service.recovery_words(&password) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let _ = done.send(Err(e.into()));
+                        return Ok(());
+                    }
+                };
+                self.changing = Some(Changing::Words(done));
                 self.apply(out).await?;
                 return self.finish_change().await;
             }
@@ -348,15 +385,29 @@ impl Host {
         self.finish_change().await
     }
 
-    /// Once the engine answered a password change: the storage key is
-    /// locked under the new password (so this browser opens with it), and
-    /// the caller is told. A store failure stops the loop.
+    /// Once the engine answered an account change: after a password
+    /// change the storage key is locked under the new password (so this
+    /// browser opens with it); the caller is told. A store failure stops
+    /// the loop.
     async fn finish_change(&mut self) -> Result<()> {
         let Some(reply) = self.host_reply.take() else {
             return Ok(());
         };
-        let Some((new, done)) = self.changing.take() else {
-            return Ok(());
+        let (new, done) = match self.changing.take() {
+            None => return Ok(()),
+            Some(Changing::Words(done)) => {
+                let _ = done.send(match reply {
+                    Ok(AppReply::Words(w)) => String::from_utf8(w.0.to_vec())
+                        .map(Zeroizing::new)
+                        .map_err(|_| WebError::Storage("recovery words that are not text".into())),
+                    Ok(_) => Err(WebError::Storage(
+                        "the engine answered something else".into(),
+                    )),
+                    Err(e) => Err(e.into()),
+                });
+                return Ok(());
+            }
+            Some(Changing::Password(new, done)) => (new, done),
         };
         if let Err(e) = reply {
             let _ = done.send(Err(e.into()));
@@ -456,6 +507,9 @@ pub async fn run(mut host: Host, first: Step<Output>, mut events: UnboundedRecei
                 let _ = done.send(());
             }
             Event::ChangePassword(_, _, done) => {
+                let _ = done.send(Err(WebError::Closed));
+            }
+            Event::RecoveryWords(_, done) => {
                 let _ = done.send(Err(WebError::Closed));
             }
             _ => {}

@@ -92,6 +92,8 @@ struct Options {
     password: Zeroizing<Vec<u8>>,
     user_id: Option<Ghid>,
     create: bool,
+    /// With `user_id`: recover the account with these words, under `password`.
+    recovery_words: Option<Zeroizing<String>>,
     database: String,
     storage: StoreKind,
     on_log: Option<Function>,
@@ -154,6 +156,16 @@ impl Options {
                     .into(),
             ));
         }
+        let recovery_words = string(o, "recoveryWords")?.map(Zeroizing::new);
+        if let Some(w) = &recovery_words {
+            if user_id.is_none() {
+                return Err(WebError::BadOption(
+                    "`recoveryWords` recover an existing account: give its `userId` too".into(),
+                ));
+            }
+            // A mistyped phrase is refused before anything is opened.
+            hypergolix_core::engine::recovery::parse_words(w)?;
+        }
         let storage = match string(o, "storage")?.as_deref() {
             None | Some("indexeddb") => StoreKind::IndexedDb,
             Some("memory") => StoreKind::Memory,
@@ -183,6 +195,7 @@ impl Options {
             password,
             user_id,
             create,
+            recovery_words,
             database: string(o, "database")?.unwrap_or_else(|| DEFAULT_DATABASE.into()),
             storage,
             on_log,
@@ -215,6 +228,9 @@ struct Inner {
     next_session: Cell<u32>,
     database: String,
     server: String,
+    /// A new account's recovery words until `takeRecoveryWords` hands
+    /// them over (once).
+    words: RefCell<Option<Zeroizing<String>>>,
 }
 
 impl Inner {
@@ -262,6 +278,11 @@ struct Start {
     outputs: hypergolix_core::engine::Step<hypergolix_core::service::Output>,
     storage_key: Zeroizing<[u8; 32]>,
     meta: Option<Meta>,
+    /// The first write replaces every record held (a recovery over a copy
+    /// whose password is lost).
+    replace: bool,
+    /// A new account's recovery words, to be shown once.
+    words: Option<Zeroizing<String>>,
 }
 
 /// The host's clock for the service, in milliseconds: `performance.now()`
@@ -302,7 +323,7 @@ fn start(
             let key = random32()?;
             let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
             let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
-            let outputs = service.create_account(&opts.password)?;
+            let (outputs, words) = service.create_account_with_words(&opts.password)?;
             let user_id = service.engine().user_id().ok_or(WebError::Core(
                 hypergolix_core::Error::NotReady("no account"),
             ))?;
@@ -314,6 +335,40 @@ fn start(
                     user_id,
                     locked_key: locked,
                 }),
+                replace: false,
+                words: Some(words),
+            })
+        }
+        // Recovery: on a new device, or over this browser's copy of the same
+        // account (locked under a password that is lost). The copy is
+        // replaced only by the first write, which comes once the words
+        // opened the account: wrong words leave it as it was.
+        (false, held, Some(user_id)) if opts.recovery_words.is_some() => {
+            if let Some(m) = held.as_ref().filter(|m| m.user_id != user_id) {
+                return Err(WebError::OtherAccount {
+                    database: opts.database.clone(),
+                    held: m.user_id.to_text(),
+                    asked: user_id.to_text(),
+                });
+            }
+            let words = opts
+                .recovery_words
+                .as_ref()
+                .ok_or_else(|| WebError::BadOption("no recovery words".into()))?;
+            let key = random32()?;
+            let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
+            let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
+            let outputs = service.open_recover(user_id, words, &opts.password, now())?;
+            Ok(Start {
+                service,
+                outputs,
+                storage_key: key,
+                meta: Some(Meta {
+                    user_id,
+                    locked_key: locked,
+                }),
+                replace: held.is_some(),
+                words: None,
             })
         }
         (false, Some(m), asked) => {
@@ -345,6 +400,8 @@ fn start(
                 outputs,
                 storage_key: key,
                 meta: None,
+                replace: false,
+                words: None,
             })
         }
         (false, None, Some(user_id)) => {
@@ -362,6 +419,8 @@ fn start(
                     user_id,
                     locked_key: locked,
                 }),
+                replace: false,
+                words: None,
             })
         }
         (false, None, None) => Err(WebError::NoAccount(opts.database.clone())),
@@ -376,6 +435,10 @@ impl WebEngine {
     /// - `create: true`: a new account (the database must hold none);
     /// - `userId`: an existing account — unlocked from this browser's
     ///   database if it holds it, else fetched from the server (a new device);
+    /// - `recoveryWords` with `userId`: recover the account with its 12
+    ///   recovery words and set `password` as its new password (the
+    ///   password is lost); a copy of it this browser holds, which the
+    ///   lost password locked, is replaced once the words opened it;
     /// - neither: the account this browser's database holds;
     /// - `database` (default `"hypergolix"`): the IndexedDB database;
     /// - `storage`: `"indexeddb"` (default) or `"memory"` (nothing kept);
@@ -408,7 +471,7 @@ impl WebEngine {
         };
         let prepared = async {
             let held = store.meta().await?;
-            let records = if held.is_some() && !opts.create {
+            let records = if held.is_some() && !opts.create && opts.recovery_words.is_none() {
                 Some(store.load().await?)
             } else {
                 None
@@ -441,6 +504,7 @@ impl WebEngine {
             log.clone(),
         );
         host.pending_meta = s.meta;
+        host.pending_replace = s.replace;
         let (ready_tx, ready_rx) = oneshot::channel();
         host.ready = Some(ready_tx);
 
@@ -461,6 +525,7 @@ impl WebEngine {
                 next_session: Cell::new(1),
                 database: opts.database.clone(),
                 server: opts.server.clone(),
+                words: RefCell::new(s.words),
             }),
         };
         // The service's policy bounds the wait (`timeoutMs`).
@@ -584,6 +649,32 @@ impl WebEngine {
             inner.send(Event::ChangePassword(current, password, tx))?;
             match rx.await {
                 Ok(r) => r.map(|()| JsValue::UNDEFINED).map_err(Into::into),
+                Err(_) => Err(WebError::Closed.into()),
+            }
+        })
+    }
+
+    /// The recovery words made with a new account (`create: true`), once:
+    /// later calls, and engines that did not create their account, give
+    /// `undefined`. Show them to the user and keep them nowhere.
+    #[wasm_bindgen(js_name = takeRecoveryWords)]
+    pub fn take_recovery_words(&self) -> Option<String> {
+        self.inner.words.borrow_mut().take().map(|w| w.to_string())
+    }
+
+    /// New recovery words for the account, given its current password
+    /// (checked against the account on the server, which must be
+    /// connected): resolves to the 12 words, to show once. Words made
+    /// before stop opening the account.
+    #[wasm_bindgen(js_name = recoveryWords)]
+    pub fn recovery_words(&self, password: String) -> Promise {
+        let inner = self.inner.clone();
+        let password = Zeroizing::new(password.into_bytes());
+        future_to_promise(async move {
+            let (tx, rx) = oneshot::channel();
+            inner.send(Event::RecoveryWords(password, tx))?;
+            match rx.await {
+                Ok(r) => r.map(|w| JsValue::from(w.as_str())).map_err(Into::into),
                 Err(_) => Err(WebError::Closed.into()),
             }
         })

@@ -298,9 +298,24 @@ impl LocalStore {
     /// Applies one engine batch (and the account record, the first time)
     /// atomically; durable when it returns.
     pub async fn apply(&self, writes: &[StoreWrite], meta: Option<&Meta>) -> Result<()> {
+        self.apply_replacing(writes, meta, false).await
+    }
+
+    /// [`LocalStore::apply`]; with `replace`, every record held before goes
+    /// in the same transaction (an account recovered over a copy locked
+    /// under a password that is lost: those records cannot be opened).
+    pub async fn apply_replacing(
+        &self,
+        writes: &[StoreWrite],
+        meta: Option<&Meta>,
+        replace: bool,
+    ) -> Result<()> {
         match self {
             LocalStore::Memory(m) => {
                 let mut m = m.borrow_mut();
+                if replace {
+                    m.records.clear();
+                }
                 if let Some(meta) = meta {
                     m.meta = Some(meta.clone());
                 }
@@ -331,6 +346,9 @@ impl LocalStore {
                     .map_err(|e| failed(what, &e))?;
                 let requests = || -> core::result::Result<(), JsValue> {
                     let records = tx.object_store(RECORDS)?;
+                    if replace {
+                        records.clear()?;
+                    }
                     for (k, v) in writes {
                         let key: JsValue = Uint8Array::from(k.as_slice()).into();
                         match v {

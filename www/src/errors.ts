@@ -26,6 +26,10 @@ export function explain(e: unknown, server?: string): string {
       return `Cannot reach the server${server ? ` at ${server}` : ''}. Check the address and your connection, then try again.`;
     case 'timeout':
       return 'The server did not answer in time. Try again in a moment.';
+    case 'wrong_recovery_words':
+      return 'Those recovery words do not open this account: check them and the user id (words replaced since no longer work).';
+    case 'bad_recovery_words':
+      return err.message ? `Check the recovery words: ${err.message.replace(/^these are not recovery words: /, '')}.` : 'Check the recovery words.';
     case 'not_ready':
       return 'Not connected to the server right now: this needs it. Try again once online.';
     case 'in_use':

@@ -6,6 +6,7 @@ import './style.css';
 import { EngineHost, HypergolixLink, type SharedEngine } from 'hypergolix';
 import { h, put } from './dom';
 import { explain } from './errors';
+import { showWords } from './recovery';
 import { showWelcome } from './welcome';
 import { showMain } from './objects';
 
@@ -59,6 +60,9 @@ export const app = {
   },
   async enter(engine: SharedEngine) {
     remembered.account = { userId: engine.userId.toString(), server: engine.server };
+    // A new account: its recovery words, once, before anything else.
+    const words = engine.takeRecoveryWords();
+    if (words) await showWords(root, words, false);
     await showMain(root, engine);
   },
   /** Uses the Hypergolix service of this computer (`hypergolix start`) instead. */

@@ -4,6 +4,7 @@ import type { SharedEngine } from 'hypergolix';
 import { field, h } from './dom';
 import { explain } from './errors';
 import { app, DATABASE, remembered } from './main';
+import { wordsSection } from './recovery';
 import { passwordWithStrength } from './welcome';
 
 export function showSettings(engine: SharedEngine, close: () => void): HTMLElement {
@@ -65,6 +66,7 @@ export function showSettings(engine: SharedEngine, close: () => void): HTMLEleme
   return h('section', { class: 'settings card', 'aria-labelledby': 'settings-h' },
     h('h2', { id: 'settings-h' }, 'Settings'),
     pwForm,
+    wordsSection(engine),
     h('h3', {}, 'This browser'),
     h('p', {}, 'Locking closes the account in every tab of this browser; your password unlocks it again. ',
       'Deleting removes this browser’s copy; log in again with your user id and password.'),

@@ -4,6 +4,7 @@ import { Ghid, type EngineHost, type SharedEngine } from 'hypergolix';
 import { field, h, put } from './dom';
 import { explain, said } from './errors';
 import { app, DATABASE, defaultServer, remembered } from './main';
+import { recover, recoverFields } from './recovery';
 import { scanButton } from './scan';
 import { strength } from './strength';
 
@@ -71,6 +72,21 @@ function engineForm(title: string, id: string, button: string, busy: string, fie
   return form;
 }
 
+/**
+ * Forgot the password: the recovery words and a new one. Over this
+ * browser's copy, it replaces the copy only once the words open the account.
+ */
+function recoverForm(host: EngineHost, userId: string | null, server: string | null): HTMLElement {
+  const { input: pw, row } = passwordWithStrength('New password', 'new-password');
+  const again = h('input', { type: 'password', name: 'again', autocomplete: 'new-password', required: true });
+  const srv = serverField();
+  if (server) srv.input.value = server;
+  const { fields, check } = recoverFields(userId, srv.row, row, again);
+  const form = engineForm('Recover with your recovery words', 'recover', 'Recover account', 'Recovering…', fields,
+    async () => recover(host, srv.input.value, pw.value, check(pw.value), DATABASE));
+  return h('details', { class: 'recover' }, h('summary', {}, 'Forgot your password?'), form);
+}
+
 export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string): void {
   const saved = remembered.account;
   const forms: HTMLElement[] = [];
@@ -81,6 +97,7 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
       h('p', {}, 'This browser holds the account ', h('code', { class: 'ghid' }, saved.userId), '.'),
       field('Password', pw),
     ], () => host.open({ server: saved.server, password: pw.value, database: DATABASE })));
+    forms.push(recoverForm(host, saved.userId, saved.server));
   } else {
     const { input: pw, row } = passwordWithStrength('Password', 'new-password');
     const again = h('input', { type: 'password', name: 'again', autocomplete: 'new-password', required: true });
@@ -113,6 +130,7 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
         server: lsrv.input.value, userId: user.value.trim(), password: lpw.value, database: DATABASE, timeoutMs: 20_000,
       });
     }));
+    forms.push(recoverForm(host, null, null));
   }
 
   // The service of this computer, where the user runs one and allows this page.

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HypergolixLink } from 'hypergolix';
 import {
-  accessible, browser, createAccount, edit, freePort, ids, logIn, newObject, openObject, profile, screenshot, serve, service,
-  shownText, synced, tab, waitForText,
+  accessible, browser, createAccount, createAccountWithWords, edit, freePort, ids, logIn, newObject, openObject, profile, screenshot, serve, service,
+  readWords, shownText, synced, tab, waitForText,
 } from './harness.js';
 
 /** Shares the opened object with `identity` through the form. */
@@ -228,6 +228,69 @@ test('wrong password, unreachable server, and a reload while offline', { timeout
   await openObject(page, note);
   assert.equal(await shownText(page), 'kept here');
   await screenshot(page, 'offline-reload');
+});
+
+test('recovery words: forgot the password, on this browser and on a new one', { timeout: 240_000 }, async () => {
+  const server = await serve('recovery', await freePort());
+  const b = await browser();
+  const page = await tab(await profile(b, server.url), server.url);
+  const { ids: me, words } = await createAccountWithWords(page, 'forgotten password 1');
+  assert.equal(words.split(' ').length, 12);
+  await synced(page);
+  const note = await newObject(page, 'kept by the words');
+  await synced(page);
+
+  // Locked, and the password is gone: the words, on this browser.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Lock (log out)' }).click();
+  await page.getByRole('form', { name: 'Unlock' }).waitFor();
+  const fill = async (p, wordsTyped, password) => {
+    await p.locator('summary', { hasText: 'Forgot your password?' }).click();
+    const form = p.getByRole('form', { name: 'Recover with your recovery words' });
+    await form.getByLabel('User id').fill(me.userId);
+    await form.getByLabel('Recovery words').fill(wordsTyped);
+    await form.getByLabel('New password', { exact: true }).fill(password);
+    await form.getByLabel('New password again').fill(password);
+    await form.getByRole('button', { name: 'Recover account' }).click();
+    return form;
+  };
+  const never = 'legal winner thank year wave sausage worth useful legal winner thank yellow';
+  const refused = await fill(page, never, 'second password 2');
+  await refused.getByRole('alert').filter({ hasText: 'do not open this account' }).waitFor({ timeout: 60_000 });
+  await screenshot(page, 'recover-wrong-words');
+  await refused.getByLabel('Recovery words').fill(words.toUpperCase());
+  await refused.getByRole('button', { name: 'Recover account' }).click();
+  assert.deepEqual(await ids(page), me);
+  await openObject(page, note);
+  assert.equal(await shownText(page), 'kept by the words');
+  await synced(page);
+  // This browser's copy is now locked by the new password.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Lock (log out)' }).click();
+  const unlock = page.getByRole('form', { name: 'Unlock' });
+  await unlock.getByLabel('Password').fill('second password 2');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  assert.deepEqual(await ids(page), me);
+
+  // New words in Settings (the password first); the old ones stop working.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  const rw = page.getByRole('form', { name: 'Recovery words' });
+  await rw.getByLabel('Current password').fill('second password 2');
+  await rw.getByRole('button', { name: 'Make new recovery words' }).click();
+  const fresh = (await readWords(page)).join(' ');
+  assert.notEqual(fresh, words);
+  await screenshot(page, 'new-recovery-words');
+
+  // A new device: the old words open nothing, the new ones the account.
+  const other = await tab(await profile(b, server.url), server.url);
+  const old = await fill(other, words, 'third password 3');
+  await old.getByRole('alert').filter({ hasText: 'do not open this account' }).waitFor({ timeout: 60_000 });
+  await old.getByLabel('Recovery words').fill(fresh);
+  await old.getByRole('button', { name: 'Recover account' }).click();
+  assert.deepEqual(await ids(other), me);
+  await openObject(other, note);
+  assert.equal(await shownText(other), 'kept by the words');
+  await accessible(other, 'recovered');
 });
 
 test("the local service's account, where it allows the page", { timeout: 120_000 }, async () => {

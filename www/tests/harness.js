@@ -116,11 +116,29 @@ export async function tab(context, url) {
 
 /** Fills and submits the create-account form; resolves to the user id shown. */
 export async function createAccount(page, password) {
+  return (await createAccountWithWords(page, password)).ids;
+}
+
+/** `createAccount`, and the recovery words the app shows once on the way. */
+export async function createAccountWithWords(page, password) {
   const form = page.getByRole('form', { name: 'Create an account' });
   await form.getByLabel('Password', { exact: true }).fill(password);
   await form.getByLabel('Password again').fill(password);
   await form.getByRole('button', { name: 'Create account' }).click();
-  return ids(page);
+  const words = (await readWords(page)).join(' ');
+  return { ids: await ids(page), words };
+}
+
+/** The recovery words on screen, then "written down" and Continue. */
+export async function readWords(page) {
+  const list = page.getByTestId('recovery-words');
+  await list.waitFor({ timeout: 30_000 });
+  const words = (await list.locator('li').allTextContents()).map((w) => w.trim());
+  const go = page.getByRole('button', { name: 'Continue' });
+  if (!(await go.isDisabled())) throw new Error('Continue is enabled before the words are confirmed');
+  await page.getByLabel('I have written them down').check();
+  await go.click();
+  return words;
 }
 
 /** Fills and submits the log-in form of a new device (`server`: another server than the page's). */

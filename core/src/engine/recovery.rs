@@ -6,7 +6,8 @@
 //! private keys under a key from the phrase); see `docs/engine.md`,
 //! "Recovery words".
 
-use bip39::{Language, Mnemonic};
+use bip39::Language;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::keys::{argon2id, KdfParams};
@@ -23,17 +24,35 @@ pub const WORD_COUNT: usize = 12;
 /// The entropy of a phrase: what the words encode.
 pub type Entropy = Zeroizing<[u8; ENTROPY_LEN]>;
 
+/// The BIP39 checksum of 128 bits of entropy: the first 4 bits of its
+/// SHA-256, after the entropy's 128 (12 words of 11 bits each).
+fn checksum(entropy: &[u8; ENTROPY_LEN]) -> u8 {
+    Sha256::digest(entropy)[0] >> 4
+}
+
+/// The 11-bit word index `i` of the 132 bits entropy ‖ checksum.
+fn index(bits: &[u8; ENTROPY_LEN + 1], i: usize) -> usize {
+    (0..11).fold(0, |acc, b| {
+        let at = i * 11 + b;
+        acc << 1 | usize::from(bits[at / 8] >> (7 - at % 8) & 1)
+    })
+}
+
 /// The phrase for `entropy`: 12 lowercase English BIP39 words separated by
-/// single spaces.
+/// single spaces. (The crate `bip39` gives the word list; the encoding is
+/// BIP39's, checked against the crate's own in the tests. The crate's
+/// parser and its SHA-256 would cost the browser's wasm a few KiB more.)
 pub fn words_of(entropy: &[u8; ENTROPY_LEN]) -> Result<Zeroizing<String>> {
-    let m = Mnemonic::from_entropy_in(Language::English, entropy)
-        .map_err(|_| Error::BadRecoveryWords("cannot encode the entropy".into()))?;
+    let list = Language::English.word_list();
+    let mut bits = Zeroizing::new([0u8; ENTROPY_LEN + 1]);
+    bits[..ENTROPY_LEN].copy_from_slice(entropy);
+    bits[ENTROPY_LEN] = checksum(entropy) << 4;
     let mut s = Zeroizing::new(String::with_capacity(WORD_COUNT * 9));
-    for (i, w) in m.words().enumerate() {
+    for i in 0..WORD_COUNT {
         if i > 0 {
             s.push(' ');
         }
-        s.push_str(w);
+        s.push_str(list[index(&bits, i)]);
     }
     Ok(s)
 }
@@ -43,40 +62,43 @@ pub fn words_of(entropy: &[u8; ENTROPY_LEN]) -> Result<Zeroizing<String>> {
 /// what is wrong (the number of words, which word is not in the list, or
 /// the checksum: a word mistyped into another word of the list).
 pub fn parse_words(phrase: &str) -> Result<Entropy> {
-    let words: Vec<String> = phrase
-        .split_whitespace()
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let words = Zeroizing::new(words);
+    let words: Zeroizing<Vec<String>> = Zeroizing::new(
+        phrase
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect(),
+    );
     if words.len() != WORD_COUNT {
         return Err(Error::BadRecoveryWords(format!(
             "expected {WORD_COUNT} words, got {}",
             words.len()
         )));
     }
-    let joined = Zeroizing::new(words.join(" "));
-    let m = Mnemonic::parse_in_normalized(Language::English, &joined).map_err(|e| {
-        Error::BadRecoveryWords(match e {
-            bip39::Error::UnknownWord(i) => format!(
-                "word {} ({:?}) is not a recovery word",
-                i + 1,
-                words.get(i).map(String::as_str).unwrap_or("")
-            ),
-            bip39::Error::InvalidChecksum => {
-                "the words do not check out (a word is mistyped, or two are swapped)".into()
+    let mut bits = Zeroizing::new([0u8; ENTROPY_LEN + 1]);
+    for (i, w) in words.iter().enumerate() {
+        let n = Language::English.find_word(w).ok_or_else(|| {
+            // The word is shown only if it is plain letters (no escaping).
+            let shown = if w.bytes().all(|b| b.is_ascii_alphabetic()) {
+                format!(" (\"{w}\")")
+            } else {
+                String::new()
+            };
+            Error::BadRecoveryWords(format!("word {}{shown} is not a recovery word", i + 1))
+        })?;
+        for b in 0..11 {
+            if n >> (10 - b) & 1 == 1 {
+                let at = i * 11 + b;
+                bits[at / 8] |= 0x80 >> (at % 8);
             }
-            other => other.to_string(),
-        })
-    })?;
-    let (bytes, len) = m.to_entropy_array();
-    let bytes = Zeroizing::new(bytes);
-    if len != ENTROPY_LEN {
-        return Err(Error::BadRecoveryWords(format!(
-            "expected {WORD_COUNT} words"
-        )));
+        }
     }
     let mut e = Zeroizing::new([0u8; ENTROPY_LEN]);
-    e.copy_from_slice(&bytes[..ENTROPY_LEN]);
+    e.copy_from_slice(&bits[..ENTROPY_LEN]);
+    if bits[ENTROPY_LEN] >> 4 != checksum(&e) {
+        return Err(Error::BadRecoveryWords(
+            "the words do not check out (a word is mistyped, or two are swapped)".into(),
+        ));
+    }
     Ok(e)
 }
 
@@ -111,6 +133,26 @@ pub(crate) fn recovery_keys(
 mod tests {
     use super::*;
     use crate::golix::address::AddressAlgorithm;
+
+    #[test]
+    fn the_encoding_is_bip39s() {
+        use bip39::Mnemonic;
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(39);
+        for _ in 0..200 {
+            let mut e = [0u8; ENTROPY_LEN];
+            rng.fill_bytes(&mut e);
+            let ours = words_of(&e).expect("words");
+            let theirs = Mnemonic::from_entropy(&e).expect("bip39").to_string();
+            assert_eq!(*ours, theirs);
+            assert_eq!(*parse_words(&theirs).expect("parse"), e);
+        }
+        // BIP39's own vector: 0x7f × 16.
+        assert_eq!(
+            *words_of(&[0x7f; 16]).expect("words"),
+            "legal winner thank year wave sausage worth useful legal winner thank yellow"
+        );
+    }
 
     #[test]
     fn words_round_trip_in_any_case_and_spacing() {

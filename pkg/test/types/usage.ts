@@ -24,6 +24,11 @@ export async function inPage(server: string, password: string, friend: Ghid): Pr
   const n: number = s.loading + s.pending.length;
   await engine.synced({ timeoutMs: 1000 });
   await engine.changePassword('old', 'new');
+  const words: string = await engine.recoveryWords('new');
+  const once: string | null = engine.takeRecoveryWords();
+  const back: Engine = await Engine.recover({ server, userId: user, recoveryWords: words, password: 'newer', storage: 'memory' });
+  await back.close();
+  void once;
   await Engine.deleteDatabase('hypergolix');
   await again.close();
   await engine.close();
