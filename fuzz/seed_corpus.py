@@ -20,6 +20,11 @@ seeds += [p.read_bytes() for p in legacy]
 hgxl = b"HGXL\x01" + (64).to_bytes(4, "big") + (1).to_bytes(4, "big") + (1).to_bytes(4, "big")
 hgxl += bytes(range(16)) + bytes(12) + bytes(48)
 seeds.append(hgxl)
+# An export file's shape (HGXE v1, password, a user id, that lock, a nonce
+# and a body that does not open), and a valid recovery phrase (BIP39's
+# vector for 0x7f × 16).
+seeds.append(b"HGXE\x00\x01\x01" + b"\x02" + bytes(64) + hgxl + bytes(12) + bytes(40))
+seeds.append(b"legal winner thank year wave sausage worth useful legal winner thank yellow")
 for target in sys.argv[1:]:
     d = root / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)

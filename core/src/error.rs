@@ -170,6 +170,10 @@ pub enum Error {
     /// or replaced since); nothing was changed.
     #[error("these recovery words do not open this account (they may belong to another account, or have been replaced)")]
     WrongRecoveryWords,
+    /// An export file that does not open: not one, corrupted or cut short
+    /// (nothing was written).
+    #[error("export file: {0}")]
+    CorruptExport(&'static str),
     /// No object with that address is known to this agent (or it is private
     /// to another app token, which looks the same from outside).
     #[error("unknown object")]
@@ -273,6 +277,7 @@ impl Error {
             Error::WrongPassword => "wrong_password",
             Error::BadRecoveryWords(_) => "bad_recovery_words",
             Error::WrongRecoveryWords => "wrong_recovery_words",
+            Error::CorruptExport(_) => "corrupt_export",
             Error::UnknownObject => "unknown_object",
             Error::NotAllowed(_) => "not_allowed",
             Error::NotReady(_) => "not_ready",

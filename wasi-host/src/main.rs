@@ -93,6 +93,12 @@ enum Command {
     /// Change the account password: asks for the current one, then the new
     /// one twice (or `--new-password-file`).
     Passwd(local::account::PasswdArgs),
+    /// Write the account (keys, objects and their states) to one encrypted
+    /// file, locked with the password or recovery words. The service must
+    /// not run.
+    Export(local::export::ExportArgs),
+    /// Restore an account from an export file into an empty data directory.
+    Import(local::export::ImportArgs),
     /// Print the account's user id and identity.
     Whoami {
         /// The data directory.
@@ -333,6 +339,8 @@ fn run(cli: Cli) -> Result<bool, Error> {
             Ok(a) => service("recover", a, local::Mode::SetupOnly),
             Err(e) => Ok(report("recover", Err(e))),
         },
+        Command::Export(args) => Ok(report("export", local::export::export(&args))),
+        Command::Import(args) => Ok(report("import", local::export::import(&args))),
         Command::RecoveryWords(args) => {
             init_logging();
             let rt = tokio_runtime()?;

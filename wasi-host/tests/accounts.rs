@@ -404,3 +404,222 @@ async fn passwd_and_new_words_need_the_password_and_keep_a_second_device_working
     drop((phone_svc, server));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The files of a data directory that would hold an account.
+fn has_account_files(dir: &Path) -> bool {
+    ["storage.key", "local.redb", "server.redb"]
+        .iter()
+        .any(|f| dir.join(f).exists())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_restore_an_account_kept_only_here() {
+    let dir = tempdir("accounts-export");
+    let (home, back, file) = (dir.join("home"), dir.join("back"), dir.join("account.hgx"));
+    let f = file.display().to_string();
+    ok(&home, "pw", &["create-account", "--insecure-test-kdf"]);
+    let svc = Svc::start(&home, false);
+    let link = HypergolixLink::connect(&svc.addr).await.expect("link");
+    link.new_token().await.expect("token");
+    let note = link
+        .new_obj(b"v1".to_vec(), NewObj::default())
+        .await
+        .expect("new");
+    note.set_state(b"v2".to_vec()).await.expect("update");
+    let fixed = link
+        .new_obj(
+            b"static".to_vec(),
+            NewObj {
+                dynamic: false,
+                ..NewObj::default()
+            },
+        )
+        .await
+        .expect("new static");
+    let hd = home.display().to_string();
+    fails(
+        &home,
+        "pw",
+        &["export", &f, "--data-dir", &hd],
+        "stop it first",
+    );
+    link.stop();
+    drop(svc);
+
+    fails(
+        &home,
+        "not it",
+        &["export", &f],
+        "not the account's password",
+    );
+    assert!(!file.exists());
+    let o = ok(&home, "pw", &["export", &f, "--insecure-test-kdf"]);
+    assert!(o.contains("stored objects"), "{o}");
+    fails(&home, "pw", &["export", &f], "never overwrites");
+
+    // Damaged, foreign or wrongly opened: refused, and nothing is written.
+    let good = std::fs::read(&file).expect("export");
+    let mut flipped = good.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 1;
+    let damaged = [
+        (
+            "cut.hgx",
+            good[..good.len() / 2].to_vec(),
+            "corrupted or cut short",
+        ),
+        ("flipped.hgx", flipped, "corrupted or cut short"),
+        (
+            "foreign.hgx",
+            b"#!/bin/sh\necho hello\n".to_vec(),
+            "not a Hypergolix export",
+        ),
+        ("header.hgx", good[..40].to_vec(), "cut short"),
+    ];
+    for (name, bytes, why) in damaged {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).expect("write");
+        fails(&back, "pw", &["import", &p.display().to_string()], why);
+        assert!(!has_account_files(&back), "{name}: nothing written");
+    }
+    fails(
+        &back,
+        "wrong",
+        &["import", &f, "--insecure-test-kdf"],
+        "wrong password",
+    );
+    assert!(!has_account_files(&back));
+
+    // The data directory is gone; the file alone brings the account back.
+    std::fs::remove_dir_all(&home).expect("remove");
+    let o = ok(&back, "pw", &["import", &f, "--insecure-test-kdf"]);
+    assert!(o.contains("objects restored"), "{o}");
+    fails(
+        &back,
+        "pw",
+        &["import", &f],
+        "import needs a data directory",
+    );
+    let svc = Svc::start(&back, false);
+    let link = HypergolixLink::connect(&svc.addr).await.expect("link");
+    link.new_token().await.expect("token");
+    let again = link.get(note.address()).await.expect("the note");
+    assert_eq!(again.state(), b"v2");
+    assert_eq!(
+        link.get(fixed.address()).await.expect("static").state(),
+        b"static"
+    );
+    again.set_state(b"v3".to_vec()).await.expect("it goes on");
+    link.stop();
+    drop(svc);
+
+    // Locked with recovery words instead.
+    let words = secret_file(
+        &dir.join("words"),
+        "legal winner thank year wave sausage worth useful legal winner thank yellow",
+    );
+    let other = secret_file(
+        &dir.join("other-words"),
+        "letter advice cage absurd amount doctor acoustic avoid letter advice cage above",
+    );
+    let wf = dir.join("by-words.hgx").display().to_string();
+    let bd = back.display().to_string();
+    ok(
+        &back,
+        "",
+        &[
+            "export",
+            &wf,
+            "--with-words",
+            "--words-file",
+            &words.display().to_string(),
+            "--insecure-test-kdf",
+            "--data-dir",
+            &bd,
+        ],
+    );
+    let third = dir.join("third");
+    fails(
+        &third,
+        "",
+        &["import", &wf, "--words-file", &other.display().to_string()],
+        "do not open",
+    );
+    assert!(!has_account_files(&third));
+    ok(
+        &third,
+        "",
+        &[
+            "import",
+            &wf,
+            "--words-file",
+            &words.display().to_string(),
+            "--insecure-test-kdf",
+        ],
+    );
+    let svc = Svc::start(&third, false);
+    let link = HypergolixLink::connect(&svc.addr).await.expect("link");
+    link.new_token().await.expect("token");
+    assert_eq!(link.get(note.address()).await.expect("note").state(), b"v3");
+    link.stop();
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_device_syncs_with_its_server() {
+    let dir = tempdir("accounts-import-sync");
+    let server = Server::start(&dir.join("server.redb"), &[]);
+    let remote = format!("ws://{}/", server.addr);
+    let (laptop, bob_dir, back) = (dir.join("laptop"), dir.join("bob"), dir.join("back"));
+    let file = dir.join("laptop.hgx");
+    let f = file.display().to_string();
+    ok(&laptop, "", &["config", "set", "remote", &remote]);
+    ok(&laptop, "pw", &["create-account", "--insecure-test-kdf"]);
+    let svc = Svc::start(&laptop, false);
+    let bob_svc = Svc::start_with(&bob_dir, false, &["--remote", &remote]);
+    let alice = HypergolixLink::connect(&svc.addr).await.expect("link");
+    let bob = HypergolixLink::connect(&bob_svc.addr).await.expect("link");
+    alice.new_token().await.expect("token");
+    bob.new_token().await.expect("token");
+    let alice_id = alice.whoami();
+    let bobs = bob
+        .new_obj(b"bob's".to_vec(), NewObj::default())
+        .await
+        .expect("new");
+    until("bob's share", || async { bobs.share(alice_id).await.ok() }).await;
+    until("alice has it", || async {
+        alice.get(bobs.address()).await.ok()
+    })
+    .await;
+    alice.stop();
+    drop(svc);
+    let o = ok(&laptop, "pw", &["export", &f, "--insecure-test-kdf"]);
+    assert!(
+        o.contains("0 stored objects"),
+        "on a server: no store copied\n{o}"
+    );
+    std::fs::remove_dir_all(&laptop).expect("the laptop is gone");
+
+    // Bob updates while the laptop is away; the imported device catches up.
+    bobs.set_state(b"bob's v2".to_vec()).await.expect("update");
+    ok(&back, "pw", &["import", &f, "--insecure-test-kdf"]);
+    ok(&back, "", &["config", "set", "remote", &remote]);
+    let svc = Svc::start(&back, false);
+    let alice = HypergolixLink::connect(&svc.addr).await.expect("link");
+    alice.new_token().await.expect("token");
+    let copy = alice.get(bobs.address()).await.expect("bob's object");
+    until("the update made while away", || async {
+        (copy.state() == b"bob's v2").then_some(())
+    })
+    .await;
+    bobs.set_state(b"bob's v3".to_vec()).await.expect("update");
+    until("a live update", || async {
+        (copy.state() == b"bob's v3").then_some(())
+    })
+    .await;
+    alice.stop();
+    bob.stop();
+    drop((svc, bob_svc, server));
+    let _ = std::fs::remove_dir_all(&dir);
+}

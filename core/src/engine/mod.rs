@@ -19,6 +19,7 @@
 //! ```
 
 mod apps;
+pub mod export;
 pub mod keys;
 mod pages;
 mod record;
@@ -543,6 +544,22 @@ impl Engine {
         self.run_jobs();
         self.pump();
         Ok(self.finish())
+    }
+
+    /// Whether `password` opens the account root as this device last saw
+    /// it. No server is asked: it checks a password offline (the export
+    /// file is locked with it); after a change made on another device that
+    /// this one has not seen, the previous password is the one that
+    /// matches.
+    pub fn password_opens_local_root(&self, password: &[u8]) -> Result<bool> {
+        let user_id = self.user_id().ok_or(Error::NotReady("not logged in"))?;
+        let a = self.agent()?;
+        let root = a
+            .objects
+            .get(&user_id)
+            .ok_or(Error::Storage("account root record missing".into()))?;
+        let pk = keys::password_keys(password, &a.me.ghid(), self.cfg.kdf)?;
+        Ok(pk.root_master == root.entry.secret)
     }
 
     /// Queues a root change (checked here: logged in, a new password not empty).

@@ -13,6 +13,7 @@ pub mod node;
 pub mod rules;
 pub mod store;
 pub mod subs;
+pub mod transfer;
 
 pub use dispatch::{Dispatcher, Input, Query, Route, SubOp};
 pub use node::{ConnId, Node};

@@ -31,6 +31,7 @@ use crate::serve::redb_store::RedbStore;
 
 pub mod account;
 pub mod control;
+pub mod export;
 pub mod peer;
 pub mod settings;
 pub mod store;
