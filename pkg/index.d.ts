@@ -119,6 +119,8 @@ export interface EngineOptions {
    * becoming its new password (see `Engine.recover`).
    */
   recoveryWords?: string;
+  /** Restore the account of this export file (see `Engine.import`). */
+  import?: Uint8Array;
   /** The IndexedDB database (default "hypergolix"). */
   database?: string;
   /** "indexeddb" (default where there is IndexedDB) or "memory" (nothing kept). */
@@ -156,6 +158,12 @@ export class Engine {
    * `bad_recovery_words`, changing nothing.
    */
   static recover(options: Omit<EngineOptions, 'create' | 'userId' | 'recoveryWords'> & { userId: Ghid | string; recoveryWords: string }): Promise<Engine>;
+  /**
+   * Restores an account from an export file into a database that holds
+   * none; `password` opens the file. Rejects with `corrupt_export` for a
+   * damaged or foreign file, `wrong_password`, `has_account`.
+   */
+  static import(options: Omit<EngineOptions, 'create' | 'userId' | 'import'> & { file: Uint8Array }): Promise<Engine>;
   /** Deletes this browser's copy of an account (default database "hypergolix"). */
   static deleteDatabase(name?: string): Promise<void>;
   /** Set before `open`, `create` or `login` resolves. */
@@ -182,6 +190,8 @@ export class Engine {
   takeRecoveryWords(): string | null;
   /** New recovery words (the old ones stop working); needs the current password. */
   recoveryWords(password: string): Promise<string>;
+  /** The account in one encrypted file, locked with the account password. */
+  exportAccount(password: string): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -203,6 +213,7 @@ export class EngineHost {
   create(options: Omit<EngineOptions, 'create' | 'userId' | 'onLog'>): Promise<SharedEngine>;
   login(options: Omit<EngineOptions, 'create' | 'userId' | 'onLog'> & { userId: Ghid | string }): Promise<SharedEngine>;
   recover(options: Omit<EngineOptions, 'create' | 'userId' | 'recoveryWords' | 'onLog'> & { userId: Ghid | string; recoveryWords: string }): Promise<SharedEngine>;
+  import(options: Omit<EngineOptions, 'create' | 'userId' | 'import' | 'onLog'> & { file: Uint8Array }): Promise<SharedEngine>;
   /** Locks the engine for every tab, then deletes this browser's copy. */
   deleteDatabase(database?: string): Promise<void>;
 }
@@ -228,6 +239,7 @@ export class SharedEngine {
   /** The words made with a new account, in the tab that created it, once; then null. */
   takeRecoveryWords(): string | null;
   recoveryWords(password: string): Promise<string>;
+  exportAccount(password: string): Promise<Uint8Array>;
   /** Locks it for every tab. */
   close(): Promise<void>;
 }

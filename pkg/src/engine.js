@@ -184,6 +184,21 @@ export class Engine {
     return Engine.open(options);
   }
 
+  /**
+   * Restores an account from an export file (`engine.exportAccount`, or
+   * `hypergolix export`) into a database that holds none:
+   * `{ server, file, password, database?, storage? }`; `password` opens the
+   * file and locks this browser's copy (`recoveryWords` too for a file
+   * locked with them). A damaged or foreign file is `corrupt_export`.
+   */
+  static async import(options) {
+    const { file, ...rest } = options ?? {};
+    if (!(file instanceof Uint8Array)) {
+      throw new HypergolixError('import needs the file as a Uint8Array', { kind: 'bad_option' });
+    }
+    return Engine.open({ ...rest, import: file });
+  }
+
   /** Deletes this browser's copy of an account (default database `hypergolix`). */
   static async deleteDatabase(name = 'hypergolix') {
     const Wasm = await loadWasm();
@@ -287,6 +302,16 @@ export class Engine {
    */
   recoveryWords(password) {
     return call(() => this.#wasm.recoveryWords(password));
+  }
+
+  /**
+   * The account in one encrypted file (a Uint8Array): its keys and every
+   * object's state, locked with the account password (checked against the
+   * account as this engine knows it). `Engine.import` and
+   * `hypergolix import` restore it.
+   */
+  exportAccount(password) {
+    return call(() => this.#wasm.exportAccount(password));
   }
 
   /** Stops the engine; resolves when its last write is stored. */

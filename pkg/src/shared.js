@@ -128,6 +128,7 @@ export function serveEngines(scope = globalThis) {
       return null;
     },
     recoveryWords: ({ database, password }) => current(database).engine.recoveryWords(password),
+    exportAccount: ({ database, password }) => current(database).engine.exportAccount(password),
     close: ({ database, reason }) => serial(database, async () => {
       await shut(database, reason ?? 'locked');
       return null;
@@ -322,6 +323,15 @@ export class EngineHost {
   /** As `Engine.create`. */
   create(options) { return this.open({ ...options, create: true }); }
 
+  /** As `Engine.import`. */
+  import(options) {
+    const { file, ...rest } = options ?? {};
+    if (!(file instanceof Uint8Array)) {
+      return Promise.reject(new HypergolixError('import needs the file as a Uint8Array', { kind: 'bad_option' }));
+    }
+    return this.open({ ...rest, import: file });
+  }
+
   /** As `Engine.recover`. */
   recover(options) {
     if (options?.userId === undefined || typeof options?.recoveryWords !== 'string') {
@@ -410,6 +420,9 @@ export class SharedEngine {
     this.#words = null;
     return w;
   }
+
+  /** As `Engine.exportAccount`. */
+  exportAccount(password) { return this.#call('exportAccount', { password }); }
 
   /** As `Engine.recoveryWords`. */
   recoveryWords(password) { return this.#call('recoveryWords', { password }); }

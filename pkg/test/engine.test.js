@@ -4,7 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiId, Engine, Ghid, HypergolixError } from '../src/index.js';
-import { freePort, killServe, serve, shareWhenKnown, text, until } from './support.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bin, freePort, killServe, serve, shareWhenKnown, text, until } from './support.js';
 
 const quiet = () => {};
 
@@ -154,6 +158,54 @@ test('recovery words: made with the account, replaced, and recovering it in a ne
   assert.ok(c.identity.equals(a.identity));
   for (const l of [la, lb]) l.close();
   await Promise.all([a.close(), b.close(), c.close()]);
+});
+
+test('export and import: the account in one file, refused when damaged, shared with the CLI', async () => {
+  const server = await serve('export');
+  const a = await Engine.create({ server, password: 'pw', storage: 'memory', onLog: quiet });
+  const la = await a.link();
+  await la.newToken();
+  const note = await la.newObj('exported');
+  await a.synced();
+  await assert.rejects(a.exportAccount('nope'), (e) => e.kind === 'wrong_password');
+  const file = await a.exportAccount('pw');
+  assert.ok(file instanceof Uint8Array && file.length > 200);
+  const flipped = file.slice();
+  flipped[200] ^= 1;
+  const damaged = [file.slice(0, file.length - 10), flipped, new TextEncoder().encode('#!/bin/sh\necho hi\n')];
+  for (const bad of damaged) {
+    await assert.rejects(
+      Engine.import({ server, file: bad, password: 'pw', storage: 'memory', onLog: quiet }),
+      (e) => e instanceof HypergolixError && e.kind === 'corrupt_export',
+    );
+  }
+  await assert.rejects(
+    Engine.import({ server, file, password: 'wrong', storage: 'memory', onLog: quiet }),
+    (e) => e.kind === 'wrong_password',
+  );
+  const b = await Engine.import({ server, file, password: 'pw', storage: 'memory', onLog: quiet });
+  assert.ok(b.identity.equals(a.identity) && b.userId.equals(a.userId));
+  const lb = await b.link();
+  const copy = await lb.get(note.address);
+  assert.equal(text(copy.state), 'exported');
+  // The restored engine syncs: the original's update reaches it.
+  const seen = [];
+  copy.appendCallback((o) => seen.push(text(o.state)));
+  await note.setState('after the export');
+  await until('the import sees the update', () => seen.includes('after the export'));
+
+  // A file `hypergolix export` wrote opens here too.
+  const dir = await mkdtemp(join(tmpdir(), 'hgx-export-'));
+  const env = { ...process.env, HYPERGOLIX_DATA_DIR: join(dir, 'data'), HYPERGOLIX_PASSWORD: 'cli pw', HYPERGOLIX_CACHE_DIR: join(dir, 'cache') };
+  const cli = (...args) => execFileSync(bin, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const made = cli('create-account', '--insecure-test-kdf');
+  const identity = /identity: (\S+)/.exec(made)[1];
+  cli('export', join(dir, 'cli.hgx'), '--insecure-test-kdf');
+  const c = await Engine.import({ server, file: new Uint8Array(await readFile(join(dir, 'cli.hgx'))), password: 'cli pw', storage: 'memory', onLog: quiet });
+  assert.equal(c.identity.toString(), identity);
+  for (const l of [la, lb]) l.close();
+  await Promise.all([a.close(), b.close(), c.close()]);
+  await rm(dir, { recursive: true, force: true });
 });
 
 test('synced() waits for the server, names what is pending, and ends with the engine', async () => {

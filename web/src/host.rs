@@ -13,6 +13,7 @@ use std::rc::Rc;
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::StreamExt;
+use hypergolix_core::engine::export::{write_export, Export, ExportSecret};
 use hypergolix_core::engine::keys::lock_storage_key;
 use hypergolix_core::engine::{AppReply, KdfParams, SessionId, Step};
 use hypergolix_core::golix::Ghid;
@@ -48,6 +49,9 @@ pub enum Event {
         Zeroizing<Vec<u8>>,
         oneshot::Sender<Result<()>>,
     ),
+    /// An export file of the account, locked with the password (checked
+    /// against the root as this browser knows it).
+    Export(Zeroizing<Vec<u8>>, oneshot::Sender<Result<Vec<u8>>>),
     /// New recovery words (the current password; told the words).
     RecoveryWords(
         Zeroizing<Vec<u8>>,
@@ -347,6 +351,10 @@ impl Host {
                 self.apply(out).await?;
                 return self.finish_change().await;
             }
+            Event::Export(password, done) => {
+                let _ = done.send(self.export(&password).await);
+                return Ok(());
+            }
             Event::RecoveryWords(password, done) => {
                 if self.changing.is_some() {
                     let _ = done.send(Err(busy()));
@@ -424,6 +432,33 @@ impl Host {
                 Ok(())
             }
         }
+    }
+
+    /// The account in one file (`hypergolix_core::engine::export`): the
+    /// records as stored, the storage key locked under `password`.
+    async fn export(&mut self, password: &[u8]) -> Result<Vec<u8>> {
+        let engine = self.service.engine();
+        let user_id = engine
+            .user_id()
+            .ok_or(WebError::Core(hypergolix_core::Error::NotReady(
+                "no account yet",
+            )))?;
+        if !engine.password_opens_local_root(password)? {
+            return Err(WebError::Core(hypergolix_core::Error::WrongPassword));
+        }
+        let e = Export {
+            user_id,
+            storage_key: self.storage_key.clone(),
+            records: self.store.load().await?,
+            objects: Vec::new(),
+        };
+        let mut rng = crate::Rng;
+        Ok(write_export(
+            &e,
+            ExportSecret::Password(password),
+            self.kdf,
+            &mut rng,
+        )?)
     }
 
     /// Locks the storage key under `pw` from now on.
@@ -510,6 +545,9 @@ pub async fn run(mut host: Host, first: Step<Output>, mut events: UnboundedRecei
                 let _ = done.send(Err(WebError::Closed));
             }
             Event::RecoveryWords(_, done) => {
+                let _ = done.send(Err(WebError::Closed));
+            }
+            Event::Export(_, done) => {
                 let _ = done.send(Err(WebError::Closed));
             }
             _ => {}

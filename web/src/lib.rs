@@ -94,6 +94,9 @@ struct Options {
     create: bool,
     /// With `user_id`: recover the account with these words, under `password`.
     recovery_words: Option<Zeroizing<String>>,
+    /// Restore the account from this export file (opened with `password`,
+    /// or with `recovery_words` for a file locked with them).
+    import: Option<Vec<u8>>,
     database: String,
     storage: StoreKind,
     on_log: Option<Function>,
@@ -157,7 +160,19 @@ impl Options {
             ));
         }
         let recovery_words = string(o, "recoveryWords")?.map(Zeroizing::new);
-        if let Some(w) = &recovery_words {
+        let import = get(o, "import")?
+            .map(|v| {
+                v.dyn_into::<js_sys::Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .map_err(|_| WebError::BadOption("`import` must be a Uint8Array".into()))
+            })
+            .transpose()?;
+        if import.is_some() && (create || user_id.is_some()) {
+            return Err(WebError::BadOption(
+                "`import` restores the account its file holds: give no `create` or `userId`".into(),
+            ));
+        }
+        if let Some(w) = recovery_words.as_ref().filter(|_| import.is_none()) {
             if user_id.is_none() {
                 return Err(WebError::BadOption(
                     "`recoveryWords` recover an existing account: give its `userId` too".into(),
@@ -196,6 +211,7 @@ impl Options {
             user_id,
             create,
             recovery_words,
+            import,
             database: string(o, "database")?.unwrap_or_else(|| DEFAULT_DATABASE.into()),
             storage,
             on_log,
@@ -314,6 +330,9 @@ fn start(
 ) -> Result<Start> {
     let seed = random32()?;
     let mut rng = Rng;
+    if let Some(file) = &opts.import {
+        return imported(opts, held, file, *seed);
+    }
     match (opts.create, held, opts.user_id) {
         (true, Some(m), _) => Err(WebError::HasAccount(
             opts.database.clone(),
@@ -427,6 +446,56 @@ fn start(
     }
 }
 
+/// Restores the account of an export file into an empty database: opened
+/// with the password (or words), its records restore an engine of the
+/// account it names; they are all written, with the storage key locked
+/// under `password`, in the engine's first write.
+fn imported(opts: &Options, held: Option<Meta>, file: &[u8], seed: [u8; 32]) -> Result<Start> {
+    use hypergolix_core::engine::export::{peek_export, read_export, ExportSecret, SecretKind};
+    if let Some(m) = held {
+        return Err(WebError::HasAccount(
+            opts.database.clone(),
+            m.user_id.to_text(),
+        ));
+    }
+    let (user_id, kind) = peek_export(file)?;
+    let secret = match (kind, &opts.recovery_words) {
+        (SecretKind::Words, Some(w)) => ExportSecret::Words(w),
+        (SecretKind::Words, None) => {
+            return Err(WebError::BadOption(
+                "this export file opens with recovery words: give `recoveryWords`".into(),
+            ))
+        }
+        (SecretKind::Password, _) => ExportSecret::Password(&opts.password),
+    };
+    let e = read_export(file, secret)?;
+    let (engine, step) = Engine::restore(engine_config(&e.storage_key), seed, e.records.clone())?;
+    if engine.user_id() != Some(user_id) {
+        return Err(WebError::Core(hypergolix_core::Error::CorruptExport(
+            "its records are of another account than its header says",
+        )));
+    }
+    let mut rng = Rng;
+    let locked = lock_storage_key(&opts.password, &e.storage_key, KdfParams::DEFAULT, &mut rng)?;
+    let mut service = policed(Service::new(engine), opts);
+    let mut outputs = service.adopt_step(step);
+    // Every record of the file goes with the first write.
+    let mut writes: Vec<_> = e.records.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    writes.append(&mut outputs.store);
+    outputs.store = writes;
+    Ok(Start {
+        service,
+        outputs,
+        storage_key: e.storage_key,
+        meta: Some(Meta {
+            user_id,
+            locked_key: locked,
+        }),
+        replace: false,
+        words: None,
+    })
+}
+
 #[wasm_bindgen]
 impl WebEngine {
     /// Opens the engine. `options`:
@@ -435,6 +504,10 @@ impl WebEngine {
     /// - `create: true`: a new account (the database must hold none);
     /// - `userId`: an existing account — unlocked from this browser's
     ///   database if it holds it, else fetched from the server (a new device);
+    /// - `import` (a `Uint8Array`): restore the account of an export file
+    ///   into this database, which must hold none (`password` opens the
+    ///   file and locks the database; `recoveryWords` for a file locked
+    ///   with them);
     /// - `recoveryWords` with `userId`: recover the account with its 12
     ///   recovery words and set `password` as its new password (the
     ///   password is lost); a copy of it this browser holds, which the
@@ -471,7 +544,11 @@ impl WebEngine {
         };
         let prepared = async {
             let held = store.meta().await?;
-            let records = if held.is_some() && !opts.create && opts.recovery_words.is_none() {
+            let records = if held.is_some()
+                && !opts.create
+                && opts.recovery_words.is_none()
+                && opts.import.is_none()
+            {
                 Some(store.load().await?)
             } else {
                 None
@@ -660,6 +737,26 @@ impl WebEngine {
     #[wasm_bindgen(js_name = takeRecoveryWords)]
     pub fn take_recovery_words(&self) -> Option<String> {
         self.inner.words.borrow_mut().take().map(|w| w.to_string())
+    }
+
+    /// The account in one encrypted file (`hypergolix import` and
+    /// `import` here read it), locked with the account password, which is
+    /// checked against the account as this browser knows it: resolves to
+    /// the file's bytes.
+    #[wasm_bindgen(js_name = exportAccount)]
+    pub fn export_account(&self, password: String) -> Promise {
+        let inner = self.inner.clone();
+        let password = Zeroizing::new(password.into_bytes());
+        future_to_promise(async move {
+            let (tx, rx) = oneshot::channel();
+            inner.send(Event::Export(password, tx))?;
+            match rx.await {
+                Ok(r) => r
+                    .map(|b| JsValue::from(js_sys::Uint8Array::from(b.as_slice())))
+                    .map_err(Into::into),
+                Err(_) => Err(WebError::Closed.into()),
+            }
+        })
     }
 
     /// New recovery words for the account, given its current password

@@ -96,7 +96,8 @@ pub async fn run(
         } else {
             offer = true;
             log(&format!(
-                "cannot reach the persistence server at {url}; retrying in {wait:?}"
+                "cannot reach the persistence server at {url}; retrying in {} ms",
+                wait.as_millis()
             ));
         }
         if let Either::Right(_) = select(Box::pin(sleep(wait)), &mut stop).await {

@@ -30,6 +30,8 @@ export function explain(e: unknown, server?: string): string {
       return 'Those recovery words do not open this account: check them and the user id (words replaced since no longer work).';
     case 'bad_recovery_words':
       return err.message ? `Check the recovery words: ${err.message.replace(/^these are not recovery words: /, '')}.` : 'Check the recovery words.';
+    case 'corrupt_export':
+      return 'That file is not a Hypergolix export, or it is damaged (cut short or changed).';
     case 'not_ready':
       return 'Not connected to the server right now: this needs it. Try again once online.';
     case 'in_use':

@@ -70,6 +70,57 @@ export function wordsSection(engine: SharedEngine): HTMLElement {
   return form;
 }
 
+/** Settings: the account in one encrypted file, downloaded. */
+export function exportSection(engine: SharedEngine): HTMLElement {
+  const pw = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const msg = h('p', { role: 'status' });
+  const go = h('button', { type: 'submit' }, 'Download an export');
+  const form = h('form', { 'aria-labelledby': 'ex-h' },
+    h('h3', { id: 'ex-h' }, 'Export'),
+    h('p', {}, 'The account in one encrypted file: its keys and every object, locked with your password. '
+      + 'It restores the account in any browser, or with hypergolix import, with no server. Keep it as safe as your password.'),
+    field('Password', pw), go, msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.className = '';
+    go.disabled = true;
+    msg.textContent = 'Exporting…';
+    try {
+      const file = await engine.exportAccount(pw.value);
+      pw.value = '';
+      const url = URL.createObjectURL(new Blob([new Uint8Array(file)], { type: 'application/octet-stream' }));
+      const a = h('a', { href: url, download: `hypergolix-${engine.userId.toString().slice(0, 8)}.hgx` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      msg.textContent = `Exported (${Math.ceil(file.length / 1024)} KiB).`;
+    } catch (e) {
+      msg.className = 'error';
+      msg.textContent = explain(e);
+    } finally {
+      go.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** The welcome screen's fields for restoring an export file. */
+export function importFields(serverRow: HTMLElement) {
+  const file = h('input', { type: 'file', name: 'file', required: true, accept: '.hgx,application/octet-stream' });
+  const pw = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const fields = [
+    h('p', {}, 'An export file (Settings → Export, or hypergolix export) brings the account back in this browser.'),
+    field('Export file', file), field('Password', pw, 'The password the file was exported with.'), serverRow,
+  ];
+  const read = async () => {
+    const f = file.files?.[0];
+    if (!f) throw said('Choose the export file.');
+    return { file: new Uint8Array(await f.arrayBuffer()), password: pw.value };
+  };
+  return { fields, read };
+}
+
 /** The welcome screen's form: the account back from its words, under a new password. */
 export function recoverFields(userId: string | null, serverRow: HTMLElement, passwordRow: HTMLElement, again: HTMLInputElement) {
   const user = h('input', { type: 'text', name: 'userId', autocomplete: 'username', required: true, spellcheck: false, value: userId ?? '' });

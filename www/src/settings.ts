@@ -4,7 +4,7 @@ import type { SharedEngine } from 'hypergolix';
 import { field, h } from './dom';
 import { explain } from './errors';
 import { app, DATABASE, remembered } from './main';
-import { wordsSection } from './recovery';
+import { exportSection, wordsSection } from './recovery';
 import { passwordWithStrength } from './welcome';
 
 export function showSettings(engine: SharedEngine, close: () => void): HTMLElement {
@@ -67,6 +67,7 @@ export function showSettings(engine: SharedEngine, close: () => void): HTMLEleme
     h('h2', { id: 'settings-h' }, 'Settings'),
     pwForm,
     wordsSection(engine),
+    exportSection(engine),
     h('h3', {}, 'This browser'),
     h('p', {}, 'Locking closes the account in every tab of this browser; your password unlocks it again. ',
       'Deleting removes this browser’s copy; log in again with your user id and password.'),

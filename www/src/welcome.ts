@@ -4,7 +4,7 @@ import { Ghid, type EngineHost, type SharedEngine } from 'hypergolix';
 import { field, h, put } from './dom';
 import { explain, said } from './errors';
 import { app, DATABASE, defaultServer, remembered } from './main';
-import { recover, recoverFields } from './recovery';
+import { importFields, recover, recoverFields } from './recovery';
 import { scanButton } from './scan';
 import { strength } from './strength';
 
@@ -87,6 +87,15 @@ function recoverForm(host: EngineHost, userId: string | null, server: string | n
   return h('details', { class: 'recover' }, h('summary', {}, 'Forgot your password?'), form);
 }
 
+/** An export file brings the account into this browser (which holds none). */
+function importForm(host: EngineHost): HTMLElement {
+  const srv = serverField();
+  const { fields, read } = importFields(srv.row);
+  const form = engineForm('Restore from an export file', 'import', 'Restore', 'Restoring…', fields,
+    async () => host.import({ server: srv.input.value, database: DATABASE, ...(await read()) }));
+  return h('details', { class: 'recover' }, h('summary', {}, 'Restore from an export file'), form);
+}
+
 export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string): void {
   const saved = remembered.account;
   const forms: HTMLElement[] = [];
@@ -131,6 +140,7 @@ export function showWelcome(root: HTMLElement, host: EngineHost, notice?: string
       });
     }));
     forms.push(recoverForm(host, null, null));
+    forms.push(importForm(host));
   }
 
   // The service of this computer, where the user runs one and allows this page.

@@ -3,6 +3,7 @@
 // offline, errors; screenshots of each main screen and an axe pass.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { HypergolixLink } from 'hypergolix';
 import {
   accessible, browser, createAccount, createAccountWithWords, edit, freePort, ids, logIn, newObject, openObject, profile, screenshot, serve, service,
@@ -291,6 +292,32 @@ test('recovery words: forgot the password, on this browser and on a new one', { 
   await openObject(other, note);
   assert.equal(await shownText(other), 'kept by the words');
   await accessible(other, 'recovered');
+
+  // An export from Settings restores the account in another browser; a
+  // damaged file is refused.
+  await other.getByRole('button', { name: 'Settings' }).click();
+  const ex = other.getByRole('form', { name: 'Export' });
+  await ex.getByLabel('Password').fill('third password 3');
+  const [download] = await Promise.all([
+    other.waitForEvent('download'),
+    ex.getByRole('button', { name: 'Download an export' }).click(),
+  ]);
+  const file = await readFile(await download.path());
+  assert.ok(file.length > 200);
+  await screenshot(other, 'exported');
+  const third = await tab(await profile(b, server.url), server.url);
+  await third.locator('summary', { hasText: 'Restore from an export file' }).click();
+  const imp = third.getByRole('form', { name: 'Restore from an export file' });
+  const damaged = Buffer.from(file.subarray(0, file.length - 9));
+  await imp.getByLabel('Export file').setInputFiles({ name: 'cut.hgx', mimeType: 'application/octet-stream', buffer: damaged });
+  await imp.getByLabel('Password').fill('third password 3');
+  await imp.getByRole('button', { name: 'Restore' }).click();
+  await imp.getByRole('alert').filter({ hasText: 'not a Hypergolix export, or it is damaged' }).waitFor({ timeout: 60_000 });
+  await imp.getByLabel('Export file').setInputFiles({ name: 'account.hgx', mimeType: 'application/octet-stream', buffer: file });
+  await imp.getByRole('button', { name: 'Restore' }).click();
+  assert.deepEqual(await ids(third), me);
+  await openObject(third, note);
+  assert.equal(await shownText(third), 'kept by the words');
 });
 
 test("the local service's account, where it allows the page", { timeout: 120_000 }, async () => {

@@ -57,7 +57,7 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
         for g in &r.withheld {
             if !l.withheld.contains(g) {
                 l.withheld.push(*g);
-                l.withheld.sort();
+                super::record::sort_ghids(&mut l.withheld);
                 changed = true;
             }
         }
@@ -75,7 +75,7 @@ fn merge_sharing(local: &mut Entry, remote: &Entry) -> bool {
         match l.recipients.iter_mut().find(|y| y.ghid == x.ghid) {
             None => {
                 l.recipients.push(x.clone());
-                l.recipients.sort_by_key(|y| y.ghid);
+                super::record::sort_recipients(&mut l.recipients);
                 changed = true;
             }
             Some(y) => {

@@ -6,7 +6,6 @@
 //! private keys under a key from the phrase); see `docs/engine.md`,
 //! "Recovery words".
 
-use bip39::Language;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -24,6 +23,26 @@ pub const WORD_COUNT: usize = 12;
 /// The entropy of a phrase: what the words encode.
 pub type Entropy = Zeroizing<[u8; ENTROPY_LEN]>;
 
+/// BIP39's English word list, `bip-0039/english.txt` as published (SHA-256
+/// 2f5eed53a4727b4bf8880d8f3f199efc90e58503646d9ff8eff3a2ed3b24dbda):
+/// 2048 words, sorted, one a line. Kept as text, not as the `bip39`
+/// crate's array of 2048 string slices, whose pointer table alone costs
+/// the browser's wasm 16 KiB; the tests check it against that crate.
+const WORDS: &str = include_str!("bip39-english.txt");
+
+/// Word `i` of the list.
+fn word(i: usize) -> Option<&'static str> {
+    WORDS.lines().nth(i)
+}
+
+/// The index of `w` in the list.
+fn find(w: &str) -> Option<u16> {
+    WORDS
+        .lines()
+        .position(|x| x == w)
+        .and_then(|i| u16::try_from(i).ok())
+}
+
 /// The BIP39 checksum of 128 bits of entropy: the first 4 bits of its
 /// SHA-256, after the entropy's 128 (12 words of 11 bits each).
 fn checksum(entropy: &[u8; ENTROPY_LEN]) -> u8 {
@@ -39,11 +58,10 @@ fn index(bits: &[u8; ENTROPY_LEN + 1], i: usize) -> usize {
 }
 
 /// The phrase for `entropy`: 12 lowercase English BIP39 words separated by
-/// single spaces. (The crate `bip39` gives the word list; the encoding is
-/// BIP39's, checked against the crate's own in the tests. The crate's
-/// parser and its SHA-256 would cost the browser's wasm a few KiB more.)
+/// single spaces. (BIP39's encoding, checked against the `bip39` crate's
+/// in the tests; that crate's parser would cost the browser's wasm a few
+/// KiB more.)
 pub fn words_of(entropy: &[u8; ENTROPY_LEN]) -> Result<Zeroizing<String>> {
-    let list = Language::English.word_list();
     let mut bits = Zeroizing::new([0u8; ENTROPY_LEN + 1]);
     bits[..ENTROPY_LEN].copy_from_slice(entropy);
     bits[ENTROPY_LEN] = checksum(entropy) << 4;
@@ -52,7 +70,7 @@ pub fn words_of(entropy: &[u8; ENTROPY_LEN]) -> Result<Zeroizing<String>> {
         if i > 0 {
             s.push(' ');
         }
-        s.push_str(list[index(&bits, i)]);
+        s.push_str(word(index(&bits, i)).ok_or(Error::InvalidLength("the word list"))?);
     }
     Ok(s)
 }
@@ -76,7 +94,7 @@ pub fn parse_words(phrase: &str) -> Result<Entropy> {
     }
     let mut bits = Zeroizing::new([0u8; ENTROPY_LEN + 1]);
     for (i, w) in words.iter().enumerate() {
-        let n = Language::English.find_word(w).ok_or_else(|| {
+        let n = find(w).ok_or_else(|| {
             // The word is shown only if it is plain letters (no escaping).
             let shown = if w.bytes().all(|b| b.is_ascii_alphabetic()) {
                 format!(" (\"{w}\")")
@@ -135,8 +153,10 @@ mod tests {
     use crate::golix::address::AddressAlgorithm;
 
     #[test]
-    fn the_encoding_is_bip39s() {
-        use bip39::Mnemonic;
+    fn the_encoding_and_the_list_are_bip39s() {
+        use bip39::{Language, Mnemonic};
+        let list: Vec<&str> = WORDS.lines().collect();
+        assert_eq!(list.as_slice(), Language::English.word_list().as_slice());
         use rand_chacha::rand_core::{RngCore, SeedableRng};
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(39);
         for _ in 0..200 {

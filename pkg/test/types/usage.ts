@@ -28,6 +28,9 @@ export async function inPage(server: string, password: string, friend: Ghid): Pr
   const once: string | null = engine.takeRecoveryWords();
   const back: Engine = await Engine.recover({ server, userId: user, recoveryWords: words, password: 'newer', storage: 'memory' });
   await back.close();
+  const file: Uint8Array = await engine.exportAccount('new');
+  const restored: Engine = await Engine.import({ server, file, password: 'new', storage: 'memory' });
+  await restored.close();
   void once;
   await Engine.deleteDatabase('hypergolix');
   await again.close();

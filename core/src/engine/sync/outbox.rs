@@ -198,7 +198,7 @@ impl Engine {
                         let mut withheld = std::mem::take(&mut rec.rotating_withheld);
                         let sh = &mut rec.entry.sharing;
                         withheld.extend(unshared(sh));
-                        withheld.sort();
+                        super::super::record::sort_ghids(&mut withheld);
                         withheld.dedup();
                         sh.withheld = withheld;
                     });
@@ -329,6 +329,6 @@ fn unshared(sh: &super::super::record::Sharing) -> Vec<Ghid> {
         .filter(|x| !x.shared())
         .map(|x| x.ghid)
         .collect();
-    v.sort();
+    super::super::record::sort_ghids(&mut v);
     v
 }

@@ -101,7 +101,7 @@ impl Engine {
                     turn: FIRST_SHARE,
                     sent: rotation,
                 });
-                sh.recipients.sort_by_key(|y| y.ghid);
+                super::super::record::sort_recipients(&mut sh.recipients);
                 true
             }
             Some(x) => {
