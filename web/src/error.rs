@@ -18,7 +18,7 @@ pub enum WebError {
     #[error("{0}")]
     BadOption(String),
     /// The database holds another account than the one asked for.
-    #[error("the database {database:?} holds the account {held}, not {asked}; open it with its own user id or use another `database`")]
+    #[error("the database \"{database}\" holds the account {held}, not {asked}; open it with its own user id or use another `database`")]
     OtherAccount {
         /// The database name.
         database: String,
@@ -28,17 +28,17 @@ pub enum WebError {
         asked: String,
     },
     /// The database holds no account and none was asked for.
-    #[error("the database {0:?} holds no account: create one, or log in with a user id")]
+    #[error("the database \"{0}\" holds no account: create one, or log in with a user id")]
     NoAccount(String),
     /// An account was to be created in a database that holds one.
-    #[error("the database {0:?} already holds the account {1}; open it, or create the new account in another `database`")]
+    #[error("the database \"{0}\" already holds the account {1}; open it, or create the new account in another `database`")]
     HasAccount(String, String),
     /// The password does not open this browser's copy of the account
     /// (code `wrong_password`, as for a login).
-    #[error("wrong password for the database {0:?}: it is locked with the password it had when last opened here (after a change on another device, the previous one opens it; `changePassword` then re-locks it)")]
+    #[error("wrong password for the database \"{0}\" (a password changed on another device opens it when the server can be reached)")]
     LocalWrongPassword(String),
     /// Another tab or worker has the database open.
-    #[error("the database {0:?} is open in another tab or worker (one engine per database)")]
+    #[error("the database \"{0}\" is open in another tab or worker (one engine per database)")]
     InUse(String),
     /// Logging in needs the server, which did not answer in time.
     #[error("no answer from the persistence server at {0} in time: is it running, and is the URL right?")]

@@ -14,7 +14,7 @@ use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::StreamExt;
 use hypergolix_core::engine::export::{write_export, Export, ExportSecret};
-use hypergolix_core::engine::keys::lock_storage_key;
+use hypergolix_core::engine::keys::{lock_storage_key, lock_storage_key_for_account};
 use hypergolix_core::engine::{AppReply, KdfParams, SessionId, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
@@ -52,6 +52,9 @@ pub enum Event {
     /// An export file of the account, locked with the password (checked
     /// against the root as this browser knows it).
     Export(Zeroizing<Vec<u8>>, oneshot::Sender<Result<Vec<u8>>>),
+    /// The account lock key, once the account is open (see
+    /// `Engine::account_lock_key`).
+    AccountLockKey(oneshot::Sender<Option<Zeroizing<[u8; 32]>>>),
     /// New recovery words (the current password; told the words).
     RecoveryWords(
         Zeroizing<Vec<u8>>,
@@ -190,7 +193,10 @@ impl Host {
     pub async fn apply(&mut self, step: Step<Output>) -> Result<()> {
         self.outputs(step.early);
         if !step.store.is_empty() {
-            let meta = self.pending_meta.take();
+            let mut meta = self.pending_meta.take();
+            if let Some(m) = meta.as_mut() {
+                self.fill_account_lock(m)?;
+            }
             let replace = std::mem::take(&mut self.pending_replace);
             self.store
                 .apply_replacing(&step.store, meta.as_ref(), replace)
@@ -355,6 +361,10 @@ impl Host {
                 let _ = done.send(self.export(&password).await);
                 return Ok(());
             }
+            Event::AccountLockKey(done) => {
+                let _ = done.send(self.service.engine().account_lock_key());
+                return Ok(());
+            }
             Event::RecoveryWords(password, done) => {
                 if self.changing.is_some() {
                     let _ = done.send(Err(busy()));
@@ -461,6 +471,23 @@ impl Host {
         )?)
     }
 
+    /// Adds the second lock (under the account key) to `meta` once the
+    /// engine holds the account.
+    pub(crate) fn fill_account_lock(&self, meta: &mut Meta) -> Result<()> {
+        if meta.account_lock.is_some() {
+            return Ok(());
+        }
+        if let Some(k) = self.service.engine().account_lock_key() {
+            let mut rng = crate::Rng;
+            meta.account_lock = Some(lock_storage_key_for_account(
+                &k,
+                &self.storage_key,
+                &mut rng,
+            )?);
+        }
+        Ok(())
+    }
+
     /// Locks the storage key under `pw` from now on.
     async fn relock(&mut self, pw: &[u8]) -> Result<()> {
         let user_id = self.service.engine().user_id().ok_or(WebError::Core(
@@ -468,10 +495,12 @@ impl Host {
         ))?;
         let mut rng = crate::Rng;
         let locked = lock_storage_key(pw, &self.storage_key, self.kdf, &mut rng)?;
-        let meta = Meta {
+        let mut meta = Meta {
             user_id,
             locked_key: locked,
+            account_lock: None,
         };
+        self.fill_account_lock(&mut meta)?;
         self.store.apply(&[], Some(&meta)).await
     }
 
@@ -549,6 +578,9 @@ pub async fn run(mut host: Host, first: Step<Output>, mut events: UnboundedRecei
             }
             Event::Export(_, done) => {
                 let _ = done.send(Err(WebError::Closed));
+            }
+            Event::AccountLockKey(done) => {
+                let _ = done.send(None);
             }
             _ => {}
         }

@@ -35,7 +35,9 @@ use std::rc::Rc;
 
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_channel::oneshot;
-use hypergolix_core::engine::keys::{lock_storage_key, unlock_storage_key};
+use hypergolix_core::engine::keys::{
+    lock_storage_key, unlock_storage_key, unlock_storage_key_for_account,
+};
 use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, SessionId};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Policy, Service};
@@ -83,6 +85,10 @@ fn random32() -> Result<Zeroizing<[u8; 32]>> {
 
 /// The default IndexedDB database name.
 pub const DEFAULT_DATABASE: &str = "hypergolix";
+/// How long an unlock waits for the server to check a password changed on
+/// another device.
+const PROBE_WAIT_MS: u32 = 4_000;
+
 /// How long logging in waits for the server by default.
 const DEFAULT_LOGIN_TIMEOUT_MS: u32 = 30_000;
 
@@ -129,7 +135,7 @@ impl Options {
         })?;
         if !(server.starts_with("ws://") || server.starts_with("wss://")) {
             return Err(WebError::BadOption(format!(
-                "`server` must be a ws:// or wss:// URL, not {server:?}"
+                "`server` must be a ws:// or wss:// URL, not \"{server}\""
             )));
         }
         let password = Zeroizing::new(
@@ -143,7 +149,7 @@ impl Options {
         let user_id = string(o, "userId")?
             .map(|t| {
                 t.trim().parse::<Ghid>().map_err(|_| {
-                    WebError::BadOption(format!("`userId` is not a user id (a GHID): {t:?}"))
+                    WebError::BadOption(format!("`userId` is not a user id (a GHID): \"{t}\""))
                 })
             })
             .transpose()?;
@@ -186,7 +192,7 @@ impl Options {
             Some("memory") => StoreKind::Memory,
             Some(other) => {
                 return Err(WebError::BadOption(format!(
-                    "`storage` is \"indexeddb\" or \"memory\", not {other:?}"
+                    "`storage` is \"indexeddb\" or \"memory\", not \"{other}\""
                 )))
             }
         };
@@ -353,6 +359,7 @@ fn start(
                 meta: Some(Meta {
                     user_id,
                     locked_key: locked,
+                    account_lock: None,
                 }),
                 replace: false,
                 words: Some(words),
@@ -385,6 +392,7 @@ fn start(
                 meta: Some(Meta {
                     user_id,
                     locked_key: locked,
+                    account_lock: None,
                 }),
                 replace: held.is_some(),
                 words: None,
@@ -408,17 +416,23 @@ fn start(
             let (engine, step) = Engine::restore(engine_config(&key), *seed, records)?;
             if engine.user_id() != Some(m.user_id) {
                 return Err(WebError::Storage(format!(
-                    "the database {:?} names the account {} but its records hold another",
+                    "the database \"{}\" names the account {} but its records hold another",
                     opts.database, m.user_id
                 )));
             }
             let mut service = policed(Service::new(engine), opts);
             let outputs = service.adopt_step(step);
+            // A database from before the account lock gets one with the
+            // engine's next write.
+            let meta = m.account_lock.is_none().then(|| Meta {
+                account_lock: None,
+                ..m.clone()
+            });
             Ok(Start {
                 service,
                 outputs,
                 storage_key: key,
-                meta: None,
+                meta,
                 replace: false,
                 words: None,
             })
@@ -437,6 +451,7 @@ fn start(
                 meta: Some(Meta {
                     user_id,
                     locked_key: locked,
+                    account_lock: None,
                 }),
                 replace: false,
                 words: None,
@@ -490,10 +505,124 @@ fn imported(opts: &Options, held: Option<Meta>, file: &[u8], seed: [u8; 32]) -> 
         meta: Some(Meta {
             user_id,
             locked_key: locked,
+            account_lock: None,
         }),
         replace: false,
         words: None,
     })
+}
+
+/// The server link's log lines, as the engine's. One function for every
+/// link, so the link's code is in the wasm once.
+fn link_logger(log: &Logger) -> impl Fn(&str) + 'static {
+    let log = log.clone();
+    move |l| log.say(&format!("hypergolix: {l}"))
+}
+
+/// This browser's copy did not open with the password, which may have
+/// been changed on another device: a throwaway engine in memory opens the
+/// account root with it from the server and derives the account key, which
+/// unlocks the copy's second lock. The copy is then locked under this
+/// password, and opens as usual: nothing in it is lost.
+async fn follow_password_change(opts: &Options, store: &LocalStore, log: &Logger) -> Result<Start> {
+    let held = store
+        .meta()
+        .await?
+        .ok_or_else(|| WebError::NoAccount(opts.database.clone()))?;
+    let Some(account_lock) = held.account_lock.clone() else {
+        return Err(WebError::LocalWrongPassword(opts.database.clone()));
+    };
+    let account_key = probe_account_key(opts, held.user_id, log).await?;
+    let storage_key = unlock_storage_key_for_account(&account_key, &account_lock)
+        .map_err(|_| WebError::LocalWrongPassword(opts.database.clone()))?;
+    let seed = random32()?;
+    let records = store.load().await?;
+    let (engine, step) = Engine::restore(engine_config(&storage_key), *seed, records)?;
+    if engine.user_id() != Some(held.user_id) {
+        return Err(WebError::Storage(format!(
+            "the database \"{}\" names the account {} but its records hold another",
+            opts.database, held.user_id
+        )));
+    }
+    let mut rng = Rng;
+    let meta = Meta {
+        user_id: held.user_id,
+        locked_key: lock_storage_key(&opts.password, &storage_key, KdfParams::DEFAULT, &mut rng)?,
+        account_lock: Some(account_lock),
+    };
+    store.apply(&[], Some(&meta)).await?;
+    log.say("hypergolix: the password was changed on another device; this browser's copy now opens with the new one");
+    let mut service = policed(Service::new(engine), opts);
+    let outputs = service.adopt_step(step);
+    Ok(Start {
+        service,
+        outputs,
+        storage_key,
+        meta: None,
+        replace: false,
+        words: None,
+    })
+}
+
+/// Logs in with `opts.password` on a throwaway engine in memory (the
+/// server must be reachable) and returns its account key.
+async fn probe_account_key(
+    opts: &Options,
+    user_id: Ghid,
+    log: &Logger,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let store = LocalStore::open(StoreKind::Memory, "").await?;
+    let key = random32()?;
+    let seed = random32()?;
+    let mut service = Service::new(Engine::new(engine_config(&key), *seed));
+    // Someone waits at an unlock prompt: an unreachable server is given up
+    // on sooner than a login's (the copy then stays locked).
+    service.set_policy(Policy {
+        login_wait_ms: u64::from(opts.timeout_ms.min(PROBE_WAIT_MS)),
+        ..Policy::default()
+    });
+    let outputs = service.open_login(user_id, &opts.password, now())?;
+    let status = Rc::new(RefCell::new(Status::default()));
+    let (stop_link, link_stopped) = oneshot::channel();
+    let mut host = Host::new(
+        service,
+        store,
+        None,
+        status,
+        stop_link,
+        key,
+        KdfParams::DEFAULT,
+        log.clone(),
+    );
+    let (ready_tx, ready_rx) = oneshot::channel();
+    host.ready = Some(ready_tx);
+    let (events, rx) = unbounded();
+    host.wake = Some(events.clone());
+    spawn_local(host::run(host, outputs, rx));
+    spawn_local(server::run(
+        opts.server.clone(),
+        events.clone(),
+        link_stopped,
+        link_logger(log),
+    ));
+    let opened = ready_rx.await.unwrap_or(Err(WebError::Closed));
+    let key = match opened {
+        Ok(_) => {
+            let (tx, rx) = oneshot::channel();
+            let _ = events.unbounded_send(Event::AccountLockKey(tx));
+            rx.await.ok().flatten()
+        }
+        Err(_) => None,
+    };
+    let (tx, rx) = oneshot::channel();
+    if events.unbounded_send(Event::Stop(tx)).is_ok() {
+        let _ = rx.await;
+    }
+    match (key, opened) {
+        (Some(k), _) => Ok(k),
+        (None, Err(e)) => Err(e),
+        (None, Ok(_)) => Err(WebError::Closed),
+    }
 }
 
 #[wasm_bindgen]
@@ -556,6 +685,22 @@ impl WebEngine {
             start(&opts, held, || records)
         }
         .await;
+        // The password did not open this browser's copy: it may have been
+        // changed on another device. The account root says.
+        let prepared = match prepared {
+            Err(WebError::LocalWrongPassword(db)) => follow_password_change(&opts, &store, &log)
+                .await
+                .map_err(|e| match e {
+                    WebError::LoginFailed { code, .. } if code == "wrong_password" => {
+                        WebError::LocalWrongPassword(db)
+                    }
+                    WebError::Unreachable(_) | WebError::LoginFailed { .. } => {
+                        WebError::LocalWrongPassword(db)
+                    }
+                    e => e,
+                }),
+            other => other,
+        };
         let s = match prepared {
             Ok(s) => s,
             Err(e) => {
@@ -588,12 +733,11 @@ impl WebEngine {
         let (events, rx) = unbounded();
         host.wake = Some(events.clone());
         spawn_local(host::run(host, s.outputs, rx));
-        let link_log = log.clone();
         spawn_local(server::run(
             opts.server.clone(),
             events.clone(),
             link_stopped,
-            move |l| link_log.say(&format!("hypergolix: {l}")),
+            link_logger(&log),
         ));
         let engine = WebEngine {
             inner: Rc::new(Inner {

@@ -41,7 +41,7 @@ pub async fn run(
             Ok(ws) => ws,
             Err(e) => {
                 // A malformed URL: retrying will not help.
-                log(&format!("bad persistence server URL {url:?}: {e}"));
+                log(&format!("bad persistence server URL \"{url}\": {e}"));
                 return;
             }
         };

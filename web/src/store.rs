@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use hypergolix_core::engine::keys::{ACCOUNT_LOCK_LEN, LOCKED_KEY_LEN};
 use hypergolix_core::engine::StoreWrite;
 use hypergolix_core::golix::ghid::{Ghid, GHID_LEN};
 use js_sys::{Array, Object, Promise, Uint8Array};
@@ -43,6 +44,11 @@ pub struct Meta {
     pub user_id: Ghid,
     /// The storage key, locked under the password.
     pub locked_key: Vec<u8>,
+    /// The storage key locked under the account key
+    /// (`Engine::account_lock_key`), which a password change elsewhere
+    /// leaves as it is (none in databases of older versions until their
+    /// next unlock).
+    pub account_lock: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Meta {
@@ -54,9 +60,13 @@ impl core::fmt::Debug for Meta {
 }
 
 impl Meta {
+    /// `user id ‖ locked key (HGXL) ‖ [account lock]`.
     fn to_bytes(&self) -> Vec<u8> {
         let mut b = self.user_id.to_bytes().to_vec();
         b.extend_from_slice(&self.locked_key);
+        if let Some(a) = &self.account_lock {
+            b.extend_from_slice(a);
+        }
         b
     }
 
@@ -64,9 +74,17 @@ impl Meta {
         if b.len() <= GHID_LEN {
             return Err(WebError::Storage("the account record is truncated".into()));
         }
+        let rest = &b[GHID_LEN..];
+        let (locked_key, account_lock) = if rest.len() == LOCKED_KEY_LEN + ACCOUNT_LOCK_LEN {
+            let (l, a) = rest.split_at(LOCKED_KEY_LEN);
+            (l.to_vec(), Some(a.to_vec()))
+        } else {
+            (rest.to_vec(), None)
+        };
         Ok(Self {
             user_id: Ghid::from_bytes(&b[..GHID_LEN]).map_err(hypergolix_core::Error::from)?,
-            locked_key: b[GHID_LEN..].to_vec(),
+            locked_key,
+            account_lock,
         })
     }
 }
@@ -98,7 +116,7 @@ pub enum LocalStore {
 impl core::fmt::Debug for LocalStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            LocalStore::IndexedDb(db) => write!(f, "LocalStore::IndexedDb({:?})", db.name()),
+            LocalStore::IndexedDb(db) => write!(f, "LocalStore::IndexedDb(\"{}\")", db.name()),
             LocalStore::Memory(_) => f.write_str("LocalStore::Memory"),
         }
     }
@@ -205,7 +223,7 @@ impl LocalStore {
         match kind {
             StoreKind::Memory => Ok(LocalStore::Memory(RefCell::default())),
             StoreKind::IndexedDb => {
-                let what = format!("cannot open the database {name:?}");
+                let what = format!("cannot open the database \"{name}\"");
                 let req: IdbOpenDbRequest = factory()?
                     .open_with_u32(name, DB_VERSION)
                     .map_err(|e| failed(&what, &e))?;

@@ -320,6 +320,58 @@ test('recovery words: forgot the password, on this browser and on a new one', { 
   assert.equal(await shownText(third), 'kept by the words');
 });
 
+test('a password changed on another device opens this browser’s copy, edits made offline kept', { timeout: 240_000 }, async () => {
+  const port = await freePort();
+  let server = await serve('follow', port);
+  const b = await browser();
+  const page = await tab(await profile(b, server.url), server.url);
+  const me = await createAccount(page, 'first password 1');
+  await synced(page);
+  const note = await newObject(page, 'v1');
+  await synced(page);
+  // An edit made offline, then locked: it is only in this browser's copy.
+  await server.kill();
+  await page.locator('.status', { hasText: 'Offline' }).waitFor({ timeout: 20_000 });
+  await edit(page, 'edited offline');
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Lock (log out)' }).click();
+  const unlock = page.getByRole('form', { name: 'Unlock' });
+  await unlock.waitFor();
+
+  // Another device changes the password meanwhile.
+  server = await serve('follow', port);
+  const other = await tab(await profile(b, server.url), server.url);
+  await logIn(other, me.userId, 'first password 1');
+  assert.deepEqual(await ids(other), me);
+  await other.getByRole('button', { name: 'Settings' }).click();
+  const pw = other.getByRole('form', { name: 'Password' });
+  await pw.getByLabel('Current password').fill('first password 1');
+  await pw.getByLabel('New password', { exact: true }).fill('second password 2');
+  await pw.getByLabel('New password again').fill('second password 2');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.getByText('Password changed').waitFor({ timeout: 30_000 });
+
+  // Here a wrong password is still wrong; the new one opens the copy,
+  // whose offline edit then reaches the other device.
+  await unlock.getByLabel('Password').fill('not the password');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  await unlock.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor({ timeout: 60_000 });
+  await unlock.getByLabel('Password').fill('second password 2');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  assert.deepEqual(await ids(page), me);
+  await openObject(page, note);
+  assert.equal(await shownText(page), 'edited offline');
+  await synced(page);
+  await openObject(other, note);
+  await waitForText(other, 'edited offline');
+  // From now on the copy opens with the new password directly.
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Lock (log out)' }).click();
+  await unlock.getByLabel('Password').fill('second password 2');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  assert.deepEqual(await ids(page), me);
+});
+
 test("the local service's account, where it allows the page", { timeout: 120_000 }, async () => {
   const server = await serve('service', await freePort());
   const origin = server.url.replace(/\/$/, '');

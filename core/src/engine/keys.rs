@@ -265,6 +265,54 @@ impl LockedKey {
     }
 }
 
+/// Length of a storage key locked under the account key
+/// ([`lock_storage_key_for_account`]): nonce, sealed key, tag.
+pub const ACCOUNT_LOCK_LEN: usize = 12 + 32 + 16;
+/// The AAD of that lock.
+const ACCOUNT_LOCK_AAD: &[u8] = b"HGXM storage key under the account key";
+
+/// Seals a host's storage key under the account key
+/// ([`Engine::account_lock_key`](super::Engine::account_lock_key)), a
+/// second lock beside the password's: a browser whose copy is locked under
+/// a password changed on another device opens the account root with the
+/// new password, derives the account key and unlocks its copy with this.
+/// Layout: `nonce(12) ‖ ChaCha20-Poly1305(account key, nonce, AAD, key)`.
+pub fn lock_storage_key_for_account(
+    account_key: &[u8; 32],
+    storage_key: &[u8; 32],
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>> {
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
+    let ct =
+        crypto_suite(cs3::SUITE_ID)?.encrypt(account_key, &nonce, ACCOUNT_LOCK_AAD, storage_key)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens [`lock_storage_key_for_account`]'s lock: another account's key,
+/// or a damaged lock, is [`Error::WrongPassword`].
+pub fn unlock_storage_key_for_account(
+    account_key: &[u8; 32],
+    sealed: &[u8],
+) -> Result<Zeroizing<[u8; 32]>> {
+    if sealed.len() != ACCOUNT_LOCK_LEN {
+        return Err(Error::Storage(
+            "the account lock has the wrong length".into(),
+        ));
+    }
+    let (nonce, ct) = sealed.split_at(12);
+    let plain = Zeroizing::new(
+        crypto_suite(cs3::SUITE_ID)?
+            .decrypt(account_key, nonce, ACCOUNT_LOCK_AAD, ct)
+            .map_err(|_| Error::WrongPassword)?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&plain[..32]);
+    Ok(key)
+}
+
 /// Opens a storage key sealed by [`lock_storage_key`]: [`LockedKey::parse`]
 /// then [`LockedKey::unlock`].
 pub fn unlock_storage_key(password: &[u8], locked: &[u8]) -> Result<Zeroizing<[u8; 32]>> {

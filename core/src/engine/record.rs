@@ -601,16 +601,28 @@ pub(crate) fn page_parse(b: &[u8]) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Sorts GHIDs. Every sort of the engine goes through this or
-/// [`sort_recipients`]: each sort instantiated for another type or closure
-/// costs the browser's wasm kilobytes.
+/// Sorts GHIDs. The lists sorted here (who an object is shared with,
+/// withheld from) are short and grow an entry at a time, so an insertion
+/// sort is linear on them; std's sort would cost the browser's wasm
+/// kilobytes per instantiation.
 pub(crate) fn sort_ghids(v: &mut [Ghid]) {
-    v.sort();
+    insertion_sort(v, |g| g);
 }
 
-/// Sorts recipients by GHID (unique in a list).
+/// Sorts recipients by GHID (unique in a list), as [`sort_ghids`].
 pub(crate) fn sort_recipients(v: &mut [Recipient]) {
-    v.sort_by_key(|r| r.ghid);
+    insertion_sort(v, |r| &r.ghid);
+}
+
+/// Stable insertion sort by `key`.
+fn insertion_sort<T>(v: &mut [T], key: impl Fn(&T) -> &Ghid) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && key(&v[j - 1]) > key(&v[j]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 // ------------------------------------------------------------------ the root

@@ -243,7 +243,7 @@ pub async fn engine_lifecycle() {
         .ok()
         .and_then(|m| m.as_string())
         .unwrap_or_default();
-    assert!(said.contains("the previous one opens it"), "{said}");
+    assert!(said.contains("changed on another device"), "{said}");
     let e = WebEngine::open(base(&[("password", pw.clone()), ("create", JsValue::TRUE)]))
         .await
         .err()
