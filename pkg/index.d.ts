@@ -269,6 +269,12 @@ export class HypergolixLink {
   /** The objects this app may see (not private, or private to its token), without reading them. */
   listObjects(): Promise<Listed[]>;
   list_objects(): Promise<Listed[]>;
+  /** The account password (`!P`): the current one is checked against the account on the server. */
+  changePassword(current: string | Uint8Array, password: string | Uint8Array): Promise<void>;
+  change_password(current: string | Uint8Array, password: string | Uint8Array): Promise<void>;
+  /** New recovery words (`?W`), given the current password; the old ones stop working. */
+  recoveryWords(password: string | Uint8Array): Promise<string>;
+  recovery_words(password: string | Uint8Array): Promise<string>;
   get(address: Ghid): Promise<AppObj>;
   newObj(state: Uint8Array | string, options?: NewObjOptions): Promise<AppObj>;
   newLink(target: Ghid, options?: NewObjOptions): Promise<AppObj>;

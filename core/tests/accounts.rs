@@ -299,3 +299,38 @@ fn a_stores_objects_move_to_a_new_store() {
     assert_eq!(object(w.call(d, AppRequest::Get(kept))).state, b"kept");
     assert_eq!(object(w.call(d, AppRequest::Get(frozen))).state, b"kept");
 }
+
+/// A root change asked for while another (or a new account's first root
+/// frames) is still on its way waits for it and is built on it.
+#[test]
+fn root_changes_asked_together_apply_in_turn() {
+    let mut w = World::new(36);
+    let (a, user, _) = w.new_agent("alice", b"one");
+    // Right away: the account's first frames are not acknowledged yet.
+    let first = w.request(
+        a,
+        AppRequest::ChangePassword {
+            current: SecretBytes::new(b"one"),
+            new: SecretBytes::new(b"two"),
+        },
+    );
+    let second = w.request(
+        a,
+        AppRequest::ChangePassword {
+            current: SecretBytes::new(b"two"),
+            new: SecretBytes::new(b"three"),
+        },
+    );
+    let words = w.request(
+        a,
+        AppRequest::RecoveryWords {
+            password: SecretBytes::new(b"three"),
+        },
+    );
+    w.settle(1_000_000);
+    assert_eq!(w.reply(a, first), Some(&Ok(AppReply::Done)));
+    assert_eq!(w.reply(a, second), Some(&Ok(AppReply::Done)));
+    assert!(matches!(w.reply(a, words), Some(Ok(AppReply::Words(_)))));
+    assert!(opens(&mut w, user, b"three"));
+    assert!(!opens(&mut w, user, b"two"));
+}

@@ -64,6 +64,13 @@ function objOptions(o = {}) {
   };
 }
 
+/** A password as the service takes it: UTF-8 for text. */
+function utf8(password) {
+  if (password instanceof Uint8Array) return password;
+  if (typeof password === 'string') return new TextEncoder().encode(password);
+  throw new TypeError('a password is a string or a Uint8Array');
+}
+
 function toBytes(state) {
   if (state instanceof Uint8Array) return state;
   if (typeof state === 'string') return new TextEncoder().encode(state);
@@ -466,6 +473,35 @@ export class HypergolixLink {
 
   /** `listObjects` by a Python-style name. */
   async list_objects() { return this.listObjects(); }
+
+  /**
+   * Changes the account password (`!P`; the local service of this project
+   * and the engine in the page answer it). The current password is checked
+   * against the account as the server holds it: a wrong one is refused and
+   * changes nothing. Resolves once the new password opens the account.
+   */
+  async changePassword(current, password) {
+    const cur = utf8(current);
+    const next = utf8(password);
+    if (next.length === 0) throw new HypergolixError('the new password is empty', { kind: 'input' });
+    if (cur.length > 0xffff) throw new HypergolixError('the current password is too long', { kind: 'input' });
+    const len = new Uint8Array([cur.length >> 8, cur.length & 0xff]);
+    await this._request('!P', concat(len, cur, next));
+  }
+
+  /** `changePassword` by a Python-style name. */
+  async change_password(current, password) { return this.changePassword(current, password); }
+
+  /**
+   * New recovery words for the account (`?W`), given its current password:
+   * twelve words to show the user once; words made before stop working.
+   */
+  async recoveryWords(password) {
+    return new TextDecoder().decode(await this._request('?W', utf8(password)));
+  }
+
+  /** `recoveryWords` by a Python-style name. */
+  async recovery_words(password) { return this.recoveryWords(password); }
 
   /** Fetches an object by address. */
   async get(address) {

@@ -163,3 +163,17 @@ test('in Node the link reaches a service on a Unix-domain socket', async () => {
   await assert.rejects(HypergolixLink.connect(`unix:${join(work, 'nothing.sock')}`), (e) => e.kind === 'connect');
   link.close();
 });
+
+test('the account over the link: password change and recovery words need the current password', async () => {
+  const server = await serve('account');
+  const addr = await service('account', server);
+  const link = await HypergolixLink.connect(addr);
+  await assert.rejects(link.changePassword('not it', 'x'), (e) => e instanceof HypergolixError && /wrong password/.test(e.message));
+  await link.changePassword('pw account', 'new pw');
+  await assert.rejects(link.recoveryWords('pw account'), (e) => /wrong password/.test(e.message));
+  const words = await link.recovery_words('new pw');
+  assert.equal(words.split(' ').length, 12);
+  await assert.rejects(link.changePassword('new pw', ''), (e) => e.kind === 'input');
+  link.close();
+});
+

@@ -379,3 +379,24 @@ def test_unshare_takes_access_back(links) -> None:  # type: ignore[no-untyped-de
     fixed = a.new_obj_threadsafe(b"static", api_id=api, dynamic=False)
     with pytest.raises(LocallyImmutable):
         fixed.unshare_threadsafe(bob)
+
+
+def test_password_change_and_recovery_words(agents: Agents) -> None:
+    """`!P` and `?W` need the account's current password, as the server
+    holds it; the words are twelve, new each time."""
+    link = HypergolixLink(ipc_port=agents.a.port)
+    with pytest.raises(IPCError, match="wrong password"):
+        link.change_password_threadsafe("not it", "x")
+    link.change_password_threadsafe("correct horse", "battery staple")
+    with pytest.raises(IPCError, match="wrong password"):
+        link.recovery_words_threadsafe("correct horse")
+    words = asyncio.run(link.recovery_words_async("battery staple"))
+    assert len(words.split(" ")) == 12
+    assert link.recovery_words_threadsafe(b"battery staple") != words
+    with pytest.raises(ValueError, match="empty"):
+        link.change_password_threadsafe("battery staple", "")
+    with pytest.raises(TypeError):
+        link.change_password_threadsafe(12, "x")  # type: ignore[arg-type]
+    # Back as it was, for the session's other tests.
+    asyncio.run(link.change_password_async(b"battery staple", "correct horse"))
+    link.stop()

@@ -56,10 +56,6 @@ use sync::{Job, Jobs, Pending};
 pub const NOT_CONNECTED: &str =
     "not connected to the persistence server (the account is read from it first)";
 
-/// Why an account change is refused while an earlier one of this device
-/// is still on its way to the server (hosts may wait and retry).
-pub const ROOT_BUSY: &str = "an earlier account change is still on its way to the server";
-
 /// How the engine is set up by its host.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -155,6 +151,10 @@ pub struct Engine {
     recovering: Option<sync::account::Recovering>,
     /// Root changes made, answered once the new root is at the server.
     root_waiters: Vec<(sync::ReplyTo, AppReply)>,
+    /// Root changes asked for and not started, in order (one runs at a time).
+    reroots: std::collections::VecDeque<Job>,
+    /// A root change is running or waits for its root to be published.
+    reroot_active: bool,
     /// The host's clock (ms since the Unix epoch; 0: none given). Only
     /// recorded (when an object's state changes), never acted on.
     now_ms: u64,
@@ -193,6 +193,8 @@ impl Engine {
             reshares: BTreeMap::new(),
             recovering: None,
             root_waiters: Vec::new(),
+            reroots: std::collections::VecDeque::new(),
+            reroot_active: false,
             work: Jobs::default(),
             page_views: None,
             unpaged: None,
@@ -593,20 +595,31 @@ impl Engine {
         if !self.online {
             return Err(Error::NotReady(NOT_CONNECTED));
         }
-        if self.root_busy() {
-            return Err(Error::NotReady(ROOT_BUSY));
-        }
         if let sync::account::RootChange::Password(p) = &change {
             if p.is_empty() {
                 return Err(Error::InvalidArgument("the new password is empty"));
             }
         }
-        self.work.runnable.push(Job::Reroot {
+        // One at a time, in the order asked: each is built on the root the
+        // one before published.
+        self.reroots.push_back(Job::Reroot {
             to,
             current: Zeroizing::new(current.to_vec()),
             change,
         });
+        self.next_reroot();
         Ok(())
+    }
+
+    /// Starts the next root change asked for, unless one is under way.
+    pub(crate) fn next_reroot(&mut self) {
+        if self.reroot_active {
+            return;
+        }
+        if let Some(job) = self.reroots.pop_front() {
+            self.reroot_active = true;
+            self.work.runnable.push(job);
+        }
     }
 
     /// Recovers an account on a device that has none (the password and

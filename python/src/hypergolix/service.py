@@ -179,6 +179,43 @@ class HypergolixLink:
     async def _core_request(self, code: str, body: bytes) -> None:
         await self._core.request(code, body)
 
+    # ---- the account (the local service of this project only) -------
+
+    def change_password_threadsafe(self, current: Union[str, bytes], new: Union[str, bytes]) -> None:
+        """Changes the account password (`!P`). The service checks `current`
+        against the account as the persistence server holds it; a wrong one
+        raises `IPCError` and changes nothing. Returns once the new password
+        opens the account on a new device; devices already set up keep
+        working."""
+        self._core.call(self._change_password(current, new))
+
+    async def change_password_async(self, current: Union[str, bytes], new: Union[str, bytes]) -> None:
+        """`change_password_threadsafe` from the app's event loop."""
+        await self._core.acall(self._change_password(current, new))
+
+    async def _change_password(self, current: Union[str, bytes], new: Union[str, bytes]) -> None:
+        cur, nxt = _secret(current), _secret(new)
+        if not nxt:
+            raise ValueError("the new password is empty")
+        if len(cur) > 0xFFFF:
+            raise ValueError("the current password is too long")
+        await self._core.request("!P", len(cur).to_bytes(2, "big") + cur + nxt)
+
+    def recovery_words_threadsafe(self, password: Union[str, bytes]) -> str:
+        """New recovery words for the account (`?W`): twelve words that, with
+        the user id, restore it when the password is lost. Show them to the
+        user once and keep them nowhere; words made before stop working.
+        Needs the current password."""
+        return self._core.call(self._recovery_words(password))
+
+    async def recovery_words_async(self, password: Union[str, bytes]) -> str:
+        """`recovery_words_threadsafe` from the app's event loop."""
+        return await self._core.acall(self._recovery_words(password))
+
+    async def _recovery_words(self, password: Union[str, bytes]) -> str:
+        body = await self._core.request("?W", _secret(password))
+        return bytes(body).decode("utf-8")
+
     # ---- shares -----------------------------------------------------
 
     def register_api_threadsafe(self, api_id: object, object_handler: ObjectHandler) -> bool:
@@ -325,3 +362,12 @@ def _address_of(obj: Any) -> Ghid:
         if isinstance(g, Ghid):
             return g
     raise HGXLinkError("expected an object or its Ghid")
+
+
+def _secret(value: Union[str, bytes]) -> bytes:
+    """A password as the service takes it: UTF-8 for text."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    raise TypeError(f"a password is str or bytes, not {type(value).__name__}")

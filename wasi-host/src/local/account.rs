@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use hypergolix_core::engine::{NOT_CONNECTED, ROOT_BUSY};
+use hypergolix_core::engine::NOT_CONNECTED;
 use hypergolix_link::{HypergolixLink, LinkError};
 use zeroize::Zeroizing;
 
@@ -223,8 +223,7 @@ async fn with_service(args: &CurrentArgs, request: Request) -> Result<Zeroizing<
 
 /// One request over the link; the service's refusal as this crate's
 /// error. A service whose server link is not up yet (one just started
-/// here, or a remote that is back soon), or that is still sending an
-/// earlier account change, is asked again for a while.
+/// here, or a remote that is back soon) is asked again for a while.
 async fn call(ipc: &str, request: Request) -> Result<Zeroizing<Vec<u8>>> {
     let link = HypergolixLink::connect(ipc)
         .await
@@ -241,8 +240,7 @@ async fn call(ipc: &str, request: Request) -> Result<Zeroizing<Vec<u8>>> {
         };
         match r {
             Err(LinkError::Refused { message, .. })
-                if (message.contains(NOT_CONNECTED) || message.contains(ROOT_BUSY))
-                    && std::time::Instant::now() < until =>
+                if message.contains(NOT_CONNECTED) && std::time::Instant::now() < until =>
             {
                 if !told {
                     eprintln!("waiting for the persistence server…");

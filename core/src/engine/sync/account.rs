@@ -12,7 +12,7 @@ use super::super::recovery::{self, RecoveryKeys};
 use super::super::state::{self, Agent, Kind, ObjRecord, OutItem};
 use super::super::types::{Action, AppReply, SecretBytes};
 use super::super::{first_frame, Engine};
-use super::jobs::{need, Job, Need, Progress, ReplyTo};
+use super::jobs::{need, Need, Progress, ReplyTo};
 use super::Pending;
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
@@ -82,20 +82,28 @@ impl Engine {
         if unsent {
             return;
         }
+        let answered = !self.root_waiters.is_empty();
         for (to, reply) in std::mem::take(&mut self.root_waiters) {
             self.out.push(to.action(Ok(reply)));
         }
+        if answered {
+            self.reroot_active = false;
+            self.next_reroot();
+        }
+        // A root change that waited for this one goes on, reading the root
+        // anew (a frame fetched before is no longer the current one).
+        self.work.fetched.remove(&address);
+        self.work.unpark(&address);
     }
 
     /// Whether a root change of this device is not at the server yet (a
     /// new one would be built on the server's older root).
-    pub(crate) fn root_busy(&self) -> bool {
+    fn root_unsent(&self) -> bool {
         let Some(user_id) = self.user_id() else {
             return false;
         };
         self.queued_flush.contains(&user_id)
             || !self.root_waiters.is_empty()
-            || self.has_job(|j| matches!(j, Job::Reroot { .. }))
             || self
                 .agent
                 .as_ref()
@@ -236,6 +244,13 @@ impl Engine {
         change: &RootChange,
     ) -> Result<Progress> {
         let user_id = self.user_id().ok_or(Error::NotReady("not logged in"))?;
+        // A root change of this device still on its way (the account's
+        // first frames, or an earlier change): this one is built on it
+        // once the server has it.
+        if self.root_unsent() {
+            self.work.parked_on = Some(user_id);
+            return Ok(Progress::Waiting);
+        }
         let (root, pk) = match self.open_root(user_id, current)? {
             Need::Have(r) => r,
             Need::Wait => return Ok(Progress::Waiting),

@@ -353,7 +353,11 @@ impl Engine {
                 self.recovering = None;
                 self.out.push(Action::LoginFailed(e));
             }
-            Job::Reroot { to, .. } => self.out.push(to.action(Err(e))),
+            Job::Reroot { to, .. } => {
+                self.out.push(to.action(Err(e)));
+                self.reroot_active = false;
+                self.next_reroot();
+            }
             Job::Share { session, req, .. } => self.out.push(Action::Reply {
                 session,
                 req,
