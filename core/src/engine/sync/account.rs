@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
 use crate::golix::secret::FreshSecret;
 use crate::golix::suite::cs3;
-use crate::golix::{FirstParty, Garq, Geoc, Gobd, RequestPayload, SecondParty, Secret};
+use crate::golix::{FirstParty, Garq, Geoc, Gobd, RequestPayload, Secret};
 use crate::wire::remote::Request;
 
 /// Why a root change fails when the server has no root for the account.
@@ -122,35 +122,6 @@ impl Engine {
         }
     }
 
-    /// Reads the root frame and container for `user_id`, verified as bound
-    /// by `binder` (the identity, once known).
-    fn need_root(&mut self, user_id: Ghid) -> Result<Need<(Gobd, SecondParty, Geoc)>> {
-        let frame = match self.need(&user_id) {
-            Need::Have(b) => Gobd::parse(&b)?,
-            Need::Wait => return Ok(Need::Wait),
-            Need::Missing => return Ok(Need::Missing),
-        };
-        if frame.dynamic_ghid() != user_id {
-            return Err(Error::InvalidArgument("the user id is not an account root"));
-        }
-        let id = match self.need_identity(&frame.binder()) {
-            Need::Have(id) => id,
-            Need::Wait => return Ok(Need::Wait),
-            Need::Missing => return Ok(Need::Missing),
-        };
-        frame.verify(&id)?;
-        let geoc = match self.need(&frame.target()) {
-            Need::Have(b) => Geoc::parse(&b)?,
-            Need::Wait => return Ok(Need::Wait),
-            Need::Missing => return Ok(Need::Missing),
-        };
-        if geoc.author() != id.ghid() {
-            return Err(Error::WrongIdentity);
-        }
-        geoc.verify(&id)?;
-        Ok(Need::Have((frame, id, geoc)))
-    }
-
     /// Opens the current root with `password` ([`Error::WrongPassword`]
     /// if it does not).
     fn open_root(
@@ -166,18 +137,7 @@ impl Engine {
         if Some(id.ghid()) != self.identity() {
             return Err(Error::WrongIdentity);
         }
-        let pk = keys::password_keys(password, &id.ghid(), self.cfg.kdf)?;
-        let secret = frame_secret(
-            &pk.root_master,
-            &id.ghid(),
-            frame.targets().get(1),
-            Some(&user_id),
-        )?;
-        let plain = Zeroizing::new(
-            geoc.decrypt(&secret.into_secret())
-                .map_err(|_| Error::WrongPassword)?,
-        );
-        let content = RootContent::parse(&plain)?;
+        let (content, pk, _) = self.open_root_with(&frame, &id, &geoc, password)?;
         Ok(Need::Have((OpenRoot { frame, content }, pk)))
     }
 

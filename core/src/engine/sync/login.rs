@@ -14,36 +14,65 @@ use crate::golix::ghid::Ghid;
 use crate::golix::{FirstParty, Geoc, Gobd, SecondParty};
 
 impl Engine {
-    pub(crate) fn step_login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Progress> {
-        if self.agent.is_some() {
-            return Err(Error::NotAllowed("already logged in"));
-        }
-        let frame = Gobd::parse(&need!(self.need(&user_id)))?;
+    /// Reads the root frame of `user_id` and its container from the
+    /// server, each verified as signed by the frame's binder (the
+    /// account's identity), which is returned too.
+    pub(crate) fn need_root(&mut self, user_id: Ghid) -> Result<Need<(Gobd, SecondParty, Geoc)>> {
+        let frame = match self.need(&user_id) {
+            Need::Have(b) => Gobd::parse(&b)?,
+            Need::Wait => return Ok(Need::Wait),
+            Need::Missing => return Ok(Need::Missing),
+        };
         if frame.dynamic_ghid() != user_id {
             return Err(Error::InvalidArgument("the user id is not an account root"));
         }
-        let id = SecondParty::parse(&need!(self.need(&frame.binder())))?;
-        if id.ghid() != frame.binder() {
-            return Err(Error::WrongIdentity);
-        }
+        let id = match self.need_identity(&frame.binder()) {
+            Need::Have(id) => id,
+            Need::Wait => return Ok(Need::Wait),
+            Need::Missing => return Ok(Need::Missing),
+        };
         frame.verify(&id)?;
-        let geoc = Geoc::parse(&need!(self.need(&frame.target())))?;
+        let geoc = match self.need(&frame.target()) {
+            Need::Have(b) => Geoc::parse(&b)?,
+            Need::Wait => return Ok(Need::Wait),
+            Need::Missing => return Ok(Need::Missing),
+        };
         if geoc.author() != id.ghid() {
             return Err(Error::WrongIdentity);
         }
         geoc.verify(&id)?;
+        Ok(Need::Have((frame, id, geoc)))
+    }
+
+    /// Opens a root container with `password` ([`Error::WrongPassword`] if
+    /// it does not): its content, the password's keys, the plaintext.
+    pub(crate) fn open_root_with(
+        &self,
+        frame: &Gobd,
+        id: &SecondParty,
+        geoc: &Geoc,
+        password: &[u8],
+    ) -> Result<(RootContent, keys::PasswordKeys, Zeroizing<Vec<u8>>)> {
         let pk = keys::password_keys(password, &id.ghid(), self.cfg.kdf)?;
         let secret = frame_secret(
             &pk.root_master,
             &id.ghid(),
             frame.targets().get(1),
-            Some(&user_id),
+            Some(&frame.dynamic_ghid()),
         )?;
         let plain = Zeroizing::new(
             geoc.decrypt(&secret.into_secret())
                 .map_err(|_| Error::WrongPassword)?,
         );
-        let root = RootContent::parse(&plain)?;
+        Ok((RootContent::parse(&plain)?, pk, plain))
+    }
+
+    pub(crate) fn step_login(&mut self, user_id: Ghid, password: &[u8]) -> Result<Progress> {
+        if self.agent.is_some() {
+            return Err(Error::NotAllowed("already logged in"));
+        }
+        let (frame, id, geoc) = need!(self.need_root(user_id)?);
+        let (root, pk, plain) = self.open_root_with(&frame, &id, &geoc, password)?;
         let me = FirstParty::import(&root.identity_export, &pk.wrap_key)
             .map_err(|_| Error::WrongPassword)?;
         if me.ghid() != id.ghid() {
