@@ -334,3 +334,50 @@ fn root_changes_asked_together_apply_in_turn() {
     assert!(opens(&mut w, user, b"three"));
     assert!(!opens(&mut w, user, b"two"));
 }
+
+/// Two devices change the password at the same moment: neither waits
+/// forever; the one whose frame lost is told, and the account opens with
+/// the winner's password, which the loser can then change.
+#[test]
+fn password_changes_on_two_devices_at_once_never_hang() {
+    let mut raced = 0;
+    for seed in 40..46 {
+        let mut w = World::new(seed);
+        let (a, user, _) = w.new_agent("alice", b"one");
+        w.settle(100_000);
+        let b = w.login_device("alice-phone", user, b"one");
+        w.settle(100_000);
+        let change = |current: &[u8], new: &[u8]| AppRequest::ChangePassword {
+            current: SecretBytes::new(current),
+            new: SecretBytes::new(new),
+        };
+        let ra = w.request(a, change(b"one", b"from a"));
+        let rb = w.request(b, change(b"one", b"from b"));
+        w.settle(1_000_000);
+        let ok = |r: Option<&Result<AppReply, Error>>| match r {
+            Some(Ok(AppReply::Done)) => true,
+            Some(Err(Error::NotAllowed(_) | Error::WrongPassword)) => false,
+            other => panic!("seed {seed}: {other:?}"),
+        };
+        let (a_won, b_won) = (ok(w.reply(a, ra)), ok(w.reply(b, rb)));
+        assert!(a_won || b_won, "seed {seed}: one of them took");
+        raced += usize::from(a_won != b_won);
+        let (a_opens, b_opens) = (
+            opens(&mut w, user, b"from a"),
+            opens(&mut w, user, b"from b"),
+        );
+        assert!(
+            a_opens != b_opens,
+            "seed {seed}: exactly one password opens it"
+        );
+        let now: &[u8] = if a_opens { b"from a" } else { b"from b" };
+        // Either device changes it again with the password it has now.
+        for d in [a, b] {
+            let r = w.call(d, change(now, b"after"));
+            assert_eq!(r, Ok(AppReply::Done), "seed {seed}");
+            w.call(d, change(b"after", now)).expect("back");
+        }
+        assert!(opens(&mut w, user, now), "seed {seed}");
+    }
+    assert!(raced > 0, "no seed made the two changes race");
+}

@@ -52,9 +52,6 @@ pub enum Event {
     /// An export file of the account, locked with the password (checked
     /// against the root as this browser knows it).
     Export(Zeroizing<Vec<u8>>, oneshot::Sender<Result<Vec<u8>>>),
-    /// The account lock key, once the account is open (see
-    /// `Engine::account_lock_key`).
-    AccountLockKey(oneshot::Sender<Option<Zeroizing<[u8; 32]>>>),
     /// New recovery words (the current password; told the words).
     RecoveryWords(
         Zeroizing<Vec<u8>>,
@@ -145,6 +142,11 @@ pub struct Host {
     /// A password change under way: the new password (to re-lock the
     /// storage key with once the account took it) and who waits for it.
     changing: Option<Changing>,
+    /// A probe of the password (see `follow_password_change` in lib.rs):
+    /// told the account key as soon as the root opens, after which nothing
+    /// more is sent to the server (the throwaway engine must not publish:
+    /// a key rotation it made would be lost with it).
+    pub(crate) probe: Option<oneshot::Sender<Option<Zeroizing<[u8; 32]>>>>,
     /// The engine's answer to the host's own request, once it came.
     host_reply: Option<std::result::Result<AppReply, hypergolix_core::Error>>,
 }
@@ -180,6 +182,7 @@ impl Host {
             apps: HashMap::new(),
             synced_waiters: Vec::new(),
             changing: None,
+            probe: None,
             host_reply: None,
         }
     }
@@ -259,7 +262,7 @@ impl Host {
         for o in out {
             match o {
                 Output::ToServer(b) => {
-                    if let Some(tx) = &self.server {
+                    if let Some(tx) = self.server.as_ref().filter(|_| self.stop_link.is_some()) {
                         // A closed link is noticed by the link task; the
                         // engine resends its outbox when it is back.
                         let _ = tx.unbounded_send(b);
@@ -281,6 +284,15 @@ impl Host {
                 }
                 Output::Ready { user_id, identity } => {
                     self.status.borrow_mut().account = Some((user_id, identity));
+                    if let Some(tx) = self.probe.take() {
+                        // The rest of this step, and every later one, stays
+                        // here: the server link goes.
+                        self.server = None;
+                        if let Some(stop) = self.stop_link.take() {
+                            let _ = stop.send(());
+                        }
+                        let _ = tx.send(self.service.engine().account_lock_key());
+                    }
                 }
                 Output::Loading(left) => {
                     self.say(&format!("reading the account's objects ({left} to go)…"));
@@ -359,10 +371,6 @@ impl Host {
             }
             Event::Export(password, done) => {
                 let _ = done.send(self.export(&password).await);
-                return Ok(());
-            }
-            Event::AccountLockKey(done) => {
-                let _ = done.send(self.service.engine().account_lock_key());
                 return Ok(());
             }
             Event::RecoveryWords(password, done) => {
@@ -578,9 +586,6 @@ pub async fn run(mut host: Host, first: Step<Output>, mut events: UnboundedRecei
             }
             Event::Export(_, done) => {
                 let _ = done.send(Err(WebError::Closed));
-            }
-            Event::AccountLockKey(done) => {
-                let _ = done.send(None);
             }
             _ => {}
         }

@@ -596,6 +596,8 @@ async fn probe_account_key(
     );
     let (ready_tx, ready_rx) = oneshot::channel();
     host.ready = Some(ready_tx);
+    let (probe_tx, probe_rx) = oneshot::channel();
+    host.probe = Some(probe_tx);
     let (events, rx) = unbounded();
     host.wake = Some(events.clone());
     spawn_local(host::run(host, outputs, rx));
@@ -605,24 +607,17 @@ async fn probe_account_key(
         link_stopped,
         link_logger(log),
     ));
-    let opened = ready_rx.await.unwrap_or(Err(WebError::Closed));
-    let key = match opened {
-        Ok(_) => {
-            let (tx, rx) = oneshot::channel();
-            let _ = events.unbounded_send(Event::AccountLockKey(tx));
-            rx.await.ok().flatten()
-        }
-        Err(_) => None,
+    // The key as soon as the root opens; a failed login says why.
+    let got = match futures_util::future::select(probe_rx, ready_rx).await {
+        futures_util::future::Either::Left((Ok(Some(k)), _)) => Ok(k),
+        futures_util::future::Either::Right((Ok(Err(e)), _)) => Err(e),
+        _ => Err(WebError::Closed),
     };
     let (tx, rx) = oneshot::channel();
     if events.unbounded_send(Event::Stop(tx)).is_ok() {
         let _ = rx.await;
     }
-    match (key, opened) {
-        (Some(k), _) => Ok(k),
-        (None, Err(e)) => Err(e),
-        (None, Ok(_)) => Err(WebError::Closed),
-    }
+    got
 }
 
 #[wasm_bindgen]

@@ -38,13 +38,22 @@ const HEADER: usize = 4 + 2 + 1 + GHID_LEN + LOCKED_KEY_LEN;
 /// Most records or objects a file may claim (each costs at least 8 bytes).
 const MAX_ITEMS: u32 = 1 << 28;
 
-/// What opens an export file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What opens an export file (its `Debug` shows which, never the secret).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ExportSecret<'a> {
     /// The account password.
     Password(&'a [u8]),
     /// Recovery words (any valid phrase; the file says which kind it needs).
     Words(&'a str),
+}
+
+impl core::fmt::Debug for ExportSecret<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ExportSecret::Password(_) => "Password(..)",
+            ExportSecret::Words(_) => "Words(..)",
+        })
+    }
 }
 
 impl ExportSecret<'_> {

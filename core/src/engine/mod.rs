@@ -155,6 +155,8 @@ pub struct Engine {
     reroots: std::collections::VecDeque<Job>,
     /// A root change is running or waits for its root to be published.
     reroot_active: bool,
+    /// The root record as it was before the change on its way.
+    root_before: Option<Box<state::ObjRecord>>,
     /// The host's clock (ms since the Unix epoch; 0: none given). Only
     /// recorded (when an object's state changes), never acted on.
     now_ms: u64,
@@ -195,6 +197,7 @@ impl Engine {
             root_waiters: Vec::new(),
             reroots: std::collections::VecDeque::new(),
             reroot_active: false,
+            root_before: None,
             work: Jobs::default(),
             page_views: None,
             unpaged: None,
@@ -618,6 +621,12 @@ impl Engine {
         }
         if let Some(job) = self.reroots.pop_front() {
             self.reroot_active = true;
+            // The root is read from the server anew, never from a copy
+            // fetched for an earlier job.
+            if let Some(user_id) = self.user_id() {
+                self.work.fetched.remove(&user_id);
+                self.work.missing.remove(&user_id);
+            }
             self.work.runnable.push(job);
         }
     }

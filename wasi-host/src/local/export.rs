@@ -123,6 +123,19 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     let password;
     let secret = if args.with_words {
         words = account::read_words(args.words_file.as_deref())?;
+        if args.words_file.is_none() {
+            // Typed: a slip that passes the checksum would lock the file
+            // for good.
+            eprintln!("the same words again, to check them:");
+            let again = account::read_words(None)?;
+            let same = |w: &str| {
+                hypergolix_core::engine::recovery::parse_words(w)
+                    .map_err(|e| Error::Config(e.to_string()))
+            };
+            if *same(&again)? != *same(&words)? {
+                return Err(Error::Config("the words differ".into()));
+            }
+        }
         ExportSecret::Words(&words)
     } else {
         password = args.password.get(false)?;

@@ -12,7 +12,7 @@ use super::super::recovery::{self, RecoveryKeys};
 use super::super::state::{self, Agent, Kind, ObjRecord, OutItem};
 use super::super::types::{Action, AppReply, SecretBytes};
 use super::super::{first_frame, Engine};
-use super::jobs::{need, Need, Progress, ReplyTo};
+use super::jobs::{Need, Progress, ReplyTo};
 use super::Pending;
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
@@ -20,6 +20,10 @@ use crate::golix::secret::FreshSecret;
 use crate::golix::suite::cs3;
 use crate::golix::{FirstParty, Garq, Geoc, Gobd, RequestPayload, Secret};
 use crate::wire::remote::Request;
+
+/// Why a root change fails when another device changed the root first.
+const ROOT_RACED: &str = "the account was changed on another device at the same moment; \
+     nothing was changed here: ask again";
 
 /// Why a root change fails when the server has no root for the account.
 const NOT_AT_SERVER: &str =
@@ -68,12 +72,51 @@ impl Engine {
         self.work.unpark(&rid);
     }
 
+    /// The server refused this device's next root frame: another device
+    /// changed the root at the same moment (its frame took the counter).
+    /// This change is undone here, whoever waits for it is told, and the
+    /// next one reads the root anew. (The generic conflict path would keep
+    /// the frame to publish it on top of the winner's, which this device
+    /// cannot read once the password changed: it would wait forever.)
+    pub(crate) fn root_rejected(&mut self, address: Ghid) {
+        if let Some(before) = self.root_before.take() {
+            if let Some(rec) = self
+                .agent
+                .as_mut()
+                .and_then(|a| a.objects.get_mut(&address))
+            {
+                *rec = *before;
+            }
+        }
+        if let Some(rec) = self
+            .agent
+            .as_mut()
+            .and_then(|a| a.objects.get_mut(&address))
+        {
+            rec.dirty = false;
+            rec.drop_unsent();
+        }
+        self.stats.conflicts += 1;
+        self.mark_object(&address);
+        self.work.fetched.remove(&address);
+        let waited = !self.root_waiters.is_empty();
+        for (to, _) in std::mem::take(&mut self.root_waiters) {
+            self.out.push(to.action(Err(Error::NotAllowed(ROOT_RACED))));
+        }
+        if waited || self.reroot_active {
+            self.reroot_active = false;
+            self.next_reroot();
+        }
+        self.work.unpark(&address);
+    }
+
     /// A frame and container of `address` are at the server: if it is the
     /// root, whoever waits for a root change is answered.
     pub(crate) fn root_published(&mut self, address: Ghid) {
         if self.user_id() != Some(address) {
             return;
         }
+        self.root_before = None;
         let unsent = self
             .agent
             .as_ref()
@@ -267,10 +310,15 @@ impl Engine {
         content: Zeroizing<Vec<u8>>,
     ) -> Result<()> {
         let rec = self
-            .agent_mut()?
+            .agent
+            .as_mut()
+            .ok_or(Error::NotReady("not logged in"))?
             .objects
             .get_mut(&user_id)
             .ok_or(Error::Storage("account root record missing".into()))?;
+        // Kept until the server takes the new frame: a frame of another
+        // device's change that wins the counter sends this one back.
+        self.root_before = Some(Box::new(rec.clone()));
         if rec
             .current
             .as_ref()
@@ -282,6 +330,9 @@ impl Engine {
         rec.entry.secret = master;
         rec.state = content.to_vec();
         rec.dirty = true;
+        // Built on the server's current frame, with a master this device
+        // holds: nothing about the root is unreadable any more.
+        self.locked.remove(&user_id);
         self.mark_object(&user_id);
         self.enqueue(OutItem::Flush(user_id));
         Ok(())
@@ -298,7 +349,11 @@ impl Engine {
         let Some(user_id) = self.recovering.as_ref().map(|r| r.user_id) else {
             return Err(Error::NotReady("no recovery under way"));
         };
-        let (frame, id, _geoc) = need!(self.need_root(user_id)?);
+        let (frame, id, _geoc) = match self.need_root(user_id)? {
+            Need::Have(r) => r,
+            Need::Wait => return Ok(Progress::Waiting),
+            Need::Missing => return Err(Error::NotAllowed(NOT_AT_SERVER)),
+        };
         let rid = self
             .recovering
             .as_ref()

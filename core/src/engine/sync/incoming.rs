@@ -33,9 +33,10 @@ impl Engine {
         };
         if let (Some(r), GolixObject::Garq(garq)) = (self.recovering.as_mut(), &obj) {
             let rid = r.keys.identity.ghid();
-            // Bounded: a recovery identity gets one request per phrase
-            // made for it (a stranger's are dropped when opened).
-            if subscription == rid && garq.recipient() == rid && r.requests.len() < 64 {
+            // Bounded. Only the server (which sees the recovery identity
+            // get its request) can send it others, and a server can as
+            // well withhold the real one; the bound keeps memory small.
+            if subscription == rid && garq.recipient() == rid && r.requests.len() < 1024 {
                 r.requests.push(garq.clone());
             }
             return;

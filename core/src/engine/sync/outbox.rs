@@ -280,6 +280,10 @@ impl Engine {
                     self.mark_deleted(&address);
                     return;
                 }
+                if self.user_id() == Some(address) {
+                    self.root_rejected(address);
+                    return;
+                }
                 // Another device moved the object on: our state is still the
                 // newest this device knows, so it is published again on top of
                 // the winner's frame once that is read (docs/engine.md).
