@@ -306,8 +306,8 @@ export class Engine {
 
   /**
    * The account in one encrypted file (a Uint8Array): its keys and every
-   * object's state, locked with the account password (checked against the
-   * account as this engine knows it). `Engine.import` and
+   * object's state, locked with the account password (the one that opens
+   * this browser's copy now). `Engine.import` and
    * `hypergolix import` restore it.
    */
   exportAccount(password) {

@@ -446,11 +446,32 @@ async fn export_and_import_restore_an_account_kept_only_here() {
     link.stop();
     drop(svc);
 
-    fails(
+    // A password this device never saw (changed elsewhere, perhaps): the
+    // file is locked with it, and the user is told.
+    let other = dir.join("other-pw.hgx");
+    let o = ok(
         &home,
-        "not it",
-        &["export", &f],
-        "not the account's password",
+        "changed elsewhere",
+        &[
+            "export",
+            &other.display().to_string(),
+            "--insecure-test-kdf",
+        ],
+    );
+    assert!(
+        o.contains("not the account password this device last saw"),
+        "{o}"
+    );
+    let peek = dir.join("peek");
+    fails(
+        &peek,
+        "pw",
+        &[
+            "import",
+            &other.display().to_string(),
+            "--insecure-test-kdf",
+        ],
+        "wrong password",
     );
     assert!(!file.exists());
     let o = ok(&home, "pw", &["export", &f, "--insecure-test-kdf"]);

@@ -14,7 +14,9 @@ use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::StreamExt;
 use hypergolix_core::engine::export::{write_export, Export, ExportSecret};
-use hypergolix_core::engine::keys::{lock_storage_key, lock_storage_key_for_account};
+use hypergolix_core::engine::keys::{
+    lock_storage_key, lock_storage_key_for_account, unlock_storage_key,
+};
 use hypergolix_core::engine::{AppReply, KdfParams, SessionId, Step};
 use hypergolix_core::golix::Ghid;
 use hypergolix_core::service::{Output, Service, ServiceInput};
@@ -49,8 +51,8 @@ pub enum Event {
         Zeroizing<Vec<u8>>,
         oneshot::Sender<Result<()>>,
     ),
-    /// An export file of the account, locked with the password (checked
-    /// against the root as this browser knows it).
+    /// An export file of the account, locked with the password (the one
+    /// that opens this browser's copy now).
     Export(Zeroizing<Vec<u8>>, oneshot::Sender<Result<Vec<u8>>>),
     /// New recovery words (the current password; told the words).
     RecoveryWords(
@@ -461,7 +463,15 @@ impl Host {
             .ok_or(WebError::Core(hypergolix_core::Error::NotReady(
                 "no account yet",
             )))?;
-        if !engine.password_opens_local_root(password)? {
+        // The password that opens this browser's copy now (its lock
+        // follows changes made on other devices).
+        let opens = match self.store.meta().await? {
+            Some(m) => {
+                unlock_storage_key(password, &m.locked_key).is_ok_and(|k| *k == *self.storage_key)
+            }
+            None => false,
+        };
+        if !opens {
             return Err(WebError::Core(hypergolix_core::Error::WrongPassword));
         }
         let e = Export {

@@ -879,9 +879,8 @@ impl WebEngine {
     }
 
     /// The account in one encrypted file (`hypergolix import` and
-    /// `import` here read it), locked with the account password, which is
-    /// checked against the account as this browser knows it: resolves to
-    /// the file's bytes.
+    /// `import` here read it), locked with the account password, which must
+    /// open this browser's copy: resolves to the file's bytes.
     #[wasm_bindgen(js_name = exportAccount)]
     pub fn export_account(&self, password: String) -> Promise {
         let inner = self.inner.clone();

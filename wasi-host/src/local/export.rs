@@ -139,13 +139,28 @@ pub fn export(args: &ExportArgs) -> Result<()> {
         ExportSecret::Words(&words)
     } else {
         password = args.password.get(false)?;
+        // A device never reads the root again after a password change made
+        // elsewhere, so a password this device does not know may still be
+        // the account's now: the file is locked with it, once it is
+        // confirmed (typed again when typed at all).
         if !engine
             .password_opens_local_root(&password)
             .map_err(|e| Error::Service(e.to_string()))?
         {
-            return Err(Error::Config(
-                "that is not the account's password (as this device knows it)".into(),
-            ));
+            eprintln!(
+                "this is not the account password this device last saw (if it was \
+                 changed on another device, that is expected): the file will open with it"
+            );
+            if args.password.is_prompt() {
+                let again = Zeroizing::new(
+                    rpassword::prompt_password("the same password again: ")
+                        .map_err(|e| Error::Config(format!("password prompt: {e}")))?
+                        .into_bytes(),
+                );
+                if *again != *password {
+                    return Err(Error::Config("the passwords differ".into()));
+                }
+            }
         }
         ExportSecret::Password(&password)
     };

@@ -516,6 +516,16 @@ impl std::fmt::Debug for GivenPassword {
 }
 
 impl PasswordArgs {
+    /// Whether [`PasswordArgs::get`] asks on the terminal (no file, no
+    /// standard input, no variable, nothing given).
+    pub fn is_prompt(&self) -> bool {
+        self.given.0.is_none()
+            && !self.given_only
+            && self.password_file.is_none()
+            && !self.password_stdin
+            && std::env::var_os(&self.password_env).is_none()
+    }
+
     /// The password: from the file, standard input, the environment
     /// variable, or else a prompt on the terminal (twice when `new`).
     pub fn get(&self, new: bool) -> Result<Zeroizing<Vec<u8>>> {
