@@ -171,6 +171,50 @@ fn recovery_words_restore_the_account_and_its_shares_on_a_fresh_device() {
 }
 
 #[test]
+fn a_recovery_completes_only_once_its_new_root_is_at_the_server() {
+    use hypergolix_core::golix::Gobd;
+    let mut w = World::new(33);
+    let (a, user, _) = w.new_agent("alice", b"forgotten");
+    w.settle(100_000);
+    let phrase = words(&mut w, a, b"forgotten");
+    w.settle(100_000);
+    w.crash(a);
+    let r = w.recover_device("alice-new", user, &phrase, b"new pw");
+    // The new root from the recovered device: frame and container taken.
+    let published = |w: &World| {
+        w.accepted_frames.iter().any(|(_, d, f)| {
+            *d == r
+                && Gobd::parse(f).is_ok_and(|g| {
+                    g.dynamic_ghid() == user && w.accepted_containers.contains_key(&g.target())
+                })
+        })
+    };
+    let mut open_before_published = false;
+    let mut complete = false;
+    while w.step() {
+        if w.devices[r].ready.is_none() {
+            continue;
+        }
+        if w.engine(r).loading() == 0 {
+            assert!(
+                published(&w),
+                "the recovery completed before its new root was at the server"
+            );
+            complete = true;
+            break;
+        }
+        open_before_published |= !published(&w);
+    }
+    assert!(complete, "the recovery completed");
+    assert!(
+        open_before_published,
+        "the account opened before publishing"
+    );
+    w.settle(100_000);
+    assert!(opens(&mut w, user, b"new pw"));
+}
+
+#[test]
 fn replaced_or_foreign_words_open_nothing_and_change_nothing() {
     let mut w = World::new(33);
     let (a, user, alice) = w.new_agent("alice", b"pw");

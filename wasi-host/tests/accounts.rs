@@ -210,6 +210,22 @@ async fn recovery_words_restore_the_account_in_a_fresh_directory() {
     let o = run(&args(&typed));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(line(&text(&o), "user id: "), user);
+    // Once `recover` has finished (and before the recovered device runs
+    // again), the new password opens the account on yet another device;
+    // the forgotten one does not.
+    let other = dir.join("other");
+    ok(
+        &other,
+        "new password",
+        &["login", &user, "--remote", &remote, "--insecure-test-kdf"],
+    );
+    let _ = std::fs::remove_dir_all(&other);
+    fails(
+        &other,
+        "forgotten",
+        &["login", &user, "--remote", &remote, "--insecure-test-kdf"],
+        "wrong password",
+    );
     let back = Svc::start_with(&fresh, false, &["--remote", &remote]);
     assert_eq!(back.identity, Some(alice_id));
     let alice = HypergolixLink::connect(&back.addr).await.expect("link");
@@ -238,22 +254,6 @@ async fn recovery_words_restore_the_account_in_a_fresh_directory() {
         (bobs_copy.state() == b"ours v2").then_some(())
     })
     .await;
-
-    // The new password opens the account on yet another device; the
-    // forgotten one does not.
-    let other = dir.join("other");
-    fails(
-        &other,
-        "forgotten",
-        &["login", &user, "--remote", &remote, "--insecure-test-kdf"],
-        "wrong password",
-    );
-    let _ = std::fs::remove_dir_all(&other);
-    ok(
-        &other,
-        "new password",
-        &["login", &user, "--remote", &remote, "--insecure-test-kdf"],
-    );
     alice.stop();
     bob.stop();
     drop((back, bob_svc, server));

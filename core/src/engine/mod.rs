@@ -149,6 +149,10 @@ pub struct Engine {
     reshares: BTreeMap<(Ghid, Ghid), Option<AppToken>>,
     /// A recovery with recovery words under way (`sync/account.rs`).
     recovering: Option<sync::account::Recovering>,
+    /// A recovery opened the account and its new root (under the new
+    /// password) is not at the server yet: the opening is not complete
+    /// ([`Engine::loading`] counts it).
+    recovered_unpublished: bool,
     /// Root changes made, answered once the new root is at the server.
     root_waiters: Vec<(sync::ReplyTo, AppReply)>,
     /// Root changes asked for and not started, in order (one runs at a time).
@@ -194,6 +198,7 @@ impl Engine {
             owner_bindings: BTreeMap::new(),
             reshares: BTreeMap::new(),
             recovering: None,
+            recovered_unpublished: false,
             root_waiters: Vec::new(),
             reroots: std::collections::VecDeque::new(),
             reroot_active: false,
@@ -244,15 +249,18 @@ impl Engine {
     /// account state and everything it lists, just after logging in on a
     /// new device; an object shared with it whose frame has not arrived.
     /// Apps asking for such an object get [`Error::NotReady`] (or, before the
-    /// account state is read, [`Error::UnknownObject`]). Hosts wait for 0
-    /// before telling a user that a login is complete.
+    /// account state is read, [`Error::UnknownObject`]). After a recovery
+    /// ([`Engine::recover`]) the new root counts until the server has it:
+    /// until then only the old password opens the account elsewhere. Hosts
+    /// wait for 0 before telling a user that a login is complete.
     pub fn loading(&self) -> usize {
-        self.agent.as_ref().map_or(0, |a| {
+        let unread = self.agent.as_ref().map_or(0, |a| {
             a.objects
                 .values()
                 .filter(|r| !r.loaded && !r.entry.deleted)
                 .count()
-        })
+        });
+        unread + usize::from(self.recovered_unpublished)
     }
 
     /// What is not yet done: a line per kind of pending work (for status
@@ -635,7 +643,8 @@ impl Engine {
     /// every device may be lost): `phrase` is its recovery words, `user_id`
     /// the account's. Needs the server: the result comes later as
     /// [`Action::Ready`] (the account opens as after a login, and its next
-    /// root frame, under `new_password`, is published) or
+    /// root frame, under `new_password`, is published; [`Engine::loading`]
+    /// counts that frame until the server has it) or
     /// [`Action::LoginFailed`] ([`Error::WrongRecoveryWords`]: nothing was
     /// changed). A phrase that is not one is refused at once
     /// ([`Error::BadRecoveryWords`]).

@@ -99,6 +99,9 @@ impl Engine {
         self.stats.conflicts += 1;
         self.mark_object(&address);
         self.work.fetched.remove(&address);
+        // A recovery racing another device's root change: its new root
+        // will not be published; the opening is not held up for it.
+        self.recovered_unpublished = false;
         let waited = !self.root_waiters.is_empty();
         for (to, _) in std::mem::take(&mut self.root_waiters) {
             self.out.push(to.action(Err(Error::NotAllowed(ROOT_RACED))));
@@ -125,6 +128,8 @@ impl Engine {
         if unsent {
             return;
         }
+        // A recovery's new password now opens the account everywhere.
+        self.recovered_unpublished = false;
         let answered = !self.root_waiters.is_empty();
         for (to, reply) in std::mem::take(&mut self.root_waiters) {
             self.out.push(to.action(Ok(reply)));
@@ -477,6 +482,7 @@ impl Engine {
         let identity = agent.me.ghid();
         self.agent = Some(agent);
         self.recovering = None;
+        self.recovered_unpublished = true;
         self.mark(state::K_ACCOUNT.to_vec());
         self.mark(state::key(state::P_CONTACT, &identity.to_bytes()));
         self.mark_object(&user_id);
