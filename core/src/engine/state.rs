@@ -88,6 +88,20 @@ impl ObjRecord {
         }
     }
 
+    /// The account root as read from the server: its `frame`, and `state`
+    /// (its content; `dirty` when that is a new root still to publish on
+    /// top of `frame`).
+    pub(crate) fn root(entry: Entry, frame: Gobd, state: Vec<u8>, dirty: bool) -> Self {
+        Self {
+            state,
+            dirty,
+            container: Some(frame.target()),
+            current: Some(frame),
+            loaded: true,
+            ..Self::unloaded(Kind::Root, entry)
+        }
+    }
+
     /// An owned app object one of whose unshared recipients may hold the
     /// current master: its next frame must rotate it.
     pub(crate) fn must_rotate(&self) -> bool {

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::super::keys::{self, frame_secret};
 use super::super::record::{Entry, RecoveryContent, RootContent};
 use super::super::recovery::{self, RecoveryKeys};
-use super::super::state::{self, Agent, Kind, ObjRecord, OutItem};
+use super::super::state::{ObjRecord, OutItem};
 use super::super::types::{Action, AppReply, SecretBytes};
 use super::super::{first_frame, Engine};
 use super::jobs::{Need, Progress, ReplyTo};
@@ -452,41 +452,19 @@ impl Engine {
             recovery: Some(object),
         }
         .to_bytes()?;
-        let mut agent = Agent::new(me, user_id, content.account);
-        let entry = |address, secret| Entry::internal(address, id.ghid(), secret);
-        agent.objects.insert(
-            user_id,
-            ObjRecord {
-                kind: Kind::Root,
-                entry: entry(user_id, pk.root_master),
-                state: next.to_vec(),
-                changed_ms: 0,
-                dirty: true,
-                container: Some(frame.target()),
-                current: Some(frame),
-                unsent: None,
-                rotating: None,
-                rotating_withheld: Vec::new(),
-                rekey_only: false,
-                held: None,
-                loaded: true,
-            },
-        );
-        agent.objects.insert(
-            content.account,
-            ObjRecord::unloaded(
-                Kind::Account,
-                entry(content.account, content.account_secret.clone()),
+        let identity = self.hold_account(
+            me,
+            ObjRecord::root(
+                Entry::internal(user_id, id.ghid(), pk.root_master),
+                frame,
+                next.to_vec(),
+                true,
             ),
+            content.account,
+            content.account_secret,
         );
-        let identity = agent.me.ghid();
-        self.agent = Some(agent);
         self.recovering = None;
         self.recovered_unpublished = true;
-        self.mark(state::K_ACCOUNT.to_vec());
-        self.mark(state::key(state::P_CONTACT, &identity.to_bytes()));
-        self.mark_object(&user_id);
-        self.mark_object(&content.account);
         self.enqueue(OutItem::Flush(user_id));
         if self.online {
             self.send(Request::Unsubscribe(rid), Pending::Ignore);

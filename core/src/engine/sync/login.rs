@@ -11,7 +11,7 @@ use super::super::Engine;
 use super::jobs::{need, Need, Progress};
 use crate::error::{Error, Result};
 use crate::golix::ghid::Ghid;
-use crate::golix::{FirstParty, Geoc, Gobd, SecondParty};
+use crate::golix::{FirstParty, Geoc, Gobd, SecondParty, Secret};
 
 impl Engine {
     /// Reads the root frame of `user_id` and its container from the
@@ -78,40 +78,48 @@ impl Engine {
         if me.ghid() != id.ghid() {
             return Err(Error::WrongIdentity);
         }
-        let mut agent = Agent::new(me, user_id, root.account);
-        let entry = |address, secret| Entry::internal(address, id.ghid(), secret);
-        agent.objects.insert(
-            user_id,
-            ObjRecord {
-                kind: Kind::Root,
-                entry: entry(user_id, pk.root_master),
-                state: plain.to_vec(),
-                changed_ms: 0,
-                dirty: false,
-                container: Some(frame.target()),
-                current: Some(frame),
-                unsent: None,
-                rotating: None,
-                rotating_withheld: Vec::new(),
-                rekey_only: false,
-                held: None,
-                loaded: true,
-            },
-        );
-        agent.objects.insert(
+        let identity = self.hold_account(
+            me,
+            ObjRecord::root(
+                Entry::internal(user_id, id.ghid(), pk.root_master),
+                frame,
+                plain.to_vec(),
+                false,
+            ),
             root.account,
-            ObjRecord::unloaded(Kind::Account, entry(root.account, root.account_secret)),
+            root.account_secret,
         );
-        let identity = agent.me.ghid();
-        self.agent = Some(agent);
-        self.mark(state::K_ACCOUNT.to_vec());
-        self.mark(state::key(state::P_CONTACT, &identity.to_bytes()));
-        self.mark_object(&user_id);
-        self.mark_object(&root.account);
         self.out.push(Action::Ready { user_id, identity });
         if self.online {
             self.on_server_up();
         }
         Ok(Progress::Done)
+    }
+
+    /// Makes `me` this device's agent for the account its root record
+    /// `root` is for (on the server's root frame): that record, and the
+    /// account state (`account`, under `account_secret`), to be read.
+    /// Returns the identity; the caller says [`Action::Ready`].
+    pub(crate) fn hold_account(
+        &mut self,
+        me: FirstParty,
+        root: ObjRecord,
+        account: Ghid,
+        account_secret: Secret,
+    ) -> Ghid {
+        let user_id = root.entry.address;
+        let mut agent = Agent::new(me, user_id, account);
+        let entry = Entry::internal(account, agent.me.ghid(), account_secret);
+        agent.objects.insert(user_id, root);
+        agent
+            .objects
+            .insert(account, ObjRecord::unloaded(Kind::Account, entry));
+        let identity = agent.me.ghid();
+        self.agent = Some(agent);
+        self.mark(state::K_ACCOUNT.to_vec());
+        self.mark(state::key(state::P_CONTACT, &identity.to_bytes()));
+        self.mark_object(&user_id);
+        self.mark_object(&account);
+        identity
     }
 }
