@@ -11,8 +11,8 @@ use hypergolix_core::engine::NOT_CONNECTED;
 use hypergolix_link::{HypergolixLink, LinkError};
 use zeroize::Zeroizing;
 
-use super::settings::{self, DirArgs, IpcAddr, NetArgs, PasswordArgs};
-use super::{control, AccountArgs, Control, EngineArgs, Mode, StartArgs, Voice};
+use super::settings::{self, IpcAddr, PasswordArgs};
+use super::{control, AccountArgs, Control, Mode, StartArgs, Voice};
 use crate::error::{Error, Result};
 
 /// How long a request waits for the service's server link to come up.
@@ -29,30 +29,13 @@ enum Request {
     Words { password: Zeroizing<Vec<u8>> },
 }
 
-/// What the account commands need: the data directory, the network (for
-/// a service started here), the current password, the engine.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CurrentArgs {
-    /// The data directory.
-    #[command(flatten)]
-    pub dir: DirArgs,
-    /// Network settings, for a service started for this request.
-    #[command(flatten)]
-    pub net: NetArgs,
-    /// The account's current password.
-    #[command(flatten)]
-    pub password: PasswordArgs,
-    /// The engine, for a service started for this request.
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
-
 /// `hypergolix passwd` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PasswdArgs {
-    /// Data directory, current password, engine.
+    /// Data directory, network (for a service started for this request),
+    /// current password, engine.
     #[command(flatten)]
-    pub current: CurrentArgs,
+    pub current: AccountArgs,
     /// Read the new password from this file (this user's only) instead of
     /// asking twice on the terminal.
     #[arg(long)]
@@ -62,9 +45,10 @@ pub struct PasswdArgs {
 /// `hypergolix recovery-words` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WordsArgs {
-    /// Data directory, current password, engine.
+    /// Data directory, network (for a service started for this request),
+    /// current password, engine.
     #[command(flatten)]
-    pub current: CurrentArgs,
+    pub current: AccountArgs,
 }
 
 /// `hypergolix recover` arguments.
@@ -155,7 +139,7 @@ pub fn read_words(file: Option<&std::path::Path>) -> Result<Zeroizing<String>> {
 
 /// Sends `request` to the data directory's service (started here for it
 /// if none runs) and returns the answer's body.
-async fn with_service(args: &CurrentArgs, request: Request) -> Result<Zeroizing<Vec<u8>>> {
+async fn with_service(args: &AccountArgs, request: Request) -> Result<Zeroizing<Vec<u8>>> {
     let dir = args.dir.dir()?;
     if let Some(p) = control::running(&dir)? {
         return call(&p.ipc, request).await;
@@ -175,13 +159,12 @@ async fn with_service(args: &CurrentArgs, request: Request) -> Result<Zeroizing<
     net.metrics = None;
     let start = StartArgs {
         account: AccountArgs {
-            dir: args.dir.clone(),
             net,
             password: PasswordArgs {
                 given_only: true,
                 ..args.password.clone()
             },
-            engine: args.engine.clone(),
+            ..args.clone()
         },
         login: None,
         background: false,
