@@ -329,13 +329,46 @@ fn policed(mut service: Service, opts: &Options) -> Service {
     service
 }
 
+/// What opening an account in a fresh engine gives: its first outputs,
+/// the account's user id, and a new account's recovery words.
+type Opened = (
+    hypergolix_core::engine::Step<hypergolix_core::service::Output>,
+    Ghid,
+    Option<Zeroizing<String>>,
+);
+
+/// A fresh engine for this database, under a new storage key locked with
+/// the password; `open` starts its account in it (created, logged in or
+/// recovered).
+fn fresh(
+    opts: &Options,
+    seed: [u8; 32],
+    open: &dyn Fn(&mut Service) -> Result<Opened>,
+) -> Result<Start> {
+    let key = random32()?;
+    let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut Rng)?;
+    let mut service = policed(Service::new(Engine::new(engine_config(&key), seed)), opts);
+    let (outputs, user_id, words) = open(&mut service)?;
+    Ok(Start {
+        service,
+        outputs,
+        storage_key: key,
+        meta: Some(Meta {
+            user_id,
+            locked_key: locked,
+            account_lock: None,
+        }),
+        replace: false,
+        words,
+    })
+}
+
 fn start(
     opts: &Options,
     held: Option<Meta>,
     records: impl FnOnce() -> Option<store::Records>,
 ) -> Result<Start> {
     let seed = random32()?;
-    let mut rng = Rng;
     if let Some(file) = &opts.import {
         return imported(opts, held, file, *seed);
     }
@@ -344,27 +377,13 @@ fn start(
             opts.database.clone(),
             m.user_id.to_text(),
         )),
-        (true, None, _) => {
-            let key = random32()?;
-            let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
-            let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
+        (true, None, _) => fresh(opts, *seed, &|service| {
             let (outputs, words) = service.create_account_with_words(&opts.password)?;
             let user_id = service.engine().user_id().ok_or(WebError::Core(
                 hypergolix_core::Error::NotReady("no account"),
             ))?;
-            Ok(Start {
-                service,
-                outputs,
-                storage_key: key,
-                meta: Some(Meta {
-                    user_id,
-                    locked_key: locked,
-                    account_lock: None,
-                }),
-                replace: false,
-                words: Some(words),
-            })
-        }
+            Ok((outputs, user_id, Some(words)))
+        }),
         // Recovery: on a new device, or over this browser's copy of the same
         // account (locked under a password that is lost). The copy is
         // replaced only by the first write, which comes once the words
@@ -381,21 +400,13 @@ fn start(
                 .recovery_words
                 .as_ref()
                 .ok_or_else(|| WebError::BadOption("no recovery words".into()))?;
-            let key = random32()?;
-            let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
-            let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
-            let outputs = service.open_recover(user_id, words, &opts.password, now())?;
+            let start = fresh(opts, *seed, &|service| {
+                let outputs = service.open_recover(user_id, words, &opts.password, now())?;
+                Ok((outputs, user_id, None))
+            })?;
             Ok(Start {
-                service,
-                outputs,
-                storage_key: key,
-                meta: Some(Meta {
-                    user_id,
-                    locked_key: locked,
-                    account_lock: None,
-                }),
                 replace: held.is_some(),
-                words: None,
+                ..start
             })
         }
         (false, Some(m), asked) => {
@@ -437,26 +448,12 @@ fn start(
                 words: None,
             })
         }
-        (false, None, Some(user_id)) => {
-            let key = random32()?;
-            let locked = lock_storage_key(&opts.password, &key, KdfParams::DEFAULT, &mut rng)?;
-            let mut service = policed(Service::new(Engine::new(engine_config(&key), *seed)), opts);
-            // Starts once the server link is up; the service's policy
-            // decides how long it may take and when the page is told.
+        // Starts once the server link is up; the service's policy decides
+        // how long it may take and when the page is told.
+        (false, None, Some(user_id)) => fresh(opts, *seed, &|service| {
             let outputs = service.open_login(user_id, &opts.password, now())?;
-            Ok(Start {
-                service,
-                outputs,
-                storage_key: key,
-                meta: Some(Meta {
-                    user_id,
-                    locked_key: locked,
-                    account_lock: None,
-                }),
-                replace: false,
-                words: None,
-            })
-        }
+            Ok((outputs, user_id, None))
+        }),
         (false, None, None) => Err(WebError::NoAccount(opts.database.clone())),
     }
 }
