@@ -1,4 +1,5 @@
 // A few DOM helpers: the app is small enough to need no framework.
+import { explain } from './errors';
 
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | boolean | number | EventListener | undefined>;
@@ -55,4 +56,39 @@ export async function copy(text: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A settings form: on submit, `check` first (a message refusing what was
+ * typed, or null), then `act`, with `go` disabled and `msg` saying `busy`
+ * meanwhile; what `act` throws is explained in `msg`.
+ */
+export function onSubmit(
+  form: HTMLFormElement,
+  go: HTMLButtonElement,
+  msg: HTMLElement,
+  busy: string,
+  act: () => Promise<void>,
+  check?: () => string | null,
+): void {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.className = '';
+    const refused = check?.();
+    if (refused) {
+      msg.className = 'error';
+      msg.textContent = refused;
+      return;
+    }
+    go.disabled = true;
+    msg.textContent = busy;
+    try {
+      await act();
+    } catch (e) {
+      msg.className = 'error';
+      msg.textContent = explain(e);
+    } finally {
+      go.disabled = false;
+    }
+  });
 }

@@ -3,8 +3,8 @@
 // password is lost.
 import type { EngineHost, SharedEngine } from 'hypergolix';
 import { Ghid } from 'hypergolix';
-import { field, h, put } from './dom';
-import { explain, said } from './errors';
+import { field, h, onSubmit, put } from './dom';
+import { said } from './errors';
 
 /**
  * The words, once, with what they are for; resolves when the user says
@@ -46,26 +46,15 @@ export function wordsSection(engine: SharedEngine): HTMLElement {
     h('h3', { id: 'rw-h' }, 'Recovery words'),
     h('p', {}, 'Twelve words that restore this account if the password is lost. Making new ones makes the old ones stop working (do it if they may have been seen).'),
     field('Current password', pw), go, msg);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    msg.className = '';
-    go.disabled = true;
-    msg.textContent = 'Making them…';
-    try {
-      const words = await engine.recoveryWords(pw.value);
-      pw.value = '';
-      msg.textContent = '';
-      const card = wordsCard(words, true, () => {
-        card.replaceWith(form);
-        msg.textContent = 'New recovery words made.';
-      });
-      form.replaceWith(card);
-    } catch (e) {
-      msg.className = 'error';
-      msg.textContent = explain(e);
-    } finally {
-      go.disabled = false;
-    }
+  onSubmit(form, go, msg, 'Making them…', async () => {
+    const words = await engine.recoveryWords(pw.value);
+    pw.value = '';
+    msg.textContent = '';
+    const card = wordsCard(words, true, () => {
+      card.replaceWith(form);
+      msg.textContent = 'New recovery words made.';
+    });
+    form.replaceWith(card);
   });
   return form;
 }
@@ -80,27 +69,16 @@ export function exportSection(engine: SharedEngine): HTMLElement {
     h('p', {}, 'The account in one encrypted file: its keys and every object, locked with your password. '
       + 'It restores the account in any browser, or with hypergolix import, with no server. Keep it as safe as your password.'),
     field('Password', pw), go, msg);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    msg.className = '';
-    go.disabled = true;
-    msg.textContent = 'Exporting…';
-    try {
-      const file = await engine.exportAccount(pw.value);
-      pw.value = '';
-      const url = URL.createObjectURL(new Blob([new Uint8Array(file)], { type: 'application/octet-stream' }));
-      const a = h('a', { href: url, download: `hypergolix-${engine.userId.toString().slice(0, 8)}.hgx` });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      msg.textContent = `Exported (${Math.ceil(file.length / 1024)} KiB).`;
-    } catch (e) {
-      msg.className = 'error';
-      msg.textContent = explain(e);
-    } finally {
-      go.disabled = false;
-    }
+  onSubmit(form, go, msg, 'Exporting…', async () => {
+    const file = await engine.exportAccount(pw.value);
+    pw.value = '';
+    const url = URL.createObjectURL(new Blob([new Uint8Array(file)], { type: 'application/octet-stream' }));
+    const a = h('a', { href: url, download: `hypergolix-${engine.userId.toString().slice(0, 8)}.hgx` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    msg.textContent = `Exported (${Math.ceil(file.length / 1024)} KiB).`;
   });
   return form;
 }

@@ -1,7 +1,7 @@
 // Settings of an unlocked account: the password, locking this browser's
 // copy (log out), deleting it.
 import type { SharedEngine } from 'hypergolix';
-import { field, h } from './dom';
+import { field, h, onSubmit } from './dom';
 import { explain } from './errors';
 import { app, DATABASE, remembered } from './main';
 import { exportSection, wordsSection } from './recovery';
@@ -16,25 +16,16 @@ export function showSettings(engine: SharedEngine, close: () => void): HTMLEleme
   const pwForm = h('form', { 'aria-labelledby': 'pw-h' },
     h('h3', { id: 'pw-h' }, 'Password'), field('Current password', current), row,
     field('New password again', again), change, pwMsg);
-  pwForm.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    pwMsg.className = '';
-    if (pw.value !== again.value) { pwMsg.className = 'error'; pwMsg.textContent = 'The two passwords differ.'; return; }
-    if (pw.value.length < 8) { pwMsg.className = 'error'; pwMsg.textContent = 'The password needs 8 characters or more.'; return; }
-    change.disabled = true;
-    pwMsg.textContent = 'Changing…';
-    try {
-      await engine.changePassword(current.value, pw.value);
-      current.value = '';
-      pw.value = '';
-      again.value = '';
-      pwMsg.textContent = 'Password changed, for every device of this account.';
-    } catch (e) {
-      pwMsg.className = 'error';
-      pwMsg.textContent = explain(e);
-    } finally {
-      change.disabled = false;
-    }
+  onSubmit(pwForm, change, pwMsg, 'Changing…', async () => {
+    await engine.changePassword(current.value, pw.value);
+    current.value = '';
+    pw.value = '';
+    again.value = '';
+    pwMsg.textContent = 'Password changed, for every device of this account.';
+  }, () => {
+    if (pw.value !== again.value) return 'The two passwords differ.';
+    if (pw.value.length < 8) return 'The password needs 8 characters or more.';
+    return null;
   });
 
   const msg = h('p', { class: 'error', role: 'alert' });
