@@ -7,6 +7,8 @@
 //! were replaced, words of no account and mistyped words open nothing and
 //! write nothing.
 
+#[path = "support/cli_proc.rs"]
+mod cli_proc;
 #[path = "support/serve_proc.rs"]
 mod serve_proc;
 #[path = "support/service_proc.rs"]
@@ -15,9 +17,10 @@ mod service_proc;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use cli_proc::{line, text};
 use hypergolix_link::{ApiId, HypergolixLink, NewObj};
 use serve_proc::{tempdir, Server};
 use service_proc::Svc;
@@ -26,49 +29,15 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// `hypergolix ARGS` on `dir` with `password` in the environment.
 fn hgx(dir: &Path, password: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hypergolix"))
-        .args(args)
-        .env("HYPERGOLIX_DATA_DIR", dir)
-        .env("HYPERGOLIX_CACHE_DIR", dir.with_extension("cache"))
-        .env("HYPERGOLIX_PASSWORD", password)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run hypergolix")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    cli_proc::run(dir, &dir.with_extension("cache"), password, args)
 }
 
 fn ok(dir: &Path, password: &str, args: &[&str]) -> String {
-    let o = hgx(dir, password, args);
-    assert!(
-        o.status.success(),
-        "hypergolix {args:?} failed:\n{}",
-        text(&o)
-    );
-    text(&o)
+    cli_proc::succeeded(&hgx(dir, password, args), args)
 }
 
 fn fails(dir: &Path, password: &str, args: &[&str], why: &str) {
-    let o = hgx(dir, password, args);
-    assert!(!o.status.success(), "hypergolix {args:?} should fail");
-    assert!(
-        text(&o).contains(why),
-        "hypergolix {args:?}: expected {why:?} in:\n{}",
-        text(&o)
-    );
-}
-
-fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in:\n{out}"))
-        .trim()
+    cli_proc::failed(&hgx(dir, password, args), args, why)
 }
 
 /// A file only this user may read (the commands refuse others).

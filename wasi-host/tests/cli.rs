@@ -3,6 +3,8 @@
 //! `stop`, a stale pid file after kill -9, and `login` of a second device
 //! through a real `hypergolix serve`.
 
+#[path = "support/cli_proc.rs"]
+mod cli_proc;
 #[path = "support/serve_proc.rs"]
 mod serve_proc;
 
@@ -10,55 +12,22 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use cli_proc::{line, text};
 use futures_util::{SinkExt, StreamExt};
 use hypergolix_core::wire::ipc::{IpcMessage, IpcRequest, Side};
 use serve_proc::{tempdir, Server};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 fn hgx(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hypergolix"))
-        .args(args)
-        .env("HYPERGOLIX_DATA_DIR", dir)
-        .env("HYPERGOLIX_CACHE_DIR", dir.join("cache"))
-        .env("HYPERGOLIX_PASSWORD", "correct horse")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run hypergolix")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    cli_proc::run(dir, &dir.join("cache"), "correct horse", args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = hgx(dir, args);
-    assert!(
-        o.status.success(),
-        "hypergolix {args:?} failed:\n{}",
-        text(&o)
-    );
-    text(&o)
+    cli_proc::succeeded(&hgx(dir, args), args)
 }
 
 fn fails(dir: &Path, args: &[&str], why: &str) {
-    let o = hgx(dir, args);
-    assert!(!o.status.success(), "hypergolix {args:?} should fail");
-    assert!(
-        text(&o).contains(why),
-        "hypergolix {args:?}: expected {why:?} in:\n{}",
-        text(&o)
-    );
-}
-
-fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in:\n{out}"))
-        .trim()
+    cli_proc::failed(&hgx(dir, args), args, why)
 }
 
 /// `?I` over the IPC websocket: the service really serves apps there.
