@@ -242,17 +242,7 @@ impl World {
 
     /// A second device of an existing account, logged in by password.
     pub fn login_device(&mut self, name: &str, user_id: Ghid, password: &[u8]) -> usize {
-        let d = self.add_device(name);
-        self.connect(d);
-        let actions = self.devices[d]
-            .engine
-            .as_mut()
-            .expect("engine")
-            .login(user_id, password)
-            .expect("login");
-        self.apply(d, actions);
-        self.note_durable(d);
-        d
+        self.opened_device(name, |e| e.login(user_id, password))
     }
 
     /// A device with nothing that recovers an account with its words
@@ -264,14 +254,19 @@ impl World {
         phrase: &str,
         new_password: &[u8],
     ) -> usize {
+        self.opened_device(name, |e| e.recover(user_id, phrase, new_password))
+    }
+
+    /// A new device, connected, whose engine `open` starts on an account
+    /// it does not hold yet (a login, a recovery).
+    fn opened_device(
+        &mut self,
+        name: &str,
+        open: impl FnOnce(&mut Engine) -> Result<Step, Error>,
+    ) -> usize {
         let d = self.add_device(name);
         self.connect(d);
-        let actions = self.devices[d]
-            .engine
-            .as_mut()
-            .expect("engine")
-            .recover(user_id, phrase, new_password)
-            .expect("recover");
+        let actions = open(self.devices[d].engine.as_mut().expect("engine")).expect("open");
         self.apply(d, actions);
         self.note_durable(d);
         d
