@@ -19,11 +19,10 @@
 //! anywhere does not open ([`Error::CorruptExport`]); a wrong password or
 //! words are told apart from that by the lock, which opens first.
 
-use blake2::{Blake2b512, Digest};
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use super::keys::{lock_storage_key, KdfParams, LockedKey, LOCKED_KEY_LEN};
+use super::keys::{derive_key32, lock_storage_key, KdfParams, LockedKey, LOCKED_KEY_LEN};
 use super::recovery;
 use crate::error::{Error, Result};
 use crate::golix::ghid::{Ghid, GHID_LEN};
@@ -57,10 +56,10 @@ impl core::fmt::Debug for ExportSecret<'_> {
 }
 
 impl ExportSecret<'_> {
-    fn kind(&self) -> u8 {
+    fn kind(&self) -> SecretKind {
         match self {
-            ExportSecret::Password(_) => 1,
-            ExportSecret::Words(_) => 2,
+            ExportSecret::Password(_) => SecretKind::Password,
+            ExportSecret::Words(_) => SecretKind::Words,
         }
     }
 
@@ -80,6 +79,16 @@ pub enum SecretKind {
     Password,
     /// The recovery words it was exported with.
     Words,
+}
+
+impl SecretKind {
+    /// Its byte in the file's header.
+    fn byte(self) -> u8 {
+        match self {
+            SecretKind::Password => 1,
+            SecretKind::Words => 2,
+        }
+    }
 }
 
 /// An export, opened.
@@ -105,14 +114,7 @@ impl core::fmt::Debug for Export {
 }
 
 fn body_key(storage_key: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-    let mut h = Blake2b512::new();
-    h.update(b"hypergolix export body v1");
-    h.update(storage_key);
-    let mut d = h.finalize();
-    let mut k = Zeroizing::new([0u8; 32]);
-    k.copy_from_slice(&d[..32]);
-    zeroize::Zeroize::zeroize(d.as_mut_slice());
-    k
+    derive_key32(b"hypergolix export body v1", &[storage_key])
 }
 
 fn put_blob(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
@@ -130,17 +132,28 @@ pub fn write_export(
     params: KdfParams,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>> {
+    let lock = lock_storage_key(&secret.bytes()?, &export.storage_key, params, rng)?;
+    write_export_locked(export, secret.kind(), &lock, rng)
+}
+
+/// [`write_export`] with `export.storage_key` already locked under the
+/// password (`lock`, made by [`lock_storage_key`]): a host that keeps such
+/// a lock, and has checked that the password opens it, saves an Argon2id.
+pub fn write_export_locked(
+    export: &Export,
+    kind: SecretKind,
+    lock: &[u8],
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>> {
+    if lock.len() != LOCKED_KEY_LEN {
+        return Err(Error::InvalidLength("a locked storage key"));
+    }
     let mut out = Vec::new();
     out.extend_from_slice(EXPORT_MAGIC);
     out.extend_from_slice(&EXPORT_VERSION.to_be_bytes());
-    out.push(secret.kind());
+    out.push(kind.byte());
     out.extend_from_slice(&export.user_id.to_bytes());
-    out.extend_from_slice(&lock_storage_key(
-        &secret.bytes()?,
-        &export.storage_key,
-        params,
-        rng,
-    )?);
+    out.extend_from_slice(lock);
     let mut body = Zeroizing::new(Vec::new());
     let count = |n: usize| {
         u32::try_from(n)

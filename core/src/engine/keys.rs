@@ -103,6 +103,22 @@ pub(crate) fn frame_secret(
     }
 }
 
+/// A 32-byte key derived from secrets: BLAKE2b-512 of `label` and then
+/// each of `parts`, cut to 32 bytes (the rest of the digest is wiped).
+pub(crate) fn derive_key32(label: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    use blake2::{Blake2b512, Digest};
+    let mut h = Blake2b512::new();
+    h.update(label);
+    for p in parts {
+        h.update(p);
+    }
+    let mut d = h.finalize();
+    let mut k = Zeroizing::new([0u8; 32]);
+    k.copy_from_slice(&d[..32]);
+    zeroize::Zeroize::zeroize(d.as_mut_slice());
+    k
+}
+
 /// Seals a local record: nonce(12) ‖ ChaCha20-Poly1305(key, nonce, AAD = the
 /// record's key, value).
 pub(crate) fn seal_local(
@@ -282,13 +298,7 @@ pub fn lock_storage_key_for_account(
     storage_key: &[u8; 32],
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>> {
-    let mut nonce = [0u8; 12];
-    rng.fill_bytes(&mut nonce);
-    let ct =
-        crypto_suite(cs3::SUITE_ID)?.encrypt(account_key, &nonce, ACCOUNT_LOCK_AAD, storage_key)?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(out)
+    seal_local(account_key, ACCOUNT_LOCK_AAD, storage_key, rng)
 }
 
 /// Opens [`lock_storage_key_for_account`]'s lock: another account's key,
@@ -302,12 +312,8 @@ pub fn unlock_storage_key_for_account(
             "the account lock has the wrong length".into(),
         ));
     }
-    let (nonce, ct) = sealed.split_at(12);
-    let plain = Zeroizing::new(
-        crypto_suite(cs3::SUITE_ID)?
-            .decrypt(account_key, nonce, ACCOUNT_LOCK_AAD, ct)
-            .map_err(|_| Error::WrongPassword)?,
-    );
+    let plain =
+        open_local(account_key, ACCOUNT_LOCK_AAD, sealed).map_err(|_| Error::WrongPassword)?;
     let mut key = Zeroizing::new([0u8; 32]);
     key.copy_from_slice(&plain[..32]);
     Ok(key)

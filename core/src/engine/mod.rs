@@ -565,18 +565,12 @@ impl Engine {
     /// device of the account derives the same key, and a password change
     /// leaves it as it is. None before the account is open.
     pub fn account_lock_key(&self) -> Option<Zeroizing<[u8; 32]>> {
-        use blake2::{Blake2b512, Digest};
         let a = self.agent.as_ref()?;
         let secret = a.objects.get(&a.account)?.entry.secret.to_bytes();
-        let mut h = Blake2b512::new();
-        h.update(b"hypergolix account lock v1");
-        h.update(a.user_id.to_bytes());
-        h.update(&secret[..]);
-        let mut d = h.finalize();
-        let mut k = Zeroizing::new([0u8; 32]);
-        k.copy_from_slice(&d[..32]);
-        zeroize::Zeroize::zeroize(d.as_mut_slice());
-        Some(k)
+        Some(keys::derive_key32(
+            b"hypergolix account lock v1",
+            &[&a.user_id.to_bytes(), &secret[..]],
+        ))
     }
 
     /// Whether `password` opens the account root as this device last saw
