@@ -420,7 +420,7 @@ impl Engine {
         let pk = keys::password_keys(password, &me.ghid(), self.cfg.kdf)?;
         let export = me.export(&pk.wrap_key, &mut self.rng)?;
         let root = RootContent {
-            identity_export: export,
+            identity_export: export.clone(),
             account,
             account_secret: account_master.clone(),
             recovery: None,
@@ -430,6 +430,7 @@ impl Engine {
         self.stats.signed += 4;
         let user_id = root_frame.dynamic_ghid();
 
+        let account_secret = account_master.clone();
         let mut agent = Agent::new(me, user_id, account);
         for (kind, address, master, frame, geoc) in [
             (Kind::Root, user_id, pk.root_master, root_frame, root_geoc),
@@ -470,22 +471,11 @@ impl Engine {
             self.mark_object(&a);
         }
         let words = if with_words {
-            let secret = self
-                .agent()?
-                .objects
-                .get(&account)
-                .map(|r| r.entry.secret.clone())
-                .ok_or(Error::Storage("account state record missing".into()))?;
-            let (object, words) = self.make_recovery(user_id, account, &secret)?;
+            let (object, words) = self.make_recovery(user_id, account, &account_secret)?;
             let root = RootContent {
-                identity_export: self
-                    .agent
-                    .as_ref()
-                    .ok_or(Error::NotReady("not logged in"))?
-                    .me
-                    .export(&pk.wrap_key, &mut self.rng)?,
+                identity_export: export,
                 account,
-                account_secret: secret,
+                account_secret,
                 recovery: Some(object),
             }
             .to_bytes()?;
@@ -533,14 +523,10 @@ impl Engine {
     /// as [`Action::HostReply`] (`Done`, or [`Error::WrongPassword`] with
     /// nothing changed). Apps ask with [`AppRequest::ChangePassword`].
     pub fn change_password(&mut self, current: &[u8], new: &[u8]) -> Result<Step> {
-        self.start_reroot(
-            sync::ReplyTo::Host,
+        self.host_reroot(
             current,
             sync::account::RootChange::Password(Zeroizing::new(new.to_vec())),
-        )?;
-        self.run_jobs();
-        self.pump();
-        Ok(self.finish())
+        )
     }
 
     /// Makes new recovery words (the account had none, or they leaked):
@@ -549,11 +535,13 @@ impl Engine {
     /// come as [`Action::HostReply`] (`Words`), to be shown once. Apps ask
     /// with [`AppRequest::RecoveryWords`].
     pub fn recovery_words(&mut self, password: &[u8]) -> Result<Step> {
-        self.start_reroot(
-            sync::ReplyTo::Host,
-            password,
-            sync::account::RootChange::RecoveryWords,
-        )?;
+        self.host_reroot(password, sync::account::RootChange::RecoveryWords)
+    }
+
+    /// A root change the host asked for itself, answered as
+    /// [`Action::HostReply`].
+    fn host_reroot(&mut self, current: &[u8], change: sync::account::RootChange) -> Result<Step> {
+        self.start_reroot(sync::ReplyTo::Host, current, change)?;
         self.run_jobs();
         self.pump();
         Ok(self.finish())

@@ -214,10 +214,6 @@ impl Engine {
             account_secret: account_secret.clone(),
         }
         .to_bytes()?;
-        let a = self
-            .agent
-            .as_ref()
-            .ok_or(Error::NotReady("not logged in"))?;
         let master = FreshSecret::generate(cs3::SUITE_ID, &mut self.rng)?.into_secret();
         let (frame, geoc) = first_frame(&a.me, &master, &content)?;
         let object = frame.dynamic_ghid();
@@ -225,10 +221,6 @@ impl Engine {
             target: object,
             secret: master,
         };
-        let a = self
-            .agent
-            .as_ref()
-            .ok_or(Error::NotReady("not logged in"))?;
         let garq =
             a.me.make_request(rk.identity.second_party(), payload, &mut self.rng)?;
         self.stats.signed += 3;
