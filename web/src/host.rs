@@ -13,7 +13,7 @@ use std::rc::Rc;
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
 use futures_util::StreamExt;
-use hypergolix_core::engine::export::{write_export, Export, ExportSecret};
+use hypergolix_core::engine::export::{write_export_locked, Export, SecretKind};
 use hypergolix_core::engine::keys::{
     lock_storage_key, lock_storage_key_for_account, unlock_storage_key,
 };
@@ -464,16 +464,16 @@ impl Host {
                 "no account yet",
             )))?;
         // The password that opens this browser's copy now (its lock
-        // follows changes made on other devices).
-        let opens = match self.store.meta().await? {
-            Some(m) => {
-                unlock_storage_key(password, &m.locked_key).is_ok_and(|k| *k == *self.storage_key)
+        // follows changes made on other devices); that lock is the file's.
+        let lock = match self.store.meta().await? {
+            Some(m)
+                if unlock_storage_key(password, &m.locked_key)
+                    .is_ok_and(|k| *k == *self.storage_key) =>
+            {
+                m.locked_key
             }
-            None => false,
+            _ => return Err(WebError::Core(hypergolix_core::Error::WrongPassword)),
         };
-        if !opens {
-            return Err(WebError::Core(hypergolix_core::Error::WrongPassword));
-        }
         let e = Export {
             user_id,
             storage_key: self.storage_key.clone(),
@@ -481,10 +481,10 @@ impl Host {
             objects: Vec::new(),
         };
         let mut rng = crate::Rng;
-        Ok(write_export(
+        Ok(write_export_locked(
             &e,
-            ExportSecret::Password(password),
-            self.kdf,
+            SecretKind::Password,
+            &lock,
             &mut rng,
         )?)
     }
