@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use hypergolix_core::engine::export::{
     peek_export, read_export, write_export, Export, ExportSecret, SecretKind,
 };
-use hypergolix_core::engine::{Engine, EngineConfig, KdfParams, StoreWrite};
+use hypergolix_core::engine::{Engine, StoreWrite};
 use hypergolix_core::persist::transfer::{republish, stored_objects};
 use hypergolix_core::persist::Node;
 use zeroize::Zeroizing;
@@ -63,20 +63,12 @@ pub struct ImportArgs {
     pub engine: EngineArgs,
 }
 
-fn config(key: [u8; 32], engine: &EngineArgs) -> EngineConfig {
-    let mut cfg = EngineConfig::new(key);
-    if engine.insecure_test_kdf {
-        cfg.kdf = KdfParams::INSECURE_TEST;
-    }
-    cfg
-}
-
 /// Restores an engine from `records` under `key`: the records are whole
 /// and of one account (its user id).
 fn check(key: [u8; 32], records: Vec<(Vec<u8>, Vec<u8>)>, engine: &EngineArgs) -> Result<Engine> {
     let mut seed = [0u8; 32];
     getrandom(&mut seed)?;
-    let (e, _) = Engine::restore(config(key, engine), seed, records)
+    let (e, _) = Engine::restore(engine.engine_config(key), seed, records)
         .map_err(|e| Error::Service(format!("the account's records do not open: {e}")))?;
     if e.user_id().is_none() {
         return Err(Error::Service("the data holds no account".into()));
@@ -183,7 +175,7 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     getrandom(&mut seed)?;
     let mut rng =
         <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::from_seed(seed);
-    let bytes = write_export(&e, secret, config(key, &args.engine).kdf, &mut rng)
+    let bytes = write_export(&e, secret, args.engine.engine_config(key).kdf, &mut rng)
         .map_err(|e| Error::Service(e.to_string()))?;
     write_new(&args.file, &bytes)?;
     println!(
@@ -270,7 +262,7 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging)
         .map_err(|e| Error::Config(format!("{}: {e}", staging.display())))?;
-    let made = stage(&staging, &e);
+    let made = stage(&staging, e);
     let moved = made.and_then(|objects| {
         for f in ["storage.key", "local.redb", "server.redb"] {
             let from = staging.join(f);
@@ -299,13 +291,9 @@ pub fn import(args: &ImportArgs) -> Result<()> {
 
 /// The storage key, the local store and (when the export has objects) an
 /// embedded store, in `staging`.
-fn stage(staging: &Path, e: &Export) -> Result<(usize, usize)> {
+fn stage(staging: &Path, e: Export) -> Result<(usize, usize)> {
     write_private(&staging.join("storage.key"), &e.storage_key[..])?;
-    let writes: Vec<StoreWrite> = e
-        .records
-        .iter()
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect();
+    let writes: Vec<StoreWrite> = e.records.into_iter().map(|(k, v)| (k, Some(v))).collect();
     LocalStore::open(&staging.join("local.redb"))?.apply(&writes)?;
     if e.objects.is_empty() {
         return Ok((0, 0));
@@ -313,7 +301,7 @@ fn stage(staging: &Path, e: &Export) -> Result<(usize, usize)> {
     let store = RedbStore::open(&staging.join("server.redb"))
         .map_err(|err| Error::Service(err.to_string()))?;
     let mut node = Node::new(store);
-    let r = republish(&mut node, 1, e.objects.clone());
+    let r = republish(&mut node, 1, e.objects);
     drop(node);
     Ok((r.taken, r.refused + r.malformed))
 }

@@ -60,6 +60,18 @@ pub struct EngineArgs {
     pub insecure_test_kdf: bool,
 }
 
+impl EngineArgs {
+    /// The native engine's configuration under the storage `key`, with
+    /// these arguments' Argon2id settings.
+    pub fn engine_config(&self, key: [u8; 32]) -> EngineConfig {
+        let mut cfg = EngineConfig::new(key);
+        if self.insecure_test_kdf {
+            cfg.kdf = KdfParams::INSECURE_TEST;
+        }
+        cfg
+    }
+}
+
 /// What every account command needs: where, which network, which
 /// password, which engine.
 #[derive(Debug, Clone, clap::Args)]
@@ -796,10 +808,7 @@ fn open_engine(
         ..Policy::default()
     };
     let (mut core, first) = if args.account.engine.native_engine {
-        let mut cfg = EngineConfig::new(key);
-        if args.account.engine.insecure_test_kdf {
-            cfg.kdf = KdfParams::INSECURE_TEST;
-        }
+        let cfg = args.account.engine.engine_config(key);
         let (engine, step) =
             Engine::restore(cfg, seed, records).map_err(|e| Error::Service(e.to_string()))?;
         let mut svc = Service::new(engine);
